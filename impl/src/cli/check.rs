@@ -1,0 +1,122 @@
+//! `connseq check`: exhaustive search of the model, a table of properties,
+//! counterexamples as numbered steps.
+
+use clap::Args;
+use connseq_model::check::{self, CheckOptions, Feature, ModelConfig, Preset, Report, Strategy};
+use connseq_model::core::Mutant;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Preset: small (seconds), default (minutes), full (every feature).
+    #[arg(long, default_value = "default")]
+    preset: Preset,
+    /// Switch a feature on (repeatable): tls-front, tls-back, proxy-in,
+    /// proxy-out, splice, health, monitor, rules, retries, queue, garbage.
+    #[arg(long = "feature", value_name = "FEATURE")]
+    features: Vec<Feature>,
+    /// Checker threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Run with a deliberate bug in the core (see --list-mutants).
+    #[arg(long)]
+    mutant: Option<Mutant>,
+    /// List the mutants and exit.
+    #[arg(long)]
+    list_mutants: bool,
+    /// Breadth-first search (shortest traces, far more memory).
+    #[arg(long)]
+    bfs: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: CheckArgs) -> Result<ExitCode, String> {
+    if a.list_mutants {
+        for m in Mutant::ALL {
+            println!("{:<26} {}", m.name(), m.description());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut cfg = ModelConfig::preset(a.preset);
+    for f in &a.features {
+        cfg = cfg.with(*f);
+    }
+    if let Some(m) = a.mutant {
+        cfg = cfg.with_mutant(m);
+    }
+    let opts = CheckOptions {
+        threads: a.threads,
+        strategy: if a.bfs { Strategy::Bfs } else { Strategy::Dfs },
+        ..CheckOptions::default()
+    };
+    let live = std::io::stderr().is_terminal() && !a.json;
+    let mut progress = |p: check::runner::Progress| {
+        if live {
+            let secs = p.elapsed.as_secs_f64().max(0.001);
+            eprint!(
+                "\r\x1b[2Kchecking {}: {} states, {} unique, depth {}, {:.0} unique/s",
+                cfg.preset,
+                p.states,
+                p.unique,
+                p.depth,
+                p.unique as f64 / secs
+            );
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let report = check::check(cfg, opts, &mut progress);
+    if live {
+        eprint!("\r\x1b[2K");
+    }
+    if a.json {
+        println!("{}", report.to_json());
+    } else {
+        print_table(&report);
+    }
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn print_table(r: &Report) {
+    let feats: Vec<_> = r.cfg.features.iter().map(|f| f.name()).collect();
+    println!(
+        "preset {} [{}]{}: {} unique states ({} generated), max depth {}, {:.1} s, {:.0} unique states/s",
+        r.cfg.preset,
+        feats.join(","),
+        if r.cfg.mutant == Mutant::None { String::new() } else { format!(", mutant {}", r.cfg.mutant) },
+        r.unique_states,
+        r.states,
+        r.max_depth,
+        r.seconds,
+        r.rate()
+    );
+    let w = r.properties.iter().map(|p| p.def.name.len()).max().unwrap_or(8);
+    println!();
+    println!("{:<w$}  {:<10}  {:<11}  {}", "property", "kind", "result", "trace", w = w);
+    println!("{}", "-".repeat(w + 32));
+    for p in &r.properties {
+        let len = p.trace.as_ref().map(|t| t.len().to_string()).unwrap_or_else(|| "-".into());
+        println!("{:<w$}  {:<10}  {:<11}  {}", p.def.name, p.def.kind.name(), p.verdict.name(), len, w = w);
+    }
+    for p in r.properties.iter().filter(|p| !p.verdict.passes()) {
+        if let Some(t) = &p.trace {
+            println!();
+            println!("counterexample for \"{}\" ({} steps):", p.def.name, t.len());
+            if let Some(i) = &p.init {
+                println!("   0. initial state\n      {i}");
+            }
+            for (i, s) in t.iter().enumerate() {
+                println!("  {:>2}. {}\n      {}", i + 1, s.what, s.after);
+            }
+        }
+    }
+    println!();
+    let failed = r.properties.iter().filter(|p| !p.verdict.passes()).count();
+    if failed == 0 {
+        println!("all {} properties pass", r.properties.len());
+    } else {
+        println!("{failed} of {} properties fail", r.properties.len());
+    }
+}

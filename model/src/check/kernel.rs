@@ -1,0 +1,199 @@
+//! The abstract kernel: one TCP connection is two wires, each a bounded FIFO
+//! of chunks followed by an optional FIN, or reset. The rules are the axioms
+//! of spec/tcp-close-semantics.md, each of which the conformance suite checks
+//! on real Linux sockets:
+//!
+//! - `close()` with unread input sends RST, not FIN; a peer that receives an
+//!   RST loses what it had received and not yet read;
+//! - `close()` with `SO_LINGER {1, 0}` sends RST and discards the send queue;
+//! - otherwise `close()` and `shutdown(SHUT_WR)` queue a FIN behind the data;
+//! - data arriving for a closed socket is answered with RST;
+//! - send on a full wire is EAGAIN; send after an RST is EPIPE/ECONNRESET;
+//! - recv returns data, then 0 at the FIN, or ECONNRESET after an RST.
+
+use std::fmt;
+
+/// What travels on a wire. Data chunks are numbered per direction, so order,
+/// loss and duplication are visible at the receiver.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Chunk(pub u8);
+
+impl Chunk {
+    /// A valid PROXY header from the client's side.
+    pub const HDR: Chunk = Chunk(16);
+    /// Bytes that are neither a valid PROXY header nor a TLS record.
+    pub const GARBAGE: Chunk = Chunk(17);
+    /// A TLS ClientHello.
+    pub const HELLO: Chunk = Chunk(18);
+    /// The TLS server's handshake reply.
+    pub const FINISHED: Chunk = Chunk(19);
+    /// A TLS close_notify alert.
+    pub const CLOSE_NOTIFY: Chunk = Chunk(20);
+    /// The health or monitor reply.
+    pub const REPLY: Chunk = Chunk(21);
+    /// The PROXY header the proxy sends to the server.
+    pub const PROXY_OUT: Chunk = Chunk(22);
+
+    /// Data chunk number `n`.
+    pub const fn data(n: u8) -> Chunk {
+        Chunk(n)
+    }
+
+    /// The number of a data chunk.
+    pub const fn data_id(self) -> Option<u8> {
+        if self.0 < 16 {
+            Some(self.0)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Debug for Chunk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Chunk::HDR => f.write_str("HDR"),
+            Chunk::GARBAGE => f.write_str("GARBAGE"),
+            Chunk::HELLO => f.write_str("HELLO"),
+            Chunk::FINISHED => f.write_str("FINISHED"),
+            Chunk::CLOSE_NOTIFY => f.write_str("CLOSE_NOTIFY"),
+            Chunk::REPLY => f.write_str("REPLY"),
+            Chunk::PROXY_OUT => f.write_str("PROXY_OUT"),
+            Chunk(n) => write!(f, "#{n}"),
+        }
+    }
+}
+
+/// A FIFO of at most four chunks.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Fifo {
+    items: [u8; 4],
+    len: u8,
+}
+
+impl Fifo {
+    /// Number of chunks held.
+    pub const fn len(&self) -> u8 {
+        self.len
+    }
+
+    /// Holds nothing.
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends; returns false when four chunks are already held.
+    pub fn push(&mut self, c: Chunk) -> bool {
+        if self.len as usize >= self.items.len() {
+            return false;
+        }
+        self.items[self.len as usize] = c.0;
+        self.len += 1;
+        true
+    }
+
+    /// Takes the oldest chunk.
+    pub fn pop(&mut self) -> Option<Chunk> {
+        if self.len == 0 {
+            return None;
+        }
+        let c = self.items[0];
+        self.items.copy_within(1..self.len as usize, 0);
+        self.len -= 1;
+        self.items[self.len as usize] = 0;
+        Some(Chunk(c))
+    }
+
+    /// The oldest chunk.
+    pub fn peek(&self) -> Option<Chunk> {
+        (self.len > 0).then(|| Chunk(self.items[0]))
+    }
+
+    /// Empties the FIFO, returning how many chunks were dropped.
+    pub fn clear(&mut self) -> u8 {
+        let n = self.len;
+        *self = Fifo::default();
+        n
+    }
+
+    /// The chunks, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = Chunk> + '_ {
+        self.items[..self.len as usize].iter().map(|&c| Chunk(c))
+    }
+}
+
+impl fmt::Debug for Fifo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// One direction of a TCP connection, from the sender's socket to the
+/// receiver's application: what is queued, whether a FIN follows it, and
+/// whether the receiver was reset.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Wire {
+    /// Chunks sent and not yet read.
+    pub q: Fifo,
+    /// A FIN follows the queued chunks.
+    pub fin: bool,
+    /// An RST reached the receiver: its unread chunks are gone, and its next
+    /// recv or send fails.
+    pub rst: bool,
+}
+
+impl Wire {
+    /// Whether `cap` chunks are queued already.
+    pub fn full(&self, cap: u8) -> bool {
+        self.q.len() >= cap
+    }
+
+    /// An RST reaches the receiver: everything it had not read is destroyed.
+    /// Returns how many chunks were destroyed.
+    pub fn reset(&mut self) -> u8 {
+        self.rst = true;
+        self.fin = false;
+        self.q.clear()
+    }
+
+    /// The receiver has something to learn: a chunk, a FIN, or an RST.
+    pub fn readable(&self) -> bool {
+        !self.q.is_empty() || self.fin || self.rst
+    }
+}
+
+impl fmt::Debug for Wire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.q)?;
+        if self.fin {
+            f.write_str("+FIN")?;
+        }
+        if self.rst {
+            f.write_str("+RST")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_keeps_order() {
+        let mut f = Fifo::default();
+        assert!(f.push(Chunk::data(0)) && f.push(Chunk::data(1)));
+        assert_eq!(f.pop(), Some(Chunk::data(0)));
+        assert_eq!(f.pop(), Some(Chunk::data(1)));
+        assert_eq!(f.pop(), None);
+    }
+
+    #[test]
+    fn reset_destroys_unread_chunks() {
+        let mut w = Wire::default();
+        w.q.push(Chunk::data(0));
+        w.fin = true;
+        assert_eq!(w.reset(), 1);
+        assert!(w.rst && !w.fin && w.q.is_empty());
+    }
+}

@@ -1,0 +1,1382 @@
+//! A session: two connections, two channels, two stream interfaces, and every
+//! sequencing decision the note describes.
+//!
+//! # How to drive it
+//!
+//! The session is a deterministic state machine with no I/O and no clock, in
+//! the shape of quinn-proto's `Connection`:
+//!
+//! 1. [`Session::accept`] creates it for a freshly accepted socket.
+//! 2. Feed what happened: [`Session::handle_ready`] for readiness reported by
+//!    the poller, [`Session::handle_outcome`] for the result of the action the
+//!    session asked for, [`Session::handle_timeout`] when the clock passed
+//!    [`Session::next_deadline`] (or [`Session::fire_timer`] for one timer),
+//!    [`Session::handle_dequeued`] when a queued session got a server slot.
+//! 3. Drain [`Session::poll_action`]: each call returns the next I/O action to
+//!    perform, or `None` when the session waits for an event. Perform the
+//!    action, report its result with [`Session::handle_outcome`], poll again.
+//! 4. The session is over when [`Session::is_closed`] is true; then
+//!    [`Session::termination`] gives its two-letter code.
+//!
+//! Every entry point takes the listener's [`SessionConfig`] and, where time
+//! matters, `now` in milliseconds of the caller's monotonic clock. The model
+//! checker drives the very same methods against an abstract kernel
+//! (`check::system`), and the runtime against real sockets.
+//!
+//! # The shutdown sequences (the note's `si_shutw()` / `si_shutr()`)
+//!
+//! ```text
+//!   shutw(conn): DSHW (TLS close_notify, may be postponed) -> CSHW (shutdown(SHUT_WR))
+//!   shutr(conn): DSHR (read0 / close_notify / active shutr) -> CSHR (stop polling)
+//!   when SHR and SHW: DCLO -> CCLO (deregister) -> FCLO (close(2), never retried)
+//! ```
+//!
+//! Each step is recorded desired before it runs, so a step that fails (EAGAIN)
+//! stays desired-and-started and is retried when the poller says the socket
+//! is ready again: the note's "asynchronous task", whose knowledge of what
+//! comes next is exactly these recorded desires. A connection whose output
+//! side is gone drains its input (the active shutr: `read_abort_pending`)
+//! and closes only after the peer's FIN or the fin timer, so a close never
+//! turns into an RST that destroys a response the peer has not read.
+
+use super::backend::{self, Pick, Retry};
+use super::channel::{ChanFlags, Channel, Dir, Fill, Sink, Source};
+use super::config::{Mutant, SessionConfig, SpliceMode};
+use super::connection::{ConnState, Connection, DataLayer};
+use super::handshake::{Handler, HandlerSet, Reply, RuleStage};
+use super::op::{Op, OpStatus};
+use super::termination::{Cause, Phase, Termination};
+use super::timers::{TimerKind, Timers};
+use super::{FdState, Millis, SiState};
+use std::fmt;
+
+/// One side of a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Side {
+    /// The client-facing connection.
+    Front,
+    /// The server-facing connection.
+    Back,
+}
+
+impl Side {
+    /// Both sides.
+    pub const BOTH: [Side; 2] = [Side::Front, Side::Back];
+
+    /// The channel this side produces into.
+    pub const fn input(self) -> Dir {
+        match self {
+            Side::Front => Dir::Req,
+            Side::Back => Dir::Res,
+        }
+    }
+
+    /// The channel this side consumes from.
+    pub const fn output(self) -> Dir {
+        match self {
+            Side::Front => Dir::Res,
+            Side::Back => Dir::Req,
+        }
+    }
+
+    /// The other side.
+    pub const fn other(self) -> Side {
+        match self {
+            Side::Front => Side::Back,
+            Side::Back => Side::Front,
+        }
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Front => "front",
+            Side::Back => "back",
+        })
+    }
+}
+
+impl Dir {
+    /// The side that fills this channel.
+    pub const fn producer(self) -> Side {
+        match self {
+            Dir::Req => Side::Front,
+            Dir::Res => Side::Back,
+        }
+    }
+
+    /// The side that drains this channel.
+    pub const fn consumer(self) -> Side {
+        self.producer().other()
+    }
+}
+
+/// What the session asks the runtime to do next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// HH_ACCEPT_PROXY: read from the front socket into the header parser,
+    /// never past the end of the header.
+    RecvProxyHeader,
+    /// HH_TCP_RULES: evaluate the rule set of `stage`; answer with
+    /// [`Outcome::Verdict`].
+    EvalRules(RuleStage),
+    /// HH_SSL_HS: advance the TLS handshake on `side`.
+    TlsHandshake(Side),
+    /// Ask the balancer for a server, avoiding `avoid` if it can (redispatch);
+    /// answer with [`Outcome::Pick`].
+    PickServer {
+        /// The server a redispatch moves away from.
+        avoid: Option<u8>,
+    },
+    /// Open a socket and start a non-blocking connect to `server`.
+    Connect {
+        /// Server index in the backend.
+        server: u8,
+    },
+    /// The back socket became writable while connecting: read `SO_ERROR`.
+    FinishConnect,
+    /// Receive from `side` into `into`.
+    Recv {
+        /// Which socket.
+        side: Side,
+        /// Where the bytes go.
+        into: Sink,
+    },
+    /// Send to `side` from `from`.
+    Send {
+        /// Which socket.
+        side: Side,
+        /// Where the bytes come from.
+        from: Source,
+        /// `MSG_MORE`: more data is known to follow.
+        more: bool,
+    },
+    /// Drop what a channel holds and release its buffer and pipe: its consumer is gone.
+    Discard(Dir),
+    /// DSHW on a TLS connection: queue close_notify and flush it.
+    DataShutw(Side),
+    /// CSHW: `shutdown(SHUT_WR)` (ENOTCONN is success).
+    CtrlShutw(Side),
+    /// DCLO on a TLS connection: free the TLS state.
+    DataClose(Side),
+    /// CCLO: deregister the socket from the poller.
+    CtrlClose(Side),
+    /// FCLO: `close(2)`, with `SO_LINGER {1, 0}` first when `abortive`.
+    SockClose {
+        /// Which socket.
+        side: Side,
+        /// Reset instead of FIN.
+        abortive: bool,
+    },
+    /// Give the server slot back to the balancer.
+    ReleaseServer {
+        /// Server index in the backend.
+        server: u8,
+    },
+}
+
+/// What happened when the runtime performed an [`Action`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The action completed.
+    Done,
+    /// A recv moved bytes; `full` if the sink has no room left.
+    Data {
+        /// The buffer or pipe is now full.
+        full: bool,
+    },
+    /// A send moved bytes; `drained` if the source is now empty.
+    Sent {
+        /// The source is now empty.
+        drained: bool,
+    },
+    /// EAGAIN (for a TLS handshake: it wants to read).
+    WouldBlock,
+    /// A TLS handshake wants to write and the socket is full.
+    WantWrite,
+    /// read0 (or a clean TLS end) after some bytes.
+    Eof,
+    /// read0 before any byte of a PROXY header: a bare TCP health check.
+    EofEmpty,
+    /// ECONNRESET, EPIPE or another hard error: the peer is gone.
+    Reset,
+    /// The connect attempt failed (refused, unreachable).
+    Refused,
+    /// The peer violated the protocol (PROXY header, TLS).
+    Invalid,
+    /// connect() is in progress.
+    InProgress,
+    /// The balancer's answer.
+    Pick(Pick),
+    /// The rules' answer: accept (`true`) or reject.
+    Verdict(bool),
+    /// A local resource ran out (EMFILE, no buffer).
+    NoResource,
+}
+
+/// A proxied TCP session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Session {
+    /// The client-facing connection.
+    pub front: Connection,
+    /// The server-facing connection.
+    pub back: Connection,
+    /// Client to server.
+    pub req: Channel,
+    /// Server to client.
+    pub res: Channel,
+    /// The front stream interface.
+    pub si_front: SiState,
+    /// The back stream interface.
+    pub si_back: SiState,
+    /// The reply HH_SEND_LAST_CHUNK sends.
+    pub reply: Option<Reply>,
+    /// The source matched monitor-net (input of HH_MONITOR_IN).
+    pub monitor_match: bool,
+    /// The server the session holds a slot on.
+    pub server: Option<u8>,
+    /// The server of the last failed attempt (a redispatch avoids it).
+    pub failed_server: Option<u8>,
+    /// Connect attempts issued.
+    pub attempts: u8,
+    /// Retries spent.
+    pub retries_used: u8,
+    /// Armed timers.
+    pub timers: Timers,
+    /// Why it ended.
+    pub term: Termination,
+    /// The connection was counted as rejected by a rule.
+    pub rejected: bool,
+    /// Who made the last connect attempt fail (refusal or timeout).
+    pub fail_cause: Cause,
+    /// HH_ACCEPT_SESSION ran: the session exists.
+    pub started: bool,
+    /// Mutant bookkeeping: the slot was deliberately not given back.
+    pub server_leaked: bool,
+    /// Mutant bookkeeping: a retry connects from CER.
+    pub retry_from_cer: bool,
+}
+
+impl Session {
+    /// A session for a socket `accept()` just returned. `monitor_match` tells
+    /// whether its source address matches monitor-net.
+    pub fn accept(cfg: &SessionConfig, now: Millis, monitor_match: bool) -> Session {
+        let mut front = Connection {
+            fd: FdState::Ready,
+            state: ConnState::Accepted,
+            ..Connection::default()
+        };
+        let mut reply = None;
+        if cfg.health {
+            // mode health: HH_HEALTH, which tries to send OK and dies.
+            front.hs.add(Handler::SendLastChunk);
+            reply = Some(Reply::Health);
+        } else {
+            if cfg.monitor {
+                front.hs.add(Handler::MonitorIn);
+            }
+            Self::add_session_handlers(cfg, &mut front);
+        }
+        let mut req = Channel::default();
+        // Nothing is known to be readable until the poller says so.
+        req.flags.set(ChanFlags::EMPTY_IN);
+        let mut res = Channel::default();
+        // The back socket does not exist yet: nothing can be sent to it.
+        req.flags.set(ChanFlags::FULL_OUT);
+        res.flags.set(ChanFlags::EMPTY_IN);
+        let mut s = Session {
+            front,
+            back: Connection::default(),
+            req,
+            res,
+            si_front: SiState::Ini,
+            si_back: SiState::Ini,
+            reply,
+            monitor_match,
+            server: None,
+            failed_server: None,
+            attempts: 0,
+            retries_used: 0,
+            timers: Timers::default(),
+            term: Termination::default(),
+            rejected: false,
+            fail_cause: Cause::Normal,
+            started: false,
+            server_leaked: false,
+            retry_from_cer: false,
+        };
+        s.update(cfg, now);
+        s
+    }
+
+    fn add_session_handlers(cfg: &SessionConfig, front: &mut Connection) {
+        if cfg.conn_rules {
+            front.hs.add(Handler::TcpRulesConn);
+        }
+        if cfg.accept_proxy {
+            front.hs.add(Handler::AcceptProxy);
+        }
+        if cfg.src_rules {
+            front.hs.add(Handler::TcpRules);
+        }
+        if cfg.tls_front {
+            front.hs.add(Handler::SslHs);
+            front.data = DataLayer::Tls;
+            front.data_hs = OpStatus::Desired;
+        }
+        front.hs.add(Handler::AcceptSession);
+    }
+
+    /// A connection by side.
+    pub fn conn(&self, side: Side) -> &Connection {
+        match side {
+            Side::Front => &self.front,
+            Side::Back => &self.back,
+        }
+    }
+
+    fn conn_mut(&mut self, side: Side) -> &mut Connection {
+        match side {
+            Side::Front => &mut self.front,
+            Side::Back => &mut self.back,
+        }
+    }
+
+    /// A channel by direction.
+    pub fn chan(&self, dir: Dir) -> &Channel {
+        match dir {
+            Dir::Req => &self.req,
+            Dir::Res => &self.res,
+        }
+    }
+
+    fn chan_mut(&mut self, dir: Dir) -> &mut Channel {
+        match dir {
+            Dir::Req => &mut self.req,
+            Dir::Res => &mut self.res,
+        }
+    }
+
+    /// A stream interface by side.
+    pub fn si(&self, side: Side) -> SiState {
+        match side {
+            Side::Front => self.si_front,
+            Side::Back => self.si_back,
+        }
+    }
+
+    /// Every state change of a stream interface goes through here.
+    fn set_si(&mut self, side: Side, to: SiState) {
+        let slot = match side {
+            Side::Front => &mut self.si_front,
+            Side::Back => &mut self.si_back,
+        };
+        if *slot != to {
+            let from = *slot;
+            *slot = to;
+            super::trace::record(side, from, to);
+        }
+    }
+
+    /// Both stream interfaces reached CLO and every socket is closed.
+    pub fn is_closed(&self) -> bool {
+        self.si_front == SiState::Clo && self.si_back == SiState::Clo
+    }
+
+    /// The session went past its handshake handlers.
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// The termination code (meaningful once closed).
+    pub fn termination(&self) -> Termination {
+        self.term
+    }
+
+    /// The phase the session is in, for termination codes.
+    pub fn phase(&self) -> Phase {
+        if self.si_front == SiState::Ini {
+            return Phase::Request;
+        }
+        match self.si_back {
+            SiState::Que => Phase::Queue,
+            SiState::Ini | SiState::Req | SiState::Tar | SiState::Ass | SiState::Con | SiState::Cer => {
+                Phase::Connect
+            }
+            SiState::Est => {
+                if self.front.shr() || self.front.shw() || self.back.shr() || self.back.shw() {
+                    Phase::Close
+                } else {
+                    Phase::Data
+                }
+            }
+            SiState::Dis | SiState::Clo => Phase::Close,
+        }
+    }
+
+    /// The earliest armed deadline.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.timers.next_deadline()
+    }
+
+    /// Whether a timer is armed.
+    pub fn timer_armed(&self, kind: TimerKind) -> bool {
+        self.timers.is_armed(kind)
+    }
+
+    // ------------------------------------------------------------------
+    // Inputs
+    // ------------------------------------------------------------------
+
+    /// The poller reported `side` readable and/or writable (a hangup or error
+    /// counts as readable: the next recv tells what happened).
+    pub fn handle_ready(&mut self, cfg: &SessionConfig, side: Side, readable: bool, writable: bool, now: Millis) {
+        if readable {
+            self.chan_mut(side.input()).flags.clear(ChanFlags::EMPTY_IN);
+        }
+        if writable {
+            self.chan_mut(side.output()).flags.clear(ChanFlags::FULL_OUT);
+        }
+        self.update(cfg, now);
+    }
+
+    /// A queued session was given a slot on `server` by the balancer.
+    pub fn handle_dequeued(&mut self, cfg: &SessionConfig, server: u8, now: Millis) {
+        if self.si_back == SiState::Que {
+            self.server = Some(server);
+            self.set_si(Side::Back, SiState::Ass);
+        }
+        self.update(cfg, now);
+    }
+
+    /// The clock passed some deadlines: fires every expired timer.
+    pub fn handle_timeout(&mut self, cfg: &SessionConfig, now: Millis) {
+        let mut expired = [None; 8];
+        for (i, k) in self.timers.expired(now).enumerate() {
+            expired[i] = Some(k);
+        }
+        for kind in expired.into_iter().flatten() {
+            if self.timers.is_armed(kind) {
+                self.fire_timer(cfg, kind, now);
+            }
+        }
+    }
+
+    /// Timer `kind` expired.
+    pub fn fire_timer(&mut self, cfg: &SessionConfig, kind: TimerKind, now: Millis) {
+        if !self.timers.is_armed(kind) {
+            return;
+        }
+        self.timers.disarm(kind);
+        match kind {
+            TimerKind::Handshake => {
+                // The handshake handlers did not finish in time.
+                self.term.record(Cause::ClientTimeout, Phase::Request);
+                self.abort(cfg, Side::Front);
+            }
+            TimerKind::Connect => {
+                // The attempt is abandoned: its socket is closed, CER decides.
+                self.connect_failed(cfg, Cause::ServerTimeout);
+            }
+            TimerKind::Queue => {
+                self.term.record(Cause::ServerTimeout, Phase::Queue);
+                self.give_up_server(cfg);
+            }
+            TimerKind::TurnAround => {
+                if self.si_back == SiState::Tar {
+                    let to = if self.server.is_some() { SiState::Ass } else { SiState::Req };
+                    self.set_si(Side::Back, to);
+                }
+            }
+            TimerKind::Client => {
+                self.term.record(Cause::ClientTimeout, self.phase());
+                self.abort(cfg, Side::Front);
+                self.abort(cfg, Side::Back);
+            }
+            TimerKind::Server => {
+                self.term.record(Cause::ServerTimeout, self.phase());
+                self.abort(cfg, Side::Back);
+                self.abort(cfg, Side::Front);
+            }
+            TimerKind::ClientFin => {
+                self.term.record(Cause::ClientTimeout, Phase::Close);
+                self.abort(cfg, Side::Front);
+            }
+            TimerKind::ServerFin => {
+                self.term.record(Cause::ServerTimeout, Phase::Close);
+                self.abort(cfg, Side::Back);
+            }
+        }
+        self.update(cfg, now);
+    }
+
+    /// The runtime performed `action`; this is what happened.
+    pub fn handle_outcome(&mut self, cfg: &SessionConfig, action: Action, outcome: Outcome, now: Millis) {
+        match action {
+            Action::RecvProxyHeader => match outcome {
+                Outcome::Done => self.front.hs.remove(Handler::AcceptProxy),
+                Outcome::WouldBlock => self.req.flags.set(ChanFlags::EMPTY_IN),
+                Outcome::EofEmpty => {
+                    // A bare TCP health check: close quickly and quietly.
+                    self.peer_gone(cfg, Side::Front);
+                }
+                Outcome::Eof | Outcome::Reset => {
+                    self.term.record(Cause::Client, Phase::Request);
+                    self.peer_gone(cfg, Side::Front);
+                }
+                // Invalid header, or anything unexpected: the peer is at fault.
+                _ => {
+                    self.term.record(Cause::Client, Phase::Request);
+                    self.abort(cfg, Side::Front);
+                }
+            },
+            Action::EvalRules(stage) => match outcome {
+                Outcome::Verdict(true) => self.front.hs.remove(match stage {
+                    RuleStage::Connection => Handler::TcpRulesConn,
+                    RuleStage::Source => Handler::TcpRules,
+                }),
+                _ if cfg.mutant == Mutant::RulesIgnored => self.front.hs.remove(match stage {
+                    RuleStage::Connection => Handler::TcpRulesConn,
+                    RuleStage::Source => Handler::TcpRules,
+                }),
+                _ => {
+                    // `tcp-request connection reject`: reset, count, no log line.
+                    self.rejected = true;
+                    self.term.record(Cause::Proxy, Phase::Request);
+                    self.abort(cfg, Side::Front);
+                }
+            },
+            Action::TlsHandshake(side) => {
+                let c = self.conn_mut(side);
+                match outcome {
+                    Outcome::Done => {
+                        c.data_hs = OpStatus::Done;
+                        c.hs.remove(Handler::SslHs);
+                    }
+                    Outcome::WouldBlock => {
+                        c.data_hs.max_assign(OpStatus::Started);
+                        c.hs_wants_write = false;
+                        self.chan_mut(side.input()).flags.set(ChanFlags::EMPTY_IN);
+                    }
+                    Outcome::WantWrite => {
+                        c.data_hs.max_assign(OpStatus::Started);
+                        c.hs_wants_write = true;
+                        self.chan_mut(side.output()).flags.set(ChanFlags::FULL_OUT);
+                    }
+                    Outcome::Eof | Outcome::Reset => {
+                        self.record_peer_fault(side);
+                        self.peer_gone(cfg, side);
+                    }
+                    _ => {
+                        self.record_peer_fault(side);
+                        self.abort(cfg, side);
+                    }
+                }
+            }
+            Action::PickServer { .. } => match outcome {
+                Outcome::Pick(Pick::Assigned(srv)) => {
+                    self.server = Some(srv);
+                    self.set_si(Side::Back, SiState::Ass);
+                }
+                Outcome::Pick(Pick::Queue) if cfg.queue => self.set_si(Side::Back, SiState::Que),
+                _ => {
+                    self.term.record(Cause::Proxy, Phase::Connect);
+                    self.give_up_server(cfg);
+                }
+            },
+            Action::Connect { .. } => match outcome {
+                Outcome::InProgress | Outcome::Done => {
+                    self.attempts = self.attempts.saturating_add(1);
+                    self.back = Connection {
+                        fd: FdState::Ready,
+                        state: ConnState::Connecting,
+                        data: if cfg.tls_back { DataLayer::Tls } else { DataLayer::Raw },
+                        ..Connection::default()
+                    };
+                    self.req.flags.set(ChanFlags::FULL_OUT);
+                    self.res.flags.set(ChanFlags::EMPTY_IN);
+                    self.res.flags.clear(ChanFlags::SHUT_IN | ChanFlags::ERR_IN);
+                    self.req.flags.clear(ChanFlags::SHUT_OUT | ChanFlags::ERR_OUT);
+                    self.set_si(Side::Back, SiState::Con);
+                }
+                Outcome::NoResource => {
+                    self.term.record(Cause::Resource, Phase::Connect);
+                    self.give_up_server(cfg);
+                }
+                _ => {
+                    // Failed before a socket existed: count the attempt, go to CER.
+                    self.attempts = self.attempts.saturating_add(1);
+                    self.set_si(Side::Back, SiState::Cer);
+                }
+            },
+            Action::FinishConnect => match outcome {
+                Outcome::Done => {
+                    self.back.state = ConnState::Established;
+                    if cfg.send_proxy {
+                        self.back.hs.add(Handler::SendProxy);
+                    }
+                    if cfg.tls_back {
+                        self.back.hs.add(Handler::SslHs);
+                        self.back.data_hs = OpStatus::Desired;
+                    }
+                    self.set_si(Side::Back, SiState::Est);
+                }
+                Outcome::WouldBlock => self.req.flags.set(ChanFlags::FULL_OUT),
+                _ => self.connect_failed(cfg, Cause::Server),
+            },
+            Action::Recv { side, into } => self.recv_outcome(cfg, side, into, outcome, now),
+            Action::Send { side, from, .. } => self.send_outcome(cfg, side, from, outcome, now),
+            Action::Discard(dir) => {
+                let ch = self.chan_mut(dir);
+                ch.buf = Fill::Empty;
+                ch.pipe = Fill::Empty;
+            }
+            Action::DataShutw(side) => match outcome {
+                Outcome::Done => self.conn_mut(side).ops.advance(Op::DataShutw, OpStatus::Done),
+                Outcome::WouldBlock => {
+                    // The close_notify does not fit yet: keep the step, retry
+                    // when the socket is writable (the note's async task).
+                    let c = self.conn_mut(side);
+                    if cfg.mutant == Mutant::ShutwRetryResets && c.ops.get(Op::DataShutw) == OpStatus::Started {
+                        c.ops.set(Op::DataShutw, OpStatus::Desired);
+                    } else {
+                        c.ops.advance(Op::DataShutw, OpStatus::Started);
+                    }
+                    self.chan_mut(side.output()).flags.set(ChanFlags::FULL_OUT);
+                }
+                _ => {
+                    self.record_peer_fault(side);
+                    self.peer_gone(cfg, side);
+                }
+            },
+            Action::CtrlShutw(side) => {
+                // shutdown(SHUT_WR) does not block; ENOTCONN counts as done.
+                let c = self.conn_mut(side);
+                c.ops.advance(Op::CtrlShutw, OpStatus::Done);
+                let out = side.output();
+                self.chan_mut(out).flags.set(ChanFlags::SHUT_OUT);
+            }
+            Action::DataClose(side) => self.conn_mut(side).ops.advance(Op::DataClose, OpStatus::Done),
+            Action::CtrlClose(side) => self.conn_mut(side).ops.advance(Op::CtrlClose, OpStatus::Done),
+            Action::SockClose { side, .. } => {
+                let c = self.conn_mut(side);
+                c.ops.advance(Op::SockClose, OpStatus::Done);
+                c.fd = FdState::Closed;
+                if c.state != ConnState::Error {
+                    c.state = ConnState::Closed;
+                }
+            }
+            Action::ReleaseServer { .. } => {
+                self.server = None;
+            }
+        }
+        self.update(cfg, now);
+    }
+
+    fn record_peer_fault(&mut self, side: Side) {
+        let phase = self.phase();
+        self.term.record(
+            match side {
+                Side::Front => Cause::Client,
+                Side::Back => Cause::Server,
+            },
+            phase,
+        );
+    }
+
+    fn recv_outcome(&mut self, cfg: &SessionConfig, side: Side, into: Sink, outcome: Outcome, now: Millis) {
+        let dir = side.input();
+        match outcome {
+            Outcome::Data { full } => {
+                let ch = self.chan_mut(dir);
+                let fill = if full && cfg.mutant != Mutant::IgnoreFullBuffer { Fill::Full } else { Fill::Some };
+                match into {
+                    Sink::Buffer => ch.buf = fill,
+                    Sink::Pipe => ch.pipe = fill,
+                    Sink::Discard => {}
+                }
+                self.refresh_idle(cfg, side, now);
+            }
+            Outcome::WouldBlock => {
+                if cfg.mutant != Mutant::RetryWouldBlock {
+                    self.chan_mut(dir).flags.set(ChanFlags::EMPTY_IN);
+                }
+            }
+            Outcome::Eof | Outcome::EofEmpty => {
+                // read0: the peer's FIN, after every byte it sent.
+                let c = self.conn_mut(side);
+                c.ops.advance(Op::DataShutr, OpStatus::Done);
+                let ch = self.chan_mut(dir);
+                ch.flags.set(ChanFlags::SHUT_IN);
+            }
+            _ => {
+                self.record_peer_fault(side);
+                self.peer_gone(cfg, side);
+            }
+        }
+    }
+
+    fn send_outcome(&mut self, cfg: &SessionConfig, side: Side, from: Source, outcome: Outcome, now: Millis) {
+        let dir = side.output();
+        match outcome {
+            Outcome::Sent { drained } | Outcome::Data { full: drained } => {
+                match from {
+                    Source::Reply => {
+                        if drained {
+                            self.reply_sent(cfg);
+                        }
+                    }
+                    Source::ProxyHeader => {
+                        if drained {
+                            self.back.hs.remove(Handler::SendProxy);
+                        }
+                    }
+                    Source::Buffer | Source::Pipe => {
+                        let ch = self.chan_mut(dir);
+                        let level = if drained { Fill::Empty } else { Fill::Some };
+                        if from == Source::Buffer {
+                            ch.buf = level;
+                        } else {
+                            ch.pipe = level;
+                        }
+                        ch.seen_data = true;
+                        self.refresh_idle(cfg, side, now);
+                    }
+                }
+            }
+            Outcome::Done => match from {
+                Source::Reply => self.reply_sent(cfg),
+                Source::ProxyHeader => self.back.hs.remove(Handler::SendProxy),
+                Source::Buffer | Source::Pipe => {
+                    let ch = self.chan_mut(dir);
+                    if from == Source::Buffer {
+                        ch.buf = Fill::Empty;
+                    } else {
+                        ch.pipe = Fill::Empty;
+                    }
+                    ch.seen_data = true;
+                }
+            },
+            Outcome::WouldBlock => self.chan_mut(dir).flags.set(ChanFlags::FULL_OUT),
+            _ => {
+                self.record_peer_fault(side);
+                self.peer_gone(cfg, side);
+            }
+        }
+    }
+
+    fn reply_sent(&mut self, cfg: &SessionConfig) {
+        self.front.hs.remove(Handler::SendLastChunk);
+        if cfg.mutant != Mutant::ReplyThenSession {
+            // The handler "tries to send and dies": nothing else runs on
+            // this connection; it drains its input and closes.
+            self.front.hs = HandlerSet::EMPTY;
+            self.res.flags.set(ChanFlags::SHUT_IN);
+            self.front.drain = true;
+            self.front.ops.desire(Op::DataShutw);
+            self.front.ops.desire(Op::CtrlShutw);
+        }
+    }
+
+    fn refresh_idle(&mut self, cfg: &SessionConfig, side: Side, now: Millis) {
+        let kind = match side {
+            Side::Front => TimerKind::Client,
+            Side::Back => TimerKind::Server,
+        };
+        self.timers.refresh(kind, now + cfg.timeouts.get(kind));
+    }
+
+    /// The peer of `side` is gone (read0 before a header, reset, hard error):
+    /// no RST risk, close without draining.
+    fn peer_gone(&mut self, cfg: &SessionConfig, side: Side) {
+        let c = self.conn_mut(side);
+        c.state = ConnState::Error;
+        if c.fd == FdState::Ready {
+            c.fd = FdState::Error;
+        }
+        let _ = cfg;
+        self.close_now(cfg, side, false);
+        let input = side.input();
+        let output = side.output();
+        self.chan_mut(input).flags.set(ChanFlags::SHUT_IN | ChanFlags::ERR_IN);
+        self.chan_mut(output).flags.set(ChanFlags::SHUT_OUT | ChanFlags::ERR_OUT);
+    }
+
+    /// Abortive close of `side` (timeout, rule reject, protocol violation).
+    fn abort(&mut self, cfg: &SessionConfig, side: Side) {
+        let c = self.conn_mut(side);
+        if !c.is_open() || c.closing() {
+            if side == Side::Back && matches!(self.si_back, SiState::Req | SiState::Que | SiState::Tar | SiState::Ass) {
+                self.give_up_server(cfg);
+            }
+            return;
+        }
+        self.close_now(cfg, side, true);
+        let input = side.input();
+        let output = side.output();
+        self.chan_mut(input).flags.set(ChanFlags::SHUT_IN);
+        self.chan_mut(output).flags.set(ChanFlags::SHUT_OUT);
+    }
+
+    /// Starts the close sequence now; pending shutdown steps are superseded
+    /// (the close is the shutdown).
+    fn close_now(&mut self, cfg: &SessionConfig, side: Side, abortive: bool) {
+        let c = self.conn_mut(side);
+        if c.closing() {
+            return;
+        }
+        if cfg.mutant != Mutant::AbortKeepsShutwPending || !abortive {
+            for op in [Op::DataShutr, Op::CtrlShutr, Op::DataShutw, Op::CtrlShutw] {
+                if c.ops.pending(op) {
+                    c.ops.advance(op, OpStatus::Done);
+                }
+            }
+        }
+        c.abortive = abortive;
+        c.drain = false;
+        for op in [Op::DataClose, Op::CtrlClose, Op::SockClose] {
+            c.ops.desire(op);
+        }
+    }
+
+    fn connect_failed(&mut self, cfg: &SessionConfig, cause: Cause) {
+        if self.si_back != SiState::Con {
+            return;
+        }
+        self.fail_cause = cause;
+        self.set_si(Side::Back, SiState::Cer);
+        // The failed socket goes through the ordinary close sequence.
+        self.close_now(cfg, Side::Back, false);
+        self.back.state = ConnState::Error;
+        if self.back.fd == FdState::Ready {
+            self.back.fd = FdState::Error;
+        }
+    }
+
+    /// No server will be connected: the back stream interface closes and the
+    /// front finishes gracefully (it drains what the client sends).
+    fn give_up_server(&mut self, cfg: &SessionConfig) {
+        let _ = cfg;
+        if !matches!(self.si_back, SiState::Est | SiState::Dis | SiState::Clo | SiState::Con) {
+            self.set_si(Side::Back, SiState::Clo);
+        }
+        self.res.flags.set(ChanFlags::SHUT_IN);
+        self.req.flags.set(ChanFlags::SHUT_OUT);
+    }
+}
+
+impl OpStatus {
+    fn max_assign(&mut self, other: OpStatus) {
+        if other.rank() > self.rank() {
+            *self = other;
+        }
+    }
+}
+
+// ----------------------------------------------------------------------
+// The internal consequences of every input, and the next action.
+// ----------------------------------------------------------------------
+impl Session {
+    /// Applies every consequence that needs no I/O, until nothing changes:
+    /// handlers that complete at once, FIN propagation, active shutr, the
+    /// close decision, stream-interface moves, timers.
+    fn update(&mut self, cfg: &SessionConfig, now: Millis) {
+        for _ in 0..8 {
+            let before = *self;
+            self.run_instant_handlers(cfg);
+            self.retry_after_failure(cfg);
+            for dir in Dir::BOTH {
+                self.update_channel(cfg, dir);
+            }
+            for side in Side::BOTH {
+                self.update_connection(cfg, side);
+            }
+            self.update_stream_interfaces(cfg);
+            if *self == before {
+                break;
+            }
+        }
+        self.update_timers(cfg, now);
+    }
+
+    /// HH_MONITOR_IN and HH_ACCEPT_SESSION need no I/O.
+    fn run_instant_handlers(&mut self, cfg: &SessionConfig) {
+        if self.front.closing() || !self.front.is_open() {
+            return;
+        }
+        let first = if cfg.mutant == Mutant::ForwardBeforeHandshake && self.front.hs.has(Handler::AcceptSession) {
+            Some(Handler::AcceptSession)
+        } else {
+            self.front.hs.first(&Handler::INCOMING)
+        };
+        match first {
+            Some(Handler::MonitorIn) => {
+                self.front.hs.remove(Handler::MonitorIn);
+                if self.monitor_match {
+                    // monitor-net has precedence over the PROXY header and the
+                    // data layer: only the reply remains.
+                    if cfg.mutant != Mutant::ReplyThenSession {
+                        self.front.hs = HandlerSet::EMPTY;
+                        self.front.data = DataLayer::Raw;
+                        self.front.data_hs = OpStatus::NotDesired;
+                    }
+                    self.front.hs.add(Handler::SendLastChunk);
+                    self.reply = Some(Reply::Monitor);
+                }
+            }
+            Some(Handler::AcceptSession) => {
+                self.front.hs = HandlerSet::EMPTY;
+                self.front.state = ConnState::Established;
+                self.started = true;
+                self.set_si(Side::Front, SiState::Est);
+                self.set_si(Side::Back, SiState::Req);
+            }
+            // Handlers that need I/O or an answer from the runtime: see poll_action.
+            Some(Handler::SendLastChunk)
+            | Some(Handler::TcpRulesConn)
+            | Some(Handler::AcceptProxy)
+            | Some(Handler::TcpRules)
+            | Some(Handler::SslHs)
+            | Some(Handler::SendProxy)
+            | None => {}
+        }
+    }
+
+    /// CER: once the failed socket is closed, retry or give up.
+    fn retry_after_failure(&mut self, cfg: &SessionConfig) {
+        if self.si_back != SiState::Cer || self.back.fd != FdState::Closed {
+            return;
+        }
+        if self.front.closing() {
+            // The client is gone: nobody to connect for.
+            self.set_si(Side::Back, SiState::Clo);
+            return;
+        }
+        let used = if cfg.mutant == Mutant::RetryWithoutBudget { 0 } else { self.retries_used };
+        match backend::after_failure(cfg.retries, used, cfg.redispatch, cfg.turn_around) {
+            Retry::GiveUp => {
+                let cause = self.fail_cause;
+                self.term.record(cause, Phase::Connect);
+                if cfg.mutant == Mutant::LeakServerSlot {
+                    self.server_leaked = true;
+                }
+                self.give_up_server(cfg);
+            }
+            Retry::SameServer => {
+                self.retries_used = self.retries_used.saturating_add(1);
+                self.set_si(Side::Back, SiState::Ass);
+            }
+            Retry::TurnAround => {
+                self.retries_used = self.retries_used.saturating_add(1);
+                self.set_si(Side::Back, SiState::Tar);
+            }
+            Retry::Redispatch => {
+                self.retries_used = self.retries_used.saturating_add(1);
+                self.failed_server = self.server;
+                self.set_si(Side::Back, SiState::Req);
+            }
+        }
+        if cfg.mutant == Mutant::RetryFromCer && self.si_back == SiState::Ass {
+            // The bug: it stays in CER and connects from there.
+            self.set_si(Side::Back, SiState::Cer);
+            self.retry_from_cer = true;
+        }
+    }
+
+    /// Whether the consumer of `dir` will never take data again.
+    fn consumer_gone(&self, cfg: &SessionConfig, dir: Dir) -> bool {
+        let ch = self.chan(dir);
+        if cfg.mutant == Mutant::DropTailOnShutr && ch.has(ChanFlags::SHUT_IN) && !ch.is_empty() {
+            return true;
+        }
+        let side = dir.consumer();
+        let c = self.conn(side);
+        match side {
+            Side::Front => self.si_front == SiState::Clo || c.closing() || c.shw(),
+            Side::Back => match self.si_back {
+                SiState::Clo | SiState::Dis => true,
+                SiState::Est => c.closing() || c.shw(),
+                // A failed attempt keeps the request for the next one.
+                _ => false,
+            },
+        }
+    }
+
+    fn update_channel(&mut self, cfg: &SessionConfig, dir: Dir) {
+        let prod = dir.producer();
+        let cons = dir.consumer();
+        let gone = self.consumer_gone(cfg, dir);
+        if gone {
+            self.chan_mut(dir).flags.set(ChanFlags::SHUT_OUT);
+            // Active shutr on the producer: stop forwarding, drain its input
+            // (the note's read_abort_pending), so that its eventual close
+            // destroys nothing the peer sent.
+            let p = self.conn(prod);
+            if p.is_open() && !p.closing() && !p.shr() && self.started() {
+                self.conn_mut(prod).drain = true;
+            }
+        }
+        // FIN propagation: shutw the consumer once the producer is shut and
+        // every byte before the FIN left the channel.
+        let ch = *self.chan(dir);
+        let flushed = ch.is_empty() || cfg.mutant == Mutant::FinBeforeFlush;
+        let c = self.conn(cons);
+        if ch.has(ChanFlags::SHUT_IN)
+            && flushed
+            && !gone
+            && c.carries_data()
+            && self.si(cons) == SiState::Est
+            && !c.ops.get(Op::DataShutw).is_desired()
+        {
+            let c = self.conn_mut(cons);
+            c.ops.desire(Op::DataShutw);
+            c.ops.desire(Op::CtrlShutw);
+        }
+    }
+
+    fn update_connection(&mut self, cfg: &SessionConfig, side: Side) {
+        let c = self.conn_mut(side);
+        if !c.is_open() {
+            return;
+        }
+        // Raw data layers complete their shutw and close at once.
+        if c.data == DataLayer::Raw && c.ops.pending(Op::DataShutw) {
+            c.ops.advance(Op::DataShutw, OpStatus::Done);
+        }
+        // CSHR follows DSHR at once: we stop polling for reads, we never
+        // call shutdown(SHUT_RD).
+        if c.ops.done(Op::DataShutr) && !c.ops.done(Op::CtrlShutr) {
+            c.ops.advance(Op::CtrlShutr, OpStatus::Done);
+        }
+        // Both directions shut: close (SHR and SHW, the note's si_shutw/si_shutr).
+        let lingering_done = c.shr() || cfg.mutant == Mutant::CloseWithoutDrain && c.drain;
+        if !c.closing() && c.shw() && lingering_done {
+            for op in [Op::DataClose, Op::CtrlClose, Op::SockClose] {
+                c.ops.desire(op);
+            }
+        }
+        if c.closing() && c.data == DataLayer::Raw && c.ops.pending(Op::DataClose) {
+            c.ops.advance(Op::DataClose, OpStatus::Done);
+        }
+    }
+
+    fn update_stream_interfaces(&mut self, cfg: &SessionConfig) {
+        // Front.
+        match self.si_front {
+            SiState::Ini => {
+                if self.front.fd == FdState::Closed && self.front.closing() {
+                    self.set_si(Side::Front, SiState::Clo);
+                }
+            }
+            SiState::Est => {
+                if self.front.closing() || (self.front.shr() && self.front.shw()) {
+                    self.set_si(Side::Front, SiState::Dis);
+                }
+            }
+            SiState::Dis => {
+                if self.front.fd == FdState::Closed {
+                    self.set_si(Side::Front, SiState::Clo);
+                }
+            }
+            // The front interface only uses INI, EST, DIS and CLO.
+            SiState::Req | SiState::Que | SiState::Tar | SiState::Ass | SiState::Con | SiState::Cer | SiState::Clo => {}
+        }
+        // Back.
+        let front_gone = self.front.closing() || self.si_front == SiState::Clo;
+        match self.si_back {
+            SiState::Ini => {
+                if self.si_front == SiState::Clo {
+                    self.set_si(Side::Back, SiState::Clo);
+                }
+            }
+            SiState::Req | SiState::Que | SiState::Tar | SiState::Ass => {
+                if front_gone && self.front.abortive_or_error() {
+                    self.set_si(Side::Back, SiState::Clo);
+                }
+            }
+            SiState::Con => {
+                if front_gone && self.front.abortive_or_error() {
+                    // Abort the connect: nothing was sent on it.
+                    self.close_now(cfg, Side::Back, true);
+                    if self.back.fd == FdState::Closed {
+                        self.set_si(Side::Back, SiState::Clo);
+                    }
+                }
+            }
+            SiState::Cer => {}
+            SiState::Est => {
+                if self.back.closing() || (self.back.shr() && self.back.shw()) {
+                    self.set_si(Side::Back, SiState::Dis);
+                }
+            }
+            SiState::Dis => {
+                if self.back.fd == FdState::Closed && cfg.mutant != Mutant::NoDisToClo {
+                    self.set_si(Side::Back, SiState::Clo);
+                }
+            }
+            SiState::Clo => {}
+        }
+        // A closed session holds nothing: its channels are emptied by
+        // Discard actions before both interfaces reach CLO.
+    }
+
+    fn update_timers(&mut self, cfg: &SessionConfig, now: Millis) {
+        let f = &self.front;
+        let b = &self.back;
+        let live = |c: &Connection| c.is_open() && !c.closing();
+        let half = |c: &Connection| c.shr() != c.shw() || c.drain;
+        let fin_timers = cfg.mutant != Mutant::NoFinTimer;
+        let want = [
+            (TimerKind::Handshake, self.si_front == SiState::Ini && live(f) && !f.hs.is_empty()),
+            (TimerKind::Connect, self.si_back == SiState::Con),
+            (TimerKind::Queue, self.si_back == SiState::Que),
+            (TimerKind::TurnAround, self.si_back == SiState::Tar),
+            (TimerKind::Client, self.si_front == SiState::Est && live(f) && !half(f)),
+            (TimerKind::Server, self.si_back == SiState::Est && live(b) && !half(b)),
+            (TimerKind::ClientFin, fin_timers && live(f) && half(f)),
+            (TimerKind::ServerFin, fin_timers && self.si_back == SiState::Est && live(b) && half(b)),
+        ];
+        for (kind, armed) in want {
+            if armed {
+                self.timers.arm(kind, now + cfg.timeouts.get(kind));
+            } else {
+                self.timers.disarm(kind);
+            }
+        }
+    }
+
+    /// The next I/O action, or `None` when the session waits for an event.
+    pub fn poll_action(&self, cfg: &SessionConfig) -> Option<Action> {
+        for side in Side::BOTH {
+            if let Some(a) = self.close_step(cfg, side) {
+                return Some(a);
+            }
+        }
+        if let Some(srv) = self.server {
+            let release = match self.si_back {
+                SiState::Clo => !self.server_leaked,
+                SiState::Req => self.failed_server.is_some(),
+                _ => false,
+            };
+            if release {
+                return Some(Action::ReleaseServer { server: srv });
+            }
+        }
+        for dir in Dir::BOTH {
+            if self.consumer_gone(cfg, dir) && !self.chan(dir).is_empty() {
+                return Some(Action::Discard(dir));
+            }
+        }
+        if let Some(a) = self.front_handshake_step(cfg) {
+            return Some(a);
+        }
+        if let Some(a) = self.back_step(cfg) {
+            return Some(a);
+        }
+        for side in Side::BOTH {
+            if let Some(a) = self.send_step(cfg, side) {
+                return Some(a);
+            }
+        }
+        for side in Side::BOTH {
+            if let Some(a) = self.recv_step(cfg, side) {
+                return Some(a);
+            }
+        }
+        for side in Side::BOTH {
+            if let Some(a) = self.shutw_step(side) {
+                return Some(a);
+            }
+        }
+        None
+    }
+
+    fn close_step(&self, cfg: &SessionConfig, side: Side) -> Option<Action> {
+        let c = self.conn(side);
+        if !c.closing() || c.ops.done(Op::SockClose) {
+            return None;
+        }
+        let order: [Op; 3] = if cfg.mutant == Mutant::CloseFdBeforeData {
+            [Op::SockClose, Op::CtrlClose, Op::DataClose]
+        } else {
+            [Op::DataClose, Op::CtrlClose, Op::SockClose]
+        };
+        let next = order.into_iter().find(|&op| !c.ops.done(op))?;
+        Some(match next {
+            Op::DataClose => Action::DataClose(side),
+            Op::CtrlClose => Action::CtrlClose(side),
+            Op::SockClose => Action::SockClose { side, abortive: c.abortive },
+            // Shutdown steps are never part of the close sequence.
+            Op::DataShutr | Op::DataShutw | Op::CtrlShutr | Op::CtrlShutw => return None,
+        })
+    }
+
+    fn front_handshake_step(&self, cfg: &SessionConfig) -> Option<Action> {
+        let f = &self.front;
+        if self.si_front != SiState::Ini || !f.is_open() || f.closing() {
+            return None;
+        }
+        let readable = !self.req.has(ChanFlags::EMPTY_IN);
+        let writable = !self.res.has(ChanFlags::FULL_OUT);
+        match f.hs.first(&Handler::INCOMING)? {
+            Handler::SendLastChunk => writable.then_some(Action::Send {
+                side: Side::Front,
+                from: Source::Reply,
+                more: false,
+            }),
+            Handler::TcpRulesConn => Some(Action::EvalRules(RuleStage::Connection)),
+            Handler::AcceptProxy => readable.then_some(Action::RecvProxyHeader),
+            Handler::TcpRules => Some(Action::EvalRules(RuleStage::Source)),
+            Handler::SslHs => self.tls_step(cfg, Side::Front),
+            // Run by update() without I/O.
+            Handler::MonitorIn | Handler::AcceptSession | Handler::SendProxy => None,
+        }
+    }
+
+    fn tls_step(&self, _cfg: &SessionConfig, side: Side) -> Option<Action> {
+        let readable = !self.chan(side.input()).has(ChanFlags::EMPTY_IN);
+        let writable = !self.chan(side.output()).has(ChanFlags::FULL_OUT);
+        let c = self.conn(side);
+        let go = match (side, c.data_hs) {
+            // The client side starts by reading the ClientHello.
+            (Side::Front, OpStatus::Desired) => readable,
+            // The server side starts by writing the ClientHello.
+            (Side::Back, OpStatus::Desired) => writable,
+            (_, OpStatus::Started) => {
+                if c.hs_wants_write {
+                    writable
+                } else {
+                    readable
+                }
+            }
+            (_, OpStatus::NotDesired | OpStatus::Done) => false,
+        };
+        go.then_some(Action::TlsHandshake(side))
+    }
+
+    fn back_step(&self, cfg: &SessionConfig) -> Option<Action> {
+        if self.si_front != SiState::Est || self.front.closing() && self.front.abortive_or_error() {
+            return None;
+        }
+        let writable = !self.req.has(ChanFlags::FULL_OUT);
+        match self.si_back {
+            SiState::Req => Some(Action::PickServer { avoid: self.failed_server }),
+            SiState::Ass => self.server.map(|server| Action::Connect { server }),
+            SiState::Cer if self.retry_from_cer && self.back.fd == FdState::Closed => {
+                self.server.map(|server| Action::Connect { server })
+            }
+            SiState::Con => writable.then_some(Action::FinishConnect),
+            SiState::Est => {
+                let b = &self.back;
+                if b.closing() {
+                    return None;
+                }
+                let order: [Handler; 2] = if cfg.mutant == Mutant::ProxyHeaderAfterTls {
+                    [Handler::SslHs, Handler::SendProxy]
+                } else {
+                    Handler::OUTGOING
+                };
+                match b.hs.first(&order)? {
+                    Handler::SendProxy => writable.then_some(Action::Send {
+                        side: Side::Back,
+                        from: Source::ProxyHeader,
+                        more: true,
+                    }),
+                    Handler::SslHs => self.tls_step(cfg, Side::Back),
+                    // Not outgoing handlers.
+                    Handler::MonitorIn
+                    | Handler::SendLastChunk
+                    | Handler::TcpRulesConn
+                    | Handler::AcceptProxy
+                    | Handler::TcpRules
+                    | Handler::AcceptSession => None,
+                }
+            }
+            // Waiting for a timer, a slot, or already done.
+            SiState::Ini | SiState::Que | SiState::Tar | SiState::Cer | SiState::Dis | SiState::Clo => None,
+        }
+    }
+
+    fn send_step(&self, _cfg: &SessionConfig, side: Side) -> Option<Action> {
+        let c = self.conn(side);
+        let dir = side.output();
+        let ch = self.chan(dir);
+        if self.si(side) != SiState::Est
+            || !c.carries_data()
+            || ch.has(ChanFlags::FULL_OUT)
+            || c.ops.get(Op::DataShutw).is_desired()
+        {
+            return None;
+        }
+        let from = ch.source()?;
+        // MSG_MORE when the buffer is full: the producer has more ready.
+        let more = from == Source::Buffer && ch.buf == Fill::Full;
+        Some(Action::Send { side, from, more })
+    }
+
+    fn recv_step(&self, cfg: &SessionConfig, side: Side) -> Option<Action> {
+        let c = self.conn(side);
+        let dir = side.input();
+        let ch = self.chan(dir);
+        let open_checked = cfg.mutant == Mutant::RecvAfterClose || (c.is_open() && !c.closing());
+        // The drain of an active shutr runs whether or not a session exists
+        // (a health check drains too).
+        if c.drain && open_checked && !ch.has(ChanFlags::EMPTY_IN) && !c.shr() {
+            return Some(Action::Recv { side, into: Sink::Discard });
+        }
+        if !self.started()
+            || !open_checked
+            || c.state == ConnState::Connecting
+            || !c.hs.is_empty()
+            || ch.has(ChanFlags::EMPTY_IN)
+            || c.shr()
+        {
+            return None;
+        }
+        if ch.has(ChanFlags::SHUT_IN) {
+            return None;
+        }
+        let other = self.conn(side.other());
+        let raw_both = (c.data == DataLayer::Raw && other.data == DataLayer::Raw)
+            || cfg.mutant == Mutant::SpliceOverTls;
+        let splice_ok = raw_both
+            && match cfg.splice {
+                SpliceMode::Never => false,
+                SpliceMode::Auto => ch.seen_data,
+                SpliceMode::Always => true,
+            };
+        let buf_clear = ch.buf == Fill::Empty || cfg.mutant == Mutant::SpliceWhileBuffered;
+        let into = if splice_ok && buf_clear && ch.pipe != Fill::Full {
+            Sink::Pipe
+        } else if ch.pipe == Fill::Empty && ch.buf != Fill::Full {
+            Sink::Buffer
+        } else {
+            return None;
+        };
+        Some(Action::Recv { side, into })
+    }
+
+    fn shutw_step(&self, side: Side) -> Option<Action> {
+        let c = self.conn(side);
+        if !c.is_open() || c.closing() {
+            return None;
+        }
+        let writable = !self.chan(side.output()).has(ChanFlags::FULL_OUT);
+        if c.ops.pending(Op::DataShutw) {
+            // Raw data layers complete at once in update(); TLS sends close_notify.
+            return (c.data == DataLayer::Tls && writable).then_some(Action::DataShutw(side));
+        }
+        if c.ops.done(Op::DataShutw) && c.ops.pending(Op::CtrlShutw) {
+            return Some(Action::CtrlShutw(side));
+        }
+        None
+    }
+}
+
+impl Connection {
+    /// Closing because of an abort or an error (not a graceful end).
+    pub fn abortive_or_error(&self) -> bool {
+        self.closing() && (self.abortive || self.state == ConnState::Error)
+    }
+}
