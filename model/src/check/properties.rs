@@ -96,7 +96,7 @@ pub const PROPERTIES: &[PropDef] = &[
         kind: Kind::Always,
         check: |_, s| ok(s, Violation::OpBackwards),
         needs: NONE,
-        mutant: Some(Mutant::ShutwRetryResets),
+        mutant: Some(Mutant::AbortClearsShutw),
         mutant_needs: &[Feature::TlsFront],
         source: "note: 00 not desired, 10 desired, 11 started, 01 completed",
     },

@@ -300,3 +300,54 @@ pub fn summary(s: &SysState) -> String {
         c.timers,
     )
 }
+
+/// The mutants, each with the property it must break and the features it needs.
+pub fn mutant_cases() -> Vec<(crate::core::Mutant, &'static PropDef)> {
+    super::properties::PROPERTIES
+        .iter()
+        .filter_map(|p| p.mutant.map(|m| (m, p)))
+        .collect()
+}
+
+/// The configuration a mutant is shown on: `base` with the features the
+/// mutant needs, at least two chunks each way and room for two in a buffer.
+pub fn mutant_config(base: ModelConfig, m: crate::core::Mutant) -> ModelConfig {
+    let mut cfg = base.with_mutant(m);
+    for (mm, p) in mutant_cases() {
+        if mm == m {
+            for &f in p.mutant_needs {
+                cfg = cfg.with(f);
+            }
+        }
+    }
+    cfg.client_chunks = cfg.client_chunks.max(2);
+    cfg.server_chunks = cfg.server_chunks.max(2);
+    cfg.buf_cap = cfg.buf_cap.max(2);
+    cfg
+}
+
+/// Searches `cfg` until `def` fails, and returns the counterexample (cut at
+/// its first violation, shortened where a breadth-first search finishes in
+/// time), or `None` if the property holds.
+pub fn refute(cfg: ModelConfig, def: &'static PropDef, opts: CheckOptions) -> Option<(String, Vec<TraceStep>)> {
+    let model = ConnseqModel::new(cfg);
+    let mut names = BTreeSet::new();
+    names.insert(def.name);
+    let checker = model
+        .clone()
+        .checker()
+        .threads(opts.threads.max(1))
+        .finish_when(HasDiscoveries::AnyOf(names))
+        .spawn_dfs()
+        .join();
+    let path = checker.discovery(def.name)?;
+    let mut path = cut(&model, def, path);
+    if opts.shorten {
+        if let Some(short) = shortest(&model, def, opts) {
+            if short.len() < path.len() {
+                path = short;
+            }
+        }
+    }
+    Some(render(&model, &path))
+}

@@ -124,12 +124,12 @@ mutants! {
     /// Keeps reading from a side after its socket was closed.
     RecvAfterClose = "recv-after-close",
         "forgets to check that the socket is still open before reading from it";
-    /// A postponed close_notify is retried by resetting its status to desired.
-    ShutwRetryResets = "shutw-retry-resets",
-        "retries a postponed TLS close_notify by moving its status back from started to desired";
+    /// An abortive close clears pending shutdown steps instead of completing them.
+    AbortClearsShutw = "abort-clears-shutw",
+        "clears the pending shutdown steps on an abortive close (their status moves back to not desired) instead of completing them";
     /// Splices into the pipe while the buffer still holds older bytes.
     SpliceWhileBuffered = "splice-while-buffered",
-        "switches the channel to the pipe while the buffer still holds older data";
+        "switches the channel to the pipe as soon as the buffer holds data, while it still holds it";
     /// Forwards a FIN as soon as the producer's read0 arrives.
     FinBeforeFlush = "fin-before-flush",
         "forwards the FIN as soon as read0 arrives, before the channel is empty";
@@ -144,7 +144,7 @@ mutants! {
         "runs the outgoing TLS handshake before sending the PROXY header";
     /// Retries a failed attempt straight from CER to CON.
     RetryFromCer = "retry-from-cer",
-        "retries a failed attempt by connecting from CER, skipping ASS";
+        "retries a failed attempt by connecting straight from CER, skipping TAR/ASS";
     /// Does not count retries.
     RetryWithoutBudget = "retry-without-budget",
         "forgets to count retries, so a refusing server is tried again and again";

@@ -587,6 +587,7 @@ impl Session {
             },
             Action::Connect { .. } => match outcome {
                 Outcome::InProgress | Outcome::Done => {
+                    self.retry_from_cer = false;
                     self.attempts = self.attempts.saturating_add(1);
                     self.back = Connection {
                         fd: FdState::Ready,
@@ -638,11 +639,7 @@ impl Session {
                     // The close_notify does not fit yet: keep the step, retry
                     // when the socket is writable (the note's async task).
                     let c = self.conn_mut(side);
-                    if cfg.mutant == Mutant::ShutwRetryResets && c.ops.get(Op::DataShutw) == OpStatus::Started {
-                        c.ops.set(Op::DataShutw, OpStatus::Desired);
-                    } else {
-                        c.ops.advance(Op::DataShutw, OpStatus::Started);
-                    }
+                    c.ops.advance(Op::DataShutw, OpStatus::Started);
                     self.chan_mut(side.output()).flags.set(ChanFlags::FULL_OUT);
                 }
                 _ => {
@@ -768,7 +765,10 @@ impl Session {
 
     fn reply_sent(&mut self, cfg: &SessionConfig) {
         self.front.hs.remove(Handler::SendLastChunk);
-        if cfg.mutant != Mutant::ReplyThenSession {
+        if cfg.mutant == Mutant::ReplyThenSession {
+            // The bug: the check goes on to the session's handlers.
+            Self::add_session_handlers(cfg, &mut self.front);
+        } else {
             // The handler "tries to send and dies": nothing else runs on
             // this connection; it drains its input and closes.
             self.front.hs = HandlerSet::EMPTY;
@@ -829,7 +829,12 @@ impl Session {
         if cfg.mutant != Mutant::AbortKeepsShutwPending || !abortive {
             for op in [Op::DataShutr, Op::CtrlShutr, Op::DataShutw, Op::CtrlShutw] {
                 if c.ops.pending(op) {
-                    c.ops.advance(op, OpStatus::Done);
+                    if cfg.mutant == Mutant::AbortClearsShutw && abortive {
+                        // The bug: the pending steps are forgotten, not completed.
+                        c.ops.set(op, OpStatus::NotDesired);
+                    } else {
+                        c.ops.advance(op, OpStatus::Done);
+                    }
                 }
             }
         }
@@ -945,7 +950,7 @@ impl Session {
 
     /// CER: once the failed socket is closed, retry or give up.
     fn retry_after_failure(&mut self, cfg: &SessionConfig) {
-        if self.si_back != SiState::Cer || self.back.fd != FdState::Closed {
+        if self.si_back != SiState::Cer || self.back.fd != FdState::Closed || self.retry_from_cer {
             return;
         }
         if self.front.closing() {
@@ -977,7 +982,7 @@ impl Session {
                 self.set_si(Side::Back, SiState::Req);
             }
         }
-        if cfg.mutant == Mutant::RetryFromCer && self.si_back == SiState::Ass {
+        if cfg.mutant == Mutant::RetryFromCer && matches!(self.si_back, SiState::Ass | SiState::Tar) {
             // The bug: it stays in CER and connects from there.
             self.set_si(Side::Back, SiState::Cer);
             self.retry_from_cer = true;
@@ -1340,10 +1345,11 @@ impl Session {
         let other = self.conn(side.other());
         let raw_both = (c.data == DataLayer::Raw && other.data == DataLayer::Raw)
             || cfg.mutant == Mutant::SpliceOverTls;
+        let early_switch = cfg.mutant == Mutant::SpliceWhileBuffered && ch.buf != Fill::Empty;
         let splice_ok = raw_both
             && match cfg.splice {
                 SpliceMode::Never => false,
-                SpliceMode::Auto => ch.seen_data,
+                SpliceMode::Auto => ch.seen_data || early_switch,
                 SpliceMode::Always => true,
             };
         let buf_clear = ch.buf == Fill::Empty || cfg.mutant == Mutant::SpliceWhileBuffered;
