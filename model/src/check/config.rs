@@ -249,8 +249,10 @@ impl ModelConfig {
         }
     }
 
-    /// The core's configuration for a normal listener of this model.
-    pub fn session_config(&self, health: bool) -> SessionConfig {
+    /// The core's configuration for one listener of this model: in health
+    /// mode or not, terminating TLS or not, with a TLS server or not (each
+    /// TLS variant exists only when its feature is on).
+    pub fn session_config(&self, health: bool, tls_front: bool, tls_back: bool) -> SessionConfig {
         let retries = self.has(Feature::Retries);
         SessionConfig {
             health,
@@ -258,8 +260,8 @@ impl ModelConfig {
             conn_rules: self.has(Feature::Rules),
             accept_proxy: self.has(Feature::ProxyIn),
             src_rules: self.has(Feature::Rules) && self.has(Feature::ProxyIn),
-            tls_front: self.has(Feature::TlsFront),
-            tls_back: self.has(Feature::TlsBack),
+            tls_front: tls_front && self.has(Feature::TlsFront),
+            tls_back: tls_back && self.has(Feature::TlsBack),
             send_proxy: self.has(Feature::ProxyOut),
             // splice-auto needs a first chunk through the buffer: with one
             // chunk per direction, splice from the start instead.

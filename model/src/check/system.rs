@@ -105,6 +105,10 @@ pub struct Peer {
 pub struct Env {
     /// The listener is in `mode health`.
     pub health: bool,
+    /// The listener terminates TLS.
+    pub tls_front: bool,
+    /// The server speaks TLS.
+    pub tls_back: bool,
     /// The client's address matches monitor-net.
     pub monitor_match: bool,
     /// Where the rules reject: 0 nowhere, 1 connection rules, 2 source rules.
@@ -270,6 +274,13 @@ pub struct SysState {
     pub terminal: bool,
 }
 
+impl Env {
+    /// Index of the listener variant: health, TLS front, TLS back.
+    pub const fn variant(&self) -> usize {
+        (self.health as usize) | (self.tls_front as usize) << 1 | (self.tls_back as usize) << 2
+    }
+}
+
 impl SysState {
     /// Whether violation `v` happened.
     pub fn violated(&self, v: Violation) -> bool {
@@ -410,23 +421,20 @@ pub const TURN_BOUND: usize = 64;
 pub struct System {
     /// What is explored.
     pub cfg: ModelConfig,
-    normal: SessionConfig,
-    health: SessionConfig,
+    /// One core configuration per listener variant: see [`Env::variant`].
+    configs: [SessionConfig; 8],
 }
 
 impl System {
     /// A system for `cfg`.
     pub fn new(cfg: ModelConfig) -> System {
-        System { cfg, normal: cfg.session_config(false), health: cfg.session_config(true) }
+        let configs = std::array::from_fn(|i| cfg.session_config(i & 1 != 0, i & 2 != 0, i & 4 != 0));
+        System { cfg, configs }
     }
 
     /// The core's configuration for a state's listener.
     pub fn session_config(&self, s: &SysState) -> &SessionConfig {
-        if s.env.health {
-            &self.health
-        } else {
-            &self.normal
-        }
+        &self.configs[s.env.variant()]
     }
 
     /// Every initial state: one per listener mode, monitor match, rule
@@ -451,7 +459,15 @@ impl System {
         };
         let busy: &[[bool; 2]] = if c.has(Feature::Queue) { &[[false, false], [true, true]] } else { &[[false, false]] };
         let mut out = Vec::new();
+        let tls_fronts: &[bool] = if c.has(Feature::TlsFront) { &[false, true] } else { &[false] };
+        let tls_backs: &[bool] = if c.has(Feature::TlsBack) { &[false, true] } else { &[false] };
         for &(health, monitor_match) in &modes {
+          for &tls_front in tls_fronts {
+           for &tls_back in tls_backs {
+            if health && tls_front {
+                // Health replies are never encrypted.
+                continue;
+            }
             for &reject in rejects {
                 if (health || monitor_match) && reject != 0 {
                     continue;
@@ -460,8 +476,8 @@ impl System {
                     if (health || monitor_match || reject != 0) && b != [false, false] {
                         continue;
                     }
-                    let env = Env { health, monitor_match, reject, busy: b, ..Env::default() };
-                    let scfg = if health { &self.health } else { &self.normal };
+                    let env = Env { health, monitor_match, tls_front, tls_back, reject, busy: b, ..Env::default() };
+                    let scfg = &self.configs[env.variant()];
                     trace::start();
                     let core = Session::accept(scfg, 0, monitor_match);
                     let exec = Exec { fd_open: [true, false], ..Exec::default() };
@@ -484,6 +500,8 @@ impl System {
                     out.push(s);
                 }
             }
+           }
+          }
         }
         out
     }
@@ -528,7 +546,7 @@ impl System {
                             out.push(SysAction::ClientSendsGarbage);
                         }
                     }
-                } else if who == Who::Client && c.has(Feature::TlsFront) && !s.is_check() && !p.hello_sent {
+                } else if who == Who::Client && s.env.tls_front && !s.is_check() && !p.hello_sent {
                     if !s.up(who).full(c.wire_cap) {
                         out.push(SysAction::ClientSendsHello);
                         if c.has(Feature::Garbage) && !c.has(Feature::ProxyIn) {
@@ -541,8 +559,8 @@ impl System {
                         Who::Server => c.server_chunks,
                     };
                     let tls_needed = match who {
-                        Who::Client => c.has(Feature::TlsFront) && !s.is_check(),
-                        Who::Server => c.has(Feature::TlsBack),
+                        Who::Client => s.env.tls_front && !s.is_check(),
+                        Who::Server => s.env.tls_back,
                     };
                     if p.sent < limit && (!tls_needed || p.tls_up) && !p.garbage && !s.up(who).full(c.wire_cap) {
                         out.push(SysAction::PeerSends(who));
@@ -574,8 +592,8 @@ impl System {
 
     fn tls_peer(&self, s: &SysState, who: Who) -> bool {
         match who {
-            Who::Client => self.cfg.has(Feature::TlsFront) && !s.is_check(),
-            Who::Server => self.cfg.has(Feature::TlsBack),
+            Who::Client => s.env.tls_front && !s.is_check(),
+            Who::Server => s.env.tls_back,
         }
     }
 
@@ -961,6 +979,16 @@ impl System {
             return Outcome::Reset;
         }
         let tls = n.core.conn(side).data == DataLayer::Tls;
+        if into == Sink::Discard {
+            // A drain reads bytes and throws them away, whatever they are.
+            if n.up_mut(who).q.pop().is_some() {
+                n.exec.dropped += 1;
+                n.exec.taken[dir] += 1;
+                n.witness(Witness::Drained);
+                return Outcome::Data { full: false };
+            }
+            return if n.up(who).fin { Outcome::Eof } else { Outcome::WouldBlock };
+        }
         match n.up(who).q.peek() {
             Some(c) if c.data_id().is_some() => {
                 n.up_mut(who).q.pop();
@@ -992,7 +1020,7 @@ impl System {
                 if into == Sink::Pipe {
                     n.witness(Witness::Spliced);
                     let other = n.core.conn(side.other()).data;
-                    if tls || other == DataLayer::Tls || self.cfg.has(Feature::TlsFront) && side == Side::Front {
+                    if tls || other == DataLayer::Tls {
                         n.violate(Violation::TlsSpliced);
                     }
                 }
