@@ -331,6 +331,17 @@ pub fn mutant_config(base: ModelConfig, m: crate::core::Mutant) -> ModelConfig {
 /// time), or `None` if the property holds.
 pub fn refute(cfg: ModelConfig, def: &'static PropDef, opts: CheckOptions) -> Option<(String, Vec<TraceStep>)> {
     let model = ConnseqModel::new(cfg);
+    let path = refute_path(&model, def, opts)?;
+    Some(render(&model, &path))
+}
+
+/// The counterexample path itself: (state, action taken from it) pairs, the
+/// last state being the first that violates `def`.
+pub fn refute_path(
+    model: &ConnseqModel,
+    def: &'static PropDef,
+    opts: CheckOptions,
+) -> Option<Vec<(SysState, Option<SysAction>)>> {
     let mut names = BTreeSet::new();
     names.insert(def.name);
     let checker = model
@@ -341,13 +352,13 @@ pub fn refute(cfg: ModelConfig, def: &'static PropDef, opts: CheckOptions) -> Op
         .spawn_dfs()
         .join();
     let path = checker.discovery(def.name)?;
-    let mut path = cut(&model, def, path);
+    let mut path = cut(model, def, path);
     if opts.shorten {
-        if let Some(short) = shortest(&model, def, opts) {
+        if let Some(short) = shortest(model, def, opts) {
             if short.len() < path.len() {
                 path = short;
             }
         }
     }
-    Some(render(&model, &path))
+    Some(path)
 }
