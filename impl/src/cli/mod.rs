@@ -1,6 +1,8 @@
 //! Command-line interface.
 
 mod check;
+mod diagram;
+mod explore;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -17,11 +19,18 @@ pub struct Cli {
 enum Command {
     /// Model-check the connection-sequencing core (exhaustive search).
     Check(check::CheckArgs),
+    /// Serve stateright's Explorer web UI over the model.
+    Explore(explore::ExploreArgs),
+    /// Write Graphviz diagrams of the state machines, drawn from the
+    /// transitions the model reached.
+    Diagram(diagram::DiagramArgs),
 }
 
 /// Runs the chosen command.
 pub fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Check(a) => check::run(a),
+        Command::Explore(a) => explore::run(a),
+        Command::Diagram(a) => diagram::run(a),
     }
 }

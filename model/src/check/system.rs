@@ -599,12 +599,34 @@ impl System {
 
     /// The successor of `s` by `a`, with the proxy's actions of a
     /// [`SysAction::ProxyRuns`] step reported to `log` when given.
-    pub fn step(&self, s: &SysState, a: SysAction, mut log: Option<&mut Vec<(Action, Outcome)>>) -> SysState {
+    pub fn step(&self, s: &SysState, a: SysAction, log: Option<&mut Vec<(Action, Outcome)>>) -> SysState {
+        self.step_recording(s, a, log, &mut Observer::default())
+    }
+
+    /// The successor of `s` by `a` (exactly the one [`System::step`]
+    /// returns), with what happened inside the core during the step: every
+    /// stream-interface move, in order, as recorded by [`trace`]; and the
+    /// core after each of its steps, in order (one per action of a proxy
+    /// turn, then the final core; for an environment event, the final core).
+    pub fn step_observed(&self, s: &SysState, a: SysAction) -> (SysState, Vec<SiMove>, Vec<Session>) {
+        let mut obs = Observer { moves: Vec::new(), cores: Some(Vec::new()) };
+        let n = self.step_recording(s, a, None, &mut obs);
+        (n, obs.moves, obs.cores.unwrap_or_default())
+    }
+
+    /// [`System::step`], reporting to `obs`.
+    fn step_recording(
+        &self,
+        s: &SysState,
+        a: SysAction,
+        mut log: Option<&mut Vec<(Action, Outcome)>>,
+        obs: &mut Observer,
+    ) -> SysState {
         let mut n = *s;
         let before = *s;
         trace::start();
         match a {
-            SysAction::ProxyRuns => self.proxy_turn(&mut n, &mut log),
+            SysAction::ProxyRuns => self.proxy_turn(&mut n, &mut log, obs),
             SysAction::PeerSends(who) => {
                 let id = n.peer(who).sent;
                 n.peer_mut(who).sent += 1;
@@ -671,7 +693,7 @@ impl System {
                 n.core.fire_timer(&scfg, k, 0);
             }
         }
-        self.check_core_step(&before, &mut n);
+        self.check_core_step(&before, &mut n, obs);
         trace::stop();
         if measure(&n) <= measure(&before) {
             n.violate(Violation::NoProgress);
@@ -685,7 +707,7 @@ impl System {
     // The proxy: the core's actions executed against the abstract kernel.
     // ------------------------------------------------------------------
 
-    fn proxy_turn(&self, n: &mut SysState, log: &mut Option<&mut Vec<(Action, Outcome)>>) {
+    fn proxy_turn(&self, n: &mut SysState, log: &mut Option<&mut Vec<(Action, Outcome)>>, obs: &mut Observer) {
         let scfg = *self.session_config(n);
         let mut count = 0;
         while let Some(action) = n.core.poll_action(&scfg) {
@@ -713,7 +735,7 @@ impl System {
                     n.core.handle_ready(&scfg, side, r, w, 0);
                 }
             }
-            self.check_core_step(&before, n);
+            self.check_core_step(&before, n, obs);
         }
     }
 
@@ -1246,10 +1268,14 @@ impl System {
     // Checks made after every core step.
     // ------------------------------------------------------------------
 
-    fn check_core_step(&self, before: &SysState, n: &mut SysState) {
-        let mut moves: Vec<SiMove> = Vec::new();
-        trace::drain(&mut moves);
-        for m in &moves {
+    /// Checks the core's step from `before` to `n`, reporting it to `obs`.
+    fn check_core_step(&self, before: &SysState, n: &mut SysState, obs: &mut Observer) {
+        let first = obs.moves.len();
+        trace::drain(&mut obs.moves);
+        if let Some(cores) = obs.cores.as_mut() {
+            cores.push(n.core);
+        }
+        for m in &obs.moves[first..] {
             if !m.from.may_move_to(m.to) {
                 n.violate(Violation::IllegalSiMove);
             }
@@ -1298,6 +1324,15 @@ impl System {
             }
         }
     }
+}
+
+/// What a step reports about the core's inside ([`System::step_observed`]).
+#[derive(Default)]
+struct Observer {
+    /// Stream-interface moves, in order.
+    moves: Vec<SiMove>,
+    /// The core after each of its steps, when asked for.
+    cores: Option<Vec<Session>>,
 }
 
 fn fill_matches(f: Fill, len: u8, cap: u8) -> bool {
