@@ -3,10 +3,7 @@
 use std::process::Command;
 
 fn connseq(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_connseq"))
-        .args(args)
-        .output()
-        .expect("the connseq binary runs")
+    Command::new(env!("CARGO_BIN_EXE_connseq")).args(args).output().expect("the connseq binary runs")
 }
 
 #[test]
@@ -59,11 +56,9 @@ fn a_mutant_fails_the_check_with_a_numbered_counterexample() {
 
 #[test]
 fn unknown_preset_feature_or_mutant_is_a_usage_error() {
-    for args in [
-        &["check", "--preset", "huge"][..],
-        &["check", "--feature", "quic"][..],
-        &["check", "--mutant", "nope"][..],
-    ] {
+    for args in
+        [&["check", "--preset", "huge"][..], &["check", "--feature", "quic"][..], &["check", "--mutant", "nope"][..]]
+    {
         let out = connseq(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!out.stderr.is_empty());

@@ -17,7 +17,8 @@ fn every_always_and_eventually_property_has_a_mutant() {
 
 #[test]
 fn every_mutant_is_refuted_with_a_counterexample() {
-    let opts = CheckOptions { threads: 2, shorten: true, shorten_budget: Duration::from_secs(10), ..CheckOptions::default() };
+    let opts =
+        CheckOptions { threads: 2, shorten: true, shorten_budget: Duration::from_secs(10), ..CheckOptions::default() };
     let mut missed = Vec::new();
     for (m, def) in mutant_cases() {
         let cfg = mutant_config(ModelConfig::preset(Preset::Small), m);

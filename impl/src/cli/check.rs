@@ -94,7 +94,7 @@ fn print_table(r: &Report) {
     );
     let w = r.properties.iter().map(|p| p.def.name.len()).max().unwrap_or(8);
     println!();
-    println!("{:<w$}  {:<10}  {:<11}  {}", "property", "kind", "result", "trace", w = w);
+    println!("{:<w$}  {:<10}  {:<11}  trace", "property", "kind", "result", w = w);
     println!("{}", "-".repeat(w + 32));
     for p in &r.properties {
         let len = p.trace.as_ref().map(|t| t.len().to_string()).unwrap_or_else(|| "-".into());

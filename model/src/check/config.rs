@@ -78,14 +78,10 @@ impl FromStr for Feature {
         if s == "tls" {
             return Err("say tls-front or tls-back".into());
         }
-        Feature::ALL
-            .iter()
-            .copied()
-            .find(|f| f.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Feature::ALL.iter().map(|f| f.name()).collect();
-                format!("unknown feature `{s}` (one of: {})", names.join(", "))
-            })
+        Feature::ALL.iter().copied().find(|f| f.name() == s).ok_or_else(|| {
+            let names: Vec<_> = Feature::ALL.iter().map(|f| f.name()).collect();
+            format!("unknown feature `{s}` (one of: {})", names.join(", "))
+        })
     }
 }
 
@@ -208,18 +204,10 @@ impl ModelConfig {
             Preset::Default => ModelConfig {
                 client_chunks: 2,
                 server_chunks: 2,
-                features: Features::default()
-                    .with(Feature::ProxyIn)
-                    .with(Feature::Retries)
-                    .with(Feature::Splice),
+                features: Features::default().with(Feature::ProxyIn).with(Feature::Retries).with(Feature::Splice),
                 ..small
             },
-            Preset::Full => ModelConfig {
-                client_chunks: 2,
-                server_chunks: 2,
-                features: Features::all(),
-                ..small
-            },
+            Preset::Full => ModelConfig { client_chunks: 2, server_chunks: 2, features: Features::all(), ..small },
         }
     }
 

@@ -62,7 +62,11 @@ impl Model for ConnseqModel {
     }
 
     fn format_step(&self, last: &SysState, action: SysAction) -> Option<String> {
-        Some(format!("{}\n{}", system::describe(&self.sys, last, action), runner::summary(&self.sys.step(last, action, None))))
+        Some(format!(
+            "{}\n{}",
+            system::describe(&self.sys, last, action),
+            runner::summary(&self.sys.step(last, action, None))
+        ))
     }
 
     fn properties(&self) -> Vec<Property<Self>> {

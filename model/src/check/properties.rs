@@ -439,10 +439,7 @@ pub const PROPERTIES: &[PropDef] = &[
         name: "TLS completes on both sides and data crosses",
         kind: Kind::Sometimes,
         check: |_, s| {
-            s.exec.tls == [2, 2]
-                && s.core.front.data == DataLayer::Tls
-                && s.server.got > 0
-                && s.client.got > 0
+            s.exec.tls == [2, 2] && s.core.front.data == DataLayer::Tls && s.server.got > 0 && s.client.got > 0
         },
         needs: &[Feature::TlsFront, Feature::TlsBack],
         mutant: None,
@@ -475,10 +472,7 @@ pub const PROPERTIES: &[PropDef] = &[
 
 /// The properties checked under `features`.
 pub fn applicable(model: &ConnseqModel) -> Vec<&'static PropDef> {
-    PROPERTIES
-        .iter()
-        .filter(|p| p.needs.iter().all(|&f| model.sys.cfg.has(f)))
-        .collect()
+    PROPERTIES.iter().filter(|p| p.needs.iter().all(|&f| model.sys.cfg.has(f))).collect()
 }
 
 /// Looks a property up by name.

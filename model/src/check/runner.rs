@@ -237,7 +237,11 @@ fn cut(model: &ConnseqModel, def: &PropDef, path: Path<SysState, SysAction>) -> 
 
 /// A shortest counterexample, by breadth-first search for this property
 /// alone, if it finishes within the budget.
-fn shortest(model: &ConnseqModel, def: &'static PropDef, opts: CheckOptions) -> Option<Vec<(SysState, Option<SysAction>)>> {
+fn shortest(
+    model: &ConnseqModel,
+    def: &'static PropDef,
+    opts: CheckOptions,
+) -> Option<Vec<(SysState, Option<SysAction>)>> {
     let mut names = BTreeSet::new();
     names.insert(def.name);
     let checker = model
@@ -270,7 +274,7 @@ pub fn summary(s: &SysState) -> String {
     let c = &s.core;
     let conn = |side: Side| {
         let x = c.conn(side);
-        format!("{} {}/{} ops[{:?}]{}", side, x.fd, x.state, x.ops, if x.drain { " drain" } else { "" })
+        format!("{} {}/{} ops[{:?}]{}", side, x.fd, x.state, x.ops, if x.draining() { " drain" } else { "" })
     };
     let chan = |d: Dir| {
         let ch = c.chan(d);
@@ -303,10 +307,7 @@ pub fn summary(s: &SysState) -> String {
 
 /// The mutants, each with the property it must break and the features it needs.
 pub fn mutant_cases() -> Vec<(crate::core::Mutant, &'static PropDef)> {
-    super::properties::PROPERTIES
-        .iter()
-        .filter_map(|p| p.mutant.map(|m| (m, p)))
-        .collect()
+    super::properties::PROPERTIES.iter().filter_map(|p| p.mutant.map(|m| (m, p))).collect()
 }
 
 /// The configuration a mutant is shown on: `base` with the features the

@@ -22,8 +22,8 @@ use super::config::{Feature, ModelConfig};
 use super::kernel::{Chunk, Fifo, Wire};
 use crate::core::trace::{self, SiMove};
 use crate::core::{
-    backend, Action, ConnState, DataLayer, Dir, FdState, Fill, Op, Outcome, Pick, RuleStage, ServerView,
-    Session, SessionConfig, Side, SiState, Sink, Source, TimerKind,
+    backend, Action, ConnState, DataLayer, Dir, FdState, Fill, Op, Outcome, Pick, RuleStage, ServerView, Session,
+    SessionConfig, SiState, Side, Sink, Source, TimerKind,
 };
 use std::fmt;
 
@@ -457,51 +457,53 @@ impl System {
         } else {
             &[0]
         };
-        let busy: &[[bool; 2]] = if c.has(Feature::Queue) { &[[false, false], [true, true]] } else { &[[false, false]] };
+        let busy: &[[bool; 2]] =
+            if c.has(Feature::Queue) { &[[false, false], [true, true]] } else { &[[false, false]] };
         let mut out = Vec::new();
         let tls_fronts: &[bool] = if c.has(Feature::TlsFront) { &[false, true] } else { &[false] };
         let tls_backs: &[bool] = if c.has(Feature::TlsBack) { &[false, true] } else { &[false] };
         for &(health, monitor_match) in &modes {
-          for &tls_front in tls_fronts {
-           for &tls_back in tls_backs {
-            if health && tls_front {
-                // Health replies are never encrypted.
-                continue;
-            }
-            for &reject in rejects {
-                if (health || monitor_match) && reject != 0 {
-                    continue;
-                }
-                for &b in busy {
-                    if (health || monitor_match || reject != 0) && b != [false, false] {
+            for &tls_front in tls_fronts {
+                for &tls_back in tls_backs {
+                    if health && tls_front {
+                        // Health replies are never encrypted.
                         continue;
                     }
-                    let env = Env { health, monitor_match, tls_front, tls_back, reject, busy: b, ..Env::default() };
-                    let scfg = &self.configs[env.variant()];
-                    trace::start();
-                    let core = Session::accept(scfg, 0, monitor_match);
-                    let exec = Exec { fd_open: [true, false], ..Exec::default() };
-                    let mut s = SysState {
-                        core,
-                        client: Peer::default(),
-                        server: Peer::default(),
-                        front_up: Wire::default(),
-                        front_down: Wire::default(),
-                        back_up: Wire::default(),
-                        back_down: Wire::default(),
-                        exec,
-                        env,
-                        violations: 0,
-                        seen: 0,
-                        terminal: false,
-                    };
-                    trace::stop();
-                    s.terminal = self.enabled(&s).is_empty();
-                    out.push(s);
+                    for &reject in rejects {
+                        if (health || monitor_match) && reject != 0 {
+                            continue;
+                        }
+                        for &b in busy {
+                            if (health || monitor_match || reject != 0) && b != [false, false] {
+                                continue;
+                            }
+                            let env =
+                                Env { health, monitor_match, tls_front, tls_back, reject, busy: b, ..Env::default() };
+                            let scfg = &self.configs[env.variant()];
+                            trace::start();
+                            let core = Session::accept(scfg, 0, monitor_match);
+                            let exec = Exec { fd_open: [true, false], ..Exec::default() };
+                            let mut s = SysState {
+                                core,
+                                client: Peer::default(),
+                                server: Peer::default(),
+                                front_up: Wire::default(),
+                                front_down: Wire::default(),
+                                back_up: Wire::default(),
+                                back_down: Wire::default(),
+                                exec,
+                                env,
+                                violations: 0,
+                                seen: 0,
+                                terminal: false,
+                            };
+                            trace::stop();
+                            s.terminal = self.enabled(&s).is_empty();
+                            out.push(s);
+                        }
+                    }
                 }
             }
-           }
-          }
         }
         out
     }
@@ -534,7 +536,10 @@ impl System {
                 continue;
             }
             // Reading: anything to learn.
-            if s.down(who).readable() && !(p.got_rst && s.down(who).q.is_empty()) && !(p.got_fin && s.down(who).q.is_empty() && !s.down(who).rst) {
+            if s.down(who).readable()
+                && !(p.got_rst && s.down(who).q.is_empty())
+                && !(p.got_fin && s.down(who).q.is_empty() && !s.down(who).rst)
+            {
                 out.push(SysAction::PeerReads(who));
             }
             let can_write = !p.shut_wr && !p.got_rst;
@@ -566,7 +571,7 @@ impl System {
                         out.push(SysAction::PeerSends(who));
                     }
                 }
-                let cn_room = !(self.tls_peer(s, who) && p.tls_up) || !s.up(who).full(c.wire_cap);
+                let cn_room = !(self.tls_peer(s, who) && p.tls_up && s.up(who).full(c.wire_cap));
                 if cn_room {
                     out.push(SysAction::PeerShutsWrite(who));
                 }
@@ -1143,7 +1148,8 @@ impl System {
 
     fn peer_push(&self, n: &mut SysState, who: Who, c: Chunk) {
         let side = who.side();
-        if !n.exec.fd_open[side as usize] && n.core.conn(side).fd == FdState::Closed && self.proxy_side_existed(n, side) {
+        if !n.exec.fd_open[side as usize] && n.core.conn(side).fd == FdState::Closed && self.proxy_side_existed(n, side)
+        {
             // The proxy already closed this socket: its kernel resets.
             let destroyed = n.down_mut(who).reset();
             let excused = n.env.timer_fired || n.misbehaved(who) || n.env.reject != 0;
@@ -1301,7 +1307,7 @@ impl System {
             }
             // A half-closed or draining connection is bounded by its fin timer.
             let live = c.is_open() && !c.closing();
-            let half = c.shr() != c.shw() || c.drain;
+            let half = c.shr() != c.shw() || c.draining();
             let relevant = match side {
                 Side::Front => live && half,
                 Side::Back => live && half && n.core.si_back == SiState::Est,
@@ -1382,7 +1388,6 @@ impl Events {
     }
 }
 
-
 /// The progress measure: it grows strictly on every step of a correct
 /// model, which makes the reachable graph acyclic (checked on every step as
 /// [`Violation::NoProgress`]). Monotone counters of the environment weigh
@@ -1435,7 +1440,7 @@ pub fn measure(s: &SysState) -> u32 {
         x.ops.rank_sum()
             + u32::from(x.data_hs.rank())
             + (8 - x.hs.len())
-            + u32::from(x.drain)
+            + u32::from(x.error)
             + u32::from(x.abortive)
             + match x.state {
                 ConnState::Closed => 0,
@@ -1472,9 +1477,8 @@ pub fn measure(s: &SysState) -> u32 {
         + 2 * core
         + back_epoch
         + 2 * back_now
-        + u32::from(s.seen.count_ones())
+        + s.seen.count_ones()
 }
-
 
 /// Reports `a`'s effect from `s` in words, with the proxy's actions and
 /// their outcomes for a proxy turn.
@@ -1484,7 +1488,8 @@ pub fn describe(sys: &System, s: &SysState, a: SysAction) -> String {
     }
     let mut log = Vec::new();
     let _ = sys.step(s, a, Some(&mut log));
-    let parts: Vec<String> = log.iter().map(|(act, out)| format!("{} -> {}", fmt_action(act), fmt_outcome(out))).collect();
+    let parts: Vec<String> =
+        log.iter().map(|(act, out)| format!("{} -> {}", fmt_action(act), fmt_outcome(out))).collect();
     format!("proxy runs: {}", parts.join("; "))
 }
 

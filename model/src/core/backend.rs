@@ -45,13 +45,7 @@ pub enum Pick {
 /// Chooses a server. `cursor` is the backend's round-robin position;
 /// `avoid` is the server a redispatch moves away from (still chosen if it is
 /// the only one with room). `queue` says whether queueing is enabled.
-pub fn pick(
-    balance: Balance,
-    cursor: &mut usize,
-    servers: &[ServerView],
-    avoid: Option<u8>,
-    queue: bool,
-) -> Pick {
+pub fn pick(balance: Balance, cursor: &mut usize, servers: &[ServerView], avoid: Option<u8>, queue: bool) -> Pick {
     let n = servers.len();
     if n == 0 || !servers.iter().any(|s| s.usable) {
         return Pick::NoServer;
@@ -59,9 +53,7 @@ pub fn pick(
     let start = *cursor % n;
     let order = (0..n).map(|i| (start + i) % n);
     let candidate = |skip_avoid: bool| -> Option<usize> {
-        let eligible = order
-            .clone()
-            .filter(|&i| servers[i].has_room() && !(skip_avoid && avoid == Some(i as u8)));
+        let eligible = order.clone().filter(|&i| servers[i].has_room() && !(skip_avoid && avoid == Some(i as u8)));
         match balance {
             Balance::RoundRobin => eligible.clone().next(),
             Balance::LeastConn => eligible.min_by_key(|&i| servers[i].active),
@@ -92,7 +84,9 @@ pub enum Retry {
 
 /// Decides the next step after a failed attempt, HAProxy's way: each retry
 /// costs one unit of the budget; the last one redispatches when allowed; the
-/// others wait the turn-around delay when one is configured.
+/// others wait the turn-around delay when `turn_around` says so (the caller
+/// asks for it after a fast failure such as a refusal, not after a connect
+/// timeout, which already waited), or retry the same server at once.
 pub fn after_failure(retries: u8, used: u8, redispatch: bool, turn_around: bool) -> Retry {
     if used >= retries {
         Retry::GiveUp

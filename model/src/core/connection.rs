@@ -10,6 +10,9 @@
 //!                              +--refused/timeout--> ERROR <--reset----------+   |
 //!                                                      |                         |
 //!                                                      +------> CLOSED <--close--+
+//!
+//!   ACCEPTED -> ERROR (bad handshake, reset) or -> CLOSED (closed before the
+//!   session started); CONNECTING -> CLOSED (a connect abandoned).
 //! ```
 //!
 //! Externally a connection is seen with very few flags (the note: SHR, SHW,
@@ -73,9 +76,9 @@ pub struct Connection {
     pub hs: HandlerSet,
     /// The data layer's handshake (TLS accept or connect), as the note's 2 bits.
     pub data_hs: OpStatus,
-    /// Active shutr in progress (the note's `read_abort_pending`): input is
-    /// read and discarded until read0 or the fin timer.
-    pub drain: bool,
+    /// ERR: an error was reported (reset, refused, protocol violation). It
+    /// outlives the close, which moves the state to CLOSED.
+    pub error: bool,
     /// The close was ordered abortive (`SO_LINGER {on, 0}`: RST, no TIME_WAIT).
     pub abortive: bool,
     /// The data layer's handshake waits to write (else to read).
@@ -95,7 +98,14 @@ impl Connection {
 
     /// ERR: an error was reported.
     pub fn err(&self) -> bool {
-        self.state == ConnState::Error
+        self.error
+    }
+
+    /// An active shutr is in progress: DSHR is desired and not done (the
+    /// note's `read_abort_pending`). Input is read and discarded until read0
+    /// or the fin timer.
+    pub fn draining(&self) -> bool {
+        self.ops.pending(Op::DataShutr)
     }
 
     /// The socket is open.

@@ -39,4 +39,4 @@ pub use op::{Layer, Op, OpStatus, OpTable};
 pub use session::{Action, Outcome, Session, Side};
 pub use stream_interface::SiState;
 pub use termination::{Cause, Phase, Termination};
-pub use timers::{TimerKind, Timeouts, Timers};
+pub use timers::{Timeouts, TimerKind, Timers};

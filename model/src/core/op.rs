@@ -128,15 +128,8 @@ pub enum Op {
 
 impl Op {
     /// Every operation, in the top-down order of each sequence.
-    pub const ALL: [Op; 7] = [
-        Op::DataShutr,
-        Op::DataShutw,
-        Op::CtrlShutr,
-        Op::CtrlShutw,
-        Op::DataClose,
-        Op::CtrlClose,
-        Op::SockClose,
-    ];
+    pub const ALL: [Op; 7] =
+        [Op::DataShutr, Op::DataShutw, Op::CtrlShutr, Op::CtrlShutw, Op::DataClose, Op::CtrlClose, Op::SockClose];
 
     /// The layer the operation acts on.
     pub const fn layer(self) -> Layer {

@@ -262,11 +262,7 @@ impl Session {
     /// A session for a socket `accept()` just returned. `monitor_match` tells
     /// whether its source address matches monitor-net.
     pub fn accept(cfg: &SessionConfig, now: Millis, monitor_match: bool) -> Session {
-        let mut front = Connection {
-            fd: FdState::Ready,
-            state: ConnState::Accepted,
-            ..Connection::default()
-        };
+        let mut front = Connection { fd: FdState::Ready, state: ConnState::Accepted, ..Connection::default() };
         let mut reply = None;
         if cfg.health {
             // mode health: HH_HEALTH, which tries to send OK and dies.
@@ -379,9 +375,17 @@ impl Session {
         }
     }
 
-    /// Both stream interfaces reached CLO and every socket is closed.
+    /// The session is over: both stream interfaces reached CLO, both sockets
+    /// are closed, the server slot is given back and the channels hold
+    /// nothing. [`Session::poll_action`] returns `None` from then on.
     pub fn is_closed(&self) -> bool {
-        self.si_front == SiState::Clo && self.si_back == SiState::Clo
+        self.si_front == SiState::Clo
+            && self.si_back == SiState::Clo
+            && self.front.fd == FdState::Closed
+            && self.back.fd == FdState::Closed
+            && self.server.is_none()
+            && self.req.is_empty()
+            && self.res.is_empty()
     }
 
     /// The session went past its handshake handlers.
@@ -401,9 +405,7 @@ impl Session {
         }
         match self.si_back {
             SiState::Que => Phase::Queue,
-            SiState::Ini | SiState::Req | SiState::Tar | SiState::Ass | SiState::Con | SiState::Cer => {
-                Phase::Connect
-            }
+            SiState::Ini | SiState::Req | SiState::Tar | SiState::Ass | SiState::Con | SiState::Cer => Phase::Connect,
             SiState::Est => {
                 if self.front.shr() || self.front.shw() || self.back.shr() || self.back.shw() {
                     Phase::Close
@@ -564,6 +566,9 @@ impl Session {
                         c.hs_wants_write = true;
                         self.chan_mut(side.output()).flags.set(ChanFlags::FULL_OUT);
                     }
+                    _ if side == Side::Back && self.si_back == SiState::Con => {
+                        self.connect_failed(cfg, Cause::Server);
+                    }
                     Outcome::Eof | Outcome::Reset => {
                         self.record_peer_fault(side);
                         self.peer_gone(cfg, side);
@@ -586,7 +591,12 @@ impl Session {
                 }
             },
             Action::Connect { .. } => match outcome {
-                Outcome::InProgress | Outcome::Done => {
+                Outcome::NoResource => {
+                    // No socket could be made (EMFILE, ENOBUFS).
+                    self.term.record(Cause::Resource, Phase::Connect);
+                    self.give_up_server(cfg);
+                }
+                _ => {
                     self.retry_from_cer = false;
                     self.attempts = self.attempts.saturating_add(1);
                     self.back = Connection {
@@ -600,19 +610,19 @@ impl Session {
                     self.res.flags.clear(ChanFlags::SHUT_IN | ChanFlags::ERR_IN);
                     self.req.flags.clear(ChanFlags::SHUT_OUT | ChanFlags::ERR_OUT);
                     self.set_si(Side::Back, SiState::Con);
-                }
-                Outcome::NoResource => {
-                    self.term.record(Cause::Resource, Phase::Connect);
-                    self.give_up_server(cfg);
-                }
-                _ => {
-                    // Failed before a socket existed: count the attempt, go to CER.
-                    self.attempts = self.attempts.saturating_add(1);
-                    self.set_si(Side::Back, SiState::Cer);
+                    if !matches!(outcome, Outcome::InProgress | Outcome::Done) {
+                        // connect() failed at once (ECONNREFUSED on loopback):
+                        // the socket exists and is closed like any failed attempt.
+                        self.connect_failed(cfg, Cause::Server);
+                    }
                 }
             },
             Action::FinishConnect => match outcome {
                 Outcome::Done => {
+                    // TCP is up; the interface stays in CON until the
+                    // outgoing handshake handlers are done (update()), so a
+                    // broken TLS server is a failed attempt, bounded by the
+                    // connect timer and retried.
                     self.back.state = ConnState::Established;
                     if cfg.send_proxy {
                         self.back.hs.add(Handler::SendProxy);
@@ -621,7 +631,6 @@ impl Session {
                         self.back.hs.add(Handler::SslHs);
                         self.back.data_hs = OpStatus::Desired;
                     }
-                    self.set_si(Side::Back, SiState::Est);
                 }
                 Outcome::WouldBlock => self.req.flags.set(ChanFlags::FULL_OUT),
                 _ => self.connect_failed(cfg, Cause::Server),
@@ -660,9 +669,9 @@ impl Session {
                 let c = self.conn_mut(side);
                 c.ops.advance(Op::SockClose, OpStatus::Done);
                 c.fd = FdState::Closed;
-                if c.state != ConnState::Error {
-                    c.state = ConnState::Closed;
-                }
+                // No CLOSED flag is needed: a closed connection is detached
+                // (the note); ERR stays recorded in `error`.
+                c.state = ConnState::Closed;
             }
             Action::ReleaseServer { .. } => {
                 self.server = None;
@@ -717,31 +726,29 @@ impl Session {
     fn send_outcome(&mut self, cfg: &SessionConfig, side: Side, from: Source, outcome: Outcome, now: Millis) {
         let dir = side.output();
         match outcome {
-            Outcome::Sent { drained } | Outcome::Data { full: drained } => {
-                match from {
-                    Source::Reply => {
-                        if drained {
-                            self.reply_sent(cfg);
-                        }
-                    }
-                    Source::ProxyHeader => {
-                        if drained {
-                            self.back.hs.remove(Handler::SendProxy);
-                        }
-                    }
-                    Source::Buffer | Source::Pipe => {
-                        let ch = self.chan_mut(dir);
-                        let level = if drained { Fill::Empty } else { Fill::Some };
-                        if from == Source::Buffer {
-                            ch.buf = level;
-                        } else {
-                            ch.pipe = level;
-                        }
-                        ch.seen_data = true;
-                        self.refresh_idle(cfg, side, now);
+            Outcome::Sent { drained } | Outcome::Data { full: drained } => match from {
+                Source::Reply => {
+                    if drained {
+                        self.reply_sent(cfg);
                     }
                 }
-            }
+                Source::ProxyHeader => {
+                    if drained {
+                        self.back.hs.remove(Handler::SendProxy);
+                    }
+                }
+                Source::Buffer | Source::Pipe => {
+                    let ch = self.chan_mut(dir);
+                    let level = if drained { Fill::Empty } else { Fill::Some };
+                    if from == Source::Buffer {
+                        ch.buf = level;
+                    } else {
+                        ch.pipe = level;
+                    }
+                    ch.seen_data = true;
+                    self.refresh_idle(cfg, side, now);
+                }
+            },
             Outcome::Done => match from {
                 Source::Reply => self.reply_sent(cfg),
                 Source::ProxyHeader => self.back.hs.remove(Handler::SendProxy),
@@ -756,6 +763,7 @@ impl Session {
                 }
             },
             Outcome::WouldBlock => self.chan_mut(dir).flags.set(ChanFlags::FULL_OUT),
+            _ if side == Side::Back && self.si_back == SiState::Con => self.connect_failed(cfg, Cause::Server),
             _ => {
                 self.record_peer_fault(side);
                 self.peer_gone(cfg, side);
@@ -773,18 +781,22 @@ impl Session {
             // this connection; it drains its input and closes.
             self.front.hs = HandlerSet::EMPTY;
             self.res.flags.set(ChanFlags::SHUT_IN);
-            self.front.drain = true;
+            self.front.ops.desire(Op::DataShutr);
             self.front.ops.desire(Op::DataShutw);
             self.front.ops.desire(Op::CtrlShutw);
         }
     }
 
+    /// Traffic on `side` pushes back its inactivity timers (the fin timers
+    /// are inactivity timers too, as HAProxy's client-fin and server-fin).
     fn refresh_idle(&mut self, cfg: &SessionConfig, side: Side, now: Millis) {
-        let kind = match side {
-            Side::Front => TimerKind::Client,
-            Side::Back => TimerKind::Server,
+        let kinds = match side {
+            Side::Front => [TimerKind::Client, TimerKind::ClientFin],
+            Side::Back => [TimerKind::Server, TimerKind::ServerFin],
         };
-        self.timers.refresh(kind, now + cfg.timeouts.get(kind));
+        for kind in kinds {
+            self.timers.refresh(kind, now + cfg.timeouts.get(kind));
+        }
     }
 
     /// The peer of `side` is gone (read0 before a header, reset, hard error):
@@ -792,10 +804,10 @@ impl Session {
     fn peer_gone(&mut self, cfg: &SessionConfig, side: Side) {
         let c = self.conn_mut(side);
         c.state = ConnState::Error;
+        c.error = true;
         if c.fd == FdState::Ready {
             c.fd = FdState::Error;
         }
-        let _ = cfg;
         self.close_now(cfg, side, false);
         let input = side.input();
         let output = side.output();
@@ -839,7 +851,6 @@ impl Session {
             }
         }
         c.abortive = abortive;
-        c.drain = false;
         for op in [Op::DataClose, Op::CtrlClose, Op::SockClose] {
             c.ops.desire(op);
         }
@@ -854,6 +865,7 @@ impl Session {
         // The failed socket goes through the ordinary close sequence.
         self.close_now(cfg, Side::Back, false);
         self.back.state = ConnState::Error;
+        self.back.error = true;
         if self.back.fd == FdState::Ready {
             self.back.fd = FdState::Error;
         }
@@ -959,7 +971,8 @@ impl Session {
             return;
         }
         let used = if cfg.mutant == Mutant::RetryWithoutBudget { 0 } else { self.retries_used };
-        match backend::after_failure(cfg.retries, used, cfg.redispatch, cfg.turn_around) {
+        let refused = self.fail_cause == Cause::Server;
+        match backend::after_failure(cfg.retries, used, cfg.redispatch, cfg.turn_around && refused) {
             Retry::GiveUp => {
                 let cause = self.fail_cause;
                 self.term.record(cause, Phase::Connect);
@@ -1019,7 +1032,7 @@ impl Session {
             // destroys nothing the peer sent.
             let p = self.conn(prod);
             if p.is_open() && !p.closing() && !p.shr() && self.started() {
-                self.conn_mut(prod).drain = true;
+                self.conn_mut(prod).ops.desire(Op::DataShutr);
             }
         }
         // FIN propagation: shutw the consumer once the producer is shut and
@@ -1055,7 +1068,7 @@ impl Session {
             c.ops.advance(Op::CtrlShutr, OpStatus::Done);
         }
         // Both directions shut: close (SHR and SHW, the note's si_shutw/si_shutr).
-        let lingering_done = c.shr() || cfg.mutant == Mutant::CloseWithoutDrain && c.drain;
+        let lingering_done = c.shr() || cfg.mutant == Mutant::CloseWithoutDrain && c.draining();
         if !c.closing() && c.shw() && lingering_done {
             for op in [Op::DataClose, Op::CtrlClose, Op::SockClose] {
                 c.ops.desire(op);
@@ -1101,9 +1114,14 @@ impl Session {
                 }
             }
             SiState::Con => {
-                if front_gone && self.front.abortive_or_error() {
-                    // Abort the connect: nothing was sent on it.
-                    self.close_now(cfg, Side::Back, true);
+                if self.back.state == ConnState::Established && self.back.hs.is_empty() && !self.back.closing() {
+                    self.set_si(Side::Back, SiState::Est);
+                } else if front_gone && self.front.abortive_or_error() {
+                    // Abandon the attempt. A plain close: before TCP is up it
+                    // makes no difference, and once it is up the server has
+                    // read everything a handshake reply answered, so no RST
+                    // is needed to destroy what it has not.
+                    self.close_now(cfg, Side::Back, false);
                     if self.back.fd == FdState::Closed {
                         self.set_si(Side::Back, SiState::Clo);
                     }
@@ -1130,7 +1148,7 @@ impl Session {
         let f = &self.front;
         let b = &self.back;
         let live = |c: &Connection| c.is_open() && !c.closing();
-        let half = |c: &Connection| c.shr() != c.shw() || c.drain;
+        let half = |c: &Connection| c.shr() != c.shw() || c.draining();
         let fin_timers = cfg.mutant != Mutant::NoFinTimer;
         let want = [
             (TimerKind::Handshake, self.si_front == SiState::Ini && live(f) && !f.hs.is_empty()),
@@ -1225,11 +1243,9 @@ impl Session {
         let readable = !self.req.has(ChanFlags::EMPTY_IN);
         let writable = !self.res.has(ChanFlags::FULL_OUT);
         match f.hs.first(&Handler::INCOMING)? {
-            Handler::SendLastChunk => writable.then_some(Action::Send {
-                side: Side::Front,
-                from: Source::Reply,
-                more: false,
-            }),
+            Handler::SendLastChunk => {
+                writable.then_some(Action::Send { side: Side::Front, from: Source::Reply, more: false })
+            }
             Handler::TcpRulesConn => Some(Action::EvalRules(RuleStage::Connection)),
             Handler::AcceptProxy => readable.then_some(Action::RecvProxyHeader),
             Handler::TcpRules => Some(Action::EvalRules(RuleStage::Source)),
@@ -1271,8 +1287,8 @@ impl Session {
             SiState::Cer if self.retry_from_cer && self.back.fd == FdState::Closed => {
                 self.server.map(|server| Action::Connect { server })
             }
-            SiState::Con => writable.then_some(Action::FinishConnect),
-            SiState::Est => {
+            SiState::Con if self.back.state == ConnState::Connecting => writable.then_some(Action::FinishConnect),
+            SiState::Con => {
                 let b = &self.back;
                 if b.closing() {
                     return None;
@@ -1283,11 +1299,9 @@ impl Session {
                     Handler::OUTGOING
                 };
                 match b.hs.first(&order)? {
-                    Handler::SendProxy => writable.then_some(Action::Send {
-                        side: Side::Back,
-                        from: Source::ProxyHeader,
-                        more: true,
-                    }),
+                    Handler::SendProxy => {
+                        writable.then_some(Action::Send { side: Side::Back, from: Source::ProxyHeader, more: true })
+                    }
                     Handler::SslHs => self.tls_step(cfg, Side::Back),
                     // Not outgoing handlers.
                     Handler::MonitorIn
@@ -1299,7 +1313,9 @@ impl Session {
                 }
             }
             // Waiting for a timer, a slot, or already done.
-            SiState::Ini | SiState::Que | SiState::Tar | SiState::Cer | SiState::Dis | SiState::Clo => None,
+            SiState::Ini | SiState::Que | SiState::Tar | SiState::Cer | SiState::Est | SiState::Dis | SiState::Clo => {
+                None
+            }
         }
     }
 
@@ -1315,8 +1331,9 @@ impl Session {
             return None;
         }
         let from = ch.source()?;
-        // MSG_MORE when the buffer is full: the producer has more ready.
-        let more = from == Source::Buffer && ch.buf == Fill::Full;
+        // MSG_MORE when more follows: the buffer is full (the producer has
+        // more ready), or the producer is shut and a FIN follows this data.
+        let more = (from == Source::Buffer && ch.buf == Fill::Full) || ch.has(ChanFlags::SHUT_IN);
         Some(Action::Send { side, from, more })
     }
 
@@ -1327,7 +1344,7 @@ impl Session {
         let open_checked = cfg.mutant == Mutant::RecvAfterClose || (c.is_open() && !c.closing());
         // The drain of an active shutr runs whether or not a session exists
         // (a health check drains too).
-        if c.drain && open_checked && !ch.has(ChanFlags::EMPTY_IN) && !c.shr() {
+        if c.draining() && open_checked && !ch.has(ChanFlags::EMPTY_IN) {
             return Some(Action::Recv { side, into: Sink::Discard });
         }
         if !self.started()
@@ -1343,8 +1360,8 @@ impl Session {
             return None;
         }
         let other = self.conn(side.other());
-        let raw_both = (c.data == DataLayer::Raw && other.data == DataLayer::Raw)
-            || cfg.mutant == Mutant::SpliceOverTls;
+        let raw_both =
+            (c.data == DataLayer::Raw && other.data == DataLayer::Raw) || cfg.mutant == Mutant::SpliceOverTls;
         let early_switch = cfg.mutant == Mutant::SpliceWhileBuffered && ch.buf != Fill::Empty;
         let splice_ok = raw_both
             && match cfg.splice {
@@ -1383,6 +1400,6 @@ impl Session {
 impl Connection {
     /// Closing because of an abort or an error (not a graceful end).
     pub fn abortive_or_error(&self) -> bool {
-        self.closing() && (self.abortive || self.state == ConnState::Error)
+        self.closing() && (self.abortive || self.error)
     }
 }
