@@ -106,6 +106,11 @@ impl Features {
         self
     }
 
+    /// Every feature on but `f`.
+    pub fn all_but(f: Feature) -> Features {
+        Features(Features::all().0 & !(1 << f as u16))
+    }
+
     /// Every feature on.
     pub fn all() -> Features {
         Feature::ALL.iter().fold(Features::default(), |s, &f| s.with(f))
@@ -150,7 +155,7 @@ pub struct ModelConfig {
 pub enum Preset {
     /// Seconds: the core's sequencing with one chunk each way, raw TCP.
     Small,
-    /// Minutes: two chunks each way, retries, PROXY and splice.
+    /// Minutes: two chunks each way, every feature but the queue.
     Default,
     /// Every feature on.
     Full,
@@ -204,7 +209,9 @@ impl ModelConfig {
             Preset::Default => ModelConfig {
                 client_chunks: 2,
                 server_chunks: 2,
-                features: Features::default().with(Feature::ProxyIn).with(Feature::Retries).with(Feature::Splice),
+                // Every feature but the queue, which multiplies the space by
+                // the servers' occupancy: see docs/model.md for the sizes.
+                features: Features::all_but(Feature::Queue),
                 ..small
             },
             Preset::Full => ModelConfig { client_chunks: 2, server_chunks: 2, features: Features::all(), ..small },
