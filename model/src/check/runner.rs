@@ -204,14 +204,20 @@ fn run<C: Checker<ConnseqModel>>(
     start: Instant,
     progress: &mut dyn FnMut(Progress),
 ) -> (usize, usize, usize, Discoveries) {
+    // Poll often enough that a small run is not rounded up to the poll
+    // period; report progress about four times a second.
+    let mut last_report = Instant::now();
     while !checker.is_done() {
-        std::thread::sleep(Duration::from_millis(250));
-        progress(Progress {
-            states: checker.state_count(),
-            unique: checker.unique_state_count(),
-            depth: checker.max_depth(),
-            elapsed: start.elapsed(),
-        });
+        std::thread::sleep(Duration::from_millis(5));
+        if last_report.elapsed() >= Duration::from_millis(250) {
+            last_report = Instant::now();
+            progress(Progress {
+                states: checker.state_count(),
+                unique: checker.unique_state_count(),
+                depth: checker.max_depth(),
+                elapsed: start.elapsed(),
+            });
+        }
     }
     let checker = checker.join();
     let d: Discoveries = checker.discoveries().into_iter().collect();

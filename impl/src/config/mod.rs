@@ -1,0 +1,415 @@
+//! The proxy's configuration: the validated types the runtime reads, and the
+//! two ways to write them.
+//!
+//! - Quick mode, flags only ([`ProxyArgs`]): one listener on every `--listen`
+//!   address, one backend with every `--server`.
+//! - A TOML file ([`ProxyConfig::from_file`]): several listeners, each with its
+//!   own backend or a reference to a `[backend.NAME]` section.
+//!
+//! Both end in a [`ProxyConfig`] that has passed every check: a runtime that
+//! holds one can bind, connect and arm timers without validating anything.
+//! Each listener hands the core its decisions' inputs through
+//! [`ListenerConfig::session_config`]. Key names follow HAProxy's vocabulary
+//! (`timeout client`, `maxconn`, `retries`, `balance leastconn`), and so do
+//! the defaults; docs/operations.md lists them all.
+//!
+//! Rooms, one job each:
+//! - [`duration`](parse_duration), [`size`](parse_size), [`address`](parse_listen_addr),
+//!   [`choice`](parse_balance): one value each, as written by a user;
+//! - `checks`: the bounds (shared by flags and file);
+//! - `error`: [`ConfigError`] (who is at fault, where) and [`Problem`] (what);
+//! - `flags`: [`ProxyArgs`], quick mode;
+//! - `toml_raw`, `toml_file`, `locate`: the file's shape, its translation into
+//!   these types, and the file positions errors point at.
+
+mod address;
+mod checks;
+mod choice;
+mod duration;
+mod error;
+mod flags;
+mod locate;
+mod size;
+mod toml_file;
+mod toml_raw;
+
+pub use address::{parse_listen_addr, parse_server_addr, AddressError};
+pub use checks::{MAX_BUFFER_SIZE, MAX_THREADS, MAX_TIMEOUT, MIN_BUFFER_SIZE, MIN_TIMEOUT};
+pub use choice::{balance_name, parse_balance, parse_splice, splice_name, BALANCE_NAMES, SPLICE_NAMES};
+pub use duration::{format_duration, parse_duration, DisplayDuration, DurationError};
+pub use error::{ConfigError, Problem};
+pub use flags::ProxyArgs;
+pub use size::{format_size, parse_size, SizeError};
+
+use connseq_model::core::{Balance, Millis, Mutant, SessionConfig, SpliceMode, Timeouts};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// `maxconn` in `[global]` and `--maxconn`: 4096, the order of magnitude of
+/// HAProxy's usual `global maxconn` (a session holds two sockets, so the
+/// runtime needs about 8200 file descriptors for it).
+pub const DEFAULT_MAXCONN: u32 = 4096;
+
+/// `buffer-size`: 16 KiB, HAProxy's `tune.bufsize`.
+pub const DEFAULT_BUFFER_SIZE: usize = 16 << 10;
+
+/// `grace-period`: how long SIGTERM lets sessions finish, 5 s.
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(5);
+
+/// `retries`: 3, HAProxy's default.
+pub const DEFAULT_RETRIES: u8 = 3;
+
+/// `timeout-handshake`: 5 s (PROXY header, rules and TLS before the session starts).
+pub const DEFAULT_TIMEOUT_HANDSHAKE: Duration = Duration::from_secs(5);
+/// `timeout-client`: 30 s of client inactivity.
+pub const DEFAULT_TIMEOUT_CLIENT: Duration = Duration::from_secs(30);
+/// `timeout-client-fin`: 5 s for a half-closed client side.
+pub const DEFAULT_TIMEOUT_CLIENT_FIN: Duration = Duration::from_secs(5);
+/// `timeout-connect`: 5 s per connect attempt.
+pub const DEFAULT_TIMEOUT_CONNECT: Duration = Duration::from_secs(5);
+/// `timeout-server`: 30 s of server inactivity.
+pub const DEFAULT_TIMEOUT_SERVER: Duration = Duration::from_secs(30);
+/// `timeout-server-fin`: 5 s for a half-closed server side.
+pub const DEFAULT_TIMEOUT_SERVER_FIN: Duration = Duration::from_secs(5);
+/// `timeout-queue`: 5 s in a server queue (HAProxy uses `timeout connect`).
+pub const DEFAULT_TIMEOUT_QUEUE: Duration = Duration::from_secs(5);
+/// `timeout-turn-around`: 1 s between a refused attempt and the next, HAProxy's fixed delay.
+pub const DEFAULT_TIMEOUT_TURN_AROUND: Duration = Duration::from_secs(1);
+
+/// The name of quick mode's listener and of its backend.
+pub const QUICK_NAME: &str = "default";
+
+/// The whole configuration of a proxy process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyConfig {
+    /// At least one; names and (non-zero-port) addresses are unique.
+    pub listeners: Vec<ListenerConfig>,
+    /// Process-wide settings.
+    pub global: GlobalConfig,
+}
+
+impl ProxyConfig {
+    /// Reads and checks a TOML configuration file.
+    pub fn from_file(path: &Path) -> Result<ProxyConfig, ConfigError> {
+        toml_file::load(path)
+    }
+
+    /// Checks TOML text; `file` is the name errors give it.
+    pub fn from_toml_str(text: &str, file: &str) -> Result<ProxyConfig, ConfigError> {
+        toml_file::parse(text, file)
+    }
+
+    /// Every backend once, in the order listeners first use them. Two listeners
+    /// that reference one `[backend.NAME]` section hold equal copies of it: the
+    /// runtime shares per-server state (connection counts, queue, round-robin
+    /// cursor) by [`BackendConfig::name`], which is unique.
+    pub fn backends(&self) -> Vec<&BackendConfig> {
+        let mut seen: Vec<&BackendConfig> = Vec::new();
+        for l in &self.listeners {
+            if !seen.iter().any(|b| b.name == l.backend.name) {
+                seen.push(&l.backend);
+            }
+        }
+        seen
+    }
+}
+
+/// Process-wide settings (`[global]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GlobalConfig {
+    /// Sessions at once over all listeners; 0 is unlimited. Default [`DEFAULT_MAXCONN`].
+    pub maxconn: u32,
+    /// Event-loop threads, 1 to [`MAX_THREADS`]. Default: one per CPU, as HAProxy's `nbthread`.
+    pub threads: usize,
+    /// Bytes per channel buffer. Default [`DEFAULT_BUFFER_SIZE`].
+    pub buffer_size: usize,
+    /// Default splice policy of listeners. Default [`SpliceMode::Auto`] (HAProxy's
+    /// `option splice-auto`; the runtime falls back to buffers where splice is missing).
+    pub splice: SpliceMode,
+    /// How long SIGTERM lets sessions finish before closing them. Default [`DEFAULT_GRACE_PERIOD`].
+    pub grace_period: Duration,
+}
+
+impl Default for GlobalConfig {
+    fn default() -> Self {
+        GlobalConfig {
+            maxconn: DEFAULT_MAXCONN,
+            threads: default_threads(),
+            buffer_size: DEFAULT_BUFFER_SIZE,
+            splice: SpliceMode::Auto,
+            grace_period: DEFAULT_GRACE_PERIOD,
+        }
+    }
+}
+
+/// One thread per CPU the process may use, at most [`MAX_THREADS`].
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS)
+}
+
+/// A listener (HAProxy's `frontend` with its `bind` lines) and the backend it
+/// sends its sessions to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// Unique among listeners; appears in logs.
+    pub name: String,
+    /// At least one. Port 0 binds a free port.
+    pub addrs: Vec<SocketAddr>,
+    /// Where sessions go.
+    pub backend: BackendConfig,
+    /// Client-side timeouts.
+    pub timeouts: ListenerTimeouts,
+    /// Sessions at once on this listener; 0 means only the global maxconn applies.
+    pub maxconn: u32,
+    /// Per-listener switches.
+    pub options: ListenerOptions,
+}
+
+impl ListenerConfig {
+    /// What the core decides on for this listener's sessions. TLS, PROXY,
+    /// health, monitor and rules are off until their options exist.
+    pub fn session_config(&self) -> SessionConfig {
+        let b = &self.backend;
+        SessionConfig {
+            health: false,
+            monitor: false,
+            conn_rules: false,
+            accept_proxy: false,
+            src_rules: false,
+            tls_front: false,
+            tls_back: false,
+            send_proxy: false,
+            splice: self.options.splice,
+            balance: b.balance,
+            queue: b.queue,
+            retries: b.retries,
+            redispatch: b.redispatch,
+            turn_around: !b.timeouts.turn_around.is_zero(),
+            timeouts: self.core_timeouts(),
+            mutant: Mutant::None,
+        }
+    }
+
+    /// The listener's and its backend's timeouts in the core's milliseconds
+    /// (rounded up, so no non-zero timeout becomes 0).
+    pub fn core_timeouts(&self) -> Timeouts {
+        let (l, b) = (&self.timeouts, &self.backend.timeouts);
+        Timeouts {
+            handshake: millis(l.handshake),
+            connect: millis(b.connect),
+            queue: millis(b.queue),
+            turn_around: millis(b.turn_around),
+            client: millis(l.client),
+            server: millis(b.server),
+            client_fin: millis(l.client_fin),
+            server_fin: millis(b.server_fin),
+        }
+    }
+}
+
+/// `d` in whole milliseconds, rounded up.
+pub fn millis(d: Duration) -> Millis {
+    let ms = d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0);
+    Millis::try_from(ms).unwrap_or(Millis::MAX)
+}
+
+/// Per-listener switches. TLS (`ssl crt`), `accept-proxy`, health and
+/// monitor replies and connection rules come here, each defaulting to off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerOptions {
+    /// Splice policy (`splice` in the listener; default: the global one).
+    pub splice: SpliceMode,
+}
+
+impl Default for ListenerOptions {
+    fn default() -> Self {
+        ListenerOptions { splice: SpliceMode::Auto }
+    }
+}
+
+/// The client side's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListenerTimeouts {
+    /// `timeout-handshake`: everything before the session starts. Default [`DEFAULT_TIMEOUT_HANDSHAKE`].
+    pub handshake: Duration,
+    /// `timeout-client`: client inactivity. Default [`DEFAULT_TIMEOUT_CLIENT`].
+    pub client: Duration,
+    /// `timeout-client-fin`: a half-closed client side. Default [`DEFAULT_TIMEOUT_CLIENT_FIN`].
+    pub client_fin: Duration,
+}
+
+impl Default for ListenerTimeouts {
+    fn default() -> Self {
+        ListenerTimeouts {
+            handshake: DEFAULT_TIMEOUT_HANDSHAKE,
+            client: DEFAULT_TIMEOUT_CLIENT,
+            client_fin: DEFAULT_TIMEOUT_CLIENT_FIN,
+        }
+    }
+}
+
+/// A backend: its servers and how sessions are spread and retried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendConfig {
+    /// Unique among backends: the `[backend.NAME]` name, or the listener's
+    /// name for an inline backend.
+    pub name: String,
+    /// At least one, in the written order (round-robin follows it).
+    pub servers: Vec<ServerConfig>,
+    /// Default [`Balance::RoundRobin`].
+    pub balance: Balance,
+    /// Connect retries after the first attempt. Default [`DEFAULT_RETRIES`].
+    pub retries: u8,
+    /// Try another server for the last retry (`option redispatch`). Default off.
+    pub redispatch: bool,
+    /// Wait in a queue when every server is at its maxconn, rather than fail
+    /// at once. Default on (HAProxy always queues).
+    pub queue: bool,
+    /// The server side's timers.
+    pub timeouts: BackendTimeouts,
+}
+
+impl BackendConfig {
+    /// A backend with these servers and every default.
+    pub fn new(name: impl Into<String>, servers: Vec<ServerConfig>) -> BackendConfig {
+        BackendConfig {
+            name: name.into(),
+            servers,
+            balance: Balance::RoundRobin,
+            retries: DEFAULT_RETRIES,
+            redispatch: false,
+            queue: true,
+            timeouts: BackendTimeouts::default(),
+        }
+    }
+}
+
+/// A server of a backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Where to connect.
+    pub addr: SocketAddr,
+    /// Sessions at once on this server; 0 (the default) is unlimited.
+    pub maxconn: u32,
+}
+
+/// The server side's timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackendTimeouts {
+    /// `timeout-connect`: one connect attempt. Default [`DEFAULT_TIMEOUT_CONNECT`].
+    pub connect: Duration,
+    /// `timeout-server`: server inactivity. Default [`DEFAULT_TIMEOUT_SERVER`].
+    pub server: Duration,
+    /// `timeout-server-fin`: a half-closed server side. Default [`DEFAULT_TIMEOUT_SERVER_FIN`].
+    pub server_fin: Duration,
+    /// `timeout-queue`: the wait for a server slot. Default [`DEFAULT_TIMEOUT_QUEUE`].
+    pub queue: Duration,
+    /// `timeout-turn-around`: the delay before retrying after a refusal; 0
+    /// retries at once. Default [`DEFAULT_TIMEOUT_TURN_AROUND`].
+    pub turn_around: Duration,
+}
+
+impl Default for BackendTimeouts {
+    fn default() -> Self {
+        BackendTimeouts {
+            connect: DEFAULT_TIMEOUT_CONNECT,
+            server: DEFAULT_TIMEOUT_SERVER,
+            server_fin: DEFAULT_TIMEOUT_SERVER_FIN,
+            queue: DEFAULT_TIMEOUT_QUEUE,
+            turn_around: DEFAULT_TIMEOUT_TURN_AROUND,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listener() -> ListenerConfig {
+        let server = ServerConfig { addr: "127.0.0.1:9000".parse().expect("address"), maxconn: 0 };
+        ListenerConfig {
+            name: "web".into(),
+            addrs: vec!["127.0.0.1:0".parse().expect("address")],
+            backend: BackendConfig::new("app", vec![server]),
+            timeouts: ListenerTimeouts::default(),
+            maxconn: 0,
+            options: ListenerOptions::default(),
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_documented_values() {
+        let g = GlobalConfig::default();
+        assert_eq!(g.maxconn, 4096);
+        assert_eq!(g.buffer_size, 16384);
+        assert_eq!(g.splice, SpliceMode::Auto);
+        assert_eq!(g.grace_period, Duration::from_secs(5));
+        assert!(g.threads >= 1 && g.threads <= MAX_THREADS);
+        let b = BackendConfig::new("b", vec![]);
+        assert_eq!((b.balance, b.retries, b.redispatch, b.queue), (Balance::RoundRobin, 3, false, true));
+    }
+
+    #[test]
+    fn session_config_carries_backend_choices_and_leaves_later_features_off() {
+        let mut l = listener();
+        l.backend.balance = Balance::LeastConn;
+        l.backend.retries = 7;
+        l.backend.redispatch = true;
+        l.backend.queue = false;
+        l.options.splice = SpliceMode::Never;
+        let c = l.session_config();
+        assert_eq!((c.balance, c.retries, c.redispatch, c.queue), (Balance::LeastConn, 7, true, false));
+        assert_eq!(c.splice, SpliceMode::Never);
+        assert!(c.turn_around);
+        assert_eq!(c.mutant, Mutant::None);
+        let later = [c.health, c.monitor, c.conn_rules, c.accept_proxy, c.src_rules, c.tls_front, c.tls_back];
+        assert!(!later.contains(&true) && !c.send_proxy);
+    }
+
+    #[test]
+    fn default_timeouts_equal_the_cores_defaults() {
+        assert_eq!(listener().core_timeouts(), Timeouts::default());
+    }
+
+    #[test]
+    fn every_timeout_reaches_its_core_field() {
+        let mut l = listener();
+        let ms = Duration::from_millis;
+        l.timeouts = ListenerTimeouts { handshake: ms(1), client: ms(2), client_fin: ms(3) };
+        l.backend.timeouts =
+            BackendTimeouts { connect: ms(4), server: ms(5), server_fin: ms(6), queue: ms(7), turn_around: ms(8) };
+        let t = l.session_config().timeouts;
+        let got = [t.handshake, t.client, t.client_fin, t.connect, t.server, t.server_fin, t.queue, t.turn_around];
+        assert_eq!(got, [1, 2, 3, 4, 5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn a_zero_turn_around_retries_at_once() {
+        let mut l = listener();
+        l.backend.timeouts.turn_around = Duration::ZERO;
+        assert!(!l.session_config().turn_around);
+    }
+
+    #[test]
+    fn sub_millisecond_durations_round_up() {
+        assert_eq!(millis(Duration::from_micros(1500)), 2);
+        assert_eq!(millis(Duration::from_micros(1)), 1);
+        assert_eq!(millis(Duration::from_millis(7)), 7);
+        assert_eq!(millis(Duration::ZERO), 0);
+        assert_eq!(millis(Duration::MAX), Millis::MAX);
+    }
+
+    #[test]
+    fn backends_are_listed_once_in_first_use_order() {
+        let a = listener();
+        let mut b = listener();
+        b.name = "other".into();
+        let mut c = listener();
+        c.name = "third".into();
+        c.backend.name = "db".into();
+        let cfg = ProxyConfig { listeners: vec![a, b, c], global: GlobalConfig::default() };
+        let names: Vec<_> = cfg.backends().iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["app", "db"]);
+    }
+}

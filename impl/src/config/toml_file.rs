@@ -1,0 +1,289 @@
+//! The TOML configuration file: reads it into the shape of `toml_raw`, then
+//! checks and translates every value into a [`ProxyConfig`], pointing each
+//! error at the line of the key at fault (or of the table that lacks it).
+//!
+//! Checks run in this order, and the first failure is reported: TOML syntax
+//! and shape (unknown keys, wrong types), `[global]`, the `[backend.NAME]`
+//! sections in file order (used or not), then the listeners in file order,
+//! each in turn: its name, its addresses (against those before them), its
+//! backend, maxconn and timeouts, and last whether its name is taken.
+
+use super::address::{parse_listen_addr, parse_server_addr};
+use super::checks;
+use super::choice::{parse_balance, parse_splice};
+use super::duration::parse_duration;
+use super::error::{ConfigError, Problem};
+use super::locate::Source;
+use super::size::parse_size;
+use super::toml_raw::{
+    AddrList, BackendRef, DurationText, Int, RawBackend, RawFile, RawGlobal, RawListener, RawServer, SizeText,
+};
+use super::{
+    BackendConfig, BackendTimeouts, GlobalConfig, ListenerConfig, ListenerOptions, ListenerTimeouts, ProxyConfig,
+    ServerConfig,
+};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+use toml::Spanned;
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+/// Reads and checks the file at `path`; errors name it as the user wrote it.
+pub(crate) fn load(path: &Path) -> Result<ProxyConfig> {
+    let file = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text, &file),
+        Err(source) => Err(ConfigError::Unreadable { file, source }),
+    }
+}
+
+/// Checks TOML `text`; errors name it `file`.
+pub(crate) fn parse(text: &str, file: &str) -> Result<ProxyConfig> {
+    let src = Source { file, text };
+    let raw: RawFile = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
+    Builder { src }.build(raw)
+}
+
+/// Turns the raw file into checked configuration types.
+struct Builder<'a> {
+    src: Source<'a>,
+}
+
+impl Builder<'_> {
+    fn build(&self, raw: RawFile) -> Result<ProxyConfig> {
+        let global = match &raw.global {
+            Some(g) => self.global(g.get_ref())?,
+            None => GlobalConfig::default(),
+        };
+
+        let mut sections: Vec<(&Spanned<String>, &Spanned<RawBackend>)> = raw.backend.iter().collect();
+        sections.sort_by_key(|(name, _)| name.span().start);
+        let mut backends = BTreeMap::new();
+        for (name, section) in sections {
+            let checked = checks::name(name.get_ref()).map_err(|p| self.err(name.span(), "backend", p))?;
+            backends.insert(checked.clone(), self.backend(checked, section.get_ref(), section.span())?);
+        }
+
+        let Some(list) = raw.listener.as_ref().filter(|l| !l.get_ref().is_empty()) else {
+            let span = raw.listener.as_ref().map_or(0..0, |l| l.span());
+            return Err(self.err(span, "listener", Problem::NoListener));
+        };
+        let mut listeners: Vec<(ListenerConfig, usize)> = Vec::new();
+        let mut bound: Vec<(SocketAddr, String)> = Vec::new();
+        for l in list.get_ref() {
+            let line = self.src.line(l.span().start);
+            let listener = self.listener(l.get_ref(), l.span(), &global, &backends, &mut bound)?;
+            if let Some((_, first_line)) = listeners.iter().find(|(o, _)| o.name == listener.name) {
+                let problem = Problem::DuplicateListener { name: listener.name.clone(), first_line: *first_line };
+                return Err(self.err(l.get_ref().name.span(), "name", problem));
+            }
+            listeners.push((listener, line));
+        }
+        Ok(ProxyConfig { listeners: listeners.into_iter().map(|(l, _)| l).collect(), global })
+    }
+
+    fn global(&self, g: &RawGlobal) -> Result<GlobalConfig> {
+        let d = GlobalConfig::default();
+        Ok(GlobalConfig {
+            maxconn: self.opt_int(&g.maxconn, "maxconn", 0, u32::MAX.into())?.unwrap_or(d.maxconn),
+            threads: match &g.threads {
+                Some(t) => self.int(t, "threads", 1, checks::MAX_THREADS as i64)?,
+                None => d.threads,
+            },
+            buffer_size: match &g.buffer_size {
+                Some(s) => self.size(s, "buffer-size")?,
+                None => d.buffer_size,
+            },
+            splice: match &g.splice {
+                Some(s) => parse_splice(s.get_ref()).map_err(|p| self.err(s.span(), "splice", p))?,
+                None => d.splice,
+            },
+            grace_period: self.opt_delay(&g.grace_period, "grace-period", d.grace_period)?,
+        })
+    }
+
+    fn backend(&self, name: String, b: &RawBackend, span: Range<usize>) -> Result<BackendConfig> {
+        let d = BackendConfig::new(name, Vec::new());
+        let server_maxconn = self.opt_int(&b.server_maxconn, "server-maxconn", 0, u32::MAX.into())?.unwrap_or(0);
+        let mut servers = Vec::new();
+        if let Some(list) = &b.servers {
+            for s in list.get_ref() {
+                servers.push(self.server(s, server_maxconn)?);
+            }
+        }
+        if servers.is_empty() {
+            let at = b.servers.as_ref().map_or(span, |s| s.span());
+            return Err(self.err(at, "servers", Problem::NoServer(d.name)));
+        }
+        let dt = d.timeouts;
+        Ok(BackendConfig {
+            servers,
+            balance: match &b.balance {
+                Some(s) => parse_balance(s.get_ref()).map_err(|p| self.err(s.span(), "balance", p))?,
+                None => d.balance,
+            },
+            retries: self.opt_int(&b.retries, "retries", 0, u8::MAX.into())?.unwrap_or(d.retries),
+            redispatch: b.redispatch.as_ref().map_or(d.redispatch, |v| *v.get_ref()),
+            queue: b.queue.as_ref().map_or(d.queue, |v| *v.get_ref()),
+            timeouts: BackendTimeouts {
+                connect: self.opt_timeout(&b.timeout_connect, "timeout-connect", dt.connect)?,
+                server: self.opt_timeout(&b.timeout_server, "timeout-server", dt.server)?,
+                server_fin: self.opt_timeout(&b.timeout_server_fin, "timeout-server-fin", dt.server_fin)?,
+                queue: self.opt_timeout(&b.timeout_queue, "timeout-queue", dt.queue)?,
+                turn_around: self.opt_delay(&b.timeout_turn_around, "timeout-turn-around", dt.turn_around)?,
+            },
+            ..d
+        })
+    }
+
+    fn server(&self, s: &Spanned<RawServer>, default_maxconn: u32) -> Result<ServerConfig> {
+        let (text, span, maxconn) = match s.get_ref() {
+            RawServer::Addr(a) => (a.as_str(), s.span(), default_maxconn),
+            RawServer::Table(t) => {
+                let maxconn = self.opt_int(&t.maxconn, "maxconn", 0, u32::MAX.into())?.unwrap_or(default_maxconn);
+                (t.addr.get_ref().as_str(), t.addr.span(), maxconn)
+            }
+        };
+        let addr = parse_server_addr(text)
+            .map_err(|reason| self.err(span, "servers", Problem::Address { value: text.to_owned(), reason }))?;
+        Ok(ServerConfig { addr, maxconn })
+    }
+
+    fn listener(
+        &self,
+        l: &RawListener,
+        span: Range<usize>,
+        global: &GlobalConfig,
+        backends: &BTreeMap<String, BackendConfig>,
+        bound: &mut Vec<(SocketAddr, String)>,
+    ) -> Result<ListenerConfig> {
+        let name = checks::name(l.name.get_ref()).map_err(|p| self.err(l.name.span(), "name", p))?;
+        let addrs = self.addrs(l, &name, span.clone(), bound)?;
+        let backend = match &l.backend {
+            None => return Err(self.err(span, "backend", Problem::NoBackend(name))),
+            Some(r) => match r.get_ref() {
+                BackendRef::Name(n) => backends.get(n).cloned().ok_or_else(|| {
+                    let known = if backends.is_empty() {
+                        "no [backend.NAME] section is defined".to_owned()
+                    } else {
+                        format!("defined: {}", backends.keys().cloned().collect::<Vec<_>>().join(", "))
+                    };
+                    self.err(r.span(), "backend", Problem::UnknownBackend { name: n.clone(), known })
+                })?,
+                BackendRef::Inline(b) => {
+                    if backends.contains_key(&name) {
+                        return Err(self.err(r.span(), "backend", Problem::BackendNameTaken(name)));
+                    }
+                    self.backend(name.clone(), b, r.span())?
+                }
+            },
+        };
+        let d = ListenerTimeouts::default();
+        let maxconn = match &l.maxconn {
+            Some(m) => {
+                let n = self.int(m, "maxconn", 0, u32::MAX.into())?;
+                checks::listener_maxconn(n, global.maxconn).map_err(|p| self.err(m.span(), "maxconn", p))?
+            }
+            None => 0,
+        };
+        Ok(ListenerConfig {
+            name,
+            addrs,
+            backend,
+            timeouts: ListenerTimeouts {
+                handshake: self.opt_timeout(&l.timeout_handshake, "timeout-handshake", d.handshake)?,
+                client: self.opt_timeout(&l.timeout_client, "timeout-client", d.client)?,
+                client_fin: self.opt_timeout(&l.timeout_client_fin, "timeout-client-fin", d.client_fin)?,
+            },
+            maxconn,
+            options: ListenerOptions {
+                splice: match &l.splice {
+                    Some(s) => parse_splice(s.get_ref()).map_err(|p| self.err(s.span(), "splice", p))?,
+                    None => global.splice,
+                },
+            },
+        })
+    }
+
+    /// The listener's addresses, each checked against those already bound
+    /// (port 0 excepted: every bind of port 0 gets its own port).
+    fn addrs(
+        &self,
+        l: &RawListener,
+        name: &str,
+        span: Range<usize>,
+        bound: &mut Vec<(SocketAddr, String)>,
+    ) -> Result<Vec<SocketAddr>> {
+        let written: Vec<(&str, Range<usize>)> = match &l.listen {
+            None => Vec::new(),
+            Some(list) => match list.get_ref() {
+                AddrList::One(a) => vec![(a.as_str(), list.span())],
+                AddrList::Many(v) => v.iter().map(|a| (a.get_ref().as_str(), a.span())).collect(),
+            },
+        };
+        if written.is_empty() {
+            let at = l.listen.as_ref().map_or(span, |s| s.span());
+            return Err(self.err(at, "listen", Problem::NoAddress(name.to_owned())));
+        }
+        let mut addrs = Vec::new();
+        for (text, at) in written {
+            let addr = parse_listen_addr(text).map_err(|reason| {
+                self.err(at.clone(), "listen", Problem::Address { value: text.to_owned(), reason })
+            })?;
+            if addr.port() != 0 {
+                if let Some((_, other)) = bound.iter().find(|(a, _)| *a == addr) {
+                    return Err(self.err(at, "listen", Problem::DuplicateAddress { addr, listener: other.clone() }));
+                }
+            }
+            bound.push((addr, name.to_owned()));
+            addrs.push(addr);
+        }
+        Ok(addrs)
+    }
+
+    fn err(&self, span: Range<usize>, key: &str, problem: Problem) -> ConfigError {
+        self.src.error(&span, key, problem)
+    }
+
+    fn int<T: TryFrom<i64>>(&self, v: &Spanned<Int>, key: &str, min: i64, max: i64) -> Result<T> {
+        checks::int(v.get_ref().0, min, max).map_err(|p| self.err(v.span(), key, p))
+    }
+
+    fn opt_int<T: TryFrom<i64>>(&self, v: &Option<Spanned<Int>>, key: &str, min: i64, max: i64) -> Result<Option<T>> {
+        v.as_ref().map(|v| self.int(v, key, min, max)).transpose()
+    }
+
+    /// A duration as written: a string with a unit, or an integer of
+    /// milliseconds (read like the same digits in a string).
+    fn duration(&self, v: &Spanned<DurationText>, key: &str) -> Result<(Duration, String)> {
+        let written = v.get_ref().0.text();
+        match parse_duration(&written) {
+            Ok(d) => Ok((d, written)),
+            Err(reason) => Err(self.err(v.span(), key, Problem::Duration { value: written, reason })),
+        }
+    }
+
+    fn opt_timeout(&self, v: &Option<Spanned<DurationText>>, key: &str, default: Duration) -> Result<Duration> {
+        let Some(v) = v else { return Ok(default) };
+        let (d, written) = self.duration(v, key)?;
+        checks::timeout(d, || written).map_err(|p| self.err(v.span(), key, p))
+    }
+
+    fn opt_delay(&self, v: &Option<Spanned<DurationText>>, key: &str, default: Duration) -> Result<Duration> {
+        let Some(v) = v else { return Ok(default) };
+        let (d, written) = self.duration(v, key)?;
+        checks::delay(d, || written).map_err(|p| self.err(v.span(), key, p))
+    }
+
+    /// A buffer size as written: a string with a unit, or an integer of bytes.
+    fn size(&self, v: &Spanned<SizeText>, key: &str) -> Result<usize> {
+        let written = v.get_ref().0.text();
+        match parse_size(&written) {
+            Ok(n) => checks::buffer_size(n, || written).map_err(|p| self.err(v.span(), key, p)),
+            Err(reason) => Err(self.err(v.span(), key, Problem::Size { value: written, reason })),
+        }
+    }
+}

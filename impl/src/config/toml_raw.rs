@@ -1,0 +1,226 @@
+//! The configuration file's shape, as serde reads it: every key the file may
+//! hold, unknown keys refused, every value kept with its position
+//! ([`Spanned`]) so that the checks in `toml_file` can point at its line.
+//! Values are kept as written (strings, integers); `toml_file` interprets them.
+
+use serde::de::{self, value::MapAccessDeserializer, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawFile {
+    pub(crate) global: Option<Spanned<RawGlobal>>,
+    pub(crate) listener: Option<Spanned<Vec<Spanned<RawListener>>>>,
+    #[serde(default)]
+    pub(crate) backend: BTreeMap<Spanned<String>, Spanned<RawBackend>>,
+}
+
+/// `[global]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawGlobal {
+    pub(crate) maxconn: Option<Spanned<Int>>,
+    pub(crate) threads: Option<Spanned<Int>>,
+    pub(crate) buffer_size: Option<Spanned<SizeText>>,
+    pub(crate) splice: Option<Spanned<String>>,
+    pub(crate) grace_period: Option<Spanned<DurationText>>,
+}
+
+/// One `[[listener]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawListener {
+    pub(crate) name: Spanned<String>,
+    pub(crate) listen: Option<Spanned<AddrList>>,
+    pub(crate) backend: Option<Spanned<BackendRef>>,
+    pub(crate) maxconn: Option<Spanned<Int>>,
+    pub(crate) splice: Option<Spanned<String>>,
+    pub(crate) timeout_handshake: Option<Spanned<DurationText>>,
+    pub(crate) timeout_client: Option<Spanned<DurationText>>,
+    pub(crate) timeout_client_fin: Option<Spanned<DurationText>>,
+}
+
+/// A `[backend.NAME]` section, or a listener's inline backend.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawBackend {
+    pub(crate) servers: Option<Spanned<Vec<Spanned<RawServer>>>>,
+    pub(crate) balance: Option<Spanned<String>>,
+    pub(crate) retries: Option<Spanned<Int>>,
+    pub(crate) redispatch: Option<Spanned<bool>>,
+    pub(crate) queue: Option<Spanned<bool>>,
+    pub(crate) server_maxconn: Option<Spanned<Int>>,
+    pub(crate) timeout_connect: Option<Spanned<DurationText>>,
+    pub(crate) timeout_server: Option<Spanned<DurationText>>,
+    pub(crate) timeout_server_fin: Option<Spanned<DurationText>>,
+    pub(crate) timeout_queue: Option<Spanned<DurationText>>,
+    pub(crate) timeout_turn_around: Option<Spanned<DurationText>>,
+}
+
+/// A server: `"IP:PORT"` or `{ addr = "IP:PORT", maxconn = N }`.
+#[derive(Debug)]
+pub(crate) enum RawServer {
+    Addr(String),
+    Table(RawServerTable),
+}
+
+/// A server written as a table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawServerTable {
+    pub(crate) addr: Spanned<String>,
+    pub(crate) maxconn: Option<Spanned<Int>>,
+}
+
+/// A listener's `backend`: the name of a `[backend.NAME]` section, or a
+/// table (`backend = { ... }` or `[listener.backend]`).
+#[derive(Debug)]
+pub(crate) enum BackendRef {
+    Name(String),
+    Inline(Box<RawBackend>),
+}
+
+/// `listen`: one address or an array of them.
+#[derive(Debug)]
+pub(crate) enum AddrList {
+    One(String),
+    Many(Vec<Spanned<String>>),
+}
+
+/// An integer as written (TOML integers are 64-bit signed).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Int(pub(crate) i64);
+
+/// A duration: a string such as `"5s"`, or an integer of milliseconds.
+#[derive(Clone, Debug)]
+pub(crate) struct DurationText(pub(crate) Scalar);
+
+/// A size: a string such as `"16k"`, or an integer of bytes.
+#[derive(Clone, Debug)]
+pub(crate) struct SizeText(pub(crate) Scalar);
+
+/// A value written as a string or as an integer.
+#[derive(Clone, Debug)]
+pub(crate) enum Scalar {
+    Text(String),
+    Int(i64),
+}
+
+impl Scalar {
+    /// The value as text: integers as their digits.
+    pub(crate) fn text(&self) -> String {
+        match self {
+            Scalar::Text(t) => t.clone(),
+            Scalar::Int(n) => n.to_string(),
+        }
+    }
+}
+
+/// Accepts a string or an integer; `expecting` names what was wanted.
+struct ScalarVisitor(&'static str);
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Text(v.to_owned()))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Int(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+        i64::try_from(v).map(Scalar::Int).map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor("a duration such as \"5s\", or a number of milliseconds")).map(DurationText)
+    }
+}
+
+impl<'de> Deserialize<'de> for SizeText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor("a size such as \"16k\", or a number of bytes")).map(SizeText)
+    }
+}
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match d.deserialize_any(ScalarVisitor("an integer"))? {
+            Scalar::Int(n) => Ok(Int(n)),
+            Scalar::Text(s) => Err(de::Error::invalid_type(de::Unexpected::Str(&s), &"an integer")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawServer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawServer;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a server address \"IP:PORT\" or a table { addr = \"IP:PORT\", maxconn = N }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawServer, E> {
+                Ok(RawServer::Addr(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawServer, A::Error> {
+                RawServerTable::deserialize(MapAccessDeserializer::new(map)).map(RawServer::Table)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for BackendRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BackendRef;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("the name of a [backend.NAME] section, or a backend table")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<BackendRef, E> {
+                Ok(BackendRef::Name(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<BackendRef, A::Error> {
+                RawBackend::deserialize(MapAccessDeserializer::new(map)).map(|b| BackendRef::Inline(Box::new(b)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for AddrList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AddrList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an address \"IP:PORT\" or an array of them")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<AddrList, E> {
+                Ok(AddrList::One(v.to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AddrList, A::Error> {
+                let mut v = Vec::new();
+                while let Some(a) = seq.next_element()? {
+                    v.push(a);
+                }
+                Ok(AddrList::Many(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

@@ -1,0 +1,217 @@
+//! The socket calls of the data path and of teardown, on anything that lends
+//! a socket fd (`mio::net::TcpStream`, `std::net::TcpStream`, `BorrowedFd`):
+//! haproxy-semantics.md "Data path" and tcp-close-semantics.md.
+//!
+//! socket2 does the calls it offers safely; `recv` is the one libc call.
+//! Every call passes `MSG_DONTWAIT`, so none of them blocks even on a
+//! blocking socket, and `send` passes `MSG_NOSIGNAL`, so a reset peer gives
+//! `EPIPE`/`ECONNRESET` and never a `SIGPIPE`.
+
+use super::{cvt_size, retry_eintr};
+use socket2::SockRef;
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::Duration;
+
+/// `send(MSG_DONTWAIT | MSG_NOSIGNAL [| MSG_MORE])`, retrying `EINTR`.
+///
+/// `more`: more data (or a shutw) is known to follow, so the kernel may hold
+/// a partial segment back (`MSG_MORE`); the next send without it pushes
+/// everything out. `EAGAIN` comes back as `WouldBlock`.
+pub fn send<S: AsFd>(sock: &S, buf: &[u8], more: bool) -> io::Result<usize> {
+    let mut flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    if more {
+        flags |= libc::MSG_MORE;
+    }
+    let sock = SockRef::from(sock);
+    retry_eintr(|| sock.send_with_flags(buf, flags))
+}
+
+/// `recv(MSG_DONTWAIT)` into `buf`, retrying `EINTR`.
+///
+/// `Ok(0)` with a non-empty `buf` is the peer's FIN (read0). A short read is
+/// not EOF. `EAGAIN` comes back as `WouldBlock`; an incoming RST as
+/// `ConnectionReset`.
+pub fn recv<S: AsFd>(sock: &S, buf: &mut [u8]) -> io::Result<usize> {
+    let fd = sock.as_fd();
+    retry_eintr(|| {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole
+        // call and recv(2) writes at most that many; `fd` is borrowed, hence
+        // open.
+        cvt_size(unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) })
+    })
+}
+
+/// `shutdown(SHUT_WR)`: queue a FIN behind the unsent data. Does not block;
+/// the read side stays open. `ENOTCONN` (the peer already tore the
+/// connection down, or it never connected) is harmless during teardown and
+/// ignored.
+pub fn shutdown_write<S: AsFd>(sock: &S) -> io::Result<()> {
+    match SockRef::from(sock).shutdown(Shutdown::Write) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(()),
+        other => other,
+    }
+}
+
+/// `SO_LINGER {on, 0}`: the next `close()` is abortive: it sends RST,
+/// discards the send queue and skips TIME-WAIT. Only where the peer already
+/// closed or misbehaved, or a timeout fired (tcp-close-semantics.md).
+pub fn set_linger_zero<S: AsFd>(sock: &S) -> io::Result<()> {
+    SockRef::from(sock).set_linger(Some(Duration::ZERO))
+}
+
+/// Reads and clears `SO_ERROR`: after a non-blocking connect became
+/// writable, `None` is success and `Some(e)` its failure (ECONNREFUSED,
+/// ETIMEDOUT); after a RST, `Some(ECONNRESET)`.
+pub fn take_error<S: AsFd>(sock: &S) -> io::Result<Option<io::Error>> {
+    SockRef::from(sock).take_error()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{is_os_error, loopback_pair, pattern_byte, wait, Ready, SigpipeBlocked};
+    use super::*;
+    use std::io::{Read, Write};
+    use std::thread;
+
+    /// Sends all of `data` on a socket that may be non-blocking.
+    fn send_all<S: AsFd>(sock: &S, mut data: &[u8]) {
+        while !data.is_empty() {
+            match send(sock, data, false) {
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(sock, Ready::Write),
+                Err(e) => panic!("send: {e}"),
+            }
+        }
+    }
+
+    /// Receives until EOF on a socket that may be non-blocking.
+    fn recv_to_eof<S: AsFd>(sock: &S) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match recv(sock, &mut buf) {
+                Ok(0) => return out,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(sock, Ready::Read),
+                Err(e) => panic!("recv: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn recv_on_an_empty_socket_would_block_even_if_the_socket_blocks() {
+        let (ours, _peer) = loopback_pair();
+        let mut buf = [0u8; 16];
+        let err = recv(&ours, &mut buf).expect_err("nothing to read");
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn recv_on_a_mio_stream_reads_the_data_then_zero_at_eof() {
+        let (ours, mut peer) = loopback_pair();
+        ours.set_nonblocking(true).expect("O_NONBLOCK");
+        let ours = mio::net::TcpStream::from_std(ours);
+        peer.write_all(b"abc").expect("peer write");
+        drop(peer);
+        assert_eq!(recv_to_eof(&ours), b"abc");
+        let mut buf = [0u8; 16];
+        assert_eq!(recv(&ours, &mut buf).expect("EOF is sticky"), 0);
+    }
+
+    #[test]
+    fn send_with_more_then_a_plain_send_delivers_everything() {
+        let (ours, mut peer) = loopback_pair();
+        assert_eq!(send(&ours, b"hello, ", true).expect("send MSG_MORE"), 7);
+        assert_eq!(send(&ours, b"world", false).expect("send"), 5);
+        let mut got = [0u8; 12];
+        peer.read_exact(&mut got).expect("peer reads both sends");
+        assert_eq!(&got, b"hello, world");
+    }
+
+    #[test]
+    fn shutdown_write_makes_the_peer_read_zero_after_all_data_and_keeps_the_read_side() {
+        const LEN: usize = 300_000;
+        let (ours, mut peer) = loopback_pair();
+        ours.set_nonblocking(true).expect("O_NONBLOCK");
+        let ours = mio::net::TcpStream::from_std(ours);
+        let data: Vec<u8> = (0..LEN).map(pattern_byte).collect();
+        let peer_side = thread::spawn(move || {
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).expect("peer reads to the FIN");
+            // The other direction is still open after our shutw.
+            peer.write_all(b"still open").expect("peer writes after our FIN");
+            got
+        });
+        send_all(&ours, &data);
+        shutdown_write(&ours).expect("shutdown(SHUT_WR)");
+        // A second shutw is harmless.
+        shutdown_write(&ours).expect("shutdown(SHUT_WR) again");
+        let got = peer_side.join().expect("peer thread");
+        assert_eq!(got.len(), LEN);
+        assert!(got == data, "the peer read every byte, in order, before EOF");
+        assert_eq!(recv_to_eof(&ours), b"still open");
+    }
+
+    #[test]
+    fn shutdown_write_on_an_unconnected_socket_ignores_enotconn() {
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+        assert!(sock.shutdown(Shutdown::Write).is_err(), "the raw call fails with ENOTCONN");
+        shutdown_write(&sock).expect("ENOTCONN is ignored");
+    }
+
+    #[test]
+    fn set_linger_zero_then_close_makes_the_peer_read_fail_with_connection_reset() {
+        let (ours, mut peer) = loopback_pair();
+        set_linger_zero(&ours).expect("SO_LINGER {1, 0}");
+        assert_eq!(SockRef::from(&ours).linger().expect("SO_LINGER"), Some(Duration::ZERO));
+        drop(ours);
+        let mut buf = [0u8; 16];
+        let err = peer.read(&mut buf).expect_err("RST, not FIN");
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+    }
+
+    #[test]
+    fn send_after_the_peer_reset_fails_and_raises_no_sigpipe() {
+        let sigpipe = SigpipeBlocked::new();
+        let (ours, peer) = loopback_pair();
+        set_linger_zero(&peer).expect("SO_LINGER {1, 0}");
+        drop(peer);
+        // The RST makes our socket readable (POLLIN | POLLERR | POLLHUP).
+        wait(&ours, Ready::Read);
+        let first = send(&ours, b"late", false);
+        assert!(is_os_error(&first, &[libc::EPIPE, libc::ECONNRESET]), "first send: {first:?}");
+        let second = send(&ours, b"later", true);
+        assert!(is_os_error(&second, &[libc::EPIPE, libc::ECONNRESET]), "second send: {second:?}");
+        assert!(!sigpipe.take_pending(), "MSG_NOSIGNAL: no SIGPIPE was raised");
+    }
+
+    #[test]
+    fn take_error_reports_the_reset_once() {
+        let (ours, peer) = loopback_pair();
+        set_linger_zero(&peer).expect("SO_LINGER {1, 0}");
+        drop(peer);
+        wait(&ours, Ready::Read);
+        let err = take_error(&ours).expect("getsockopt(SO_ERROR)").expect("a pending error");
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+        assert!(take_error(&ours).expect("getsockopt(SO_ERROR)").is_none(), "SO_ERROR is cleared");
+    }
+
+    #[test]
+    fn take_error_after_a_refused_nonblocking_connect_is_connection_refused() {
+        // A bound port nobody listens on refuses; holding it keeps it ours.
+        let holder = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+        holder.bind(&any.into()).expect("bind");
+        let addr = holder.local_addr().expect("local addr").as_socket().expect("an IP address");
+        match mio::net::TcpStream::connect(addr) {
+            Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused),
+            Ok(stream) => {
+                wait(&stream, Ready::Write);
+                let err = take_error(&stream).expect("getsockopt(SO_ERROR)").expect("connect failed");
+                assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+            }
+        }
+    }
+}

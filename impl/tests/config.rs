@@ -1,0 +1,503 @@
+//! The configuration file as an operator writes it: real files under the
+//! temporary directory, read through `ProxyConfig::from_file` and through
+//! `connseq proxy --config`. Every error names the file, the line and the key.
+
+use clap::Parser;
+use connseq::config::{
+    BackendTimeouts, ConfigError, ListenerTimeouts, Problem, ProxyArgs, ProxyConfig, ServerConfig, DEFAULT_MAXCONN,
+};
+use connseq_model::core::{Balance, SpliceMode};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// A configuration file under the temporary directory, removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(lines: &[&str]) -> TempFile {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("connseq-config-test-{}-{n}.toml", std::process::id()));
+        std::fs::write(&path, lines.join("\n") + "\n").expect("the temporary directory is writable");
+        TempFile(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn name(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn load(lines: &[&str]) -> ProxyConfig {
+    let f = TempFile::new(lines);
+    ProxyConfig::from_file(f.path()).unwrap_or_else(|e| panic!("should load: {e}"))
+}
+
+/// Loads `lines`, expects an error at `line` about `key`, and returns its message.
+#[track_caller]
+fn error_at(lines: &[&str], line: usize, key: &str) -> String {
+    let f = TempFile::new(lines);
+    let e = ProxyConfig::from_file(f.path()).expect_err("should be refused");
+    let msg = e.to_string();
+    let want = format!("{}:{line}: key '{key}': ", f.name());
+    assert!(msg.starts_with(&want), "expected {want:?}..., got {msg:?}");
+    assert_eq!((e.line(), e.key()), (Some(line), Some(key)), "{msg}");
+    assert!(matches!(e, ConfigError::File { .. }));
+    msg
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("test address")
+}
+
+/// The smallest valid file, for error tests to change one line of.
+const MINIMAL: [&str; 4] = ["[[listener]]", "name = \"web\"", "listen = [\"127.0.0.1:0\"]", "backend = \"app\""];
+const APP: [&str; 2] = ["[backend.app]", "servers = [\"127.0.0.1:9000\"]"];
+
+fn minimal_with<'a>(extra_listener_lines: &[&'a str]) -> Vec<&'a str> {
+    let mut v = MINIMAL.to_vec();
+    v.extend_from_slice(extra_listener_lines);
+    v.extend(APP);
+    v
+}
+
+// ---- complete files ----
+
+#[test]
+fn the_example_of_the_design_loads_with_every_value() {
+    let c = load(&[
+        "[global]",
+        "maxconn = 10000",
+        "threads = 2",
+        "[[listener]]",
+        "name = \"web\"",
+        "listen = [\"127.0.0.1:8080\"]",
+        "backend = \"app\"",
+        "timeout-client = \"30s\"",
+        "[backend.app]",
+        "balance = \"leastconn\"",
+        "retries = 3",
+        "timeout-connect = \"2s\"",
+        "servers = [ { addr = \"127.0.0.1:9000\", maxconn = 100 }, { addr = \"127.0.0.1:9001\" } ]",
+    ]);
+    assert_eq!((c.global.maxconn, c.global.threads), (10000, 2));
+    let l = &c.listeners[0];
+    assert_eq!((l.name.as_str(), l.addrs.as_slice()), ("web", [addr("127.0.0.1:8080")].as_slice()));
+    assert_eq!(l.timeouts.client, Duration::from_secs(30));
+    let b = &l.backend;
+    assert_eq!((b.name.as_str(), b.balance, b.retries), ("app", Balance::LeastConn, 3));
+    assert_eq!(b.timeouts.connect, Duration::from_secs(2));
+    assert_eq!(
+        b.servers,
+        [
+            ServerConfig { addr: addr("127.0.0.1:9000"), maxconn: 100 },
+            ServerConfig { addr: addr("127.0.0.1:9001"), maxconn: 0 },
+        ]
+    );
+}
+
+#[test]
+fn every_key_of_a_complete_file_lands_in_its_field() {
+    let c = load(&[
+        "# every key, none at its default",
+        "[global]",
+        "maxconn = 500",
+        "threads = 3",
+        "buffer-size = \"64KiB\"",
+        "splice = \"never\"",
+        "grace-period = \"1m\"",
+        "",
+        "[[listener]]",
+        "name = \"web\"",
+        "listen = [\"127.0.0.1:8080\", \"[::1]:8080\", \":8081\"]",
+        "backend = \"app\"",
+        "maxconn = 200",
+        "splice = \"always\"",
+        "timeout-handshake = \"1s\"",
+        "timeout-client = 2000",
+        "timeout-client-fin = \"3s\"",
+        "",
+        "[[listener]]",
+        "name = \"db-front\"",
+        "listen = \"127.0.0.1:0\"",
+        "[listener.backend]",
+        "servers = [\"10.0.0.9:5432\"]",
+        "",
+        "[backend.app]",
+        "balance = \"leastconn\"",
+        "retries = 0",
+        "redispatch = true",
+        "queue = false",
+        "server-maxconn = 50",
+        "timeout-connect = \"4s\"",
+        "timeout-server = \"5s\"",
+        "timeout-server-fin = \"6s\"",
+        "timeout-queue = \"7s\"",
+        "timeout-turn-around = \"0\"",
+        "servers = [",
+        "  \"10.0.0.1:80\",",
+        "  { addr = \"10.0.0.2:80\", maxconn = 5 },",
+        "]",
+    ]);
+    let s = Duration::from_secs;
+    let g = &c.global;
+    assert_eq!(
+        (g.maxconn, g.threads, g.buffer_size, g.splice, g.grace_period),
+        (500, 3, 64 << 10, SpliceMode::Never, s(60))
+    );
+
+    let [web, db] = c.listeners.as_slice() else { panic!("two listeners") };
+    assert_eq!(web.addrs, [addr("127.0.0.1:8080"), addr("[::1]:8080"), addr("0.0.0.0:8081")]);
+    assert_eq!((web.maxconn, web.options.splice), (200, SpliceMode::Always));
+    assert_eq!(web.timeouts, ListenerTimeouts { handshake: s(1), client: s(2), client_fin: s(3) });
+    let app = &web.backend;
+    assert_eq!((app.balance, app.retries, app.redispatch, app.queue), (Balance::LeastConn, 0, true, false));
+    assert_eq!(
+        app.servers,
+        [
+            ServerConfig { addr: addr("10.0.0.1:80"), maxconn: 50 },
+            ServerConfig { addr: addr("10.0.0.2:80"), maxconn: 5 }
+        ]
+    );
+    let want = BackendTimeouts { connect: s(4), server: s(5), server_fin: s(6), queue: s(7), turn_around: s(0) };
+    assert_eq!(app.timeouts, want);
+
+    assert_eq!((db.name.as_str(), db.addrs.as_slice()), ("db-front", [addr("127.0.0.1:0")].as_slice()));
+    assert_eq!(db.options.splice, SpliceMode::Never, "a listener without splice takes the global one");
+    assert_eq!(db.backend.name, "db-front", "an inline backend takes its listener's name");
+    assert_eq!(db.backend.servers, [ServerConfig { addr: addr("10.0.0.9:5432"), maxconn: 0 }]);
+
+    let sc = web.session_config();
+    assert_eq!(
+        (sc.balance, sc.retries, sc.redispatch, sc.queue, sc.turn_around),
+        (Balance::LeastConn, 0, true, false, false)
+    );
+    assert_eq!((sc.timeouts.client, sc.timeouts.server_fin, sc.splice), (2000, 6000, SpliceMode::Always));
+}
+
+#[test]
+fn a_minimal_file_takes_every_default() {
+    let c = load(&[&MINIMAL[..], &APP[..]].concat());
+    assert_eq!(c.global.maxconn, DEFAULT_MAXCONN);
+    assert_eq!(c.global.buffer_size, 16 << 10);
+    assert_eq!(c.global.grace_period, Duration::from_secs(5));
+    assert_eq!(c.global.splice, SpliceMode::Auto);
+    assert_eq!(c.global.threads, connseq::config::default_threads());
+    let l = &c.listeners[0];
+    assert_eq!((l.maxconn, l.timeouts), (0, ListenerTimeouts::default()));
+    let b = &l.backend;
+    assert_eq!((b.balance, b.retries, b.redispatch, b.queue), (Balance::RoundRobin, 3, false, true));
+    assert_eq!(b.timeouts, BackendTimeouts::default());
+    assert_eq!(l.session_config().timeouts, connseq_model::core::Timeouts::default());
+}
+
+#[test]
+fn listeners_sharing_a_backend_section_share_its_name() {
+    let c = load(&[
+        "[[listener]]",
+        "name = \"a\"",
+        "listen = [\"127.0.0.1:0\"]",
+        "backend = \"app\"",
+        "[[listener]]",
+        "name = \"b\"",
+        "listen = [\"127.0.0.1:0\"]",
+        "backend = \"app\"",
+        "[[listener]]",
+        "name = \"c\"",
+        "listen = [\"127.0.0.1:0\"]",
+        "backend = { servers = [\"127.0.0.1:1\"] }",
+        "[backend.app]",
+        "servers = [\"127.0.0.1:9000\"]",
+        "[backend.unused]",
+        "servers = [\"127.0.0.1:9001\"]",
+    ]);
+    assert_eq!(c.listeners[0].backend, c.listeners[1].backend);
+    let names: Vec<_> = c.backends().iter().map(|b| b.name.clone()).collect();
+    assert_eq!(names, ["app", "c"]);
+}
+
+#[test]
+fn the_config_flag_loads_the_file() {
+    let f = TempFile::new(&[&MINIMAL[..], &APP[..]].concat());
+    let args = ProxyArgs::try_parse_from(["connseq-proxy", "--config", &f.name()]).expect("flags parse");
+    let c = args.into_config().expect("the file loads");
+    assert_eq!(c.listeners[0].name, "web");
+}
+
+// ---- one test per error kind: file name, line, key ----
+
+#[test]
+fn a_missing_file_is_named() {
+    let path = std::env::temp_dir().join(format!("connseq-config-test-{}-absent.toml", std::process::id()));
+    let e = ProxyConfig::from_file(&path).expect_err("no such file");
+    assert!(matches!(e, ConfigError::Unreadable { .. }));
+    assert!(e.to_string().starts_with(&format!("{}: cannot read the configuration file: ", path.display())), "{e}");
+}
+
+#[test]
+fn a_toml_syntax_error_points_at_its_line_and_key() {
+    let msg = error_at(&["[global]", "maxconn = ", "threads = 2"], 2, "maxconn");
+    assert!(msg.contains("string values must be quoted"), "{msg}");
+}
+
+#[test]
+fn a_syntax_error_outside_any_value_names_the_line_as_key() {
+    let msg = error_at(&["[global]", "", "hello world"], 3, "hello world");
+    assert!(msg.contains("expected `=`"), "{msg}");
+    error_at(&["[global", "threads = 1"], 1, "global");
+}
+
+#[test]
+fn a_duplicate_table_is_refused() {
+    error_at(&["[global]", "threads = 1", "[global]"], 3, "global");
+}
+
+#[test]
+fn a_duplicate_key_is_refused() {
+    error_at(&["[global]", "maxconn = 1", "maxconn = 2"], 3, "maxconn");
+}
+
+#[test]
+fn an_unknown_key_is_refused_in_every_table() {
+    let msg = error_at(&["[global]", "maxcon = 1"], 2, "maxcon");
+    assert!(msg.contains("unknown field `maxcon`"), "{msg}");
+    error_at(&minimal_with(&["timeout-cleint = \"1s\""]), 5, "timeout-cleint");
+    error_at(&[&MINIMAL[..], &["[backend.app]", "servers = [\"127.0.0.1:1\"]", "weight = 3"]].concat(), 7, "weight");
+    let server = "servers = [ { addr = \"127.0.0.1:1\", weight = 3 } ]";
+    error_at(&[&MINIMAL[..], &["[backend.app]", server]].concat(), 6, "weight");
+    error_at(&["[[listeners]]", "name = \"web\""], 1, "listeners");
+    let inline = "backend = { servers = [\"127.0.0.1:1\"], weight = 3 }";
+    error_at(&["[[listener]]", "name = \"web\"", "listen = [\"127.0.0.1:0\"]", inline], 4, "weight");
+}
+
+#[test]
+fn a_value_of_the_wrong_type_is_refused() {
+    let msg = error_at(&["[global]", "threads = \"two\""], 2, "threads");
+    assert!(msg.contains("expected an integer"), "{msg}");
+    error_at(&minimal_with(&["timeout-client = true"]), 5, "timeout-client");
+    error_at(
+        &[&MINIMAL[..], &["[backend.app]", "servers = [\"127.0.0.1:1\"]", "redispatch = \"yes\""]].concat(),
+        7,
+        "redispatch",
+    );
+}
+
+#[test]
+fn a_missing_name_points_at_the_listener_table() {
+    error_at(&["[global]", "[[listener]]", "listen = [\"127.0.0.1:0\"]"], 2, "name");
+}
+
+#[test]
+fn an_invalid_duration_says_why() {
+    let msg = error_at(&minimal_with(&["", "", "timeout-client = \"30 parsecs\""]), 7, "timeout-client");
+    assert!(
+        msg.ends_with(
+            "key 'timeout-client': invalid duration \"30 parsecs\": unknown unit 'parsecs' (use us, ms, s, m, h or d)"
+        ),
+        "{msg}"
+    );
+    let msg = error_at(&minimal_with(&["timeout-handshake = \"1.5s\""]), 5, "timeout-handshake");
+    assert!(msg.contains("fractions are not supported"), "{msg}");
+    let msg = error_at(&minimal_with(&["timeout-client = -5"]), 5, "timeout-client");
+    assert!(msg.contains("invalid duration \"-5\""), "{msg}");
+}
+
+#[test]
+fn a_timeout_out_of_range_is_refused() {
+    let msg = error_at(&minimal_with(&["timeout-client-fin = 0"]), 5, "timeout-client-fin");
+    assert!(msg.ends_with("0 is out of range (1ms to 24d)"), "{msg}");
+    let msg = error_at(&["[global]", "grace-period = \"25d\""], 2, "grace-period");
+    assert!(msg.ends_with("25d is out of range (0s to 24d)"), "{msg}");
+}
+
+#[test]
+fn an_invalid_size_is_refused() {
+    let msg = error_at(&["[global]", "buffer-size = \"16 parsecs\""], 2, "buffer-size");
+    assert!(msg.contains("invalid size \"16 parsecs\": unknown unit 'parsecs'"), "{msg}");
+    let msg = error_at(&["[global]", "buffer-size = 100"], 2, "buffer-size");
+    assert!(msg.ends_with("100 is out of range (1k to 64m)"), "{msg}");
+}
+
+#[test]
+fn an_unknown_word_lists_the_accepted_ones() {
+    let msg = error_at(
+        &[&MINIMAL[..], &["[backend.app]", "servers = [\"127.0.0.1:1\"]", "balance = \"random\""]].concat(),
+        7,
+        "balance",
+    );
+    assert!(msg.ends_with("unknown value \"random\" (expected roundrobin or leastconn)"), "{msg}");
+    error_at(&["[global]", "splice = \"sometimes\""], 2, "splice");
+}
+
+#[test]
+fn a_file_without_listener_is_refused() {
+    let msg = error_at(&["[global]", "maxconn = 1", "", "[backend.app]", "servers = [\"127.0.0.1:1\"]"], 1, "listener");
+    assert!(msg.ends_with("no listener is configured (add a [[listener]] table)"), "{msg}");
+    error_at(&["# nothing yet", "listener = []"], 2, "listener");
+}
+
+#[test]
+fn a_listener_without_address_is_refused() {
+    let msg = error_at(&["", "[[listener]]", "name = \"web\"", "backend = \"app\"", APP[0], APP[1]], 2, "listen");
+    assert!(msg.ends_with("listener 'web' has no address to listen on"), "{msg}");
+    error_at(&["[[listener]]", "name = \"web\"", "listen = []", "backend = \"app\"", APP[0], APP[1]], 3, "listen");
+}
+
+#[test]
+fn a_listener_without_backend_is_refused() {
+    let msg = error_at(&["[[listener]]", "name = \"web\"", "listen = [\"127.0.0.1:0\"]"], 1, "backend");
+    assert!(msg.ends_with("listener 'web' has no backend (a [backend.NAME] name or a table)"), "{msg}");
+}
+
+#[test]
+fn a_backend_without_server_is_refused() {
+    let msg = error_at(&[&MINIMAL[..], &["[backend.app]", "retries = 1"]].concat(), 5, "servers");
+    assert!(msg.ends_with("backend 'app' has no server"), "{msg}");
+    error_at(&[&MINIMAL[..], &["[backend.app]", "retries = 1", "servers = []"]].concat(), 7, "servers");
+    let inline = ["[[listener]]", "name = \"web\"", "listen = [\"127.0.0.1:0\"]", "backend = { retries = 1 }"];
+    let msg = error_at(&inline, 4, "servers");
+    assert!(msg.ends_with("backend 'web' has no server"), "{msg}");
+}
+
+#[test]
+fn a_reference_to_an_unknown_backend_is_refused() {
+    let msg = error_at(
+        &["[[listener]]", "name = \"web\"", "listen = [\"127.0.0.1:0\"]", "backend = \"ap\"", APP[0], APP[1]],
+        4,
+        "backend",
+    );
+    assert!(msg.ends_with("unknown backend 'ap' (defined: app)"), "{msg}");
+    let msg = error_at(&MINIMAL, 4, "backend");
+    assert!(msg.ends_with("unknown backend 'app' (no [backend.NAME] section is defined)"), "{msg}");
+}
+
+#[test]
+fn duplicate_listener_names_are_refused() {
+    let lines = [
+        &MINIMAL[..],
+        &["[[listener]]", "name = \"web\"", "listen = [\"127.0.0.1:1\"]", "backend = \"app\""],
+        &APP[..],
+    ]
+    .concat();
+    let msg = error_at(&lines, 6, "name");
+    assert!(msg.ends_with("listener name 'web' is already used on line 1"), "{msg}");
+}
+
+#[test]
+fn duplicate_addresses_are_refused_but_port_zero_may_repeat() {
+    let second = [
+        "[[listener]]",
+        "name = \"api\"",
+        "listen = [",
+        "  \"127.0.0.1:0\",",
+        "  \"127.0.0.1:8080\",",
+        "]",
+        "backend = \"app\"",
+    ];
+    let first =
+        ["[[listener]]", "name = \"web\"", "listen = [\"127.0.0.1:8080\", \"127.0.0.1:0\"]", "backend = \"app\""];
+    let msg = error_at(&[&first[..], &second[..], &APP[..]].concat(), 9, "listen");
+    assert!(msg.ends_with("address 127.0.0.1:8080 is already used by listener 'web'"), "{msg}");
+    let same = ["[[listener]]", "name = \"web\"", "listen = [\"127.0.0.1:80\", \"127.0.0.1:80\"]", "backend = \"app\""];
+    error_at(&[&same[..], &APP[..]].concat(), 3, "listen");
+}
+
+#[test]
+fn retries_above_255_are_refused() {
+    let msg = error_at(
+        &[&MINIMAL[..], &["[backend.app]", "servers = [\"127.0.0.1:1\"]", "retries = 256"]].concat(),
+        7,
+        "retries",
+    );
+    assert!(msg.ends_with("256 is out of range (0 to 255)"), "{msg}");
+    error_at(&[&MINIMAL[..], &["[backend.app]", "retries = -1", "servers = [\"127.0.0.1:1\"]"]].concat(), 6, "retries");
+}
+
+#[test]
+fn maxconn_bounds_are_enforced() {
+    let msg = error_at(&["[global]", "maxconn = -1"], 2, "maxconn");
+    assert!(msg.ends_with("-1 is out of range (0 to 4294967295)"), "{msg}");
+    error_at(&["[global]", "maxconn = 4294967296"], 2, "maxconn");
+    let lines = [&["[global]", "maxconn = 100"][..], &MINIMAL[..], &["maxconn = 101"], &APP[..]].concat();
+    let msg = error_at(&lines, 7, "maxconn");
+    assert!(msg.ends_with("maxconn 101 exceeds the global maxconn 100"), "{msg}");
+    let server = "servers = [ { addr = \"127.0.0.1:1\", maxconn = -3 } ]";
+    error_at(&[&MINIMAL[..], &["[backend.app]", server]].concat(), 6, "maxconn");
+    error_at(&[&MINIMAL[..], &["[backend.app]", "server-maxconn = -1", APP[1]]].concat(), 6, "server-maxconn");
+}
+
+#[test]
+fn threads_out_of_range_are_refused() {
+    let msg = error_at(&["[global]", "threads = 0"], 2, "threads");
+    assert!(msg.ends_with("0 is out of range (1 to 1024)"), "{msg}");
+}
+
+#[test]
+fn an_unparseable_address_is_refused() {
+    let lines = ["[[listener]]", "name = \"web\"", "listen = [\"localhost:80\"]", "backend = \"app\"", APP[0], APP[1]];
+    let msg = error_at(&lines, 3, "listen");
+    assert!(
+        msg.ends_with(
+            "invalid address \"localhost:80\": 'localhost' is not an IP address (host names are not resolved)"
+        ),
+        "{msg}"
+    );
+    let msg = error_at(&[&MINIMAL[..], &["[backend.app]", "servers = [\"127.0.0.1\"]"]].concat(), 6, "servers");
+    assert!(msg.contains("missing port"), "{msg}");
+    let table = "servers = [ { addr = \"127.0.0.1:0\" } ]";
+    let msg = error_at(&[&MINIMAL[..], &["[backend.app]", table]].concat(), 6, "servers");
+    assert!(msg.contains("port other than 0"), "{msg}");
+}
+
+#[test]
+fn an_invalid_name_is_refused() {
+    let msg = error_at(&["[[listener]]", "name = \"my web\"", "listen = [\"127.0.0.1:0\"]"], 2, "name");
+    assert!(msg.contains("invalid name \"my web\""), "{msg}");
+    error_at(&[&MINIMAL[..], &["[backend.\"a b\"]", "servers = [\"127.0.0.1:1\"]"]].concat(), 5, "backend");
+}
+
+#[test]
+fn an_inline_backend_may_not_take_a_sections_name() {
+    let lines = [
+        "[[listener]]",
+        "name = \"app\"",
+        "listen = [\"127.0.0.1:0\"]",
+        "backend = { servers = [\"127.0.0.1:1\"] }",
+        APP[0],
+        APP[1],
+    ];
+    let msg = error_at(&lines, 4, "backend");
+    assert!(msg.contains("[backend.app] section already has"), "{msg}");
+}
+
+#[test]
+fn a_problem_is_exposed_for_programs() {
+    let f = TempFile::new(&["[global]", "threads = 0"]);
+    let e = ProxyConfig::from_file(f.path()).expect_err("refused");
+    assert!(matches!(e.problem(), Some(Problem::OutOfRange { .. })));
+}
+
+// ---- the manual ----
+
+#[test]
+fn every_toml_example_in_the_operations_manual_loads() {
+    let manual = include_str!("../../docs/operations.md");
+    let blocks: Vec<&str> = manual.split("```toml\n").skip(1).filter_map(|b| b.split("```").next()).collect();
+    assert!(blocks.len() >= 2, "the manual has TOML examples");
+    for block in blocks {
+        let lines: Vec<&str> = block.lines().collect();
+        let c = load(&lines);
+        assert!(!c.listeners.is_empty());
+    }
+}
