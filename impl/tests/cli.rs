@@ -46,7 +46,9 @@ fn list_mutants_prints_one_mutant_per_line_with_a_description() {
 
 #[test]
 fn a_mutant_fails_the_check_with_a_numbered_counterexample() {
-    let out = connseq(&["check", "--preset", "small", "--mutant", "close-without-drain"]);
+    // --exhaustive: without it the search stops at the first violation,
+    // which, with two threads, need not be the same property every run.
+    let out = connseq(&["check", "--preset", "small", "--mutant", "close-without-drain", "--exhaustive"]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("counterexample for \"the proxy's RST never destroys data a peer has not read\""), "{text}");
@@ -63,4 +65,16 @@ fn unknown_preset_feature_or_mutant_is_a_usage_error() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!out.stderr.is_empty());
     }
+}
+
+#[test]
+fn a_mutant_stops_at_the_first_violation_and_marks_the_rest_unchecked() {
+    let out = connseq(&["check", "--preset", "small", "--mutant", "no-fin-timer", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON object");
+    assert_eq!(v["mutant"], "no-fin-timer");
+    let results: Vec<&str> =
+        v["properties"].as_array().into_iter().flatten().filter_map(|p| p["result"].as_str()).collect();
+    assert!(results.contains(&"violated"), "{results:?}");
+    assert!(results.iter().all(|r| ["violated", "witnessed", "unchecked"].contains(r)), "{results:?}");
 }

@@ -2,7 +2,7 @@
 //! counterexamples as numbered steps.
 
 use clap::Args;
-use connseq_model::check::{self, CheckOptions, Feature, ModelConfig, Preset, Report, Strategy};
+use connseq_model::check::{self, CheckOptions, Feature, ModelConfig, Preset, Report, Strategy, Verdict};
 use connseq_model::core::Mutant;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -19,9 +19,14 @@ pub struct CheckArgs {
     /// Checker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// Run with a deliberate bug in the core (see --list-mutants).
+    /// Run with a deliberate bug in the core (see --list-mutants). The mutant
+    /// brings the features it needs (and two chunks each way, two-chunk
+    /// buffers); the search stops at the first violation unless --exhaustive.
     #[arg(long)]
     mutant: Option<Mutant>,
+    /// With --mutant: search the whole space anyway.
+    #[arg(long)]
+    exhaustive: bool,
     /// List the mutants and exit.
     #[arg(long)]
     list_mutants: bool,
@@ -45,11 +50,13 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, String> {
         cfg = cfg.with(*f);
     }
     if let Some(m) = a.mutant {
-        cfg = cfg.with_mutant(m);
+        // A mutant brings the features and the room it needs to show.
+        cfg = check::runner::mutant_config(cfg, m);
     }
     let opts = CheckOptions {
         threads: a.threads,
         strategy: if a.bfs { Strategy::Bfs } else { Strategy::Dfs },
+        stop_at_first_failure: a.mutant.is_some() && !a.exhaustive,
         ..CheckOptions::default()
     };
     let live = std::io::stderr().is_terminal() && !a.json;
@@ -113,10 +120,14 @@ fn print_table(r: &Report) {
         }
     }
     println!();
-    let failed = r.properties.iter().filter(|p| !p.verdict.passes()).count();
-    if failed == 0 {
+    let failed = r.properties.iter().filter(|p| matches!(p.verdict, Verdict::Violated | Verdict::Unwitnessed)).count();
+    let unchecked = r.properties.iter().filter(|p| p.verdict == Verdict::Unchecked).count();
+    if failed == 0 && unchecked == 0 {
         println!("all {} properties pass", r.properties.len());
     } else {
         println!("{failed} of {} properties fail", r.properties.len());
+    }
+    if unchecked > 0 {
+        println!("{unchecked} properties unchecked: the search stopped at the first violation (--exhaustive to go on)");
     }
 }

@@ -30,11 +30,20 @@ pub struct CheckOptions {
     pub shorten: bool,
     /// Give up shortening after this long.
     pub shorten_budget: Duration,
+    /// Stop at the first violated property (used with a mutant: the point is
+    /// the counterexample, not the rest of the space).
+    pub stop_at_first_failure: bool,
 }
 
 impl Default for CheckOptions {
     fn default() -> Self {
-        CheckOptions { threads: 2, strategy: Strategy::Dfs, shorten: true, shorten_budget: Duration::from_secs(30) }
+        CheckOptions {
+            threads: 2,
+            strategy: Strategy::Dfs,
+            shorten: true,
+            shorten_budget: Duration::from_secs(30),
+            stop_at_first_failure: false,
+        }
     }
 }
 
@@ -49,6 +58,8 @@ pub enum Verdict {
     Witnessed,
     /// A sometimes property was never witnessed.
     Unwitnessed,
+    /// Not decided: the search stopped at the first violation.
+    Unchecked,
 }
 
 impl Verdict {
@@ -59,6 +70,7 @@ impl Verdict {
             Verdict::Violated => "violated",
             Verdict::Witnessed => "witnessed",
             Verdict::Unwitnessed => "unwitnessed",
+            Verdict::Unchecked => "unchecked",
         }
     }
 
@@ -162,7 +174,10 @@ pub fn check(cfg: ModelConfig, opts: CheckOptions, progress: &mut dyn FnMut(Prog
     let model = ConnseqModel::new(cfg);
     let props = model.props();
     let start = Instant::now();
-    let builder = model.clone().checker().threads(opts.threads.max(1));
+    let mut builder = model.clone().checker().threads(opts.threads.max(1));
+    if opts.stop_at_first_failure {
+        builder = builder.finish_when(HasDiscoveries::AnyFailures);
+    }
     let (unique, states, depth, discoveries) = match opts.strategy {
         Strategy::Dfs => run(builder.spawn_dfs(), start, progress),
         Strategy::Bfs => run(builder.spawn_bfs(), start, progress),
@@ -173,8 +188,9 @@ pub fn check(cfg: ModelConfig, opts: CheckOptions, progress: &mut dyn FnMut(Prog
         let found = discoveries.iter().find(|(n, _)| *n == def.name).map(|(_, p)| p.clone());
         let verdict = match (def.kind, &found) {
             (Kind::Sometimes, Some(_)) => Verdict::Witnessed,
-            (Kind::Sometimes, None) => Verdict::Unwitnessed,
             (_, Some(_)) => Verdict::Violated,
+            (_, None) if opts.stop_at_first_failure => Verdict::Unchecked,
+            (Kind::Sometimes, None) => Verdict::Unwitnessed,
             (_, None) => Verdict::Holds,
         };
         let (init, trace) = match found {
