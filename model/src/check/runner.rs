@@ -196,14 +196,7 @@ pub fn check(cfg: ModelConfig, opts: CheckOptions, progress: &mut dyn FnMut(Prog
         let (init, trace) = match found {
             None => (None, None),
             Some(path) => {
-                let mut path = cut(&model, def, path);
-                if verdict == Verdict::Violated && opts.shorten {
-                    if let Some(short) = shortest(&model, def, opts) {
-                        if short.len() < path.len() {
-                            path = short;
-                        }
-                    }
-                }
+                let path = counterexample(&model, def, opts, path);
                 let (i, t) = render(&model, &path);
                 (Some(i), Some(t))
             }
@@ -264,17 +257,41 @@ fn shortest(
     def: &'static PropDef,
     opts: CheckOptions,
 ) -> Option<Vec<(SysState, Option<SysAction>)>> {
+    search_one(model, def, opts, Strategy::Bfs).map(|p| cut(model, def, p))
+}
+
+/// Searches until `def` is discovered (or the space is exhausted).
+fn search_one(
+    model: &ConnseqModel,
+    def: &'static PropDef,
+    opts: CheckOptions,
+    strategy: Strategy,
+) -> Option<Path<SysState, SysAction>> {
     let mut names = BTreeSet::new();
     names.insert(def.name);
-    let checker = model
-        .clone()
-        .checker()
-        .threads(opts.threads.max(1))
-        .finish_when(HasDiscoveries::AnyOf(names))
-        .timeout(opts.shorten_budget)
-        .spawn_bfs()
-        .join();
-    checker.discovery(def.name).map(|p| cut(model, def, p))
+    let builder = model.clone().checker().threads(opts.threads.max(1)).finish_when(HasDiscoveries::AnyOf(names));
+    match strategy {
+        Strategy::Dfs => builder.spawn_dfs().join().discovery(def.name),
+        Strategy::Bfs => builder.timeout(opts.shorten_budget).spawn_bfs().join().discovery(def.name),
+    }
+}
+
+/// A discovered path, cut at its first violation and, where a bounded
+/// breadth-first search finds a shorter one, replaced by it.
+fn counterexample(
+    model: &ConnseqModel,
+    def: &'static PropDef,
+    opts: CheckOptions,
+    path: Path<SysState, SysAction>,
+) -> Vec<(SysState, Option<SysAction>)> {
+    let path = cut(model, def, path);
+    if def.kind == Kind::Sometimes || !opts.shorten {
+        return path;
+    }
+    match shortest(model, def, opts) {
+        Some(short) if short.len() < path.len() => short,
+        _ => path,
+    }
 }
 
 fn render(model: &ConnseqModel, path: &[(SysState, Option<SysAction>)]) -> (String, Vec<TraceStep>) {
@@ -365,23 +382,6 @@ pub fn refute_path(
     def: &'static PropDef,
     opts: CheckOptions,
 ) -> Option<Vec<(SysState, Option<SysAction>)>> {
-    let mut names = BTreeSet::new();
-    names.insert(def.name);
-    let checker = model
-        .clone()
-        .checker()
-        .threads(opts.threads.max(1))
-        .finish_when(HasDiscoveries::AnyOf(names))
-        .spawn_dfs()
-        .join();
-    let path = checker.discovery(def.name)?;
-    let mut path = cut(model, def, path);
-    if opts.shorten {
-        if let Some(short) = shortest(model, def, opts) {
-            if short.len() < path.len() {
-                path = short;
-            }
-        }
-    }
-    Some(path)
+    let path = search_one(model, def, opts, Strategy::Dfs)?;
+    Some(counterexample(model, def, opts, path))
 }
