@@ -483,7 +483,7 @@ impl Session {
             }
             TimerKind::Queue => {
                 self.term.record(Cause::ServerTimeout, Phase::Queue);
-                self.give_up_server(cfg);
+                self.give_up_server();
             }
             TimerKind::TurnAround => {
                 if self.si_back == SiState::Tar {
@@ -587,14 +587,14 @@ impl Session {
                 Outcome::Pick(Pick::Queue) if cfg.queue => self.set_si(Side::Back, SiState::Que),
                 _ => {
                     self.term.record(Cause::Proxy, Phase::Connect);
-                    self.give_up_server(cfg);
+                    self.give_up_server();
                 }
             },
             Action::Connect { .. } => match outcome {
                 Outcome::NoResource => {
                     // No socket could be made (EMFILE, ENOBUFS).
                     self.term.record(Cause::Resource, Phase::Connect);
-                    self.give_up_server(cfg);
+                    self.give_up_server();
                 }
                 _ => {
                     self.retry_from_cer = false;
@@ -820,7 +820,7 @@ impl Session {
         let c = self.conn_mut(side);
         if !c.is_open() || c.closing() {
             if side == Side::Back && matches!(self.si_back, SiState::Req | SiState::Que | SiState::Tar | SiState::Ass) {
-                self.give_up_server(cfg);
+                self.give_up_server();
             }
             return;
         }
@@ -873,8 +873,7 @@ impl Session {
 
     /// No server will be connected: the back stream interface closes and the
     /// front finishes gracefully (it drains what the client sends).
-    fn give_up_server(&mut self, cfg: &SessionConfig) {
-        let _ = cfg;
+    fn give_up_server(&mut self) {
         if !matches!(self.si_back, SiState::Est | SiState::Dis | SiState::Clo | SiState::Con) {
             self.set_si(Side::Back, SiState::Clo);
         }
@@ -979,7 +978,7 @@ impl Session {
                 if cfg.mutant == Mutant::LeakServerSlot {
                     self.server_leaked = true;
                 }
-                self.give_up_server(cfg);
+                self.give_up_server();
             }
             Retry::SameServer => {
                 self.retries_used = self.retries_used.saturating_add(1);
@@ -1191,14 +1190,14 @@ impl Session {
                 return Some(Action::Discard(dir));
             }
         }
-        if let Some(a) = self.front_handshake_step(cfg) {
+        if let Some(a) = self.front_handshake_step() {
             return Some(a);
         }
         if let Some(a) = self.back_step(cfg) {
             return Some(a);
         }
         for side in Side::BOTH {
-            if let Some(a) = self.send_step(cfg, side) {
+            if let Some(a) = self.send_step(side) {
                 return Some(a);
             }
         }
@@ -1235,7 +1234,7 @@ impl Session {
         })
     }
 
-    fn front_handshake_step(&self, cfg: &SessionConfig) -> Option<Action> {
+    fn front_handshake_step(&self) -> Option<Action> {
         let f = &self.front;
         if self.si_front != SiState::Ini || !f.is_open() || f.closing() {
             return None;
@@ -1249,13 +1248,13 @@ impl Session {
             Handler::TcpRulesConn => Some(Action::EvalRules(RuleStage::Connection)),
             Handler::AcceptProxy => readable.then_some(Action::RecvProxyHeader),
             Handler::TcpRules => Some(Action::EvalRules(RuleStage::Source)),
-            Handler::SslHs => self.tls_step(cfg, Side::Front),
+            Handler::SslHs => self.tls_step(Side::Front),
             // Run by update() without I/O.
             Handler::MonitorIn | Handler::AcceptSession | Handler::SendProxy => None,
         }
     }
 
-    fn tls_step(&self, _cfg: &SessionConfig, side: Side) -> Option<Action> {
+    fn tls_step(&self, side: Side) -> Option<Action> {
         let readable = !self.chan(side.input()).has(ChanFlags::EMPTY_IN);
         let writable = !self.chan(side.output()).has(ChanFlags::FULL_OUT);
         let c = self.conn(side);
@@ -1302,7 +1301,7 @@ impl Session {
                     Handler::SendProxy => {
                         writable.then_some(Action::Send { side: Side::Back, from: Source::ProxyHeader, more: true })
                     }
-                    Handler::SslHs => self.tls_step(cfg, Side::Back),
+                    Handler::SslHs => self.tls_step(Side::Back),
                     // Not outgoing handlers.
                     Handler::MonitorIn
                     | Handler::SendLastChunk
@@ -1319,7 +1318,7 @@ impl Session {
         }
     }
 
-    fn send_step(&self, _cfg: &SessionConfig, side: Side) -> Option<Action> {
+    fn send_step(&self, side: Side) -> Option<Action> {
         let c = self.conn(side);
         let dir = side.output();
         let ch = self.chan(dir);
