@@ -1,5 +1,5 @@
-//! The `connseq` binary: `check`, `explore` and `diagram` over the model;
-//! `proxy` comes with the runtime.
+//! The `connseq` binary: `check`, `explore` and `diagram` over the model,
+//! and `proxy`, the reference proxy run by the mio runtime.
 
 #![forbid(unsafe_code)]
 

@@ -3,6 +3,7 @@
 mod check;
 mod diagram;
 mod explore;
+mod proxy;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ enum Command {
     /// Write Graphviz diagrams of the state machines, drawn from the
     /// transitions the model reached.
     Diagram(diagram::DiagramArgs),
+    /// Run the TCP proxy (raw TCP, one event-loop thread in this version).
+    Proxy(proxy::ProxyCommand),
 }
 
 /// Runs the chosen command.
@@ -32,5 +35,6 @@ pub fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Check(a) => check::run(a),
         Command::Explore(a) => explore::run(a),
         Command::Diagram(a) => diagram::run(a),
+        Command::Proxy(a) => proxy::run(a),
     }
 }

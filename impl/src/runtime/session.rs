@@ -1,0 +1,147 @@
+//! What the runtime holds for one session besides the core's state: the two
+//! sockets, the two channels' buffers, and what the log line reports.
+
+use super::buffer::ChanBuf;
+use connseq_model::core::{Dir, Millis, Session, Side};
+use mio::net::TcpStream;
+use mio::Registry;
+use std::fmt;
+use std::net::SocketAddr;
+
+/// One socket of a session and whether the poller knows it.
+#[derive(Debug, Default)]
+pub(crate) struct Sock {
+    pub(crate) stream: Option<TcpStream>,
+    pub(crate) registered: bool,
+}
+
+impl Sock {
+    /// Removes the socket from the poller (CCLO); a second call does nothing.
+    pub(crate) fn deregister(&mut self, registry: &Registry) {
+        if let (Some(s), true) = (self.stream.as_mut(), self.registered) {
+            // The socket is open and registered, so this cannot fail but for
+            // a kernel bug; the close that follows drops it from epoll anyway.
+            let _ = registry.deregister(s);
+        }
+        self.registered = false;
+    }
+
+    /// Deregisters if needed, then closes the socket (FCLO), exactly once.
+    pub(crate) fn close(&mut self, registry: &Registry) {
+        self.deregister(registry);
+        self.stream = None;
+    }
+}
+
+/// Milestones of a session, in the loop's milliseconds, for the log line.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Times {
+    pub(crate) accept: Millis,
+    pub(crate) pick: Option<Millis>,
+    pub(crate) assigned: Option<Millis>,
+    pub(crate) connect: Option<Millis>,
+    pub(crate) established: Option<Millis>,
+}
+
+/// A live session.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) core: Session,
+    /// Index of the listener configuration.
+    pub(crate) listener: usize,
+    pub(crate) front: Sock,
+    pub(crate) back: Sock,
+    pub(crate) req: ChanBuf,
+    pub(crate) res: ChanBuf,
+    pub(crate) client: SocketAddr,
+    pub(crate) server: Option<SocketAddr>,
+    /// Bytes sent to the server (`[0]`) and to the client (`[1]`).
+    pub(crate) sent: [u64; 2],
+    pub(crate) times: Times,
+    /// The deadline of this slot's live entry in the timer heap.
+    pub(crate) timer_queued: Option<Millis>,
+}
+
+impl Slot {
+    /// A session for an accepted socket.
+    pub(crate) fn new(core: Session, listener: usize, stream: TcpStream, client: SocketAddr, now: Millis) -> Slot {
+        Slot {
+            core,
+            listener,
+            front: Sock { stream: Some(stream), registered: false },
+            back: Sock::default(),
+            req: ChanBuf::default(),
+            res: ChanBuf::default(),
+            client,
+            server: None,
+            sent: [0; 2],
+            times: Times { accept: now, ..Times::default() },
+            timer_queued: None,
+        }
+    }
+
+    /// A socket by side.
+    pub(crate) fn sock(&mut self, side: Side) -> &mut Sock {
+        match side {
+            Side::Front => &mut self.front,
+            Side::Back => &mut self.back,
+        }
+    }
+
+    /// The socket of `side` and the buffer of channel `dir`, borrowed together.
+    pub(crate) fn io(&mut self, side: Side, dir: Dir) -> (Option<&TcpStream>, &mut ChanBuf) {
+        let sock = match side {
+            Side::Front => self.front.stream.as_ref(),
+            Side::Back => self.back.stream.as_ref(),
+        };
+        let buf = match dir {
+            Dir::Req => &mut self.req,
+            Dir::Res => &mut self.res,
+        };
+        (sock, buf)
+    }
+
+    /// The log line, HAProxy tcplog-like: client, listener, server, times
+    /// `Tw/Tc/Tt` in ms (queue, connect, total; -1 when the step did not
+    /// happen), bytes to the server / to the client, termination code.
+    pub(crate) fn log_line<'a>(&'a self, listener: &'a str, now: Millis) -> LogLine<'a> {
+        LogLine { slot: self, listener, now }
+    }
+}
+
+/// See [`Slot::log_line`].
+#[derive(Debug)]
+pub(crate) struct LogLine<'a> {
+    slot: &'a Slot,
+    listener: &'a str,
+    now: Millis,
+}
+
+fn span(from: Option<Millis>, to: Option<Millis>) -> i64 {
+    match (from, to) {
+        (Some(a), Some(b)) => i64::try_from(b.saturating_sub(a)).unwrap_or(i64::MAX),
+        _ => -1,
+    }
+}
+
+impl fmt::Display for LogLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.slot;
+        let t = &s.times;
+        write!(f, "{} [{}] ", s.client, self.listener)?;
+        match s.server {
+            Some(a) => write!(f, "{a}")?,
+            None => f.write_str("-")?,
+        }
+        write!(
+            f,
+            " {}/{}/{} {}/{} {}",
+            span(t.pick, t.assigned),
+            span(t.connect, t.established),
+            self.now.saturating_sub(t.accept),
+            s.sent[0],
+            s.sent[1],
+            s.core.termination()
+        )
+    }
+}

@@ -1,0 +1,77 @@
+//! The loop's clock and its timer heap.
+//!
+//! The clock is milliseconds since the loop started (monotonic). The heap
+//! holds `(deadline, slot, generation)`; each session has at most one live
+//! entry, its earliest deadline ([`TimerHeap::schedule`] pushes only an
+//! earlier one), and stale entries are recognised when they pop.
+
+use connseq_model::core::Millis;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+/// Milliseconds since the loop started.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock(Instant);
+
+impl Clock {
+    /// A clock that reads 0 now.
+    pub(crate) fn start() -> Clock {
+        Clock(Instant::now())
+    }
+
+    /// Milliseconds since [`Clock::start`].
+    pub(crate) fn now(&self) -> Millis {
+        Millis::try_from(self.0.elapsed().as_millis()).unwrap_or(Millis::MAX)
+    }
+}
+
+/// Deadlines of sessions, earliest first.
+#[derive(Debug, Default)]
+pub(crate) struct TimerHeap {
+    heap: BinaryHeap<Reverse<(Millis, usize, u32)>>,
+}
+
+impl TimerHeap {
+    /// Makes sure slot `idx` (generation `gen`) wakes up at `deadline`.
+    /// `queued` is the deadline of the slot's live entry, updated here.
+    pub(crate) fn schedule(&mut self, deadline: Millis, idx: usize, gen: u32, queued: &mut Option<Millis>) {
+        if queued.map_or(true, |q| deadline < q) {
+            self.heap.push(Reverse((deadline, idx, gen)));
+            *queued = Some(deadline);
+        }
+    }
+
+    /// The next entry due at or before `now`.
+    pub(crate) fn pop_due(&mut self, now: Millis) -> Option<(Millis, usize, u32)> {
+        match self.heap.peek() {
+            Some(Reverse((d, _, _))) if *d <= now => self.heap.pop().map(|Reverse(e)| e),
+            _ => None,
+        }
+    }
+
+    /// How long until the earliest entry, if any.
+    pub(crate) fn timeout(&self, now: Millis) -> Option<Duration> {
+        self.heap.peek().map(|Reverse((d, _, _))| Duration::from_millis(d.saturating_sub(now)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_earlier_deadline_is_pushed_and_entries_pop_in_order() {
+        let mut h = TimerHeap::default();
+        let (mut a, mut b) = (None, None);
+        h.schedule(50, 0, 1, &mut a);
+        h.schedule(80, 0, 1, &mut a);
+        h.schedule(20, 1, 7, &mut b);
+        assert_eq!((a, b), (Some(50), Some(20)));
+        assert_eq!(h.timeout(5), Some(Duration::from_millis(15)));
+        assert_eq!(h.pop_due(19), None);
+        assert_eq!(h.pop_due(60), Some((20, 1, 7)));
+        assert_eq!(h.pop_due(60), Some((50, 0, 1)));
+        assert_eq!(h.pop_due(1000), None);
+    }
+}
