@@ -9,7 +9,7 @@
 //!
 //! The bytes live in the runtime's pooled buffers and pipes (or, in the model,
 //! as numbered chunks). The core knows only whether each is empty, holds data
-//! or is full, which is all its decisions depend on. A channel holds data in
+//! or is full, which is all its decisions depend on (docs/model.md, "Channel"). A channel holds data in
 //! the buffer or in the pipe, never both: the buffer must be empty before the
 //! producer switches to the pipe, and the pipe must be flushed before the
 //! buffer is used again, so bytes are never in two places or out of order.

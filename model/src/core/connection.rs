@@ -17,6 +17,7 @@
 //!
 //! Externally a connection is seen with very few flags (the note: SHR, SHW,
 //! ERR): [`Connection::shr`], [`Connection::shw`], [`Connection::err`].
+//! See docs/model.md, "Connection", for the states the checker reached.
 
 use super::handshake::HandlerSet;
 use super::op::{Op, OpStatus, OpTable};

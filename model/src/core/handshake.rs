@@ -15,7 +15,8 @@
 //! data layer, as the note says, so a matching check connection runs only
 //! that handler. TCP_RULES_CONN evaluates rules on the real peer address
 //! before the PROXY header (HAProxy's `tcp-request connection`); TCP_RULES is
-//! the note's HH_TCP_RULES, on the address the PROXY header carried.
+//! the note's HH_TCP_RULES, on the address the PROXY header carried. The
+//! order is discussed in docs/design.md, "The handshake handlers".
 
 use std::fmt;
 

@@ -14,7 +14,8 @@
 //!
 //! The front stream interface of a session goes `INI -> EST` when the session
 //! is instantiated (its connection already exists), then `EST -> DIS -> CLO`.
-//! Allowed moves are listed once, in [`SiState::may_move_to`].
+//! Allowed moves are listed once, in [`SiState::may_move_to`]. The moves the
+//! checker reached are drawn in docs/model.md, "Stream interface".
 
 use std::fmt;
 
