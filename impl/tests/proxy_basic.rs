@@ -194,8 +194,12 @@ fn a_response_and_server_close_during_the_upload_reach_the_client_whole_then_eof
 
 #[test]
 fn a_refused_server_ends_the_client_connection_with_eof() {
-    let (l, server) = server_socket();
-    drop(l); // Nobody listens there any more: connect() is refused.
+    // A socket bound but not listening: connect() to it is refused, and no
+    // other socket can take the port while it is held (a port freed by
+    // dropping a listener could be reused and make the test flaky).
+    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    held.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into()).expect("bind");
+    let server = held.local_addr().expect("local address").as_socket().expect("an inet address");
     let (proxy, addr) = start_proxy(server, 1);
 
     let mut client = connect(addr);
@@ -205,6 +209,7 @@ fn a_refused_server_ends_the_client_connection_with_eof() {
     // Our FIN ends the proxy's lingering drain of this connection at once.
     drop(client);
     proxy.stop().expect("the proxy stops cleanly");
+    drop(held);
 }
 
 #[test]

@@ -28,7 +28,7 @@ use crate::sys::signal::{self, Signals};
 use mio::Waker;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use worker::Worker;
@@ -54,8 +54,9 @@ pub fn spawn(config: &ProxyConfig) -> io::Result<RunningProxy> {
     let mut worker = Worker::bind(config)?;
     let addrs = worker.addrs().to_vec();
     let (waker, stop) = worker.stop_handle()?;
+    let live = worker.live_handle();
     let thread = std::thread::Builder::new().name("connseq-worker".into()).spawn(move || worker.run())?;
-    Ok(RunningProxy { addrs, waker, stop, thread: Some(thread) })
+    Ok(RunningProxy { addrs, waker, stop, live, thread: Some(thread) })
 }
 
 /// A proxy running on its own thread; dropping it stops it.
@@ -64,6 +65,7 @@ pub struct RunningProxy {
     addrs: Vec<SocketAddr>,
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
+    live: Arc<AtomicUsize>,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
@@ -71,6 +73,12 @@ impl RunningProxy {
     /// Every bound listener address, in configuration order.
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// Sessions open right now (accepted and not yet ended). A session
+    /// leaves this count only after both of its sockets are closed.
+    pub fn live_sessions(&self) -> usize {
+        self.live.load(Ordering::Acquire)
     }
 
     /// Stops accepting, waits until the sessions ended (at most the grace

@@ -21,7 +21,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,6 +55,8 @@ pub(crate) struct Worker {
     gens: Vec<u32>,
     free: Vec<usize>,
     live: usize,
+    /// A copy of `live` that other threads may read (`RunningProxy::live_sessions`).
+    live_shared: Arc<AtomicUsize>,
     timers: TimerHeap,
     clock: Clock,
     pool: BufPool,
@@ -110,6 +112,7 @@ impl Worker {
             gens: Vec::new(),
             free: Vec::new(),
             live: 0,
+            live_shared: Arc::new(AtomicUsize::new(0)),
             timers: TimerHeap::default(),
             clock: Clock::start(),
             pool: BufPool::new(g.buffer_size, 1024),
@@ -131,6 +134,12 @@ impl Worker {
     /// A waker and flag that stop the loop from another thread.
     pub(crate) fn stop_handle(&self) -> io::Result<(Arc<Waker>, Arc<AtomicBool>)> {
         Ok((Arc::new(Waker::new(self.poll.registry(), WAKER)?), self.stop_flag.clone()))
+    }
+
+    /// A counter of live sessions that other threads may read; it is
+    /// updated after a session's sockets are closed.
+    pub(crate) fn live_handle(&self) -> Arc<AtomicUsize> {
+        self.live_shared.clone()
     }
 
     /// Stops on SIGINT, SIGTERM or SIGUSR1 too.
@@ -298,6 +307,7 @@ impl Worker {
         slot.front.registered = true;
         self.slots[idx] = Some(slot);
         self.live += 1;
+        self.live_shared.store(self.live, Ordering::Release);
         self.drive(idx, now);
     }
 
@@ -383,6 +393,7 @@ impl Worker {
         self.gens[idx] = self.gens[idx].wrapping_add(1);
         self.free.push(idx);
         self.live -= 1;
+        self.live_shared.store(self.live, Ordering::Release);
     }
 
     /// The grace period is over: every remaining session is closed (its
@@ -401,5 +412,6 @@ impl Worker {
                 self.live -= 1;
             }
         }
+        self.live_shared.store(self.live, Ordering::Release);
     }
 }
