@@ -1,15 +1,23 @@
 //! A channel's buffer as the runtime holds it: a pooled byte buffer taken
 //! when the first byte arrives and given back as soon as it is empty, so an
-//! idle session holds none (DESIGN.md, "The runtime").
+//! idle session holds none (DESIGN.md, "The runtime"). The same goes for
+//! the channel's splice pipe: taken from the [`PipePool`] on the first
+//! splice, given back as soon as it is empty.
 
-use crate::pool::BufPool;
+use crate::pool::{BufPool, PipePool};
+use crate::sys::pipe::Pipe;
 
-/// The bytes of one channel: `buf[start..end]` is what is still to be sent.
+/// The bytes of one channel: `buf[start..end]` is what is still to be sent,
+/// and `pipe` holds what was spliced in and not yet spliced out. The core
+/// never has data in both.
 #[derive(Debug, Default)]
 pub(crate) struct ChanBuf {
     buf: Option<Box<[u8]>>,
     start: usize,
     end: usize,
+    /// The channel's pipe, held only while it holds bytes (or for the
+    /// duration of one splice).
+    pub(crate) pipe: Option<Pipe>,
 }
 
 impl ChanBuf {
@@ -69,6 +77,29 @@ impl ChanBuf {
     pub(crate) fn clear(&mut self, pool: &mut BufPool) {
         self.start = self.end;
         self.release_if_empty(pool);
+    }
+
+    /// Gives the pipe back if it holds nothing.
+    pub(crate) fn release_pipe_if_empty(&mut self, pipes: &mut PipePool) {
+        if self.pipe.as_ref().is_some_and(Pipe::is_empty) {
+            if let Some(p) = self.pipe.take() {
+                pipes.put(p);
+            }
+        }
+    }
+
+    /// Gives the pipe back whatever it holds: the pool closes a pipe that
+    /// still holds bytes (the consumer is gone), so they are dropped.
+    pub(crate) fn drop_pipe(&mut self, pipes: &mut PipePool) {
+        if let Some(p) = self.pipe.take() {
+            pipes.put(p);
+        }
+    }
+
+    /// Drops the buffer's and the pipe's bytes and gives both back.
+    pub(crate) fn clear_all(&mut self, pool: &mut BufPool, pipes: &mut PipePool) {
+        self.clear(pool);
+        self.drop_pipe(pipes);
     }
 }
 

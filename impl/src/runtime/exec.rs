@@ -3,16 +3,24 @@
 //! kernel (`connseq_model::check::system`, `execute`). It decides nothing:
 //! every sequencing choice is the core's.
 //!
-//! This slice runs raw TCP on buffers only: TLS, PROXY headers, rules and
-//! splice are not offered by the listener configuration the worker builds,
-//! so the core never asks for them; if it did, that is an internal error,
-//! logged, and answered with an outcome that closes the connection.
+//! This slice runs raw TCP on buffers and splice pipes: TLS, PROXY headers
+//! and rules are not offered by the listener configuration the worker
+//! builds, so the core never asks for them; if it did, that is an internal
+//! error, logged, and answered with an outcome that closes the connection.
+//!
+//! Splice (`Recv { into: Pipe }`, `Send { from: Pipe }`): a channel takes a
+//! pipe from the [`PipePool`] on its first splice and gives it back as soon
+//! as it is empty. `splice_in` failing with `WouldBlock` is ambiguous (the
+//! socket is empty, or the pipe has no free slot): with bytes in the pipe it
+//! is reported as `Data { full: true }`, so the core flushes the pipe and
+//! reads again without waiting for an edge that may never come; only with an
+//! empty pipe is it the socket's `WouldBlock`.
 
 use super::backend::BackendState;
 use super::session::Slot;
-use crate::pool::BufPool;
-use crate::sys::socket;
-use connseq_model::core::{Action, Millis, Outcome, Pick, SessionConfig, Side, Sink, Source};
+use crate::pool::{BufPool, NoPipe, PipePool};
+use crate::sys::{pipe, socket};
+use connseq_model::core::{Action, Millis, Outcome, Pick, Side, Sink, Source, SpliceMode};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use std::io;
@@ -22,8 +30,8 @@ use std::io;
 pub(crate) struct Exec<'a> {
     pub(crate) registry: &'a Registry,
     pub(crate) pool: &'a mut BufPool,
+    pub(crate) pipes: &'a mut PipePool,
     pub(crate) backend: &'a mut BackendState,
-    pub(crate) cfg: &'a SessionConfig,
     pub(crate) now: Millis,
     /// This session's slot index and generation (its place in a queue).
     pub(crate) waiter: (usize, u32),
@@ -49,9 +57,11 @@ impl Exec<'_> {
             Action::Recv { side, into: Sink::Buffer } => self.recv(slot, side),
             Action::Recv { side, into: Sink::Discard } => Self::drain(slot, side),
             Action::Send { side, from: Source::Buffer, more } => self.send(slot, side, more),
+            Action::Recv { side, into: Sink::Pipe } => self.recv_pipe(slot, side),
+            Action::Send { side, from: Source::Pipe, more } => self.send_pipe(slot, side, more),
             Action::Discard(dir) => {
                 let (_, buf) = slot.io(dir.producer(), dir);
-                buf.clear(self.pool);
+                buf.clear_all(self.pool, self.pipes);
                 Outcome::Done
             }
             Action::CtrlShutw(side) => {
@@ -83,7 +93,7 @@ impl Exec<'_> {
             }
             Action::PickServer { avoid } => {
                 slot.times.pick.get_or_insert(self.now);
-                let pick = self.backend.pick(avoid, self.cfg.queue, self.waiter);
+                let pick = self.backend.pick(avoid, slot.cfg.queue, self.waiter);
                 if let Pick::Assigned(_) = pick {
                     slot.times.assigned = Some(self.now);
                 }
@@ -95,9 +105,6 @@ impl Exec<'_> {
                 self.backend.release(server);
                 self.released.push(server);
                 Outcome::Done
-            }
-            Action::Recv { into: Sink::Pipe, .. } | Action::Send { from: Source::Pipe, .. } => {
-                internal(slot, action, Outcome::Reset)
             }
             Action::Send { from: Source::Reply | Source::ProxyHeader, .. }
             | Action::DataShutw(_)
@@ -122,6 +129,97 @@ impl Exec<'_> {
         };
         buf.release_if_empty(self.pool);
         outcome
+    }
+
+    /// Splices from `side`'s socket into its input channel's pipe.
+    fn recv_pipe(&mut self, slot: &mut Slot, side: Side) -> Outcome {
+        let dir = side.input();
+        let (sock, chan) = slot.io(side, dir);
+        let Some(sock) = sock else { return Outcome::Reset };
+        let pipe = match chan.pipe.as_mut() {
+            Some(p) => p,
+            None => match self.pipes.get() {
+                Ok(p) => chan.pipe.insert(p),
+                Err(why) => return self.splice_fallback(slot, side, why),
+            },
+        };
+        let got = pipe.splice_in(sock, pipe.capacity());
+        let (empty, full) = (pipe.is_empty(), pipe.len() >= pipe.capacity());
+        let outcome = match got {
+            Ok(0) => Outcome::Eof,
+            Ok(_) => Outcome::Data { full },
+            // Empty pipe: the socket has nothing. Bytes in the pipe: maybe
+            // the pipe is out of slots while the socket still holds data;
+            // "full" makes the core flush before it reads again.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if empty {
+                    Outcome::WouldBlock
+                } else {
+                    Outcome::Data { full: true }
+                }
+            }
+            Err(e) if empty && self.pipes.note_splice_error(&e) => {
+                chan.drop_pipe(self.pipes);
+                return self.splice_fallback(slot, side, NoPipe::Os(e));
+            }
+            Err(_) => Outcome::Reset,
+        };
+        chan.release_pipe_if_empty(self.pipes);
+        outcome
+    }
+
+    /// No pipe for this `Recv { into: Pipe }`: the pool is at its limit or
+    /// out of descriptors, or splice is not supported here (`ENOSYS`, or
+    /// `EINVAL` for this socket, on a splice into an empty pipe).
+    ///
+    /// The core's decision cannot be changed, and its fill levels must match
+    /// the runtime's: reading into the buffer now would leave the bytes where
+    /// the core does not believe they are, and `Data` would claim bytes that
+    /// are not there. So nothing is read: the session's configuration
+    /// becomes `SpliceMode::Never` for good, the action is answered with
+    /// `WouldBlock` (true: nothing moved, the pipe is empty as the core
+    /// believes), and `rearm_read` makes the worker report the side readable
+    /// again at once, so the socket's data is read, now into the buffer,
+    /// without waiting for an edge that already happened. The pool stops
+    /// handing out pipes after `ENOSYS`, so new sessions start with `Never`.
+    /// The loopback kernel of the tests supports splice: the unsupported
+    /// path is not exercised by them.
+    fn splice_fallback(&mut self, slot: &mut Slot, side: Side, why: NoPipe) -> Outcome {
+        match why {
+            NoPipe::Limit => {}
+            NoPipe::Unsupported => {}
+            NoPipe::Os(e) if pipe::is_unsupported(&e) => {
+                eprintln!("connseq: {}: splice not supported ({e}); using buffers", slot.client);
+            }
+            NoPipe::Os(e) => eprintln!("connseq: {}: no pipe ({e}); using buffers", slot.client),
+        }
+        slot.cfg.splice = SpliceMode::Never;
+        slot.rearm_read = Some(side);
+        Outcome::WouldBlock
+    }
+
+    /// Splices the output channel's pipe into `side`'s socket.
+    fn send_pipe(&mut self, slot: &mut Slot, side: Side, more: bool) -> Outcome {
+        let dir = side.output();
+        let client = slot.client;
+        let (sock, chan) = slot.io(side, dir);
+        let Some(sock) = sock else { return Outcome::Reset };
+        let Some(pipe) = chan.pipe.as_mut().filter(|p| !p.is_empty()) else {
+            let action = Action::Send { side, from: Source::Pipe, more };
+            eprintln!("connseq: internal error: {client}: {action:?} with an empty pipe");
+            return Outcome::Sent { drained: true };
+        };
+        match pipe.splice_out(sock, usize::MAX) {
+            Ok(0) => Outcome::WouldBlock,
+            Ok(n) => {
+                let drained = pipe.is_empty();
+                chan.release_pipe_if_empty(self.pipes);
+                slot.sent[dir as usize] += n as u64;
+                Outcome::Sent { drained }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
+            Err(_) => Outcome::Reset,
+        }
     }
 
     /// The drain of an active shutr: read and throw away.

@@ -6,15 +6,15 @@
 //! - `worker`: the single-threaded event loop (listeners, session slab,
 //!   timers, signals, stop);
 //! - `exec`: one action -> syscalls -> one outcome;
-//! - `session`, `buffer`: what a session holds (sockets, pooled buffers,
-//!   counters) and its log line;
+//! - `session`, `buffer`: what a session holds (sockets, pooled buffers and
+//!   pipes, counters) and its log line;
 //! - `backend`: per-backend server counts and queue;
 //! - `timers`: the loop's clock and deadline heap.
 //!
-//! This first slice: raw TCP on buffers, one event-loop thread. Not yet:
-//! splice (sessions are configured with `SpliceMode::Never`), TLS, PROXY
-//! headers, rules, several threads (`threads` is ignored), per-listener
-//! maxconn (only the global one applies).
+//! This slice: raw TCP on buffers and splice pipes (as the `splice` mode
+//! says), one event-loop thread. Not yet: TLS, PROXY headers, rules,
+//! several threads (`threads` is ignored), per-listener maxconn (only the
+//! global one applies).
 
 mod backend;
 mod buffer;

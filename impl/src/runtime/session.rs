@@ -2,7 +2,7 @@
 //! sockets, the two channels' buffers, and what the log line reports.
 
 use super::buffer::ChanBuf;
-use connseq_model::core::{Dir, Millis, Session, Side};
+use connseq_model::core::{Dir, Millis, Session, SessionConfig, Side};
 use mio::net::TcpStream;
 use mio::Registry;
 use std::fmt;
@@ -47,6 +47,14 @@ pub(crate) struct Times {
 #[derive(Debug)]
 pub(crate) struct Slot {
     pub(crate) core: Session,
+    /// The configuration the core runs with: the listener's, except that
+    /// splice is turned off (`SpliceMode::Never`) when pipes cannot be used
+    /// (see `Exec::splice_fallback`).
+    pub(crate) cfg: SessionConfig,
+    /// Set by the executor when it answered a `Recv` with `WouldBlock`
+    /// without having read the socket (the splice fallback): the worker then
+    /// tells the core that side is readable again, so no edge is lost.
+    pub(crate) rearm_read: Option<Side>,
     /// Index of the listener configuration.
     pub(crate) listener: usize,
     pub(crate) front: Sock,
@@ -64,9 +72,18 @@ pub(crate) struct Slot {
 
 impl Slot {
     /// A session for an accepted socket.
-    pub(crate) fn new(core: Session, listener: usize, stream: TcpStream, client: SocketAddr, now: Millis) -> Slot {
+    pub(crate) fn new(
+        core: Session,
+        cfg: SessionConfig,
+        listener: usize,
+        stream: TcpStream,
+        client: SocketAddr,
+        now: Millis,
+    ) -> Slot {
         Slot {
             core,
+            cfg,
+            rearm_read: None,
             listener,
             front: Sock { stream: Some(stream), registered: false },
             back: Sock::default(),

@@ -14,7 +14,7 @@ use super::exec::Exec;
 use super::session::Slot;
 use super::timers::{Clock, TimerHeap};
 use crate::config::ProxyConfig;
-use crate::pool::BufPool;
+use crate::pool::{BufPool, PipePool};
 use crate::sys::signal::Signals;
 use connseq_model::core::{Millis, Session, SessionConfig, SiState, Side, SpliceMode};
 use mio::net::TcpListener;
@@ -24,6 +24,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The most pipes the loop has open at once, in use and spare together.
+const MAX_PIPES: usize = 1024;
 
 pub(crate) const WAKER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
@@ -60,6 +63,8 @@ pub(crate) struct Worker {
     timers: TimerHeap,
     clock: Clock,
     pool: BufPool,
+    pipes: PipePool,
+    max_pipes: usize,
     maxconn: usize,
     paused: bool,
     grace: Millis,
@@ -72,8 +77,8 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// Binds every listener address (reporting each once on stderr) and
-    /// prepares the loop. Splice is not in this runtime yet: sessions use
-    /// buffers whatever the configuration says.
+    /// prepares the loop. Sessions splice as their listener's configuration
+    /// says (`SpliceMode`), while the pipe pool hands out pipes.
     pub(crate) fn bind(config: &ProxyConfig) -> io::Result<Worker> {
         let poll = Poll::new()?;
         let mut backends: Vec<BackendState> = Vec::new();
@@ -90,8 +95,7 @@ impl Worker {
                     backends.len() - 1
                 }
             };
-            let mut session = l.session_config();
-            session.splice = SpliceMode::Never;
+            let session = l.session_config();
             listeners_cfg.push(ListenerCfg { name: l.name.clone(), session, backend });
             for addr in &l.addrs {
                 let mut sock = TcpListener::bind(*addr)?;
@@ -103,6 +107,11 @@ impl Worker {
             }
         }
         let g = &config.global;
+        let maxconn = usize::try_from(g.maxconn).unwrap_or(usize::MAX);
+        // Two pipes per session at most (one per direction), bounded so the
+        // descriptors they take stay reasonable; past the bound a session
+        // uses buffers (see `Exec::splice_fallback`).
+        let max_pipes = if maxconn == 0 { MAX_PIPES } else { maxconn.saturating_mul(2).min(MAX_PIPES) };
         Ok(Worker {
             poll,
             listeners,
@@ -116,7 +125,9 @@ impl Worker {
             timers: TimerHeap::default(),
             clock: Clock::start(),
             pool: BufPool::new(g.buffer_size, 1024),
-            maxconn: usize::try_from(g.maxconn).unwrap_or(usize::MAX),
+            pipes: PipePool::new(max_pipes, None),
+            max_pipes,
+            maxconn,
             paused: false,
             grace: crate::config::millis(g.grace_period),
             stop_by: None,
@@ -302,8 +313,12 @@ impl Worker {
             self.free.push(idx);
             return;
         }
-        let core = Session::accept(&self.listeners_cfg[cfg_idx].session, now, false);
-        let mut slot = Slot::new(core, cfg_idx, stream, client, now);
+        let mut cfg = self.listeners_cfg[cfg_idx].session;
+        if !self.pipes.splice_supported() {
+            cfg.splice = SpliceMode::Never;
+        }
+        let core = Session::accept(&cfg, now, false);
+        let mut slot = Slot::new(core, cfg, cfg_idx, stream, client, now);
         slot.front.registered = true;
         self.slots[idx] = Some(slot);
         self.live += 1;
@@ -313,8 +328,8 @@ impl Worker {
 
     fn on_ready(&mut self, idx: usize, side: Side, readable: bool, writable: bool, now: Millis) {
         let Some(Some(slot)) = self.slots.get_mut(idx) else { return };
-        let cfg = &self.listeners_cfg[slot.listener].session;
-        slot.core.handle_ready(cfg, side, readable, writable, now);
+        let cfg = slot.cfg;
+        slot.core.handle_ready(&cfg, side, readable, writable, now);
         self.drive(idx, now);
     }
 
@@ -327,8 +342,8 @@ impl Worker {
             return;
         }
         slot.timer_queued = None;
-        let cfg = &self.listeners_cfg[slot.listener].session;
-        slot.core.handle_timeout(cfg, now);
+        let cfg = slot.cfg;
+        slot.core.handle_timeout(&cfg, now);
         self.drive(idx, now);
     }
 
@@ -341,21 +356,27 @@ impl Worker {
             let back_token = Token(self.listeners.len() + 2 * idx + 1);
             let gen = self.gens[idx];
             let Some(Some(slot)) = self.slots.get_mut(idx) else { continue };
-            let lcfg = &self.listeners_cfg[slot.listener];
-            let backend_idx = lcfg.backend;
+            let backend_idx = self.listeners_cfg[slot.listener].backend;
             let mut exec = Exec {
                 registry: self.poll.registry(),
                 pool: &mut self.pool,
+                pipes: &mut self.pipes,
                 backend: &mut self.backends[backend_idx],
-                cfg: &lcfg.session,
                 now,
                 waiter: (idx, gen),
                 back_token,
                 released: &mut released,
             };
-            while let Some(action) = slot.core.poll_action(exec.cfg) {
+            loop {
+                let cfg = slot.cfg;
+                let Some(action) = slot.core.poll_action(&cfg) else { break };
                 let outcome = exec.run(slot, action);
-                slot.core.handle_outcome(exec.cfg, action, outcome, now);
+                // The executor may have turned splice off for this session.
+                let cfg = slot.cfg;
+                slot.core.handle_outcome(&cfg, action, outcome, now);
+                if let Some(side) = slot.rearm_read.take() {
+                    slot.core.handle_ready(&cfg, side, true, false, now);
+                }
             }
             if slot.core.is_closed() {
                 self.end_session(idx, now);
@@ -372,7 +393,8 @@ impl Worker {
                 if let Some((w, _)) = self.backends[backend_idx].dequeue(server, waiting) {
                     if let Some(Some(s)) = self.slots.get_mut(w) {
                         s.times.assigned = Some(now);
-                        s.core.handle_dequeued(&self.listeners_cfg[s.listener].session, server, now);
+                        let cfg = s.cfg;
+                        s.core.handle_dequeued(&cfg, server, now);
                         work.push(w);
                     }
                 }
@@ -388,12 +410,23 @@ impl Worker {
         // The core closed both sockets already; this only guards a bug.
         slot.front.close(registry);
         slot.back.close(registry);
-        slot.req.clear(&mut self.pool);
-        slot.res.clear(&mut self.pool);
+        slot.req.clear_all(&mut self.pool, &mut self.pipes);
+        slot.res.clear_all(&mut self.pool, &mut self.pipes);
         self.gens[idx] = self.gens[idx].wrapping_add(1);
         self.free.push(idx);
         self.live -= 1;
+        self.trim_pipes_if_idle();
         self.live_shared.store(self.live, Ordering::Release);
+    }
+
+    /// With no session left, the spare pipes are closed: an idle proxy holds
+    /// no pipe descriptor (while sessions run, spares are reused). A pool
+    /// that found splice unsupported is kept, so it stays off.
+    fn trim_pipes_if_idle(&mut self) {
+        if self.live == 0 && self.pipes.spares() > 0 && self.pipes.splice_supported() {
+            debug_assert_eq!(self.pipes.in_use(), 0, "a pipe outlived every session");
+            self.pipes = PipePool::new(self.max_pipes, None);
+        }
     }
 
     /// The grace period is over: every remaining session is closed (its
@@ -407,11 +440,12 @@ impl Worker {
                 let registry = self.poll.registry();
                 slot.front.close(registry);
                 slot.back.close(registry);
-                slot.req.clear(&mut self.pool);
-                slot.res.clear(&mut self.pool);
+                slot.req.clear_all(&mut self.pool, &mut self.pipes);
+                slot.res.clear_all(&mut self.pool, &mut self.pipes);
                 self.live -= 1;
             }
         }
+        self.trim_pipes_if_idle();
         self.live_shared.store(self.live, Ordering::Release);
     }
 }
