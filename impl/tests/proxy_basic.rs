@@ -5,13 +5,13 @@
 
 use connseq::config::{BackendConfig, GlobalConfig, ListenerConfig, ProxyConfig, ServerConfig};
 use connseq::runtime::{self, RunningProxy};
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
+mod common;
 
-const HANG_GUARD: Duration = Duration::from_secs(30);
-const MIB: usize = 1 << 20;
+use common::connect;
+use common::stream::{accept, echo, pattern, read_pattern_to_eof, server_socket, spawn, write_pattern, MIB};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::time::Duration;
 
 fn config(server: SocketAddr, retries: u8) -> ProxyConfig {
     let mut backend = BackendConfig::new("app", vec![ServerConfig { addr: server, maxconn: 0 }]);
@@ -32,84 +32,6 @@ fn start_proxy(server: SocketAddr, retries: u8) -> (RunningProxy, SocketAddr) {
     let proxy = runtime::spawn(&config(server, retries)).expect("the proxy starts");
     let addr = proxy.addrs()[0];
     (proxy, addr)
-}
-
-fn server_socket() -> (TcpListener, SocketAddr) {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind the test server");
-    let addr = l.local_addr().expect("local address");
-    (l, addr)
-}
-
-fn accept(l: &TcpListener) -> TcpStream {
-    let (s, _) = l.accept().expect("the proxy connects to the server");
-    s.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
-    s
-}
-
-fn connect(proxy: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(proxy).expect("connect to the proxy");
-    s.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
-    s
-}
-
-/// Byte `i` of stream `seed`: position-dependent, so a lost, duplicated or
-/// reordered byte shows.
-fn pattern(seed: u64, i: u64) -> u8 {
-    ((i ^ seed.rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8
-}
-
-/// Writes `len` bytes of stream `seed`.
-fn write_pattern(s: &mut TcpStream, seed: u64, len: usize) -> io::Result<()> {
-    let mut chunk = vec![0u8; 64 * 1024];
-    let mut off = 0usize;
-    while off < len {
-        let n = chunk.len().min(len - off);
-        for (k, b) in chunk[..n].iter_mut().enumerate() {
-            *b = pattern(seed, (off + k) as u64);
-        }
-        s.write_all(&chunk[..n])?;
-        off += n;
-    }
-    Ok(())
-}
-
-/// Reads until EOF, checking every byte against stream `seed` from offset
-/// `from`; returns how many bytes came before EOF.
-fn read_pattern_to_eof(s: &mut TcpStream, seed: u64, from: u64) -> io::Result<u64> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut off = from;
-    loop {
-        let n = s.read(&mut buf)?;
-        if n == 0 {
-            return Ok(off - from);
-        }
-        for &b in &buf[..n] {
-            if b != pattern(seed, off) {
-                return Err(io::Error::other(format!("byte {off} of stream {seed} is wrong")));
-            }
-            off += 1;
-        }
-    }
-}
-
-/// Echoes until EOF, then shuts its write side; returns the bytes echoed or
-/// the error that ended it.
-fn echo(mut s: TcpStream) -> io::Result<u64> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = s.read(&mut buf)?;
-        if n == 0 {
-            s.shutdown(Shutdown::Write)?;
-            return Ok(total);
-        }
-        s.write_all(&buf[..n])?;
-        total += n as u64;
-    }
-}
-
-fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
-    thread::spawn(f)
 }
 
 #[test]

@@ -8,13 +8,13 @@
 use connseq::config::{BackendConfig, GlobalConfig, ListenerConfig, ListenerOptions, ProxyConfig, ServerConfig};
 use connseq::runtime::{self, RunningProxy};
 use connseq_model::core::SpliceMode;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
+mod common;
 
-const HANG_GUARD: Duration = Duration::from_secs(30);
-const MIB: usize = 1 << 20;
+use common::connect;
+use common::stream::{accept, echo, read_pattern_to_eof, server_socket, spawn, write_pattern, MIB};
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::time::Duration;
 
 fn config(server: SocketAddr, splice: SpliceMode) -> ProxyConfig {
     let mut backend = BackendConfig::new("app", vec![ServerConfig { addr: server, maxconn: 0 }]);
@@ -37,83 +37,6 @@ fn start_proxy(server: SocketAddr, splice: SpliceMode) -> (RunningProxy, SocketA
     (proxy, addr)
 }
 
-fn server_socket() -> (TcpListener, SocketAddr) {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind the test server");
-    let addr = l.local_addr().expect("local address");
-    (l, addr)
-}
-
-fn accept(l: &TcpListener) -> TcpStream {
-    let (s, _) = l.accept().expect("the proxy connects to the server");
-    s.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
-    s
-}
-
-fn connect(proxy: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(proxy).expect("connect to the proxy");
-    s.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
-    s
-}
-
-/// Byte `i` of stream `seed`: position-dependent, so a lost, duplicated or
-/// reordered byte shows.
-fn pattern(seed: u64, i: u64) -> u8 {
-    ((i ^ seed.rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8
-}
-
-/// Writes `len` bytes of stream `seed`, in uneven chunks.
-fn write_pattern(s: &mut TcpStream, seed: u64, len: usize) -> io::Result<()> {
-    let mut chunk = vec![0u8; 48 * 1024 + 7];
-    let mut off = 0usize;
-    while off < len {
-        let n = chunk.len().min(len - off);
-        for (k, b) in chunk[..n].iter_mut().enumerate() {
-            *b = pattern(seed, (off + k) as u64);
-        }
-        s.write_all(&chunk[..n])?;
-        off += n;
-    }
-    Ok(())
-}
-
-/// Reads until EOF, checking every byte against stream `seed`; returns how
-/// many bytes came before EOF.
-fn read_pattern_to_eof(s: &mut TcpStream, seed: u64) -> io::Result<u64> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut off = 0u64;
-    loop {
-        let n = s.read(&mut buf)?;
-        if n == 0 {
-            return Ok(off);
-        }
-        for &b in &buf[..n] {
-            if b != pattern(seed, off) {
-                return Err(io::Error::other(format!("byte {off} of stream {seed} is wrong")));
-            }
-            off += 1;
-        }
-    }
-}
-
-/// Echoes until EOF, then shuts its write side; returns the bytes echoed.
-fn echo(mut s: TcpStream) -> io::Result<u64> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = s.read(&mut buf)?;
-        if n == 0 {
-            s.shutdown(Shutdown::Write)?;
-            return Ok(total);
-        }
-        s.write_all(&buf[..n])?;
-        total += n as u64;
-    }
-}
-
-fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
-    thread::spawn(f)
-}
-
 /// 20 MiB from the client to an echo server and the same 20 MiB back, at
 /// the same time, byte for byte.
 fn twenty_mebibytes_each_way(splice: SpliceMode, seed: u64) {
@@ -127,7 +50,7 @@ fn twenty_mebibytes_each_way(splice: SpliceMode, seed: u64) {
         write_pattern(&mut writer, seed, 20 * MIB)?;
         writer.shutdown(Shutdown::Write)
     });
-    let got = read_pattern_to_eof(&mut client, seed).expect("the echo comes back intact");
+    let got = read_pattern_to_eof(&mut client, seed, 0).expect("the echo comes back intact");
     up.join().expect("writer thread").expect("the client sends everything");
     assert_eq!(got, 20 * MIB as u64, "every byte came back, then EOF");
     assert_eq!(srv.join().expect("server thread").expect("the server echoes"), 20 * MIB as u64);
@@ -154,7 +77,7 @@ fn half_close_while_the_server_keeps_sending(splice: SpliceMode, seed: u64) {
     let srv = spawn(move || -> io::Result<u64> {
         let mut s = accept(&l);
         let mut reader = s.try_clone()?;
-        let req = spawn(move || read_pattern_to_eof(&mut reader, seed));
+        let req = spawn(move || read_pattern_to_eof(&mut reader, seed, 0));
         write_pattern(&mut s, seed + 1, RESPONSE)?;
         let got = req.join().expect("server reader thread")?;
         s.shutdown(Shutdown::Write)?;
@@ -165,7 +88,7 @@ fn half_close_while_the_server_keeps_sending(splice: SpliceMode, seed: u64) {
     let mut client = connect(addr);
     write_pattern(&mut client, seed, REQUEST).expect("the client sends its request");
     client.shutdown(Shutdown::Write).expect("the client shuts its write side");
-    let got = read_pattern_to_eof(&mut client, seed + 1).expect("the response comes intact");
+    let got = read_pattern_to_eof(&mut client, seed + 1, 0).expect("the response comes intact");
     assert_eq!(got, RESPONSE as u64, "every response byte, then EOF");
     assert_eq!(srv.join().expect("server thread").expect("the server's side"), REQUEST as u64, "the whole request");
     proxy.stop().expect("the proxy stops cleanly");

@@ -8,6 +8,8 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod stream;
+
 use connseq::config::{
     BackendConfig, BackendTimeouts, GlobalConfig, ListenerConfig, ListenerTimeouts, ProxyConfig, ServerConfig,
 };
