@@ -1,24 +1,17 @@
 //! `connseq check`: exhaustive search of the model, a table of properties,
 //! counterexamples as numbered steps.
 
+use super::model_args::ModelArgs;
 use clap::Args;
-use connseq_model::check::{self, CheckOptions, Feature, ModelConfig, Preset, Report, Strategy, Verdict};
+use connseq_model::check::{self, CheckOptions, Report, Strategy, Verdict};
 use connseq_model::core::Mutant;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Preset: small (seconds), default (minutes), full (every feature).
-    #[arg(long, default_value = "default")]
-    preset: Preset,
-    /// Switch a feature on (repeatable): tls-front, tls-back, proxy-in,
-    /// proxy-out, splice, health, monitor, rules, retries, queue, garbage.
-    #[arg(long = "feature", value_name = "FEATURE")]
-    features: Vec<Feature>,
-    /// Checker threads.
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Run with a deliberate bug in the core (see --list-mutants). The mutant
     /// brings the features it needs (and two chunks each way, two-chunk
     /// buffers); the search stops at the first violation unless --exhaustive.
@@ -45,16 +38,13 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, String> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let mut cfg = ModelConfig::preset(a.preset);
-    for f in &a.features {
-        cfg = cfg.with(*f);
-    }
+    let mut cfg = a.model.config();
     if let Some(m) = a.mutant {
         // A mutant brings the features and the room it needs to show.
         cfg = check::runner::mutant_config(cfg, m);
     }
     let opts = CheckOptions {
-        threads: a.threads,
+        threads: a.model.threads,
         strategy: if a.bfs { Strategy::Bfs } else { Strategy::Dfs },
         stop_at_first_failure: a.mutant.is_some() && !a.exhaustive,
         ..CheckOptions::default()

@@ -2,8 +2,9 @@
 //! states one action at a time, see each property's status and replay
 //! counterexamples.
 
+use super::model_args::ModelArgs;
 use clap::Args;
-use connseq_model::check::{ConnseqModel, Feature, ModelConfig, Preset};
+use connseq_model::check::ConnseqModel;
 use stateright::Model;
 use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
@@ -14,21 +15,13 @@ pub struct ExploreArgs {
     /// authentication).
     #[arg(long, default_value = "127.0.0.1:3000")]
     addr: SocketAddr,
-    /// Preset: small, default or full. States are computed on demand, as
-    /// the UI asks for them.
-    #[arg(long, default_value = "default")]
-    preset: Preset,
-    /// Switch a feature on (repeatable): tls-front, tls-back, proxy-in,
-    /// proxy-out, splice, health, monitor, rules, retries, queue, garbage.
-    #[arg(long = "feature", value_name = "FEATURE")]
-    features: Vec<Feature>,
-    /// Checker threads.
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
+    /// The model to explore; states are computed on demand, as the UI asks.
+    #[command(flatten)]
+    model: ModelArgs,
 }
 
 pub fn run(a: ExploreArgs) -> Result<ExitCode, String> {
-    let cfg = a.features.iter().fold(ModelConfig::preset(a.preset), |c, &f| c.with(f));
+    let cfg = a.model.config();
     // stateright's server panics if it cannot bind: find out first, and say why.
     let probe = TcpListener::bind(a.addr).map_err(|e| format!("cannot listen on {}: {e}", a.addr))?;
     let addr = probe.local_addr().map_err(|e| format!("cannot read the address bound for {}: {e}", a.addr))?;
@@ -36,6 +29,6 @@ pub fn run(a: ExploreArgs) -> Result<ExitCode, String> {
     let feats: Vec<_> = cfg.features.iter().map(|f| f.name()).collect();
     println!("Explorer for preset {} [{}]: http://{addr}/", cfg.preset, feats.join(","));
     // Serves until the process is stopped.
-    ConnseqModel::new(cfg).checker().threads(a.threads.max(1)).serve(addr);
+    ConnseqModel::new(cfg).checker().threads(a.model.threads.max(1)).serve(addr);
     Ok(ExitCode::SUCCESS)
 }

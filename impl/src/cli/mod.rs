@@ -3,6 +3,7 @@
 mod check;
 mod diagram;
 mod explore;
+mod model_args;
 mod proxy;
 
 use clap::{Parser, Subcommand};
