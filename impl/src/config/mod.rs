@@ -171,15 +171,8 @@ impl ListenerConfig {
     /// health, monitor and rules are off until their options exist.
     pub fn session_config(&self) -> SessionConfig {
         let b = &self.backend;
+        // Health, monitor, rules, PROXY and TLS keep the core's defaults (off).
         SessionConfig {
-            health: false,
-            monitor: false,
-            conn_rules: false,
-            accept_proxy: false,
-            src_rules: false,
-            tls_front: false,
-            tls_back: false,
-            send_proxy: false,
             splice: self.options.splice,
             balance: b.balance,
             queue: b.queue,
@@ -188,6 +181,7 @@ impl ListenerConfig {
             turn_around: !b.timeouts.turn_around.is_zero(),
             timeouts: self.core_timeouts(),
             mutant: Mutant::None,
+            ..SessionConfig::default()
         }
     }
 
