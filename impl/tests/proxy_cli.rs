@@ -54,3 +54,114 @@ fn proxy_command_forwards_a_session_logs_it_and_exits_on_sigterm() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("stopping")), "{rest:?}");
 }
+
+/// A server that answers every connection, each on its own thread, with
+/// `tag` followed by what it read until EOF, then closes it. Its threads
+/// end with the test process.
+fn tagged_server(tag: &'static [u8]) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("address");
+    thread::spawn(move || {
+        while let Ok((mut s, _)) = l.accept() {
+            thread::spawn(move || {
+                s.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
+                let mut got = Vec::new();
+                if s.read_to_end(&mut got).is_ok() {
+                    let _ = s.write_all(tag).and_then(|()| s.write_all(&got));
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn ask(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
+    let mut c = TcpStream::connect(addr).expect("connect to the proxy");
+    c.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
+    c.write_all(msg).expect("send");
+    c.shutdown(Shutdown::Write).expect("half-close");
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).expect("the answer");
+    got
+}
+
+/// Reads the `listening on` lines: `n` addresses.
+fn listening<R: BufRead>(lines: &mut std::io::Lines<R>, n: usize) -> Vec<SocketAddr> {
+    (0..n)
+        .map(|_| {
+            let line = lines.next().expect("a line").expect("utf-8");
+            line.strip_prefix("connseq: listening on ")
+                .unwrap_or_else(|| panic!("unexpected line: {line}"))
+                .parse()
+                .expect("an address")
+        })
+        .collect()
+}
+
+#[test]
+fn a_config_file_with_two_listeners_and_two_threads_routes_each_to_its_backend_and_sigusr1_stops_softly() {
+    let web_server = tagged_server(b"web:");
+    let db_server = tagged_server(b"db:");
+    let dir = std::env::temp_dir().join(format!("connseq-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("proxy.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"[global]
+threads = 2
+
+[[listener]]
+name = "web"
+listen = "127.0.0.1:0"
+backend = "app"
+
+[[listener]]
+name = "db"
+listen = ["127.0.0.1:0"]
+backend = {{ servers = ["{db_server}"], timeout-connect = "1s" }}
+
+[backend.app]
+balance = "leastconn"
+servers = [ {{ addr = "{web_server}", maxconn = 10 }} ]
+"#
+        ),
+    )
+    .expect("write the config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_connseq"))
+        .arg("proxy")
+        .arg("--config")
+        .arg(&file)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("connseq proxy starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addrs = listening(&mut lines, 2);
+    assert_eq!(ask(addrs[0], b"GET"), b"web:GET");
+    assert_eq!(ask(addrs[1], b"SELECT"), b"db:SELECT");
+    let logs: Vec<String> = (0..2).map(|_| lines.next().expect("a log line").expect("utf-8")).collect();
+    assert!(logs.iter().any(|l| l.contains("connseq::session") && l.contains("[web]")), "{logs:?}");
+    assert!(logs.iter().any(|l| l.contains("connseq::session") && l.contains("[db]")), "{logs:?}");
+
+    // A session in flight during a soft stop (SIGUSR1) finishes; new
+    // connections are refused; the process exits when it is done.
+    let mut held = TcpStream::connect(addrs[0]).expect("connect");
+    held.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
+    held.write_all(b"held").expect("send");
+    let status = Command::new("kill").args(["-USR1", &child.id().to_string()]).status().expect("kill(1)");
+    assert!(status.success());
+    let line = lines.next().expect("a line").expect("utf-8");
+    assert!(line.contains("stopping softly"), "{line}");
+    let deadline = std::time::Instant::now() + HANG_GUARD;
+    while TcpStream::connect(addrs[0]).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "the listener never closed");
+        thread::sleep(Duration::from_millis(1));
+    }
+    held.shutdown(Shutdown::Write).expect("half-close");
+    let mut got = Vec::new();
+    held.read_to_end(&mut got).expect("the answer");
+    assert_eq!(got, b"web:held", "the session in flight completes");
+    let exit = child.wait().expect("connseq exits by itself once the session ended");
+    assert!(exit.success(), "exit status {exit}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

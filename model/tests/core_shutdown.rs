@@ -629,3 +629,30 @@ fn every_reset_the_proxy_sends_is_explained_by_a_termination_cause() {
         assert!(explained > 100 && clean > 3, "config {i}: {explained} resets, {clean} clean ends");
     }
 }
+
+// ----------------------------------------------------------------------
+// Killed at the end of a stop's grace period.
+// ----------------------------------------------------------------------
+
+#[test]
+fn a_kill_closes_both_sides_abortively_in_order_and_logs_k() {
+    let mut d = established(config());
+    d.s.handle_kill(&d.cfg, d.now);
+    assert_eq!(d.code(), "KD");
+    d.close(Side::Front, true);
+    d.close(Side::Back, true);
+    d.perform(Action::ReleaseServer { server: 0 }, Outcome::Done);
+    assert!(d.s.is_closed(), "{:#?}", d.s);
+}
+
+#[test]
+fn a_kill_while_half_closed_supersedes_the_pending_shutdown_and_logs_kl() {
+    let mut d = client_half_closed(config());
+    d.s.handle_kill(&d.cfg, d.now);
+    assert_eq!(d.code(), "KL");
+    while let Some(a) = d.next() {
+        d.perform(a, Outcome::Done);
+    }
+    assert!(d.s.is_closed(), "{:#?}", d.s);
+    assert_eq!(d.op(Side::Back, Op::CtrlShutw), OpStatus::Done, "the pending step completed with the close");
+}

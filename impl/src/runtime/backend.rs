@@ -1,7 +1,8 @@
-//! Per-backend balancer state shared by every session of one event loop:
-//! each server's active count, the round-robin cursor and the queue of
-//! sessions waiting for a slot. The decisions are the core's
-//! ([`connseq_model::core::backend::pick`]); this file only keeps the counts.
+//! Per-backend balancer state shared by every event-loop thread (behind a
+//! mutex in `Shared`): each server's active count, the round-robin cursor
+//! and the queue of sessions waiting for a slot. The decisions are the
+//! core's ([`connseq_model::core::backend::pick`]); this file only keeps the
+//! counts.
 
 use crate::config::BackendConfig;
 use connseq_model::core::backend;
@@ -9,8 +10,14 @@ use connseq_model::core::{Balance, Pick, ServerView};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-/// A session waiting in a backend's queue: slot index and generation.
-pub(crate) type Waiter = (usize, u32);
+/// A session waiting in a backend's queue: its thread, slot index and
+/// generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Waiter {
+    pub(crate) worker: usize,
+    pub(crate) idx: usize,
+    pub(crate) gen: u32,
+}
 
 /// One backend's counters.
 #[derive(Debug)]
@@ -59,8 +66,9 @@ impl BackendState {
     }
 
     /// If server `i` has room and someone still waits (`still_waiting` says
-    /// whether a queued session is alive and in QUE), takes the slot for the
-    /// first such waiter and returns it.
+    /// whether a queued session is alive and in QUE, or cannot tell because
+    /// it belongs to another thread, which then checks), takes the slot for
+    /// the first such waiter and returns it.
     pub(crate) fn dequeue(&mut self, i: u8, still_waiting: impl Fn(Waiter) -> bool) -> Option<Waiter> {
         let s = self.servers.get(usize::from(i))?;
         if !(s.usable && (s.maxconn == 0 || s.active < s.maxconn)) {
@@ -93,6 +101,10 @@ mod tests {
     use super::*;
     use crate::config::ServerConfig;
 
+    fn w(idx: usize) -> Waiter {
+        Waiter { worker: 0, idx, gen: 0 }
+    }
+
     fn backend(maxconn: u32) -> BackendState {
         let s = |port| ServerConfig { addr: SocketAddr::from(([127, 0, 0, 1], port)), maxconn };
         BackendState::new(&BackendConfig::new("b", vec![s(1), s(2)]))
@@ -101,8 +113,8 @@ mod tests {
     #[test]
     fn a_pick_takes_a_slot_and_a_release_gives_it_back() {
         let mut b = backend(0);
-        assert_eq!(b.pick(None, true, (0, 0)), Pick::Assigned(0));
-        assert_eq!(b.pick(None, true, (1, 0)), Pick::Assigned(1));
+        assert_eq!(b.pick(None, true, w(0)), Pick::Assigned(0));
+        assert_eq!(b.pick(None, true, w(1)), Pick::Assigned(1));
         assert_eq!(b.active(), [1, 1]);
         b.release(0);
         assert_eq!(b.active(), [0, 1]);
@@ -111,13 +123,13 @@ mod tests {
     #[test]
     fn a_full_backend_queues_and_a_release_hands_the_slot_to_a_live_waiter() {
         let mut b = backend(1);
-        b.pick(None, true, (0, 0));
-        b.pick(None, true, (1, 0));
-        assert_eq!(b.pick(None, true, (2, 0)), Pick::Queue);
-        assert_eq!(b.pick(None, true, (3, 0)), Pick::Queue);
+        b.pick(None, true, w(0));
+        b.pick(None, true, w(1));
+        assert_eq!(b.pick(None, true, w(2)), Pick::Queue);
+        assert_eq!(b.pick(None, true, w(3)), Pick::Queue);
         assert_eq!(b.dequeue(0, |_| true), None, "no room yet");
         b.release(0);
-        assert_eq!(b.dequeue(0, |w| w.0 != 2), Some((3, 0)), "the gone waiter is skipped");
+        assert_eq!(b.dequeue(0, |x| x.idx != 2), Some(w(3)), "the gone waiter is skipped");
         assert_eq!(b.active(), [1, 1]);
     }
 }

@@ -16,14 +16,17 @@
 //! reads again without waiting for an edge that may never come; only with an
 //! empty pipe is it the socket's `WouldBlock`.
 
-use super::backend::BackendState;
+use super::backend::Waiter;
 use super::session::Slot;
+use super::shared::Shared;
 use crate::pool::{BufPool, NoPipe, PipePool};
 use crate::sys::{pipe, socket};
 use connseq_model::core::{Action, Millis, Outcome, Pick, Side, Sink, Source, SpliceMode};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use std::io;
+use std::sync::atomic::Ordering;
+use tracing::{error, warn};
 
 /// What an action may touch besides its session.
 #[derive(Debug)]
@@ -31,10 +34,14 @@ pub(crate) struct Exec<'a> {
     pub(crate) registry: &'a Registry,
     pub(crate) pool: &'a mut BufPool,
     pub(crate) pipes: &'a mut PipePool,
-    pub(crate) backend: &'a mut BackendState,
+    /// The threads' shared state: the backends' balancer state (locked for
+    /// a pick or a release) and the counters.
+    pub(crate) shared: &'a Shared,
+    /// This session's backend.
+    pub(crate) backend: usize,
     pub(crate) now: Millis,
-    /// This session's slot index and generation (its place in a queue).
-    pub(crate) waiter: (usize, u32),
+    /// This session's thread, slot index and generation (its place in a queue).
+    pub(crate) waiter: Waiter,
     pub(crate) back_token: Token,
     /// Servers whose slot this session gave back: the worker offers them to
     /// the backend's queue.
@@ -46,7 +53,7 @@ fn is_resource_error(e: &io::Error) -> bool {
 }
 
 fn internal(slot: &Slot, action: Action, outcome: Outcome) -> Outcome {
-    eprintln!("connseq: internal error: {}: unsupported action {action:?} in this runtime; closing", slot.client);
+    error!(target: "connseq::runtime", "internal error: {}: unsupported action {action:?} in this runtime; closing", slot.client);
     outcome
 }
 
@@ -93,16 +100,28 @@ impl Exec<'_> {
             }
             Action::PickServer { avoid } => {
                 slot.times.pick.get_or_insert(self.now);
-                let pick = self.backend.pick(avoid, slot.cfg.queue, self.waiter);
-                if let Pick::Assigned(_) = pick {
-                    slot.times.assigned = Some(self.now);
+                let pick = self.shared.backend(self.backend).pick(avoid, slot.cfg.queue, self.waiter);
+                match pick {
+                    Pick::Assigned(_) => slot.times.assigned = Some(self.now),
+                    Pick::Queue => {
+                        self.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Pick::NoServer => {}
                 }
                 Outcome::Pick(pick)
             }
-            Action::Connect { server } => self.connect(slot, server),
-            Action::FinishConnect => self.finish_connect(slot),
+            Action::Connect { server } => {
+                self.shared.counters.connects.fetch_add(1, Ordering::Relaxed);
+                slot.connects += 1;
+                let outcome = self.connect(slot, server);
+                self.count_failure(outcome)
+            }
+            Action::FinishConnect => {
+                let outcome = self.finish_connect(slot);
+                self.count_failure(outcome)
+            }
             Action::ReleaseServer { server } => {
-                self.backend.release(server);
+                self.shared.backend(self.backend).release(server);
                 self.released.push(server);
                 Outcome::Done
             }
@@ -112,6 +131,13 @@ impl Exec<'_> {
             Action::RecvProxyHeader => internal(slot, action, Outcome::Invalid),
             Action::EvalRules(_) => internal(slot, action, Outcome::Verdict(false)),
         }
+    }
+
+    fn count_failure(&self, outcome: Outcome) -> Outcome {
+        if matches!(outcome, Outcome::Refused | Outcome::NoResource) {
+            self.shared.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        outcome
     }
 
     fn recv(&mut self, slot: &mut Slot, side: Side) -> Outcome {
@@ -189,9 +215,9 @@ impl Exec<'_> {
             NoPipe::Limit => {}
             NoPipe::Unsupported => {}
             NoPipe::Os(e) if pipe::is_unsupported(&e) => {
-                eprintln!("connseq: {}: splice not supported ({e}); using buffers", slot.client);
+                warn!(target: "connseq::runtime", "{}: splice not supported ({e}); using buffers", slot.client);
             }
-            NoPipe::Os(e) => eprintln!("connseq: {}: no pipe ({e}); using buffers", slot.client),
+            NoPipe::Os(e) => warn!(target: "connseq::runtime", "{}: no pipe ({e}); using buffers", slot.client),
         }
         slot.cfg.splice = SpliceMode::Never;
         slot.rearm_read = Some(side);
@@ -206,7 +232,7 @@ impl Exec<'_> {
         let Some(sock) = sock else { return Outcome::Reset };
         let Some(pipe) = chan.pipe.as_mut().filter(|p| !p.is_empty()) else {
             let action = Action::Send { side, from: Source::Pipe, more };
-            eprintln!("connseq: internal error: {client}: {action:?} with an empty pipe");
+            error!(target: "connseq::runtime", "internal error: {client}: {action:?} with an empty pipe");
             return Outcome::Sent { drained: true };
         };
         match pipe.splice_out(sock, usize::MAX) {
@@ -255,7 +281,7 @@ impl Exec<'_> {
     }
 
     fn connect(&mut self, slot: &mut Slot, server: u8) -> Outcome {
-        let Some(addr) = self.backend.addr(server) else {
+        let Some(addr) = self.shared.backend(self.backend).addr(server) else {
             return internal(slot, Action::Connect { server }, Outcome::Refused);
         };
         slot.server = Some(addr);

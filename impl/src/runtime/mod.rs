@@ -3,70 +3,211 @@
 //! The core (`connseq_model::core::Session`) makes every sequencing decision;
 //! this room only performs the actions it asks for and reports what the
 //! kernel said. Rooms, one job each:
-//! - `worker`: the single-threaded event loop (listeners, session slab,
-//!   timers, signals, stop);
+//! - `worker`: one event loop per thread (its listening sockets, its
+//!   session slab, timers, signals, stop);
+//! - `shared`: what the threads share (clock, stop request, the gauges
+//!   behind `maxconn`, the backends, mailboxes, counters);
 //! - `exec`: one action -> syscalls -> one outcome;
 //! - `session`, `buffer`: what a session holds (sockets, pooled buffers and
 //!   pipes, counters) and its log line;
 //! - `backend`: per-backend server counts and queue;
-//! - `timers`: the loop's clock and deadline heap.
+//! - `timers`: the deadline heap.
+//!
+//! Threads: `threads` event loops, each with its own `SO_REUSEPORT` socket
+//! on every listening address; a session lives and dies on the thread that
+//! accepted it. Threads meet only at accept (the maxconn gauges), at a
+//! server pick or release (the backend's mutex), and when a queued session
+//! of one thread gets a slot freed on another (a message and a wake).
 //!
 //! This slice: raw TCP on buffers and splice pipes (as the `splice` mode
-//! says), one event-loop thread. Not yet: TLS, PROXY headers, rules,
-//! several threads (`threads` is ignored), per-listener maxconn (only the
-//! global one applies).
+//! says). Not yet: TLS, PROXY headers, rules (the listener configuration
+//! does not ask the core for them).
 
 mod backend;
 mod buffer;
 mod exec;
 mod session;
+mod shared;
 mod timers;
 mod worker;
 
 use crate::config::ProxyConfig;
 use crate::sys::signal::{self, Signals};
-use mio::Waker;
+use connseq_model::core::{Millis, Termination};
+use mio::{Poll, Waker};
+use shared::{Clock, Gauge, Remote, Shared, StopMode};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use worker::Worker;
+use std::time::{Duration, Instant};
+use worker::{ListenerCfg, Worker};
 
-/// Runs the proxy on the calling thread until SIGINT, SIGTERM or SIGUSR1,
-/// then lets sessions finish for the grace period.
+/// How the proxy runs besides its configuration (tests set these).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Time moves only by [`RunningProxy::advance`]: every timeout, the
+    /// grace period and the accept backoff count manual milliseconds.
+    pub manual_clock: bool,
+    /// Keep a [`SessionRecord`] of every ended session for
+    /// [`RunningProxy::take_records`].
+    pub record_sessions: bool,
+}
+
+/// What the log line of an ended session says, as values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The client's address.
+    pub client: SocketAddr,
+    /// The listener's name.
+    pub listener: String,
+    /// The event-loop thread that served it (0 to `threads - 1`).
+    pub thread: usize,
+    /// The last server connected to, if any.
+    pub server: Option<SocketAddr>,
+    /// Time from the first pick to the assignment of a server (`Tw`).
+    pub queue_ms: Option<Millis>,
+    /// Time from the last connect() to established (`Tc`).
+    pub connect_ms: Option<Millis>,
+    /// Time from accept to the end (`Tt`).
+    pub total_ms: Millis,
+    /// Bytes sent to the server.
+    pub to_server: u64,
+    /// Bytes sent to the client.
+    pub to_client: u64,
+    /// Connection attempts (1 + the retries used; 0 when none was made).
+    pub connects: u32,
+    /// The two-letter termination code.
+    pub termination: Termination,
+}
+
+/// Counters since start, over every thread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Sessions open now (accepted and not yet ended).
+    pub live: usize,
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Sessions ended.
+    pub ended: u64,
+    /// connect() attempts to servers.
+    pub connects: u64,
+    /// Attempts refused by the server or failed for lack of resources
+    /// (timeouts are not counted here).
+    pub connect_failures: u64,
+    /// Sessions that had to wait in a server queue.
+    pub queued: u64,
+    /// accept() failures other than EAGAIN (out of descriptors...).
+    pub accept_errors: u64,
+}
+
+/// A proxy whose threads are started, with its listeners bound.
+#[derive(Debug)]
+struct Started {
+    shared: Arc<Shared>,
+    addrs: Vec<SocketAddr>,
+    /// Every worker, the first one to be run by the caller.
+    workers: Vec<Worker>,
+}
+
+/// Binds every thread's listening sockets and builds the workers.
+fn start(config: &ProxyConfig, options: Options) -> io::Result<Started> {
+    let threads = config.global.threads.max(1);
+    let (listeners_cfg, backends) = worker::plan(config);
+    let mut polls = Vec::with_capacity(threads);
+    let mut remotes = Vec::with_capacity(threads);
+    let mut socks = Vec::with_capacity(threads);
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for t in 0..threads {
+        let poll = Poll::new()?;
+        let (s, a) = worker::bind_listeners(config, (t > 0).then_some(addrs.as_slice()))?;
+        if t == 0 {
+            addrs = a;
+        }
+        remotes.push(Remote::new(Waker::new(poll.registry(), worker::WAKER)?));
+        polls.push(poll);
+        socks.push(s);
+    }
+    let clock = if options.manual_clock { Clock::Manual(AtomicU64::new(0)) } else { Clock::Real(Instant::now()) };
+    let gauges =
+        config.listeners.iter().map(|l| Gauge::new(usize::try_from(l.maxconn).unwrap_or(usize::MAX))).collect();
+    let live = Gauge::new(usize::try_from(config.global.maxconn).unwrap_or(usize::MAX));
+    let shared = Arc::new(Shared::new(clock, live, gauges, backends, remotes, options.record_sessions));
+    let listeners_cfg: Arc<[ListenerCfg]> = listeners_cfg.into();
+    let mut workers = Vec::with_capacity(threads);
+    for (id, (poll, s)) in polls.into_iter().zip(socks).enumerate() {
+        workers.push(Worker::new(id, poll, shared.clone(), s, listeners_cfg.clone(), config)?);
+    }
+    Ok(Started { shared, addrs, workers })
+}
+
+fn spawn_workers(workers: impl IntoIterator<Item = Worker>) -> io::Result<Vec<JoinHandle<io::Result<()>>>> {
+    workers
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut w)| std::thread::Builder::new().name(format!("connseq-{i}")).spawn(move || w.run()))
+        .collect()
+}
+
+fn join(threads: Vec<JoinHandle<io::Result<()>>>) -> io::Result<()> {
+    let mut result = Ok(());
+    for t in threads {
+        let r = t.join().map_err(|_| io::Error::other("an event-loop thread panicked"));
+        if let Err(e) = r.and_then(|r| r) {
+            result = result.and(Err(e));
+        }
+    }
+    result
+}
+
+/// Runs the proxy until SIGINT or SIGTERM (stop after the grace period) or
+/// SIGUSR1 (stop when the sessions are done). The calling thread runs the
+/// first event loop and watches the signals; the others get threads.
 pub fn run(config: &ProxyConfig) -> io::Result<()> {
     signal::ignore_sigpipe()?;
-    // Block the signals before anything else so no thread gets them.
+    // Block the signals before any thread starts, so that none gets them.
     let signals = Signals::new()?;
-    if config.global.threads > 1 {
-        eprintln!("connseq: note: this version runs one event-loop thread ({} requested)", config.global.threads);
+    let nofile = crate::sys::process::raise_nofile_limit()?;
+    let needed = u64::from(config.global.maxconn).saturating_mul(2).saturating_add(64);
+    if config.global.maxconn != 0 && nofile < needed {
+        tracing::warn!(
+            target: "connseq::runtime",
+            "the descriptor limit ({nofile}) is below what maxconn {} needs (about {needed}); accept will pause when it runs out",
+            config.global.maxconn
+        );
     }
-    let mut worker = Worker::bind(config)?;
-    worker.watch_signals(signals)?;
-    worker.run()
+    let Started { workers, .. } = start(config, Options::default())?;
+    let mut workers = workers.into_iter();
+    let Some(mut first) = workers.next() else { return Ok(()) };
+    first.watch_signals(signals)?;
+    let others = spawn_workers(workers)?;
+    let result = first.run();
+    join(others).and(result)
 }
 
-/// Starts the proxy's event loop on a new thread. The listeners are bound
+/// Starts the proxy's event loops on new threads. The listeners are bound
 /// before this returns, so their addresses are known (port 0 is resolved).
 pub fn spawn(config: &ProxyConfig) -> io::Result<RunningProxy> {
-    signal::ignore_sigpipe()?;
-    let mut worker = Worker::bind(config)?;
-    let addrs = worker.addrs().to_vec();
-    let (waker, stop) = worker.stop_handle()?;
-    let live = worker.live_handle();
-    let thread = std::thread::Builder::new().name("connseq-worker".into()).spawn(move || worker.run())?;
-    Ok(RunningProxy { addrs, waker, stop, live, thread: Some(thread) })
+    spawn_with(config, Options::default())
 }
 
-/// A proxy running on its own thread; dropping it stops it.
+/// [`spawn`] with [`Options`].
+pub fn spawn_with(config: &ProxyConfig, options: Options) -> io::Result<RunningProxy> {
+    signal::ignore_sigpipe()?;
+    let Started { shared, addrs, workers } = start(config, options)?;
+    let grace = crate::config::millis(config.global.grace_period);
+    let threads = spawn_workers(workers)?;
+    Ok(RunningProxy { addrs, shared, grace, threads })
+}
+
+/// A proxy running on its own threads; dropping it stops it.
 #[derive(Debug)]
 pub struct RunningProxy {
     addrs: Vec<SocketAddr>,
-    waker: Arc<Waker>,
-    stop: Arc<AtomicBool>,
-    live: Arc<AtomicUsize>,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    shared: Arc<Shared>,
+    grace: Millis,
+    threads: Vec<JoinHandle<io::Result<()>>>,
 }
 
 impl RunningProxy {
@@ -78,25 +219,76 @@ impl RunningProxy {
     /// Sessions open right now (accepted and not yet ended). A session
     /// leaves this count only after both of its sockets are closed.
     pub fn live_sessions(&self) -> usize {
-        self.live.load(Ordering::Acquire)
+        self.shared.live.get()
+    }
+
+    /// The counters since start.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// The sessions that ended since the last call (with
+    /// [`Options::record_sessions`]; otherwise always empty).
+    pub fn take_records(&self) -> Vec<SessionRecord> {
+        self.shared.take_records()
+    }
+
+    /// Moves the manual clock forward by `by` and wakes every thread; false
+    /// (and nothing happens) when the proxy runs on the real clock.
+    pub fn advance(&self, by: Duration) -> bool {
+        self.shared.advance(Millis::try_from(by.as_millis()).unwrap_or(Millis::MAX))
+    }
+
+    /// Stops accepting and lets the sessions finish, as SIGUSR1 does; the
+    /// threads end when their sessions are done ([`RunningProxy::stop`]
+    /// still bounds the wait).
+    pub fn soft_stop(&self) {
+        self.shared.request_stop(StopMode::Soft);
     }
 
     /// Stops accepting, waits until the sessions ended (at most the grace
-    /// period) and returns the loop's result.
+    /// period, then the rest are killed) and returns the loops' result. With
+    /// a manual clock the grace period is spent at once.
     pub fn stop(mut self) -> io::Result<()> {
-        self.stop_and_join()
+        self.shutdown()
     }
 
-    fn stop_and_join(&mut self) -> io::Result<()> {
-        let Some(thread) = self.thread.take() else { return Ok(()) };
-        self.stop.store(true, Ordering::Release);
-        self.waker.wake()?;
-        thread.join().map_err(|_| io::Error::other("the proxy's event loop panicked"))?
+    /// [`RunningProxy::stop`], keeping the value (its records and counters
+    /// stay readable). A second call does nothing.
+    pub fn shutdown(&mut self) -> io::Result<()> {
+        if self.threads.is_empty() {
+            return Ok(());
+        }
+        self.shared.request_stop(StopMode::Hard);
+        if self.shared.clock.is_manual() {
+            self.shared.advance(self.grace.saturating_add(1));
+        }
+        join(std::mem::take(&mut self.threads))
     }
 }
 
 impl Drop for RunningProxy {
     fn drop(&mut self) {
-        let _ = self.stop_and_join();
+        let _ = self.shutdown();
+    }
+}
+
+impl SessionRecord {
+    fn new(slot: &session::Slot, listener: &str, thread: usize, now: Millis) -> SessionRecord {
+        let t = &slot.times;
+        let span = |a: Option<Millis>, b: Option<Millis>| Some(b?.saturating_sub(a?));
+        SessionRecord {
+            client: slot.client,
+            listener: listener.to_owned(),
+            thread,
+            server: slot.server,
+            queue_ms: span(t.pick, t.assigned),
+            connect_ms: span(t.connect, t.established),
+            total_ms: now.saturating_sub(t.accept),
+            to_server: slot.sent[0],
+            to_client: slot.sent[1],
+            connects: slot.connects,
+            termination: slot.core.termination(),
+        }
     }
 }

@@ -66,6 +66,8 @@ pub(crate) struct Slot {
     /// Bytes sent to the server (`[0]`) and to the client (`[1]`).
     pub(crate) sent: [u64; 2],
     pub(crate) times: Times,
+    /// Connection attempts to a server (1 + retries used).
+    pub(crate) connects: u32,
     /// The deadline of this slot's live entry in the timer heap.
     pub(crate) timer_queued: Option<Millis>,
 }
@@ -93,6 +95,7 @@ impl Slot {
             server: None,
             sent: [0; 2],
             times: Times { accept: now, ..Times::default() },
+            connects: 0,
             timer_queued: None,
         }
     }

@@ -1,6 +1,5 @@
-//! The loop's clock and its timer heap.
-//!
-//! The clock is milliseconds since the loop started (monotonic). The heap
+//! The loop's timer heap, in the milliseconds of the proxy's clock
+//! (`shared::Clock`). The heap
 //! holds `(deadline, slot, generation)`; each session has at most one live
 //! entry, its earliest deadline ([`TimerHeap::schedule`] pushes only an
 //! earlier one), and stale entries are recognised when they pop.
@@ -8,23 +7,7 @@
 use connseq_model::core::Millis;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::{Duration, Instant};
-
-/// Milliseconds since the loop started.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Clock(Instant);
-
-impl Clock {
-    /// A clock that reads 0 now.
-    pub(crate) fn start() -> Clock {
-        Clock(Instant::now())
-    }
-
-    /// Milliseconds since [`Clock::start`].
-    pub(crate) fn now(&self) -> Millis {
-        Millis::try_from(self.0.elapsed().as_millis()).unwrap_or(Millis::MAX)
-    }
-}
+use std::time::Duration;
 
 /// Deadlines of sessions, earliest first.
 #[derive(Debug, Default)]

@@ -1,5 +1,6 @@
-//! The single-threaded mio event loop: listeners, sessions in a slab, the
-//! timer heap, signals and the stop handle.
+//! One event-loop thread: its listening sockets, its sessions in a slab, its
+//! timer heap, its buffer and pipe pools; the stop and the limits it shares
+//! with the other threads through [`Shared`].
 //!
 //! Tokens: `0..L` are the listening sockets, then two per session slot
 //! (`L + 2i` the front socket, `L + 2i + 1` the back socket), and two fixed
@@ -8,195 +9,230 @@
 //! until EAGAIN and records it (EMPTY_IN, FULL_OUT), so an edge is never
 //! missed. After every input a session is *driven*: `poll_action` ->
 //! execute -> `handle_outcome`, until the core waits.
+//!
+//! Batches: one `poll` returns up to 1024 events, handled in order; then the
+//! due timers fire, then the listeners are re-armed if a limit allows it
+//! again. Nothing here allocates per event once the slab, the heap and the
+//! scratch vectors have grown to the load.
 
-use super::backend::BackendState;
+use super::backend::{BackendState, Waiter};
 use super::exec::Exec;
 use super::session::Slot;
-use super::timers::{Clock, TimerHeap};
+use super::shared::{Msg, Shared, StopMode};
+use super::timers::TimerHeap;
+use super::SessionRecord;
 use crate::config::ProxyConfig;
 use crate::pool::{BufPool, PipePool};
-use crate::sys::signal::Signals;
+use crate::sys::signal::{Signal, Signals};
 use connseq_model::core::{Millis, Session, SessionConfig, SiState, Side, SpliceMode};
-use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::{info, warn};
 
-/// The most pipes the loop has open at once, in use and spare together.
+/// The most pipes the process has open at once, in use and spare together,
+/// shared out among the threads.
 const MAX_PIPES: usize = 1024;
+
+/// How long the listeners stay out of the poller after `accept` failed for
+/// lack of descriptors or memory (a session that ends re-arms them sooner).
+const ACCEPT_BACKOFF: Millis = 100;
 
 pub(crate) const WAKER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
 
-/// A listening socket.
+/// A listening socket of this thread.
 #[derive(Debug)]
 struct Listener {
+    /// `None` once the proxy stops.
     sock: Option<TcpListener>,
-    /// Index into `Worker::listeners_cfg`.
+    /// In the poller (not paused).
+    armed: bool,
+    /// Index into the listener configurations (and `Shared::listeners`).
     cfg: usize,
 }
 
 /// What a listener's sessions share.
-#[derive(Debug)]
-struct ListenerCfg {
-    name: String,
-    session: SessionConfig,
-    backend: usize,
+#[derive(Debug, Clone)]
+pub(crate) struct ListenerCfg {
+    pub(crate) name: String,
+    pub(crate) session: SessionConfig,
+    pub(crate) backend: usize,
 }
 
-/// The event loop and everything it owns.
+/// The listener configurations and the backends' initial state, as the
+/// threads share them.
+pub(crate) fn plan(config: &ProxyConfig) -> (Vec<ListenerCfg>, Vec<BackendState>) {
+    let mut backends = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
+    let mut listeners = Vec::new();
+    for l in &config.listeners {
+        let backend = match names.iter().position(|n| *n == l.backend.name) {
+            Some(i) => i,
+            None => {
+                names.push(&l.backend.name);
+                backends.push(BackendState::new(&l.backend));
+                backends.len() - 1
+            }
+        };
+        listeners.push(ListenerCfg { name: l.name.clone(), session: l.session_config(), backend });
+    }
+    (listeners, backends)
+}
+
+/// A bound listening socket and the index of its listener configuration.
+pub(crate) type Bound = (TcpListener, usize);
+
+/// Binds this thread's listening sockets: one per address of every listener,
+/// `SO_REUSEPORT` when several threads bind the same addresses. `resolved`
+/// holds the addresses the first thread got (port 0 resolved); the first
+/// thread passes `None` and reports each address once on stderr.
+pub(crate) fn bind_listeners(
+    config: &ProxyConfig,
+    resolved: Option<&[SocketAddr]>,
+) -> io::Result<(Vec<Bound>, Vec<SocketAddr>)> {
+    let reuse_port = config.global.threads > 1;
+    let backlog = i32::try_from(config.global.maxconn).unwrap_or(i32::MAX).clamp(128, 65_535);
+    let mut socks = Vec::new();
+    let mut addrs = Vec::new();
+    for (li, l) in config.listeners.iter().enumerate() {
+        for addr in &l.addrs {
+            let addr = match resolved {
+                Some(r) => r[addrs.len()],
+                None => *addr,
+            };
+            let sock = crate::sys::socket::listen(addr, reuse_port, backlog)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            let local = sock.local_addr()?;
+            if resolved.is_none() {
+                eprintln!("connseq: listening on {local}");
+            }
+            addrs.push(local);
+            socks.push((TcpListener::from_std(sock), li));
+        }
+    }
+    Ok((socks, addrs))
+}
+
+/// The event loop of one thread and everything it owns.
 #[derive(Debug)]
 pub(crate) struct Worker {
+    id: usize,
     poll: Poll,
+    shared: Arc<Shared>,
     listeners: Vec<Listener>,
-    listeners_cfg: Vec<ListenerCfg>,
-    backends: Vec<BackendState>,
+    listeners_cfg: Arc<[ListenerCfg]>,
     slots: Vec<Option<Slot>>,
     gens: Vec<u32>,
     free: Vec<usize>,
+    /// Sessions of this thread.
     live: usize,
-    /// A copy of `live` that other threads may read (`RunningProxy::live_sessions`).
-    live_shared: Arc<AtomicUsize>,
     timers: TimerHeap,
-    clock: Clock,
     pool: BufPool,
     pipes: PipePool,
     max_pipes: usize,
-    maxconn: usize,
-    paused: bool,
     grace: Millis,
-    /// Set once stopping: the time by which the loop exits anyway.
+    stop: StopMode,
+    /// Set by a hard stop: the time by which the remaining sessions are killed.
     stop_by: Option<Millis>,
-    stop_flag: Arc<AtomicBool>,
+    /// Set after `accept` ran out of descriptors: listeners rest until then.
+    accept_backoff: Option<Millis>,
     signals: Option<Signals>,
-    addrs: Vec<SocketAddr>,
+    // Scratch space reused by every batch.
+    work: Vec<usize>,
+    released: Vec<u8>,
+    inbox: Vec<Msg>,
 }
 
 impl Worker {
-    /// Binds every listener address (reporting each once on stderr) and
-    /// prepares the loop. Sessions splice as their listener's configuration
-    /// says (`SpliceMode`), while the pipe pool hands out pipes.
-    pub(crate) fn bind(config: &ProxyConfig) -> io::Result<Worker> {
-        let poll = Poll::new()?;
-        let mut backends: Vec<BackendState> = Vec::new();
-        let mut backend_names: Vec<&str> = Vec::new();
-        let mut listeners = Vec::new();
-        let mut listeners_cfg = Vec::new();
-        let mut addrs = Vec::new();
-        for (li, l) in config.listeners.iter().enumerate() {
-            let backend = match backend_names.iter().position(|n| *n == l.backend.name) {
-                Some(i) => i,
-                None => {
-                    backend_names.push(&l.backend.name);
-                    backends.push(BackendState::new(&l.backend));
-                    backends.len() - 1
-                }
-            };
-            let session = l.session_config();
-            listeners_cfg.push(ListenerCfg { name: l.name.clone(), session, backend });
-            for addr in &l.addrs {
-                let mut sock = TcpListener::bind(*addr)?;
-                let local = sock.local_addr()?;
-                poll.registry().register(&mut sock, Token(listeners.len()), Interest::READABLE)?;
-                eprintln!("connseq: listening on {local}");
-                addrs.push(local);
-                listeners.push(Listener { sock: Some(sock), cfg: li });
-            }
+    /// A thread's loop over its already bound listening sockets. `poll` is
+    /// the one whose registry made this thread's waker in `shared`.
+    pub(crate) fn new(
+        id: usize,
+        poll: Poll,
+        shared: Arc<Shared>,
+        socks: Vec<Bound>,
+        listeners_cfg: Arc<[ListenerCfg]>,
+        config: &ProxyConfig,
+    ) -> io::Result<Worker> {
+        let mut listeners = Vec::with_capacity(socks.len());
+        for (t, (mut sock, cfg)) in socks.into_iter().enumerate() {
+            poll.registry().register(&mut sock, Token(t), Interest::READABLE)?;
+            listeners.push(Listener { sock: Some(sock), armed: true, cfg });
         }
         let g = &config.global;
         let maxconn = usize::try_from(g.maxconn).unwrap_or(usize::MAX);
         // Two pipes per session at most (one per direction), bounded so the
         // descriptors they take stay reasonable; past the bound a session
         // uses buffers (see `Exec::splice_fallback`).
-        let max_pipes = if maxconn == 0 { MAX_PIPES } else { maxconn.saturating_mul(2).min(MAX_PIPES) };
+        let total = if maxconn == 0 { MAX_PIPES } else { maxconn.saturating_mul(2).min(MAX_PIPES) };
+        let max_pipes = (total / g.threads.max(1)).max(2);
         Ok(Worker {
+            id,
             poll,
+            shared,
             listeners,
             listeners_cfg,
-            backends,
             slots: Vec::new(),
             gens: Vec::new(),
             free: Vec::new(),
             live: 0,
-            live_shared: Arc::new(AtomicUsize::new(0)),
             timers: TimerHeap::default(),
-            clock: Clock::start(),
             pool: BufPool::new(g.buffer_size, 1024),
             pipes: PipePool::new(max_pipes, None),
             max_pipes,
-            maxconn,
-            paused: false,
             grace: crate::config::millis(g.grace_period),
+            stop: StopMode::Running,
             stop_by: None,
-            stop_flag: Arc::new(AtomicBool::new(false)),
+            accept_backoff: None,
             signals: None,
-            addrs,
+            work: Vec::new(),
+            released: Vec::new(),
+            inbox: Vec::new(),
         })
     }
 
-    /// The bound addresses, in listener order.
-    pub(crate) fn addrs(&self) -> &[SocketAddr] {
-        &self.addrs
-    }
-
-    /// A waker and flag that stop the loop from another thread.
-    pub(crate) fn stop_handle(&self) -> io::Result<(Arc<Waker>, Arc<AtomicBool>)> {
-        Ok((Arc::new(Waker::new(self.poll.registry(), WAKER)?), self.stop_flag.clone()))
-    }
-
-    /// A counter of live sessions that other threads may read; it is
-    /// updated after a session's sockets are closed.
-    pub(crate) fn live_handle(&self) -> Arc<AtomicUsize> {
-        self.live_shared.clone()
-    }
-
-    /// Stops on SIGINT, SIGTERM or SIGUSR1 too.
+    /// Stops on SIGINT, SIGTERM (hard) or SIGUSR1 (soft) too.
     pub(crate) fn watch_signals(&mut self, mut signals: Signals) -> io::Result<()> {
         self.poll.registry().register(&mut signals, SIGNALS, Interest::READABLE)?;
         self.signals = Some(signals);
         Ok(())
     }
 
-    /// Runs until stopped and every session ended (or the grace period ran out).
+    fn now(&self) -> Millis {
+        self.shared.clock.now()
+    }
+
+    /// Runs until stopped and every session of this thread ended (or the
+    /// grace period ran out and the rest were killed).
     pub(crate) fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let now = self.clock.now();
-            if let Some(by) = self.stop_by {
-                if self.live == 0 || now >= by {
-                    if self.live > 0 {
-                        eprintln!("connseq: grace period over, closing {} sessions", self.live);
-                    }
-                    self.close_all();
+            let now = self.now();
+            self.follow_stop(now);
+            if self.stop != StopMode::Running {
+                if self.stop_by.is_some_and(|by| now >= by) && self.live > 0 {
+                    self.kill_all(now);
+                }
+                if self.live == 0 {
                     return Ok(());
                 }
             }
-            let mut timeout = self.timers.timeout(now);
-            if let Some(by) = self.stop_by {
-                let left = Duration::from_millis(by.saturating_sub(now));
-                timeout = Some(timeout.map_or(left, |t| t.min(left)));
-            }
-            // Round up: a deadline a fraction of a millisecond away must not
-            // turn into a busy loop of zero-timeout polls.
-            let timeout = timeout.map(|t| t + Duration::from_millis(1));
-            match self.poll.poll(&mut events, timeout) {
+            match self.poll.poll(&mut events, self.poll_timeout(now)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
             for ev in events.iter() {
-                let now = self.clock.now();
+                let now = self.now();
                 match ev.token() {
-                    WAKER => {
-                        if self.stop_flag.load(Ordering::Acquire) {
-                            self.begin_stop(now);
-                        }
-                    }
-                    SIGNALS => self.on_signals(now)?,
-                    Token(t) if t < self.listeners.len() => self.accept(t),
+                    WAKER => self.read_inbox(now),
+                    SIGNALS => self.on_signals()?,
+                    Token(t) if t < self.listeners.len() => self.accept(t, now),
                     Token(t) => {
                         let rel = t - self.listeners.len();
                         let (idx, side) = (rel / 2, if rel % 2 == 0 { Side::Front } else { Side::Back });
@@ -206,89 +242,172 @@ impl Worker {
                     }
                 }
             }
-            let now = self.clock.now();
+            let now = self.now();
             while let Some((deadline, idx, gen)) = self.timers.pop_due(now) {
                 self.on_timer(idx, gen, deadline, now);
             }
+            if self.accept_backoff.is_some_and(|until| now >= until) {
+                self.accept_backoff = None;
+            }
+            self.arm_listeners(now);
         }
     }
 
-    fn on_signals(&mut self, now: Millis) -> io::Result<()> {
+    /// How long `poll` may sleep: until the earliest timer, the end of the
+    /// grace period or of an accept backoff. With a manual clock nothing
+    /// happens until the clock moves, which wakes the loop.
+    fn poll_timeout(&self, now: Millis) -> Option<Duration> {
+        if self.shared.clock.is_manual() {
+            return None;
+        }
+        let mut timeout = self.timers.timeout(now);
+        for until in [self.stop_by, self.accept_backoff].into_iter().flatten() {
+            let left = Duration::from_millis(until.saturating_sub(now));
+            timeout = Some(timeout.map_or(left, |t| t.min(left)));
+        }
+        // Round up: a deadline a fraction of a millisecond away must not
+        // turn into a busy loop of zero-timeout polls.
+        timeout.map(|t| t + Duration::from_millis(1))
+    }
+
+    fn on_signals(&mut self) -> io::Result<()> {
         let Some(signals) = self.signals.as_mut() else { return Ok(()) };
         let got = signals.read()?;
-        if !got.is_empty() {
-            let names: Vec<String> = got.iter().map(|s| format!("{s:?}")).collect();
-            eprintln!("connseq: signal {} received, stopping", names.join(","));
-            self.begin_stop(now);
+        if got.is_empty() {
+            return Ok(());
         }
+        let names: Vec<String> = got.iter().map(|s| format!("{s:?}")).collect();
+        let mode =
+            if got.contains(Signal::Term) || got.contains(Signal::Int) { StopMode::Hard } else { StopMode::Soft };
+        match mode {
+            StopMode::Hard => info!(target: "connseq::runtime", "signal {} received, stopping", names.join(",")),
+            _ => info!(target: "connseq::runtime", "signal {} received, stopping softly", names.join(",")),
+        }
+        self.shared.request_stop(mode);
         Ok(())
     }
 
-    /// Stops accepting; the loop ends when the sessions are done.
-    fn begin_stop(&mut self, now: Millis) {
-        if self.stop_by.is_some() {
+    /// Picks up a stop another thread (or a signal) asked for: the listeners
+    /// close at once; a hard stop sets the time by which sessions are killed.
+    fn follow_stop(&mut self, now: Millis) {
+        let mode = self.shared.stop_mode();
+        if mode <= self.stop {
             return;
         }
-        self.stop_by = Some(now.saturating_add(self.grace));
-        for l in &mut self.listeners {
-            if let Some(mut s) = l.sock.take() {
-                let _ = self.poll.registry().deregister(&mut s);
+        if self.stop == StopMode::Running {
+            for l in &mut self.listeners {
+                if let Some(mut s) = l.sock.take() {
+                    if l.armed {
+                        let _ = self.poll.registry().deregister(&mut s);
+                    }
+                }
+                l.armed = false;
             }
+            self.shared.set_paused(self.id, false);
         }
+        if mode == StopMode::Hard {
+            self.stop_by = Some(self.shared.hard_stop_at().min(now).saturating_add(self.grace));
+        }
+        self.stop = mode;
     }
 
-    /// Accepts on listener `t` until EAGAIN or the maxconn limit.
-    fn accept(&mut self, t: usize) {
+    /// Reads this thread's mailbox (the waker also stands for "the clock
+    /// moved", "stop" and "a place freed": the loop checks those itself).
+    fn read_inbox(&mut self, now: Millis) {
+        let mut inbox = std::mem::take(&mut self.inbox);
+        self.shared.take_inbox(self.id, &mut inbox);
+        for msg in inbox.drain(..) {
+            match msg {
+                Msg::Dequeued { backend, server, idx, gen } => self.on_dequeued(backend, server, idx, gen, now),
+            }
+        }
+        self.inbox = inbox;
+    }
+
+    /// Whether each listener may accept now, and the poller told so.
+    fn arm_listeners(&mut self, now: Millis) {
+        if self.stop != StopMode::Running {
+            return;
+        }
+        let base = self.accept_backoff.is_none() && !self.shared.live.is_full();
+        let mut paused = false;
+        for t in 0..self.listeners.len() {
+            let l = &mut self.listeners[t];
+            let want = base && !self.shared.listeners[l.cfg].is_full();
+            paused |= !want;
+            if want == l.armed {
+                continue;
+            }
+            let Some(sock) = l.sock.as_mut() else { continue };
+            let registry = self.poll.registry();
+            let ok = if want {
+                registry.register(sock, Token(t), Interest::READABLE).is_ok()
+            } else {
+                registry.deregister(sock).is_ok()
+            };
+            if ok {
+                l.armed = want;
+            }
+            if want && ok {
+                // Connections that waited in the backlog: the registration
+                // reports them too, but reading them now costs nothing.
+                self.accept(t, now);
+            }
+        }
+        self.shared.set_paused(self.id, paused);
+    }
+
+    /// Accepts on listener `t` until EAGAIN, a limit, or an error.
+    fn accept(&mut self, t: usize, now: Millis) {
         loop {
-            if self.paused || self.stop_by.is_some() {
+            let l = &self.listeners[t];
+            if !l.armed || self.stop != StopMode::Running || self.accept_backoff.is_some() {
                 return;
             }
-            let Some(sock) = self.listeners[t].sock.as_ref() else { return };
-            let (stream, client) = match sock.accept() {
-                Ok(x) => x,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+            let Some(sock) = l.sock.as_ref() else { return };
+            let cfg = l.cfg;
+            // A place in both gauges first, so threads never pass a limit.
+            if !self.shared.live.try_reserve() {
+                self.arm_listeners(now);
+                return;
+            }
+            if !self.shared.listeners[cfg].try_reserve() {
+                self.give_back_places(None);
+                self.arm_listeners(now);
+                return;
+            }
+            match sock.accept() {
+                Ok((stream, client)) => self.start_session(cfg, stream, client, now),
                 Err(e) => {
-                    // EMFILE and friends: the connection stays in the backlog
-                    // and is accepted when a session ends (resume_accepting).
-                    eprintln!("connseq: accept: {e}");
-                    self.pause_listeners();
-                    return;
+                    self.give_back_places(Some(cfg));
+                    match e.kind() {
+                        io::ErrorKind::WouldBlock => return,
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => continue,
+                        _ => {
+                            // EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection
+                            // stays in the backlog. Rest the listeners, and try
+                            // again when a session ends or the backoff is over,
+                            // so even a proxy with no session left resumes.
+                            self.shared.counters.accept_errors.fetch_add(1, Ordering::Relaxed);
+                            warn!(target: "connseq::runtime", "accept: {e}; pausing the listeners for {ACCEPT_BACKOFF} ms");
+                            self.accept_backoff = Some(now.saturating_add(ACCEPT_BACKOFF));
+                            self.arm_listeners(now);
+                            return;
+                        }
+                    }
                 }
-            };
-            let cfg_idx = self.listeners[t].cfg;
-            self.start_session(cfg_idx, stream, client);
-            if self.maxconn != 0 && self.live >= self.maxconn {
-                self.pause_listeners();
             }
         }
     }
 
-    fn pause_listeners(&mut self) {
-        if self.paused {
-            return;
+    /// Gives back the global place and, if `listener`, that listener's.
+    fn give_back_places(&mut self, listener: Option<usize>) {
+        let mut was_full = self.shared.live.release();
+        if let Some(cfg) = listener {
+            was_full |= self.shared.listeners[cfg].release();
         }
-        self.paused = true;
-        for l in &mut self.listeners {
-            if let Some(s) = l.sock.as_mut() {
-                let _ = self.poll.registry().deregister(s);
-            }
-        }
-    }
-
-    fn resume_listeners(&mut self) {
-        if !self.paused || self.stop_by.is_some() || (self.maxconn != 0 && self.live >= self.maxconn) {
-            return;
-        }
-        self.paused = false;
-        for (t, l) in self.listeners.iter_mut().enumerate() {
-            if let Some(s) = l.sock.as_mut() {
-                let _ = self.poll.registry().register(s, Token(t), Interest::READABLE);
-            }
-        }
-        for t in 0..self.listeners.len() {
-            self.accept(t);
+        if was_full {
+            self.shared.wake_paused(self.id);
         }
     }
 
@@ -296,8 +415,7 @@ impl Worker {
         Token(self.listeners.len() + 2 * idx)
     }
 
-    fn start_session(&mut self, cfg_idx: usize, mut stream: mio::net::TcpStream, client: SocketAddr) {
-        let now = self.clock.now();
+    fn start_session(&mut self, cfg_idx: usize, mut stream: TcpStream, client: SocketAddr, now: Millis) {
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -309,10 +427,12 @@ impl Worker {
         let _ = stream.set_nodelay(true);
         let token = self.front_token(idx);
         if let Err(e) = self.poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE) {
-            eprintln!("connseq: {client}: cannot poll the accepted socket: {e}");
+            warn!(target: "connseq::runtime", "{client}: cannot poll the accepted socket: {e}");
             self.free.push(idx);
+            self.give_back_places(Some(cfg_idx));
             return;
         }
+        self.shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
         let mut cfg = self.listeners_cfg[cfg_idx].session;
         if !self.pipes.splice_supported() {
             cfg.splice = SpliceMode::Never;
@@ -322,7 +442,6 @@ impl Worker {
         slot.front.registered = true;
         self.slots[idx] = Some(slot);
         self.live += 1;
-        self.live_shared.store(self.live, Ordering::Release);
         self.drive(idx, now);
     }
 
@@ -347,12 +466,62 @@ impl Worker {
         self.drive(idx, now);
     }
 
-    /// Runs session `idx` until the core waits, then frees it if it is over
-    /// or schedules its next deadline; slots it gave back go to waiters.
+    /// Whether session `(idx, gen)` of this thread is alive and queued.
+    fn is_waiting(slots: &[Option<Slot>], gens: &[u32], idx: usize, gen: u32) -> bool {
+        gens.get(idx) == Some(&gen) && matches!(slots.get(idx), Some(Some(s)) if s.core.si(Side::Back) == SiState::Que)
+    }
+
+    /// Another thread took a slot of `server` for our queued session.
+    fn on_dequeued(&mut self, backend: usize, server: u8, idx: usize, gen: u32, now: Millis) {
+        if Self::is_waiting(&self.slots, &self.gens, idx, gen) {
+            self.hand_slot(idx, server, now);
+        } else {
+            // It left the queue meanwhile: the slot goes to the next waiter.
+            self.shared.backend(backend).release(server);
+            self.offer_slot(backend, server, now);
+        }
+        self.run_work(now);
+    }
+
+    /// Session `idx` (queued, of this thread) gets a slot on `server`.
+    fn hand_slot(&mut self, idx: usize, server: u8, now: Millis) {
+        if let Some(Some(s)) = self.slots.get_mut(idx) {
+            s.times.assigned = Some(now);
+            let cfg = s.cfg;
+            s.core.handle_dequeued(&cfg, server, now);
+            self.work.push(idx);
+        }
+    }
+
+    /// Server `server` of `backend` has a free slot: the first session still
+    /// waiting in the queue gets it, on this thread or (by message) another.
+    fn offer_slot(&mut self, backend: usize, server: u8, now: Millis) {
+        let me = self.id;
+        let handoff = {
+            let (slots, gens) = (&self.slots, &self.gens);
+            self.shared
+                .backend(backend)
+                .dequeue(server, |w: Waiter| w.worker != me || Self::is_waiting(slots, gens, w.idx, w.gen))
+        };
+        match handoff {
+            None => {}
+            Some(w) if w.worker == me => self.hand_slot(w.idx, server, now),
+            Some(w) => self.shared.send(w.worker, Msg::Dequeued { backend, server, idx: w.idx, gen: w.gen }),
+        }
+    }
+
+    /// Runs session `idx` until the core waits, and the sessions it handed a
+    /// server slot to.
     fn drive(&mut self, idx: usize, now: Millis) {
-        let mut work = vec![idx];
-        while let Some(idx) = work.pop() {
-            let mut released = Vec::new();
+        self.work.push(idx);
+        self.run_work(now);
+    }
+
+    /// Drives every session in `work`: each until the core waits, then frees
+    /// it if it is over or schedules its next deadline; slots it gave back go
+    /// to waiters (which join `work`).
+    fn run_work(&mut self, now: Millis) {
+        while let Some(idx) = self.work.pop() {
             let back_token = Token(self.listeners.len() + 2 * idx + 1);
             let gen = self.gens[idx];
             let Some(Some(slot)) = self.slots.get_mut(idx) else { continue };
@@ -361,11 +530,12 @@ impl Worker {
                 registry: self.poll.registry(),
                 pool: &mut self.pool,
                 pipes: &mut self.pipes,
-                backend: &mut self.backends[backend_idx],
+                shared: &self.shared,
+                backend: backend_idx,
                 now,
-                waiter: (idx, gen),
+                waiter: Waiter { worker: self.id, idx, gen },
                 back_token,
-                released: &mut released,
+                released: &mut self.released,
             };
             loop {
                 let cfg = slot.cfg;
@@ -379,33 +549,27 @@ impl Worker {
                 }
             }
             if slot.core.is_closed() {
-                self.end_session(idx, now);
+                self.end_session(idx, now, false);
             } else if let Some(d) = slot.core.next_deadline() {
                 self.timers.schedule(d, idx, gen, &mut slot.timer_queued);
             }
-            for server in released {
-                let slots = &self.slots;
-                let gens = &self.gens;
-                let waiting = |(i, g): (usize, u32)| {
-                    gens.get(i) == Some(&g)
-                        && matches!(slots.get(i), Some(Some(s)) if s.core.si(Side::Back) == SiState::Que)
-                };
-                if let Some((w, _)) = self.backends[backend_idx].dequeue(server, waiting) {
-                    if let Some(Some(s)) = self.slots.get_mut(w) {
-                        s.times.assigned = Some(now);
-                        let cfg = s.cfg;
-                        s.core.handle_dequeued(&cfg, server, now);
-                        work.push(w);
-                    }
-                }
+            while let Some(server) = self.released.pop() {
+                self.offer_slot(backend_idx, server, now);
             }
         }
-        self.resume_listeners();
     }
 
-    fn end_session(&mut self, idx: usize, now: Millis) {
+    /// Logs and frees slot `idx`; its places in the gauges are given back.
+    fn end_session(&mut self, idx: usize, now: Millis, forced: bool) {
         let Some(mut slot) = self.slots[idx].take() else { return };
-        eprintln!("connseq: {}", slot.log_line(&self.listeners_cfg[slot.listener].name, now));
+        let listener = &self.listeners_cfg[slot.listener];
+        let line = slot.log_line(&listener.name, now);
+        if forced {
+            warn!(target: "connseq::session", "{line} (closed at stop)");
+        } else {
+            info!(target: "connseq::session", "{line}");
+        }
+        self.shared.record(|| SessionRecord::new(&slot, &listener.name, self.id, now));
         let registry = self.poll.registry();
         // The core closed both sockets already; this only guards a bug.
         slot.front.close(registry);
@@ -416,7 +580,10 @@ impl Worker {
         self.free.push(idx);
         self.live -= 1;
         self.trim_pipes_if_idle();
-        self.live_shared.store(self.live, Ordering::Release);
+        self.shared.counters.ended.fetch_add(1, Ordering::Relaxed);
+        self.give_back_places(Some(slot.listener));
+        // Descriptors freed: a resting listener may try again at once.
+        self.accept_backoff = None;
     }
 
     /// With no session left, the spare pipes are closed: an idle proxy holds
@@ -429,23 +596,22 @@ impl Worker {
         }
     }
 
-    /// The grace period is over: every remaining session is closed (its
-    /// sockets dropped, no log line of a normal end).
-    fn close_all(&mut self) {
-        let now = self.clock.now();
+    /// The grace period is over: every remaining session is killed through
+    /// the core (both sides closed abortively, in order, logged with `K`).
+    /// A session the core could not close (a bug) is dropped.
+    fn kill_all(&mut self, now: Millis) {
+        warn!(target: "connseq::runtime", "grace period over, closing {} sessions", self.live);
         for idx in 0..self.slots.len() {
-            if let Some(slot) = self.slots[idx].as_ref() {
-                eprintln!("connseq: {} (closed at stop)", slot.log_line(&self.listeners_cfg[slot.listener].name, now));
-                let Some(mut slot) = self.slots[idx].take() else { continue };
-                let registry = self.poll.registry();
-                slot.front.close(registry);
-                slot.back.close(registry);
-                slot.req.clear_all(&mut self.pool, &mut self.pipes);
-                slot.res.clear_all(&mut self.pool, &mut self.pipes);
-                self.live -= 1;
+            if let Some(Some(slot)) = self.slots.get_mut(idx) {
+                let cfg = slot.cfg;
+                slot.core.handle_kill(&cfg, now);
+                self.drive(idx, now);
             }
         }
-        self.trim_pipes_if_idle();
-        self.live_shared.store(self.live, Ordering::Release);
+        for idx in 0..self.slots.len() {
+            if self.slots[idx].is_some() {
+                self.end_session(idx, now, true);
+            }
+        }
     }
 }

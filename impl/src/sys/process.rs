@@ -53,6 +53,18 @@ pub fn raise_nofile_limit() -> io::Result<libc::rlim_t> {
     Ok(target)
 }
 
+/// Sets the soft `RLIMIT_NOFILE` to `soft` (at most the hard limit) and
+/// returns the previous soft limit. For tests that make the process run out
+/// of descriptors; the proxy itself only raises the limit.
+pub fn set_nofile_soft_limit(soft: libc::rlim_t) -> io::Result<libc::rlim_t> {
+    let mut limit = nofile_limit()?;
+    let before = limit.rlim_cur;
+    limit.rlim_cur = soft.min(limit.rlim_max);
+    // SAFETY: `limit` is a valid rlimit, read for the call only.
+    cvt(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) })?;
+    Ok(before)
+}
+
 /// The current `RLIMIT_NOFILE` (soft, hard).
 fn nofile_limit() -> io::Result<libc::rlimit> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };

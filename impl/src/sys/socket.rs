@@ -8,11 +8,27 @@
 //! `EPIPE`/`ECONNRESET` and never a `SIGPIPE`.
 
 use super::{cvt_size, retry_eintr};
-use socket2::SockRef;
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::io;
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::Duration;
+
+/// A non-blocking listening socket on `addr` with `SO_REUSEADDR` (a restart
+/// binds while old connections linger in TIME-WAIT) and, with `reuse_port`,
+/// `SO_REUSEPORT`, so that each event-loop thread binds its own socket on
+/// the same address and the kernel spreads new connections among them.
+/// `backlog` is capped by the kernel's `somaxconn`.
+pub fn listen(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<std::net::TcpListener> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    if reuse_port {
+        sock.set_reuse_port(true)?;
+    }
+    sock.bind(&addr.into())?;
+    sock.listen(backlog)?;
+    Ok(sock.into())
+}
 
 /// `send(MSG_DONTWAIT | MSG_NOSIGNAL [| MSG_MORE])`, retrying `EINTR`.
 ///

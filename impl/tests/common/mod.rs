@@ -128,6 +128,7 @@ pub struct EchoServer {
     addr: SocketAddr,
     accepted: Arc<AtomicUsize>,
     open: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
     stopping: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -138,8 +139,11 @@ impl EchoServer {
         let addr = l.local_addr().expect("local address");
         let accepted = Arc::new(AtomicUsize::new(0));
         let open = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let active = Arc::new(AtomicUsize::new(0));
         let stopping = Arc::new(AtomicBool::new(false));
-        let (acc, opn, stop) = (accepted.clone(), open.clone(), stopping.clone());
+        let (acc, opn, pk, stop) = (accepted.clone(), open.clone(), peak.clone(), stopping.clone());
+        let act = active;
         let thread = thread::Builder::new()
             .name("echo-accept".into())
             .spawn(move || {
@@ -154,10 +158,16 @@ impl EchoServer {
                         break;
                     }
                     acc.fetch_add(1, Ordering::AcqRel);
+                    let active = act.fetch_add(1, Ordering::AcqRel) + 1;
+                    pk.fetch_max(active, Ordering::AcqRel);
                     opn.fetch_add(1, Ordering::AcqRel);
-                    let opn = opn.clone();
+                    let (opn, act) = (opn.clone(), act.clone());
                     conns.push(thread::spawn(move || {
-                        echo(s); // closes the socket
+                        // `active` drops before the FIN is sent, so whoever
+                        // sees the FIN sees the count without this connection.
+                        echo(s, || {
+                            act.fetch_sub(1, Ordering::AcqRel);
+                        }); // closes the socket
                         opn.fetch_sub(1, Ordering::AcqRel);
                     }));
                     // Join the finished ones as we go, so a long test does
@@ -175,7 +185,7 @@ impl EchoServer {
                 }
             })
             .expect("spawn the echo server");
-        EchoServer { addr, accepted, open, stopping, thread: Some(thread) }
+        EchoServer { addr, accepted, open, peak, stopping, thread: Some(thread) }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -190,6 +200,12 @@ impl EchoServer {
     /// Connections accepted and not yet closed.
     pub fn open(&self) -> usize {
         self.open.load(Ordering::Acquire)
+    }
+
+    /// The most connections active at once so far (a connection stops being
+    /// active when its EOF or error is read, before its FIN is sent).
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Acquire)
     }
 
     /// Stops accepting and waits until every connection's echo ended.
@@ -215,24 +231,31 @@ impl Drop for EchoServer {
 }
 
 /// Echoes until EOF, then shuts the write side; any error ends it.
-fn echo(mut s: TcpStream) {
+/// `done` runs once, at EOF or error, before the FIN.
+fn echo(mut s: TcpStream, done: impl FnOnce()) {
     if s.set_read_timeout(Some(HANG_GUARD)).is_err() {
+        done();
         return;
     }
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match s.read(&mut buf) {
             Ok(0) => {
+                done();
                 let _ = s.shutdown(Shutdown::Write);
                 return;
             }
             Ok(n) => {
                 if s.write_all(&buf[..n]).is_err() {
+                    done();
                     return;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return,
+            Err(_) => {
+                done();
+                return;
+            }
         }
     }
 }

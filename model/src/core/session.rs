@@ -513,6 +513,17 @@ impl Session {
         self.update(cfg, now);
     }
 
+    /// The proxy is stopping and the grace period is over: both sides are
+    /// closed abortively, in the ordinary close order (their pending shutdown
+    /// steps complete as part of the close), and the session ends with `K`.
+    /// The runtime's input only; the model does not stop the proxy.
+    pub fn handle_kill(&mut self, cfg: &SessionConfig, now: Millis) {
+        self.term.record(Cause::Killed, self.phase());
+        self.abort(cfg, Side::Front);
+        self.abort(cfg, Side::Back);
+        self.update(cfg, now);
+    }
+
     /// The runtime performed `action`; this is what happened.
     pub fn handle_outcome(&mut self, cfg: &SessionConfig, action: Action, outcome: Outcome, now: Millis) {
         match action {

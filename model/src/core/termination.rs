@@ -21,6 +21,9 @@ pub enum Cause {
     ServerTimeout,
     /// A local resource ran out (`R`).
     Resource,
+    /// The proxy was stopping and the grace period ran out (`K`, HAProxy's
+    /// "killed by an admin").
+    Killed,
 }
 
 impl Cause {
@@ -34,6 +37,7 @@ impl Cause {
             Cause::ClientTimeout => 'c',
             Cause::ServerTimeout => 's',
             Cause::Resource => 'R',
+            Cause::Killed => 'K',
         }
     }
 }
