@@ -8,7 +8,10 @@ use connseq::runtime::{self, RunningProxy};
 mod common;
 
 use common::connect;
-use common::stream::{accept, echo, pattern, read_pattern_to_eof, server_socket, spawn, write_pattern, MIB};
+use common::stream::{
+    accept, echo, pattern, pattern_sha256, read_pattern_to_eof, read_pattern_to_eof_sha256, server_socket, spawn,
+    write_pattern, MIB,
+};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
@@ -29,9 +32,22 @@ fn config(server: SocketAddr, retries: u8) -> ProxyConfig {
 }
 
 fn start_proxy(server: SocketAddr, retries: u8) -> (RunningProxy, SocketAddr) {
-    let proxy = runtime::spawn(&config(server, retries)).expect("the proxy starts");
+    let options = runtime::Options { record_sessions: true, ..runtime::Options::default() };
+    let proxy = runtime::spawn_with(&config(server, retries), options).expect("the proxy starts");
     let addr = proxy.addrs()[0];
     (proxy, addr)
+}
+
+/// Waits until every session ended, stops the proxy and checks the
+/// sessions' termination codes (in any order).
+fn stop_expecting_codes(mut proxy: RunningProxy, expected: &[&str]) {
+    common::wait_until("every session ended", || proxy.live_sessions() == 0);
+    proxy.shutdown().expect("the proxy stops cleanly");
+    let mut codes: Vec<String> = proxy.take_records().iter().map(|r| r.termination.to_string()).collect();
+    codes.sort();
+    let mut expected = expected.to_vec();
+    expected.sort();
+    assert_eq!(codes, expected, "termination codes");
 }
 
 #[test]
@@ -46,11 +62,12 @@ fn twenty_mebibytes_each_way_arrive_intact_and_in_order() {
         write_pattern(&mut writer, 1, 20 * MIB)?;
         writer.shutdown(Shutdown::Write)
     });
-    let got = read_pattern_to_eof(&mut client, 1, 0).expect("the echo comes back intact");
+    let (got, sha) = read_pattern_to_eof_sha256(&mut client, 1, 0).expect("the echo comes back intact");
     up.join().expect("writer thread").expect("the client sends everything");
     assert_eq!(got, 20 * MIB as u64, "every byte came back");
+    assert_eq!(sha, pattern_sha256(1, 20 * MIB), "SHA-256 of what came back = SHA-256 of what was sent");
     assert_eq!(srv.join().expect("server thread").expect("the server echoes"), 20 * MIB as u64);
-    proxy.stop().expect("the proxy stops cleanly");
+    stop_expecting_codes(proxy, &["--"]);
 }
 
 #[test]
@@ -72,7 +89,7 @@ fn client_half_close_reaches_the_server_and_the_response_still_flows() {
     let got = read_pattern_to_eof(&mut client, 3, 0).expect("the response arrives after the half-close");
     assert_eq!(got, 4 * MIB as u64, "all of the response, then EOF");
     assert_eq!(srv.join().expect("server thread").expect("server side"), MIB as u64, "EOF after every client byte");
-    proxy.stop().expect("the proxy stops cleanly");
+    stop_expecting_codes(proxy, &["--"]);
 }
 
 #[test]
@@ -111,7 +128,7 @@ fn a_response_and_server_close_during_the_upload_reach_the_client_whole_then_eof
     up.join().expect("writer thread").expect("the upload is never reset");
     let rest = srv.join().expect("server thread").expect("server side");
     assert_eq!(rest + 64 * 1024, 8 * MIB as u64, "the server got the whole upload");
-    proxy.stop().expect("the proxy stops cleanly");
+    stop_expecting_codes(proxy, &["--"]);
 }
 
 #[test]
@@ -130,7 +147,7 @@ fn a_refused_server_ends_the_client_connection_with_eof() {
     assert_eq!(n, 0, "EOF");
     // Our FIN ends the proxy's lingering drain of this connection at once.
     drop(client);
-    proxy.stop().expect("the proxy stops cleanly");
+    stop_expecting_codes(proxy, &["SC"]);
     drop(held);
 }
 
@@ -169,5 +186,5 @@ fn a_client_reset_mid_transfer_ends_the_server_side_and_the_proxy_serves_the_nex
         ),
     }
     assert_eq!(second.expect("second session"), 5);
-    proxy.stop().expect("the proxy stops cleanly");
+    stop_expecting_codes(proxy, &["CD", "--"]);
 }

@@ -11,7 +11,10 @@ use connseq_model::core::SpliceMode;
 mod common;
 
 use common::connect;
-use common::stream::{accept, echo, read_pattern_to_eof, server_socket, spawn, write_pattern, MIB};
+use common::stream::{
+    accept, echo, pattern_sha256, read_pattern_to_eof, read_pattern_to_eof_sha256, server_socket, spawn, write_pattern,
+    MIB,
+};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
@@ -50,7 +53,8 @@ fn twenty_mebibytes_each_way(splice: SpliceMode, seed: u64) {
         write_pattern(&mut writer, seed, 20 * MIB)?;
         writer.shutdown(Shutdown::Write)
     });
-    let got = read_pattern_to_eof(&mut client, seed, 0).expect("the echo comes back intact");
+    let (got, sha) = read_pattern_to_eof_sha256(&mut client, seed, 0).expect("the echo comes back intact");
+    assert_eq!(sha, pattern_sha256(seed, 20 * MIB), "SHA-256 of what came back = SHA-256 of what was sent");
     up.join().expect("writer thread").expect("the client sends everything");
     assert_eq!(got, 20 * MIB as u64, "every byte came back, then EOF");
     assert_eq!(srv.join().expect("server thread").expect("the server echoes"), 20 * MIB as u64);

@@ -3,6 +3,7 @@
 //! reader for it, an echo peer, and the test server's socket.
 
 use super::HANG_GUARD;
+use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::thread::{self, JoinHandle};
@@ -43,16 +44,39 @@ pub fn write_pattern(s: &mut TcpStream, seed: u64, len: usize) -> io::Result<()>
     Ok(())
 }
 
+/// The SHA-256 of the first `len` bytes of stream `seed`.
+pub fn pattern_sha256(seed: u64, len: usize) -> [u8; 32] {
+    let mut h = Sha256::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut off = 0usize;
+    while off < len {
+        let n = chunk.len().min(len - off);
+        for (k, b) in chunk[..n].iter_mut().enumerate() {
+            *b = pattern(seed, (off + k) as u64);
+        }
+        h.update(&chunk[..n]);
+        off += n;
+    }
+    h.finalize().into()
+}
+
 /// Reads until EOF, checking every byte against stream `seed` from offset
 /// `from`; returns how many bytes came before EOF.
 pub fn read_pattern_to_eof(s: &mut TcpStream, seed: u64, from: u64) -> io::Result<u64> {
+    read_pattern_to_eof_sha256(s, seed, from).map(|(n, _)| n)
+}
+
+/// [`read_pattern_to_eof`], also returning the SHA-256 of what was read.
+pub fn read_pattern_to_eof_sha256(s: &mut TcpStream, seed: u64, from: u64) -> io::Result<(u64, [u8; 32])> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut off = from;
+    let mut h = Sha256::new();
     loop {
         let n = s.read(&mut buf)?;
         if n == 0 {
-            return Ok(off - from);
+            return Ok((off - from, h.finalize().into()));
         }
+        h.update(&buf[..n]);
         for &b in &buf[..n] {
             if b != pattern(seed, off) {
                 return Err(io::Error::other(format!("byte {off} of stream {seed} is wrong")));
