@@ -32,10 +32,11 @@ fn cpu_used_in_one_second() -> Duration {
 
 /// A proxy with global `maxconn` to a fresh echo server, and `n` sessions
 /// through it, each shown to work by one echo.
-fn proxy_with_idle_sessions(maxconn: u32, n: usize) -> (EchoServer, RunningProxy, Vec<TcpStream>) {
+fn proxy_with_idle_sessions(maxconn: u32, n: usize, threads: usize) -> (EchoServer, RunningProxy, Vec<TcpStream>) {
     let server = EchoServer::start();
-    let proxy = runtime::spawn(&proxy_config(vec![listener("idle", &[server.addr()], 0, 0)], maxconn))
-        .expect("the proxy starts");
+    let mut config = proxy_config(vec![listener("idle", &[server.addr()], 0, 0)], maxconn);
+    config.global.threads = threads;
+    let proxy = runtime::spawn(&config).expect("the proxy starts");
     let clients: Vec<_> = (0..n)
         .map(|i| {
             let mut c = connect(proxy.addrs()[0]);
@@ -64,7 +65,7 @@ fn end(server: EchoServer, proxy: RunningProxy, clients: Vec<TcpStream>) {
 #[test]
 fn an_idle_proxy_uses_no_cpu() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let (server, proxy, clients) = proxy_with_idle_sessions(0, 1);
+    let (server, proxy, clients) = proxy_with_idle_sessions(0, 1, 1);
 
     let used = cpu_used_in_one_second();
     eprintln!("CPU used in one idle second, one idle session: {:.3} ms", used.as_secs_f64() * 1e3);
@@ -74,9 +75,21 @@ fn an_idle_proxy_uses_no_cpu() {
 }
 
 #[test]
+fn an_idle_proxy_with_four_threads_uses_no_cpu() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (server, proxy, clients) = proxy_with_idle_sessions(0, 8, 4);
+
+    let used = cpu_used_in_one_second();
+    eprintln!("CPU used in one idle second, four threads, eight idle sessions: {:.3} ms", used.as_secs_f64() * 1e3);
+    assert!(used < IDLE_CPU_BOUND, "an idle proxy used {used:?} of CPU in one second");
+
+    end(server, proxy, clients);
+}
+
+#[test]
 fn a_proxy_paused_at_global_maxconn_uses_no_cpu() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let (server, proxy, clients) = proxy_with_idle_sessions(2, 2);
+    let (server, proxy, clients) = proxy_with_idle_sessions(2, 2, 2);
     // A third client waits in the listener's backlog: the listener is
     // readable, and a loop that polls it while paused would spin.
     let third = connect(proxy.addrs()[0]);

@@ -57,7 +57,10 @@ fn session(i: usize, echo: SocketAddr, refused: SocketAddr) {
 fn fd_count_returns_to_baseline_after_10000_mixed_sessions() {
     let server = EchoServer::start();
     let (_refuser, dead) = refusing_port();
-    let config = proxy_config(vec![listener("echo", &[server.addr()], 0, 0), listener("refused", &[dead], 0, 1)], 0);
+    let mut config =
+        proxy_config(vec![listener("echo", &[server.addr()], 0, 0), listener("refused", &[dead], 0, 1)], 0);
+    // Two event loops: the sessions, their ends and the queue handoffs cross threads.
+    config.global.threads = 2;
     let proxy = runtime::spawn(&config).expect("the proxy starts");
     let (echo, refused) = (proxy.addrs()[0], proxy.addrs()[1]);
 
