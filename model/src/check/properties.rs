@@ -191,7 +191,7 @@ pub const PROPERTIES: &[PropDef] = &[
         source: "mio: read until WouldBlock, then wait for the poller",
     },
     PropDef {
-        name: "a half-closed connection is bounded by its fin timer",
+        name: "a half-closed connection that waits is bounded by a timer",
         kind: Kind::Always,
         check: |_, s| ok(s, Violation::HalfClosedUnbounded),
         needs: NONE,

@@ -194,7 +194,7 @@ pub enum Violation {
     /// A step did not make progress (the model would have a cycle), or the
     /// proxy did not reach quiescence.
     NoProgress,
-    /// A half-closed or draining connection had no fin timer armed.
+    /// A half-closed or draining connection had no timer bounding it.
     HalfClosedUnbounded,
     /// A TLS connection used a pipe.
     TlsSpliced,
@@ -1305,18 +1305,31 @@ impl System {
             if !ordered {
                 n.violate(Violation::LayerOrder);
             }
-            // A half-closed or draining connection is bounded by its fin timer.
-            let live = c.is_open() && !c.closing();
-            let half = c.shr() != c.shw() || c.draining();
+            // A half-closed or draining connection that waits for an event is
+            // bounded by a timer: its fin timer once the proxy shut its side
+            // (or drains) and waits for the peer's FIN; its inactivity timer
+            // (or the fin timer) while the peer's side is shut and the proxy
+            // still sends. (Between two actions of one run nothing waits.)
+            let waiting = n.core.poll_action(self.session_config(n)).is_none();
+            let live = waiting && c.is_open() && !c.closing();
+            let waits_for_fin = (c.shw() && !c.shr()) || c.draining();
+            let peer_shut = c.shr() && !c.shw();
             let relevant = match side {
-                Side::Front => live && half,
-                Side::Back => live && half && n.core.si_back == SiState::Est,
+                Side::Front => live,
+                Side::Back => live && n.core.si_back == SiState::Est,
             };
-            let timer = match side {
-                Side::Front => TimerKind::ClientFin,
-                Side::Back => TimerKind::ServerFin,
+            let (fin, idle) = match side {
+                Side::Front => (TimerKind::ClientFin, TimerKind::Client),
+                Side::Back => (TimerKind::ServerFin, TimerKind::Server),
             };
-            if relevant && !n.core.timer_armed(timer) {
+            let bounded = if waits_for_fin {
+                n.core.timer_armed(fin)
+            } else if peer_shut {
+                n.core.timer_armed(fin) || n.core.timer_armed(idle)
+            } else {
+                true
+            };
+            if relevant && !bounded {
                 n.violate(Violation::HalfClosedUnbounded);
             }
         }

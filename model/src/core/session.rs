@@ -1158,7 +1158,13 @@ impl Session {
         let f = &self.front;
         let b = &self.back;
         let live = |c: &Connection| c.is_open() && !c.closing();
-        let half = |c: &Connection| c.shr() != c.shw() || c.draining();
+        // The fin timers bound the wait for a peer's FIN after the proxy shut
+        // its own side (or started an active shutr and drains): HAProxy's
+        // `timeout client-fin` / `server-fin`, which apply once the proxy's
+        // write side towards that peer is shut. A peer that sent its FIN and
+        // still receives (shr without shw) stays under the inactivity timer:
+        // a half-closed client waiting for a slow response is not cut short.
+        let half = |c: &Connection| (c.shw() && !c.shr()) || c.draining();
         let fin_timers = cfg.mutant != Mutant::NoFinTimer;
         let want = [
             (TimerKind::Handshake, self.si_front == SiState::Ini && live(f) && !f.hs.is_empty()),
