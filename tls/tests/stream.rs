@@ -1,0 +1,131 @@
+//! Application data through an established TLS connection: volume, the
+//! order of buffered plaintext versus `WouldBlock`, and partial writes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{established, pattern, tcp_pair_with, transfer, End, Pki, LOOPBACK};
+use connseq_tls::{Read, Step, TlsConn, Write};
+use socket2::SockRef;
+
+#[test]
+fn a_mebibyte_crosses_client_to_server_intact() {
+    let pki = Pki::new();
+    let (mut c, mut s) = established(&pki.client(&[], Some("localhost")), &pki.server(&[]));
+    let data = pattern(1 << 20);
+    assert!(transfer(&mut c, &mut s, &data) == data, "bytes differ");
+}
+
+#[test]
+fn a_mebibyte_crosses_server_to_client_intact() {
+    let pki = Pki::new();
+    let (mut c, mut s) = established(&pki.client(&[], Some("localhost")), &pki.server(&[]));
+    let data = pattern(1 << 20);
+    assert!(transfer(&mut s, &mut c, &data) == data, "bytes differ");
+}
+
+#[test]
+fn buffered_plaintext_all_comes_out_before_would_block() {
+    let pki = Pki::new();
+    let (mut c, s) = established(&pki.client(&[], Some("localhost")), &pki.server(&[]));
+    let mut s = s;
+    // Three writes, three records, all in the server's socket at once.
+    let data = pattern(3 * 5000);
+    for part in data.chunks(5000) {
+        assert_eq!(c.tls.write(&c.sock, part), Write::Sent { consumed: 5000, pending: false });
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    // A small buffer: several reads per record; no WouldBlock until all is out.
+    let mut got = Vec::new();
+    let mut out = [0u8; 100];
+    loop {
+        match s.tls.read(&s.sock, &mut out) {
+            Read::Data(n) => got.extend_from_slice(&out[..n]),
+            Read::WouldBlock => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(got.len(), data.len(), "WouldBlock came with plaintext still buffered");
+    assert!(got == data);
+}
+
+#[test]
+fn application_data_sent_with_the_last_flight_is_readable_after_done() {
+    let pki = Pki::new();
+    let (mut c, mut s) = common::ends(&pki.client(&[], Some("localhost")), &pki.server(&[]));
+    // Client: ClientHello. Server: its whole flight. Client: Finished, done.
+    assert_eq!(c.tls.handshake(&c.sock), Step::WantRead);
+    std::thread::sleep(Duration::from_millis(10));
+    assert_eq!(s.tls.handshake(&s.sock), Step::WantRead);
+    std::thread::sleep(Duration::from_millis(10));
+    assert_eq!(c.tls.handshake(&c.sock), Step::Done);
+    // The client's first record follows its Finished before the server steps.
+    assert_eq!(c.tls.write(&c.sock, b"early"), Write::Sent { consumed: 5, pending: false });
+    std::thread::sleep(Duration::from_millis(10));
+    let mut step = s.tls.handshake(&s.sock);
+    for _ in 0..common::MAX_ROUNDS {
+        if step == Step::Done {
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(100));
+        step = s.tls.handshake(&s.sock);
+    }
+    assert_eq!(step, Step::Done);
+    let mut got = Vec::new();
+    assert_eq!(s.drain(&mut got), Read::WouldBlock);
+    assert_eq!(got, b"early");
+}
+
+#[test]
+fn reading_into_an_empty_buffer_moves_nothing() {
+    let pki = Pki::new();
+    let (mut c, mut s) = established(&pki.client(&[], Some("localhost")), &pki.server(&[]));
+    assert_eq!(c.tls.write(&c.sock, b"x"), Write::Sent { consumed: 1, pending: false });
+    assert_eq!(s.tls.read(&s.sock, &mut []), Read::Data(0));
+    let mut got = Vec::new();
+    std::thread::sleep(Duration::from_millis(10));
+    assert_eq!(s.drain(&mut got), Read::WouldBlock);
+    assert_eq!(got, b"x");
+}
+
+#[test]
+fn a_full_socket_leaves_records_pending_and_then_refuses_more() {
+    let pki = Pki::new();
+    let (csock, ssock) = tcp_pair_with(|l| {
+        SockRef::from(l).set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    });
+    SockRef::from(&csock).set_send_buffer_size(4096).expect("SO_SNDBUF");
+    let mut c = End { tls: TlsConn::client(&pki.client(&[], Some("localhost")), LOOPBACK).expect("conn"), sock: csock };
+    let mut s = End { tls: TlsConn::server(&pki.server(&[])).expect("conn"), sock: ssock };
+    assert_eq!(common::handshake(&mut c, &mut s), (Step::Done, Step::Done));
+    let data = pattern(1 << 20);
+    let mut consumed_total = 0;
+    let mut saw_pending = false;
+    loop {
+        match c.tls.write(&c.sock, &data[consumed_total..]) {
+            Write::Sent { consumed, pending } => {
+                consumed_total += consumed;
+                saw_pending |= pending;
+                assert!(consumed > 0 || pending);
+            }
+            Write::WouldBlock => break,
+            Write::Reset => panic!("reset"),
+        }
+        assert!(consumed_total < data.len(), "the socket never filled");
+    }
+    assert!(saw_pending, "a write that filled the socket reports pending records");
+    assert!(c.tls.has_pending_output());
+    // The server reads: the pending records and the rest go through.
+    let mut got = Vec::new();
+    for _ in 0..common::MAX_ROUNDS {
+        assert_eq!(s.drain(&mut got), Read::WouldBlock);
+        if got.len() == consumed_total && !c.tls.has_pending_output() {
+            break;
+        }
+        let _ = c.tls.flush(&c.sock);
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    assert_eq!(got.len(), consumed_total);
+    assert!(got == data[..consumed_total], "bytes differ");
+}
