@@ -5,11 +5,10 @@
 
 mod cli;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = cli::Cli::parse_in_order();
     match cli::run(args) {
         Ok(code) => code,
         Err(e) => {

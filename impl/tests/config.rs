@@ -2,9 +2,10 @@
 //! temporary directory, read through `ProxyConfig::from_file` and through
 //! `connseq proxy --config`. Every error names the file, the line and the key.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use connseq::config::{
-    BackendTimeouts, ConfigError, ListenerTimeouts, Problem, ProxyArgs, ProxyConfig, ServerConfig, DEFAULT_MAXCONN,
+    BackTls, BackendTimeouts, Cidr, ConfigError, FrontTls, ListenerOptions, ListenerTimeouts, Problem, ProxyArgs,
+    ProxyConfig, ProxyTlvs, ProxyVersion, Rule, Rules, SendProxy, ServerConfig, ServerVerify, Verdict, DEFAULT_MAXCONN,
 };
 use connseq_model::core::{Balance, SpliceMode};
 use std::net::SocketAddr;
@@ -486,6 +487,347 @@ fn a_problem_is_exposed_for_programs() {
     let f = TempFile::new(&["[global]", "threads = 0"]);
     let e = ProxyConfig::from_file(f.path()).expect_err("refused");
     assert!(matches!(e.problem(), Some(Problem::OutOfRange { .. })));
+}
+
+// ---- the handshake layer ----
+
+/// A directory under the temporary directory holding a configuration file
+/// and the files it names, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(files: &[&str]) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("connseq-config-dir-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("the temporary directory is writable");
+        let d = TempDir(dir);
+        for f in files {
+            d.write(f, "-----BEGIN CERTIFICATE-----\n(the TLS loader reads this, not the configuration)\n");
+        }
+        d
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("the temporary directory is writable");
+        }
+        std::fs::write(&path, text).expect("the temporary directory is writable");
+        path
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Writes `lines` as `proxy.toml` in the directory and loads it.
+    fn load(&self, lines: &[&str]) -> Result<ProxyConfig, ConfigError> {
+        let file = self.write("proxy.toml", &(lines.join("\n") + "\n"));
+        ProxyConfig::from_file(&file)
+    }
+
+    /// As [`error_at`], in this directory.
+    #[track_caller]
+    fn error_at(&self, lines: &[&str], line: usize, key: &str) -> String {
+        let e = self.load(lines).expect_err("should be refused");
+        let msg = e.to_string();
+        let want = format!("{}:{line}: key '{key}': ", self.path("proxy.toml").display());
+        assert!(msg.starts_with(&want), "expected {want:?}..., got {msg:?}");
+        assert_eq!((e.line(), e.key()), (Some(line), Some(key)), "{msg}");
+        msg
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn cidr(s: &str) -> Cidr {
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+fn rules(list: &[(Verdict, &str)]) -> Rules {
+    Rules(list.iter().map(|&(verdict, net)| Rule { verdict, net: cidr(net) }).collect())
+}
+
+use Verdict::{Allow, Deny};
+
+#[test]
+fn every_handshake_key_lands_in_its_field() {
+    let d = TempDir::new(&["web.pem", "web.key", "tls/api.pem", "tls/api.key", "ca.pem"]);
+    let c = d
+        .load(&[
+            "[[listener]]",
+            "name = \"web\"",
+            "listen = [\"127.0.0.1:0\"]",
+            "backend = \"app\"",
+            "accept-proxy = true",
+            "monitor-net = [\"192.0.2.0/24\", \"2001:db8::/32\"]",
+            "rules = [ { allow = \"10.0.0.0/8\" }, { deny = \"0.0.0.0/0\" } ]",
+            "src-rules = [ { deny = \"203.0.113.0/24\" }, { allow = \"::/0\" } ]",
+            "tls = { certs = [ { cert = \"web.pem\", key = \"web.key\" }, { cert = \"tls/api.pem\", key = \"tls/api.key\" } ], alpn = [\"h2\", \"http/1.1\"] }",
+            "",
+            "[[listener]]",
+            "name = \"health\"",
+            "listen = \"127.0.0.1:0\"",
+            "health = true",
+            "monitor-net = \"127.0.0.1\"",
+            "backend = { servers = [\"127.0.0.1:2\"], send-proxy = \"v1\", tls = { insecure = true } }",
+            "",
+            "[backend.app]",
+            "servers = [\"127.0.0.1:1\"]",
+            "send-proxy = \"v2\"",
+            "send-proxy-tlv = [\"alpn\", \"authority\", \"ssl\", \"unique-id\", \"crc32c\"]",
+            "tls = { ca = \"ca.pem\", sni = \"app.example.com\", alpn = [\"h2\"] }",
+        ])
+        .unwrap_or_else(|e| panic!("should load: {e}"));
+    let [web, health] = c.listeners.as_slice() else { panic!("two listeners") };
+    let o = &web.options;
+    assert!(o.accept_proxy && !o.health);
+    assert_eq!(o.monitor_nets, [cidr("192.0.2.0/24"), cidr("2001:db8::/32")]);
+    assert_eq!(o.conn_rules, rules(&[(Allow, "10.0.0.0/8"), (Deny, "0.0.0.0/0")]));
+    assert_eq!(o.src_rules, rules(&[(Deny, "203.0.113.0/24"), (Allow, "::/0")]));
+    let certs = vec![(d.path("web.pem"), d.path("web.key")), (d.path("tls/api.pem"), d.path("tls/api.key"))];
+    assert_eq!(o.tls, Some(FrontTls { certs, alpn: vec!["h2".into(), "http/1.1".into()] }));
+    let all = ProxyTlvs { alpn: true, authority: true, ssl: true, unique_id: true, crc32c: true };
+    assert_eq!(web.backend.send_proxy, Some(SendProxy { version: ProxyVersion::V2, tlvs: all }));
+    let want = BackTls {
+        verify: ServerVerify::Ca(d.path("ca.pem")),
+        sni: Some("app.example.com".into()),
+        alpn: vec!["h2".into()],
+    };
+    assert_eq!(web.backend.tls, Some(want));
+    let sc = web.session_config();
+    let on = [sc.accept_proxy, sc.monitor, sc.conn_rules, sc.src_rules, sc.tls_front, sc.tls_back, sc.send_proxy];
+    assert!(!on.contains(&false) && !sc.health);
+
+    let o = &health.options;
+    assert!(o.health && !o.accept_proxy && o.tls.is_none());
+    assert_eq!((o.monitor_nets.as_slice(), o.conn_rules.is_empty()), ([cidr("127.0.0.1/32")].as_slice(), true));
+    let b = &health.backend;
+    assert_eq!(b.send_proxy, Some(SendProxy { version: ProxyVersion::V1, tlvs: ProxyTlvs::default() }));
+    assert_eq!(b.tls, Some(BackTls { verify: ServerVerify::Insecure, sni: None, alpn: Vec::new() }));
+    assert!(health.session_config().health);
+}
+
+#[test]
+fn a_file_without_handshake_keys_leaves_the_layer_off() {
+    let c = load(&[&MINIMAL[..], &APP[..]].concat());
+    assert_eq!(c.listeners[0].options, ListenerOptions::default());
+    assert_eq!((c.listeners[0].backend.send_proxy, &c.listeners[0].backend.tls), (None, &None));
+}
+
+#[test]
+fn tls_can_be_written_as_tables() {
+    let d = TempDir::new(&["a.pem", "a.key", "ca.pem"]);
+    let c = d
+        .load(&[
+            "[[listener]]",
+            "name = \"web\"",
+            "listen = \"127.0.0.1:0\"",
+            "[listener.tls]",
+            "alpn = [\"http/1.1\"]",
+            "[[listener.tls.certs]]",
+            "cert = \"a.pem\"",
+            "key = \"a.key\"",
+            "[listener.backend]",
+            "servers = [\"127.0.0.1:1\"]",
+            "[listener.backend.tls]",
+            "ca = \"ca.pem\"",
+            "insecure = false",
+        ])
+        .unwrap_or_else(|e| panic!("should load: {e}"));
+    let l = &c.listeners[0];
+    let tls = l.options.tls.as_ref().expect("front TLS");
+    assert_eq!(
+        (tls.certs.as_slice(), tls.alpn.as_slice()),
+        ([(d.path("a.pem"), d.path("a.key"))].as_slice(), ["http/1.1".to_owned()].as_slice())
+    );
+    assert_eq!(l.backend.tls.as_ref().map(|t| &t.verify), Some(&ServerVerify::Ca(d.path("ca.pem"))));
+}
+
+#[test]
+fn rules_keep_their_written_order() {
+    let c = load(
+        &[
+            &MINIMAL[..],
+            &[
+                "accept-proxy = true",
+                "rules = [",
+                "  { deny = \"10.1.2.0/24\" },",
+                "  { allow = \"10.1.0.0/16\" },",
+                "  { deny = \"10.0.0.0/8\" },",
+                "  { allow = \"0.0.0.0/0\" },",
+                "]",
+                "src-rules = [ { allow = \"192.0.2.1\" }, { deny = \"192.0.2.0/24\" } ]",
+            ],
+            &APP[..],
+        ]
+        .concat(),
+    );
+    let o = &c.listeners[0].options;
+    let want = rules(&[(Deny, "10.1.2.0/24"), (Allow, "10.1.0.0/16"), (Deny, "10.0.0.0/8"), (Allow, "0.0.0.0/0")]);
+    assert_eq!(o.conn_rules, want);
+    assert_eq!(o.conn_rules.verdict("10.1.2.3".parse().expect("ip")), Deny);
+    assert_eq!(o.conn_rules.verdict("10.1.3.3".parse().expect("ip")), Allow);
+    assert_eq!(o.src_rules, rules(&[(Allow, "192.0.2.1/32"), (Deny, "192.0.2.0/24")]));
+}
+
+#[test]
+fn rule_flags_keep_their_command_line_order() {
+    let argv = [
+        "connseq-proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--server",
+        "127.0.0.1:1",
+        "--deny",
+        "10.1.2.0/24",
+        "--allow",
+        "10.1.0.0/16",
+        "--deny",
+        "0.0.0.0/0",
+        "--accept-proxy",
+        "--deny-src",
+        "192.0.2.0/24",
+        "--allow-src",
+        "0.0.0.0/0",
+    ];
+    let matches = ProxyArgs::command().try_get_matches_from(argv).expect("valid flags");
+    let mut args = ProxyArgs::from_arg_matches(&matches).expect("matches fit");
+    let unordered = args.clone().into_config().expect("valid");
+    args.order_rules(&matches);
+    let c = args.into_config().expect("valid");
+    let o = &c.listeners[0].options;
+    assert_eq!(o.conn_rules, rules(&[(Deny, "10.1.2.0/24"), (Allow, "10.1.0.0/16"), (Deny, "0.0.0.0/0")]));
+    assert_eq!(o.src_rules, rules(&[(Deny, "192.0.2.0/24"), (Allow, "0.0.0.0/0")]));
+    let fallback = &unordered.listeners[0].options;
+    assert_eq!(fallback.conn_rules, rules(&[(Allow, "10.1.0.0/16"), (Deny, "10.1.2.0/24"), (Deny, "0.0.0.0/0")]));
+}
+
+#[test]
+fn tls_paths_are_relative_to_the_files_directory() {
+    let d = TempDir::new(&["certs/site.pem", "certs/site.key"]);
+    let elsewhere = TempDir::new(&["ca.pem"]);
+    let ca = elsewhere.path("ca.pem").display().to_string();
+    let back = format!("tls = {{ ca = \"{ca}\" }}");
+    let c = d
+        .load(
+            &[
+                &MINIMAL[..],
+                &["tls = { certs = [ { cert = \"certs/site.pem\", key = \"./certs/site.key\" } ] }"],
+                &APP[..],
+                &[back.as_str()],
+            ]
+            .concat(),
+        )
+        .unwrap_or_else(|e| panic!("should load: {e}"));
+    let l = &c.listeners[0];
+    let tls = l.options.tls.as_ref().expect("front TLS");
+    assert_eq!(tls.certs, [(d.path("certs/site.pem"), d.path("./certs/site.key"))]);
+    assert!(tls.certs[0].0.is_absolute() == d.0.is_absolute() && tls.certs[0].0.exists());
+    assert_eq!(l.backend.tls.as_ref().map(|t| &t.verify), Some(&ServerVerify::Ca(elsewhere.path("ca.pem"))));
+
+    // The same names, from a file in another directory, are not found.
+    let other = TempDir::new(&[]);
+    let lines =
+        [&MINIMAL[..], &["tls = { certs = [ { cert = \"certs/site.pem\", key = \"certs/site.key\" } ] }"], &APP[..]]
+            .concat();
+    let msg = other.error_at(&lines, 5, "cert");
+    let resolved = other.path("certs/site.pem");
+    assert!(msg.contains(&format!("cannot read \"{}\": No such file or directory", resolved.display())), "{msg}");
+}
+
+#[test]
+fn handshake_keys_that_cannot_be_used_are_refused_at_their_line() {
+    let d = TempDir::new(&["a.pem", "a.key", "ca.pem"]);
+    let listener = |extra: &[&'static str]| [&MINIMAL[..], extra, &APP[..]].concat();
+    let backend = |extra: &[&'static str]| [&MINIMAL[..], &APP[..], extra].concat();
+    let cases: Vec<(Vec<&str>, usize, &str, &str)> = vec![
+        (listener(&["rules = [", "  { allow = \"10.0.0.0/8\", deny = \"0.0.0.0/0\" },", "]"]), 6, "rules",
+         "a rule has exactly one of allow or deny, as in { allow = \"10.0.0.0/8\" }"),
+        (listener(&["rules = [ {} ]"]), 5, "rules", "a rule has exactly one of allow or deny"),
+        (listener(&["src-rules = [ { allow = \"10.0.0.0/8\" } ]"]), 5, "src-rules",
+         "source rules match the address the PROXY header gives: add accept-proxy = true"),
+        (listener(&["accept-proxy = false", "src-rules = [ { deny = \"::/0\" } ]"]), 6, "src-rules",
+         "add accept-proxy = true"),
+        (listener(&["rules = [", "  { allow = \"10.0.0.0/8\" },", "  { deny = \"10.1.2.3/8\" },", "]"]), 7, "deny",
+         "invalid address block \"10.1.2.3/8\": 10.1.2.3/8 has bits set past its prefix length (did you mean 10.0.0.0/8?)"),
+        (listener(&["monitor-net = \"10.0.0/8\""]), 5, "monitor-net",
+         "invalid address block \"10.0.0/8\": \"10.0.0\" is not an IP address"),
+        (listener(&["monitor-net = [", "  \"10.0.0.0/8\",", "  \"::/200\",", "]"]), 7, "monitor-net",
+         "prefix length \"200\" must be 0 to 128"),
+        (listener(&["health = true", "tls = { certs = [ { cert = \"a.pem\", key = \"a.key\" } ] }"]), 6, "tls",
+         "health replies are never encrypted: a health listener cannot have tls"),
+        (listener(&["tls = { alpn = [\"h2\"] }"]), 5, "certs",
+         "a listener's tls needs at least one certificate: certs = [ { cert = \"FILE\", key = \"FILE\" } ]"),
+        (listener(&["tls = { certs = [] }"]), 5, "certs", "needs at least one certificate"),
+        (listener(&["tls = { certs = [ { cert = \"absent.pem\", key = \"a.key\" } ] }"]), 5, "cert",
+         "absent.pem\": No such file or directory"),
+        (listener(&["[listener.tls]", "[[listener.tls.certs]]", "cert = \"a.pem\"", "key = \"absent.key\""]), 8, "key",
+         "absent.key\": No such file or directory"),
+        (listener(&["tls = { certs = [ { cert = \"a.pem\", key = \"a.key\" } ], alpn = [\"h2\", \"\"] }"]), 5, "alpn",
+         "invalid ALPN protocol \"\": use 1 to 255 visible ASCII characters, as in h2 or http/1.1"),
+        (backend(&["send-proxy = \"v3\""]), 7, "send-proxy", "unknown value \"v3\" (expected v1 or v2)"),
+        (backend(&["send-proxy = \"v2\"", "send-proxy-tlv = [\"ssl\", \"sni\"]"]), 8, "send-proxy-tlv",
+         "unknown value \"sni\" (expected alpn, authority, ssl, unique-id or crc32c)"),
+        (backend(&["send-proxy-tlv = [\"ssl\"]"]), 7, "send-proxy-tlv",
+         "TLVs travel in a PROXY header: add send-proxy = \"v2\""),
+        (backend(&["send-proxy = \"v1\"", "send-proxy-tlv = [\"crc32c\"]"]), 8, "send-proxy-tlv",
+         "TLVs need send-proxy = \"v2\""),
+        (backend(&["tls = { sni = \"a.example\" }"]), 7, "tls",
+         "TLS towards the servers checks their certificates against a CA or is marked insecure: set ca = \"FILE\" or insecure = true"),
+        (backend(&["tls = { insecure = false }"]), 7, "tls", "set ca = \"FILE\" or insecure = true"),
+        (backend(&["[backend.app.tls]", "ca = \"ca.pem\"", "insecure = true"]), 9, "insecure",
+         "ca and insecure exclude each other: set one"),
+        (backend(&["tls = { ca = \"absent-ca.pem\" }"]), 7, "ca", "absent-ca.pem\": No such file or directory"),
+        (backend(&["tls = { insecure = true, sni = \"192.0.2.1\" }"]), 7, "sni",
+         "invalid SNI \"192.0.2.1\": use a DNS name (letters, digits, '-' and '.'), not an IP address"),
+        (backend(&["tls = { insecure = true, alpn = [\"h 2\"] }"]), 7, "alpn", "invalid ALPN protocol \"h 2\""),
+    ];
+    for (lines, line, key, says) in cases {
+        let msg = d.error_at(&lines, line, key);
+        assert!(msg.contains(says), "{lines:?}: {msg}");
+    }
+}
+
+#[test]
+fn handshake_tables_refuse_unknown_keys_and_wrong_types() {
+    let d = TempDir::new(&["a.pem", "a.key"]);
+    let listener = |extra: &[&'static str]| [&MINIMAL[..], extra, &APP[..]].concat();
+    let backend = |extra: &[&'static str]| [&MINIMAL[..], &APP[..], extra].concat();
+    for (lines, line, key) in [
+        (listener(&["accept-proxy = \"yes\""]), 5, "accept-proxy"),
+        (listener(&["health = 1"]), 5, "health"),
+        (listener(&["monitor-net = 10"]), 5, "monitor-net"),
+        (listener(&["rules = [ { alow = \"10.0.0.0/8\" } ]"]), 5, "alow"),
+        (listener(&["rules = { allow = \"10.0.0.0/8\" }"]), 5, "rules"),
+        (listener(&["src-rules = [ { deny = 10 } ]"]), 5, "deny"),
+        (listener(&["tls = { certs = [ { cert = \"a.pem\", key = \"a.key\" } ], ciphers = \"all\" }"]), 5, "ciphers"),
+        (listener(&["tls = { certs = [ { cert = \"a.pem\" } ] }"]), 5, "key"),
+        (listener(&["tls = { certs = [ { cert = \"a.pem\", key = \"a.key\", chain = \"x\" } ] }"]), 5, "chain"),
+        (backend(&["send-proxy = 2"]), 7, "send-proxy"),
+        (backend(&["send-proxy-tlv = \"ssl\""]), 7, "send-proxy-tlv"),
+        (backend(&["tls = { insecure = true, verify = false }"]), 7, "verify"),
+        (backend(&["tls = { insecure = \"yes\" }"]), 7, "insecure"),
+    ] {
+        let msg = d.error_at(&lines, line, key);
+        assert!(
+            msg.contains("unknown field") || msg.contains("invalid type") || msg.contains("missing field"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn the_config_flag_excludes_the_handshake_flags() {
+    for flag in ["--accept-proxy", "--health", "--server-tls", "--server-insecure"] {
+        let e = ProxyArgs::try_parse_from(["connseq-proxy", "--config", "x.toml", flag]).expect_err("conflict");
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict, "{flag}");
+    }
 }
 
 // ---- the manual ----

@@ -29,7 +29,7 @@ fn config(server: SocketAddr, splice: SpliceMode) -> ProxyConfig {
         backend,
         timeouts: Default::default(),
         maxconn: 0,
-        options: ListenerOptions { splice },
+        options: ListenerOptions { splice, ..ListenerOptions::default() },
     };
     ProxyConfig { listeners: vec![listener], global: GlobalConfig { threads: 1, splice, ..GlobalConfig::default() } }
 }

@@ -8,8 +8,8 @@
 //! (`connseq::runtime`). The `connseq: listening on IP:PORT` lines are not
 //! logs but part of the interface, printed before any log line.
 
-use clap::Args;
-use connseq::config::ProxyArgs;
+use clap::{ArgMatches, Args};
+use connseq::config::{ConfigError, ProxyArgs, ProxyConfig};
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -18,12 +18,26 @@ pub const LOG_ENV: &str = "CONNSEQ_LOG";
 
 #[derive(Debug, Args)]
 pub struct ProxyCommand {
+    /// Boxed: the flags outweigh every other command's by far.
     #[command(flatten)]
-    args: ProxyArgs,
+    args: Box<ProxyArgs>,
+}
+
+impl ProxyCommand {
+    /// Records the command-line order of the rule flags from the
+    /// subcommand's `matches` (see [`ProxyArgs::order_rules`]).
+    pub fn order_rules(&mut self, matches: &ArgMatches) {
+        self.args.order_rules(matches);
+    }
+
+    /// The configuration the flags describe.
+    pub fn into_config(self) -> Result<ProxyConfig, ConfigError> {
+        self.args.into_config()
+    }
 }
 
 pub fn run(cmd: ProxyCommand) -> Result<ExitCode, String> {
-    let config = cmd.args.into_config().map_err(|e| e.to_string())?;
+    let config = cmd.into_config().map_err(|e| e.to_string())?;
     let filter = match std::env::var(LOG_ENV) {
         Ok(spec) => EnvFilter::try_new(&spec).map_err(|e| format!("{LOG_ENV}={spec}: {e}"))?,
         Err(_) => EnvFilter::new("info"),

@@ -4,6 +4,8 @@
 use super::duration::format_duration;
 use super::error::Problem;
 use super::size::format_size;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The shortest timeout: the core counts in milliseconds, and a zero
@@ -94,6 +96,50 @@ pub(crate) fn name(text: &str) -> Result<String, Problem> {
     }
 }
 
+/// A file the runtime will read later (certificate, key, CA): it must be a
+/// regular file this process can open now, so that a typo fails at
+/// configuration time; what it holds is the TLS loader's to check.
+pub(crate) fn readable_file(path: &Path) -> Result<PathBuf, Problem> {
+    let unreadable = |reason: String| Problem::UnreadableFile { path: path.to_owned(), reason };
+    let file = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
+    match file.metadata() {
+        Ok(m) if m.is_file() => Ok(path.to_owned()),
+        Ok(m) if m.is_dir() => Err(unreadable("it is a directory".into())),
+        Ok(_) => Err(unreadable("it is not a regular file".into())),
+        Err(e) => Err(unreadable(e.to_string())),
+    }
+}
+
+/// An ALPN protocol name (RFC 7301 3.1: 1 to 255 bytes), held to visible
+/// ASCII so that it can be written in a configuration and a log line.
+pub(crate) fn alpn(name: &str) -> Result<String, Problem> {
+    if (1..=255).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(name.to_owned())
+    } else {
+        Err(Problem::InvalidAlpn(name.to_owned()))
+    }
+}
+
+/// A server name to send as SNI: a DNS name of at most 253 characters,
+/// labels of 1 to 63 letters, digits and inner hyphens, no trailing dot
+/// and no IP address (RFC 6066 3: "Literal IPv4 and IPv6 addresses are not
+/// permitted"). A last label of digits only is refused too: it would be
+/// an IPv4 address in some spelling.
+pub(crate) fn sni(name: &str) -> Result<String, Problem> {
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let numeric_tld = name.rsplit('.').next().is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()));
+    if name.len() <= 253 && name.parse::<IpAddr>().is_err() && !numeric_tld && name.split('.').all(label_ok) {
+        Ok(name.to_owned())
+    } else {
+        Err(Problem::InvalidSni(name.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +193,54 @@ mod tests {
         assert_eq!(buffer_size(16 << 10, || "16k".into()), Ok(16 << 10));
         let e = buffer_size(MAX_BUFFER_SIZE + 1, || "huge".into()).expect_err("too big");
         assert_eq!(e.to_string(), "huge is out of range (1k to 64m)");
+    }
+
+    #[test]
+    fn alpn_names_are_1_to_255_visible_characters() {
+        assert_eq!(alpn("h2"), Ok("h2".to_owned()));
+        assert_eq!(alpn("http/1.1"), Ok("http/1.1".to_owned()));
+        assert_eq!(alpn(&"x".repeat(255)).map(|s| s.len()), Ok(255));
+        for bad in ["", "h 2", "caf\u{e9}", &"x".repeat(256)] {
+            assert_eq!(alpn(bad), Err(Problem::InvalidAlpn(bad.to_owned())), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sni_is_a_dns_name_and_never_an_address() {
+        for good in ["example.com", "a", "xn--bcher-kva.example", "api-1.eu.example.com", "EXAMPLE.com"] {
+            assert_eq!(sni(good), Ok(good.to_owned()), "{good}");
+        }
+        let long_label = format!("{}.com", "a".repeat(64));
+        let long_name = ["a"; 128].join("."); // 255 characters
+        for bad in [
+            "",
+            "10.0.0.1",
+            "::1",
+            "1.2.3",
+            "example.com.",
+            "-a.com",
+            "a-.com",
+            "a..com",
+            "a_b.com",
+            "a b",
+            &long_label,
+            &long_name,
+        ] {
+            assert_eq!(sni(bad), Err(Problem::InvalidSni(bad.to_owned())), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_file_to_read_later_must_open_now() {
+        let dir = std::env::temp_dir();
+        let e = readable_file(&dir).expect_err("a directory");
+        assert_eq!(e.to_string(), format!("cannot read \"{}\": it is a directory", dir.display()));
+        let absent = dir.join(format!("connseq-checks-absent-{}.pem", std::process::id()));
+        let e = readable_file(&absent).expect_err("absent");
+        assert!(e.to_string().contains("No such file or directory"), "{e}");
+        let present = dir.join(format!("connseq-checks-present-{}.pem", std::process::id()));
+        std::fs::write(&present, "not PEM: read by the TLS loader, not here").expect("temporary directory");
+        assert_eq!(readable_file(&present), Ok(present.clone()));
+        let _ = std::fs::remove_file(&present);
     }
 }

@@ -1,7 +1,9 @@
 //! The words a few keys take: `balance` and `splice`, spelled as in HAProxy
-//! (`balance roundrobin`, `option splice-auto`).
+//! (`balance roundrobin`, `option splice-auto`), and the PROXY header's
+//! version and TLVs (`send-proxy`, `send-proxy-tlv`).
 
 use super::error::Problem;
+use super::handshake::{ProxyTlvs, ProxyVersion};
 use connseq_model::core::{Balance, SpliceMode};
 
 /// The `balance` words, in the order help and errors list them.
@@ -47,6 +49,35 @@ pub const fn splice_name(s: SpliceMode) -> &'static str {
     }
 }
 
+/// The `send-proxy` words, in the order help and errors list them.
+pub const PROXY_VERSION_NAMES: [&str; 2] = ["v1", "v2"];
+
+/// Parses a `send-proxy` word: `v1` (text header) or `v2` (binary header).
+pub fn parse_proxy_version(text: &str) -> Result<ProxyVersion, Problem> {
+    match text {
+        "v1" => Ok(ProxyVersion::V1),
+        "v2" => Ok(ProxyVersion::V2),
+        _ => Err(Problem::Choice { value: text.to_owned(), expected: "v1 or v2" }),
+    }
+}
+
+/// The word for `send-proxy`.
+pub const fn proxy_version_name(v: ProxyVersion) -> &'static str {
+    match v {
+        ProxyVersion::V1 => "v1",
+        ProxyVersion::V2 => "v2",
+    }
+}
+
+/// Adds the TLV named `text` (one of [`TLV_NAMES`](super::TLV_NAMES)) to `tlvs`.
+pub(crate) fn add_tlv(tlvs: &mut ProxyTlvs, text: &str) -> Result<(), Problem> {
+    if tlvs.insert(text) {
+        Ok(())
+    } else {
+        Err(Problem::Choice { value: text.to_owned(), expected: "alpn, authority, ssl, unique-id or crc32c" })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +90,9 @@ mod tests {
         for w in SPLICE_NAMES {
             assert_eq!(parse_splice(w).map(splice_name), Ok(w));
         }
+        for w in PROXY_VERSION_NAMES {
+            assert_eq!(parse_proxy_version(w).map(proxy_version_name), Ok(w));
+        }
     }
 
     #[test]
@@ -67,5 +101,22 @@ mod tests {
         assert_eq!(e.to_string(), "unknown value \"random\" (expected roundrobin or leastconn)");
         let e = parse_splice("sometimes").expect_err("not a splice mode");
         assert_eq!(e.to_string(), "unknown value \"sometimes\" (expected auto, always or never)");
+        let e = parse_proxy_version("v3").expect_err("not a version");
+        assert_eq!(e.to_string(), "unknown value \"v3\" (expected v1 or v2)");
+        let e = add_tlv(&mut ProxyTlvs::default(), "sni").expect_err("not a TLV");
+        assert_eq!(e.to_string(), "unknown value \"sni\" (expected alpn, authority, ssl, unique-id or crc32c)");
+    }
+
+    #[test]
+    fn every_tlv_name_is_accepted_and_sets_its_own_field() {
+        let mut all = ProxyTlvs::default();
+        for name in super::super::TLV_NAMES {
+            let mut one = ProxyTlvs::default();
+            assert_eq!(add_tlv(&mut one, name), Ok(()));
+            assert_ne!(one, ProxyTlvs::default(), "{name}");
+            assert_eq!(add_tlv(&mut all, name), Ok(()));
+        }
+        let want = ProxyTlvs { alpn: true, authority: true, ssl: true, unique_id: true, crc32c: true };
+        assert_eq!(all, want);
     }
 }

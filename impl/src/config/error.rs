@@ -4,8 +4,10 @@
 
 use super::address::AddressError;
 use super::duration::DurationError;
+use super::handshake::CidrError;
 use super::size::SizeError;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// A configuration that cannot be used, and who is at fault.
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +171,88 @@ pub enum Problem {
         /// The global one.
         global: u32,
     },
+    /// An address block that does not parse (`monitor-net`, rules).
+    #[error("invalid address block \"{value}\": {reason}")]
+    Cidr {
+        /// As written.
+        value: String,
+        /// Why.
+        reason: CidrError,
+    },
+    /// A rule table with both `allow` and `deny`, or neither.
+    #[error("a rule has exactly one of allow or deny, as in {{ allow = \"10.0.0.0/8\" }}")]
+    RuleVerdict,
+    /// Source rules without a PROXY header to take the source from;
+    /// `needs` is the setting to add, as flags or the file spell it.
+    #[error("source rules match the address the PROXY header gives: add {needs}")]
+    SrcRulesWithoutAcceptProxy {
+        /// `--accept-proxy` or `accept-proxy = true`.
+        needs: &'static str,
+    },
+    /// TLVs asked for without any PROXY header to carry them.
+    #[error("TLVs travel in a PROXY header: add {needs}")]
+    TlvsWithoutSendProxy {
+        /// `--send-proxy v2` or `send-proxy = "v2"`.
+        needs: &'static str,
+    },
+    /// TLVs asked for with a v1 header, which has no room for them.
+    #[error("TLVs need {needs}")]
+    TlvsNeedV2 {
+        /// `--send-proxy v2` or `send-proxy = "v2"`.
+        needs: &'static str,
+    },
+    /// A certificate, key or CA file that cannot be opened for reading
+    /// (its content is checked when the runtime loads it).
+    #[error("cannot read \"{}\": {reason}", .path.display())]
+    UnreadableFile {
+        /// The path as resolved (a file's relative paths start at its directory).
+        path: PathBuf,
+        /// What the operating system said.
+        reason: String,
+    },
+    /// `--tls-cert` and `--tls-key` given a different number of times.
+    #[error("{certs} --tls-cert but {keys} --tls-key: give each certificate its key, in the same order")]
+    UnpairedCertificates {
+        /// How many `--tls-cert`.
+        certs: usize,
+        /// How many `--tls-key`.
+        keys: usize,
+    },
+    /// A listener's `tls` table without a certificate.
+    #[error("a listener's tls needs at least one certificate: certs = [ {{ cert = \"FILE\", key = \"FILE\" }} ]")]
+    NoCertificate,
+    /// ALPN protocols for a listener that does not terminate TLS.
+    #[error("ALPN is offered in the listener's TLS handshake: add {needs}")]
+    AlpnWithoutTls {
+        /// The flags to add.
+        needs: &'static str,
+    },
+    /// An ALPN protocol name that cannot be sent (RFC 7301 3.1: 1 to 255 bytes).
+    #[error("invalid ALPN protocol \"{0}\": use 1 to 255 visible ASCII characters, as in h2 or http/1.1")]
+    InvalidAlpn(String),
+    /// An SNI that is not a DNS name (RFC 6066 3: no IP address, no trailing dot).
+    #[error("invalid SNI \"{0}\": use a DNS name (letters, digits, '-' and '.'), not an IP address")]
+    InvalidSni(String),
+    /// TLS towards the servers that neither checks their certificates nor
+    /// says it will not.
+    #[error("TLS towards the servers checks their certificates against a CA or is marked insecure: set {choices}")]
+    NoServerVerify {
+        /// The two settings, as flags or the file spell them.
+        choices: &'static str,
+    },
+    /// Both a CA and insecure for TLS towards the servers.
+    #[error("{choices} exclude each other: set one")]
+    BothServerVerify {
+        /// The two settings, as flags or the file spell them.
+        choices: &'static str,
+    },
+    /// A server TLS flag without `--server-tls`.
+    #[error("applies to TLS towards the servers only: add --server-tls")]
+    WithoutServerTls,
+    /// A health listener with TLS: health replies (`OK\n`) are sent in
+    /// clear at accept, before any handshake.
+    #[error("health replies are never encrypted: a health listener cannot have tls")]
+    HealthWithTls,
     /// A quick-mode flag given with `--config`.
     #[error("cannot be combined with --config (the file is the whole configuration)")]
     ConflictsWithConfig,

@@ -1,22 +1,35 @@
 //! Quick mode: a whole proxy from flags, `connseq proxy --listen :8080
 //! --server 10.0.0.1:80 --server 10.0.0.2:80`, or `connseq proxy --config
 //! FILE`. Clap checks each value's syntax (addresses, durations, sizes,
-//! words) as it parses; [`ProxyArgs::into_config`] checks the rest.
+//! words, address blocks) as it parses; [`ProxyArgs::into_config`] checks
+//! the rest.
+//!
+//! The order of `--allow` and `--deny` matters (the first matching rule
+//! decides) but the derived fields keep one list per flag:
+//! [`ProxyArgs::order_rules`] recovers the command-line order from clap's
+//! [`ArgMatches`].
 
 use super::address::{parse_listen_addr, parse_server_addr};
 use super::checks;
-use super::choice::{parse_balance, parse_splice, BALANCE_NAMES, SPLICE_NAMES};
+use super::choice::{
+    add_tlv, parse_balance, parse_proxy_version, parse_splice, BALANCE_NAMES, PROXY_VERSION_NAMES, SPLICE_NAMES,
+};
 use super::duration::{format_duration, parse_duration};
 use super::error::{ConfigError, Problem};
+use super::handshake::{
+    BackTls, Cidr, FrontTls, ProxyTlvs, ProxyVersion, Rule, Rules, SendProxy, ServerVerify, Verdict, TLV_NAMES,
+};
 use super::size::{format_size, parse_size};
 use super::{
     default_threads, BackendConfig, BackendTimeouts, GlobalConfig, ListenerConfig, ListenerOptions, ListenerTimeouts,
     ProxyConfig, ServerConfig, QUICK_NAME,
 };
 use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::ArgMatches;
 use connseq_model::core::{Balance, SpliceMode};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// Run a TCP proxy: one listener and one backend from flags, or any number
@@ -104,14 +117,104 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Quick mode")]
     pub grace_period: Option<Duration>,
 
+    /// Expect a PROXY header (v1 or v2) first on every connection; the
+    /// session's source is the one it gives.
+    #[arg(long, help_heading = "Quick mode: handshake")]
+    pub accept_proxy: bool,
+
+    /// Send a PROXY header first on every server connection: v1 (text) or v2 (binary).
+    #[arg(long, value_name = "VERSION", help_heading = "Quick mode: handshake",
+          value_parser = PossibleValuesParser::new(PROXY_VERSION_NAMES).try_map(|s| parse_proxy_version(&s)))]
+    pub send_proxy: Option<ProxyVersion>,
+
+    /// TLVs to add to the v2 header, comma-separated or repeated (needs --send-proxy v2).
+    #[arg(long, value_name = "TLV", value_delimiter = ',', help_heading = "Quick mode: handshake",
+          value_parser = PossibleValuesParser::new(TLV_NAMES))]
+    pub send_proxy_tlv: Vec<String>,
+
+    /// Terminate TLS with this certificate chain (PEM file). Repeatable,
+    /// paired in order with --tls-key; the client's SNI picks the pair,
+    /// the first one when none matches.
+    #[arg(long, value_name = "PEM", help_heading = "Quick mode: handshake")]
+    pub tls_cert: Vec<PathBuf>,
+
+    /// The private key (PEM file) of the --tls-cert at the same position. Repeatable.
+    #[arg(long, value_name = "PEM", help_heading = "Quick mode: handshake")]
+    pub tls_key: Vec<PathBuf>,
+
+    /// ALPN protocols the listener's TLS offers, in preference order, e.g.
+    /// h2,http/1.1 (comma-separated or repeated; needs --tls-cert).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = checks::alpn,
+          help_heading = "Quick mode: handshake")]
+    pub alpn: Vec<String>,
+
+    /// Use TLS towards the servers (with exactly one of --server-ca and --server-insecure).
+    #[arg(long, help_heading = "Quick mode: handshake")]
+    pub server_tls: bool,
+
+    /// Check the servers' certificates against the CA certificates of this PEM file.
+    #[arg(long, value_name = "PEM", help_heading = "Quick mode: handshake")]
+    pub server_ca: Option<PathBuf>,
+
+    /// Do not check the servers' certificates (tests and trusted networks only).
+    #[arg(long, help_heading = "Quick mode: handshake")]
+    pub server_insecure: bool,
+
+    /// The DNS name to send as SNI and to check the server's certificate
+    /// against; without it, no SNI is sent and the certificate is checked
+    /// against the server's IP address.
+    #[arg(long, value_name = "NAME", value_parser = checks::sni, help_heading = "Quick mode: handshake")]
+    pub server_sni: Option<String>,
+
+    /// Answer every connection with "OK" and close it; nothing is proxied.
+    #[arg(long, help_heading = "Quick mode: handshake")]
+    pub health: bool,
+
+    /// Sources in this block get an "HTTP/1.0 200 OK" reply and a close
+    /// instead of a session. Repeatable.
+    #[arg(long, value_name = "CIDR", value_parser = Cidr::from_str, help_heading = "Quick mode: handshake")]
+    pub monitor_net: Vec<Cidr>,
+
+    /// Let peers in this block through. With --deny, the first rule that
+    /// matches the peer's address decides, in command-line order; a peer
+    /// no rule matches is let through. Repeatable.
+    #[arg(long, value_name = "CIDR", value_parser = Cidr::from_str, help_heading = "Quick mode: handshake")]
+    pub allow: Vec<Cidr>,
+
+    /// Reset connections from peers in this block (see --allow). Repeatable.
+    #[arg(long, value_name = "CIDR", value_parser = Cidr::from_str, help_heading = "Quick mode: handshake")]
+    pub deny: Vec<Cidr>,
+
+    /// As --allow, on the source the PROXY header gives (needs --accept-proxy). Repeatable.
+    #[arg(long, value_name = "CIDR", value_parser = Cidr::from_str, help_heading = "Quick mode: handshake")]
+    pub allow_src: Vec<Cidr>,
+
+    /// As --deny, on the source the PROXY header gives (needs --accept-proxy). Repeatable.
+    #[arg(long, value_name = "CIDR", value_parser = Cidr::from_str, help_heading = "Quick mode: handshake")]
+    pub deny_src: Vec<Cidr>,
+
+    /// The rule flags in command-line order, recorded by
+    /// [`ProxyArgs::order_rules`]; `None`: every allow before every deny.
+    #[arg(skip)]
+    rules_in_order: Option<RulesInOrder>,
+
     /// Read the whole configuration from a TOML file (no other flag may be given).
     #[arg(long, value_name = "FILE", conflicts_with_all = QUICK_FLAG_IDS)]
     pub config: Option<PathBuf>,
 }
 
+/// The connection rules of quick mode, each list in command-line order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct RulesInOrder {
+    /// `--allow` and `--deny`.
+    conn: Rules,
+    /// `--allow-src` and `--deny-src`.
+    src: Rules,
+}
+
 /// The clap ids of every quick-mode flag, which `--config` excludes (a test
 /// checks that this is every argument but `config`).
-const QUICK_FLAG_IDS: [&str; 18] = [
+const QUICK_FLAG_IDS: [&str; 34] = [
     "listen",
     "server",
     "balance",
@@ -130,22 +233,61 @@ const QUICK_FLAG_IDS: [&str; 18] = [
     "threads",
     "buffer_size",
     "grace_period",
+    "accept_proxy",
+    "send_proxy",
+    "send_proxy_tlv",
+    "tls_cert",
+    "tls_key",
+    "alpn",
+    "server_tls",
+    "server_ca",
+    "server_insecure",
+    "server_sni",
+    "health",
+    "monitor_net",
+    "allow",
+    "deny",
+    "allow_src",
+    "deny_src",
 ];
 
 impl ProxyArgs {
+    /// Records the command-line order of `--allow` and `--deny`, and of
+    /// `--allow-src` and `--deny-src`, which the derived fields lose: the
+    /// first rule that matches decides, so `--allow 10.1.0.0/16 --deny
+    /// 10.0.0.0/8` lets 10.1.2.3 through and `--deny 10.0.0.0/8 --allow
+    /// 10.1.0.0/16` does not. `matches` must be the ones these arguments
+    /// were built from (for `connseq proxy`, the subcommand's); matches
+    /// that do not hold exactly these rules are ignored.
+    ///
+    /// Without this call (arguments built by [`clap::Parser::parse`] alone,
+    /// or by hand), [`ProxyArgs::into_config`] puts every allow rule before
+    /// every deny rule.
+    pub fn order_rules(&mut self, matches: &ArgMatches) {
+        let conn = in_order(matches, "allow", "deny").filter(|r| holds(r, &self.allow, &self.deny));
+        let src = in_order(matches, "allow_src", "deny_src").filter(|r| holds(r, &self.allow_src, &self.deny_src));
+        if let (Some(conn), Some(src)) = (conn, src) {
+            self.rules_in_order = Some(RulesInOrder { conn, src });
+        }
+    }
+
     /// The configuration these flags describe: the file named by `--config`,
     /// or one listener named `default` on every `--listen` address with one
     /// backend (also `default`) holding every `--server`; unset flags take
     /// the defaults of [`super`]. `--maxconn` is the global maxconn; the
     /// listener has no maxconn of its own.
-    pub fn into_config(self) -> Result<ProxyConfig, ConfigError> {
+    ///
+    /// Checks run in this order and the first failure is reported:
+    /// addresses, global settings, timeouts, then the handshake flags
+    /// (PROXY header to send, TLS towards the servers, the listener's TLS,
+    /// health, rules).
+    pub fn into_config(mut self) -> Result<ProxyConfig, ConfigError> {
         if let Some(path) = &self.config {
             if let Some(flag) = self.quick_flags_given().next() {
                 return Err(ConfigError::Flag { flag, problem: Box::new(Problem::ConflictsWithConfig) });
             }
             return ProxyConfig::from_file(path);
         }
-        let err = |flag: &'static str| move |problem| ConfigError::Flag { flag, problem: Box::new(problem) };
 
         if self.listen.is_empty() {
             return Err(err("--listen")(Problem::NoAddress(QUICK_NAME.into())));
@@ -197,15 +339,106 @@ impl ProxyArgs {
             },
             ..d
         };
-        let listener = ListenerConfig {
-            name: QUICK_NAME.into(),
-            addrs: self.listen,
-            backend,
-            timeouts,
-            maxconn: 0,
-            options: ListenerOptions { splice: global.splice },
+        let backend = BackendConfig { send_proxy: self.send_proxy_config()?, tls: self.back_tls()?, ..backend };
+        let tls = self.front_tls()?;
+        let (conn_rules, src_rules) = self.rules()?;
+        let options = ListenerOptions {
+            splice: global.splice,
+            accept_proxy: self.accept_proxy,
+            health: self.health,
+            monitor_nets: self.monitor_net,
+            conn_rules,
+            src_rules,
+            tls,
         };
+        let listener =
+            ListenerConfig { name: QUICK_NAME.into(), addrs: self.listen, backend, timeouts, maxconn: 0, options };
         Ok(ProxyConfig { listeners: vec![listener], global })
+    }
+
+    /// `--send-proxy` with its `--send-proxy-tlv`s.
+    fn send_proxy_config(&self) -> Result<Option<SendProxy>, ConfigError> {
+        let needs = "--send-proxy v2";
+        let mut tlvs = ProxyTlvs::default();
+        for name in &self.send_proxy_tlv {
+            add_tlv(&mut tlvs, name).map_err(err("--send-proxy-tlv"))?;
+        }
+        let any_tlv = tlvs != ProxyTlvs::default();
+        match self.send_proxy {
+            None if any_tlv => Err(err("--send-proxy-tlv")(Problem::TlvsWithoutSendProxy { needs })),
+            None => Ok(None),
+            Some(ProxyVersion::V1) if any_tlv => Err(err("--send-proxy-tlv")(Problem::TlvsNeedV2 { needs })),
+            Some(version) => Ok(Some(SendProxy { version, tlvs })),
+        }
+    }
+
+    /// `--server-tls` and the flags that need it.
+    fn back_tls(&self) -> Result<Option<BackTls>, ConfigError> {
+        if !self.server_tls {
+            let given = [
+                ("--server-ca", self.server_ca.is_some()),
+                ("--server-insecure", self.server_insecure),
+                ("--server-sni", self.server_sni.is_some()),
+            ];
+            return match given.into_iter().find(|&(_, set)| set) {
+                Some((flag, _)) => Err(err(flag)(Problem::WithoutServerTls)),
+                None => Ok(None),
+            };
+        }
+        let verify = match (&self.server_ca, self.server_insecure) {
+            (Some(_), true) => {
+                let choices = "--server-ca and --server-insecure";
+                return Err(err("--server-insecure")(Problem::BothServerVerify { choices }));
+            }
+            (None, false) => {
+                let choices = "--server-ca PEM or --server-insecure";
+                return Err(err("--server-tls")(Problem::NoServerVerify { choices }));
+            }
+            (Some(ca), false) => ServerVerify::Ca(checks::readable_file(ca).map_err(err("--server-ca"))?),
+            (None, true) => ServerVerify::Insecure,
+        };
+        Ok(Some(BackTls { verify, sni: self.server_sni.clone(), alpn: Vec::new() }))
+    }
+
+    /// `--tls-cert` and `--tls-key` paired in order, with `--alpn`; refused
+    /// on a health listener.
+    fn front_tls(&self) -> Result<Option<FrontTls>, ConfigError> {
+        let (certs, keys) = (self.tls_cert.len(), self.tls_key.len());
+        if certs != keys {
+            let flag = if certs > keys { "--tls-cert" } else { "--tls-key" };
+            return Err(err(flag)(Problem::UnpairedCertificates { certs, keys }));
+        }
+        if certs == 0 {
+            if !self.alpn.is_empty() {
+                return Err(err("--alpn")(Problem::AlpnWithoutTls { needs: "--tls-cert and --tls-key" }));
+            }
+            return Ok(None);
+        }
+        if self.health {
+            return Err(err("--tls-cert")(Problem::HealthWithTls));
+        }
+        let mut pairs = Vec::new();
+        for (cert, key) in self.tls_cert.iter().zip(&self.tls_key) {
+            let cert = checks::readable_file(cert).map_err(err("--tls-cert"))?;
+            let key = checks::readable_file(key).map_err(err("--tls-key"))?;
+            pairs.push((cert, key));
+        }
+        Ok(Some(FrontTls { certs: pairs, alpn: self.alpn.clone() }))
+    }
+
+    /// The peer rules and the source rules, in command-line order when
+    /// [`ProxyArgs::order_rules`] recorded it; source rules need `--accept-proxy`.
+    fn rules(&mut self) -> Result<(Rules, Rules), ConfigError> {
+        if !self.accept_proxy {
+            let given = [("--allow-src", &self.allow_src), ("--deny-src", &self.deny_src)];
+            if let Some((flag, _)) = given.into_iter().find(|(_, nets)| !nets.is_empty()) {
+                return Err(err(flag)(Problem::SrcRulesWithoutAcceptProxy { needs: "--accept-proxy" }));
+            }
+        }
+        Ok(match self.rules_in_order.take() {
+            Some(RulesInOrder { conn, src }) => (conn, src),
+            None => (allow_then_deny(&self.allow, &self.deny), allow_then_deny(&self.allow_src, &self.deny_src)),
+        })
     }
 
     /// The quick-mode flags that were given, as typed.
@@ -229,9 +462,61 @@ impl ProxyArgs {
             ("--threads", self.threads.is_some()),
             ("--buffer-size", self.buffer_size.is_some()),
             ("--grace-period", self.grace_period.is_some()),
+            ("--accept-proxy", self.accept_proxy),
+            ("--send-proxy", self.send_proxy.is_some()),
+            ("--send-proxy-tlv", !self.send_proxy_tlv.is_empty()),
+            ("--tls-cert", !self.tls_cert.is_empty()),
+            ("--tls-key", !self.tls_key.is_empty()),
+            ("--alpn", !self.alpn.is_empty()),
+            ("--server-tls", self.server_tls),
+            ("--server-ca", self.server_ca.is_some()),
+            ("--server-insecure", self.server_insecure),
+            ("--server-sni", self.server_sni.is_some()),
+            ("--health", self.health),
+            ("--monitor-net", !self.monitor_net.is_empty()),
+            ("--allow", !self.allow.is_empty()),
+            ("--deny", !self.deny.is_empty()),
+            ("--allow-src", !self.allow_src.is_empty()),
+            ("--deny-src", !self.deny_src.is_empty()),
         ];
         given.into_iter().filter_map(|(flag, set)| set.then_some(flag))
     }
+}
+
+/// The rules of the `allow` and `deny` arguments of `matches`, ordered by
+/// their position on the command line; `None` if `matches` lacks them.
+fn in_order(matches: &ArgMatches, allow: &str, deny: &str) -> Option<Rules> {
+    let mut placed: Vec<(usize, Rule)> = Vec::new();
+    for (id, verdict) in [(allow, Verdict::Allow), (deny, Verdict::Deny)] {
+        let values = matches.try_get_many::<Cidr>(id).ok()?.into_iter().flatten();
+        let indices = matches.indices_of(id).into_iter().flatten();
+        placed.extend(indices.zip(values).map(|(at, &net)| (at, Rule { verdict, net })));
+    }
+    placed.sort_by_key(|&(at, _)| at);
+    Some(Rules(placed.into_iter().map(|(_, rule)| rule).collect()))
+}
+
+/// Whether `ordered` holds exactly the rules of `allow` and `deny`, in any order.
+fn holds(ordered: &Rules, allow: &[Cidr], deny: &[Cidr]) -> bool {
+    let mut want = allow_then_deny(allow, deny).0;
+    let mut got = ordered.0.clone();
+    let key = |r: &Rule| (r.verdict == Verdict::Deny, r.net.addr(), r.net.prefix());
+    want.sort_by_key(key);
+    got.sort_by_key(key);
+    want == got
+}
+
+/// Every allow rule, then every deny rule: the order when the command
+/// line's is unknown.
+fn allow_then_deny(allow: &[Cidr], deny: &[Cidr]) -> Rules {
+    let allows = allow.iter().map(|&net| Rule { verdict: Verdict::Allow, net });
+    let denies = deny.iter().map(|&net| Rule { verdict: Verdict::Deny, net });
+    Rules(allows.chain(denies).collect())
+}
+
+/// The error about `flag`, for `map_err`.
+fn err(flag: &'static str) -> impl Fn(Problem) -> ConfigError {
+    move |problem| ConfigError::Flag { flag, problem: Box::new(problem) }
 }
 
 /// A timeout flag, or its default.
@@ -254,7 +539,7 @@ mod tests {
         DEFAULT_TIMEOUT_CLIENT_FIN, DEFAULT_TIMEOUT_CONNECT, DEFAULT_TIMEOUT_HANDSHAKE, DEFAULT_TIMEOUT_QUEUE,
         DEFAULT_TIMEOUT_SERVER, DEFAULT_TIMEOUT_SERVER_FIN, DEFAULT_TIMEOUT_TURN_AROUND,
     };
-    use clap::{CommandFactory, Parser};
+    use clap::{CommandFactory, FromArgMatches, Parser};
 
     fn parse(args: &[&str]) -> Result<ProxyArgs, clap::Error> {
         ProxyArgs::try_parse_from(std::iter::once("connseq-proxy").chain(args.iter().copied()))
@@ -481,6 +766,310 @@ mod tests {
             ["[default: 4096]", "[default: 30s]", "[default: 5s]", "[default: 1s]", "[default: 16k]", "[default: 3]"]
         {
             assert!(help.contains(d), "{d} missing from help:\n{help}");
+        }
+    }
+
+    // ---- the handshake layer ----
+
+    /// Files under the temporary directory, removed when dropped: what
+    /// `--tls-cert`, `--tls-key` and `--server-ca` name must exist.
+    struct Files(Vec<PathBuf>);
+
+    impl Files {
+        fn new(names: &[&str]) -> Files {
+            let dir = std::env::temp_dir();
+            let paths: Vec<PathBuf> =
+                names.iter().map(|n| dir.join(format!("connseq-flags-{}-{n}", std::process::id()))).collect();
+            for p in &paths {
+                std::fs::write(p, "checked by the TLS loader, not here\n")
+                    .expect("the temporary directory is writable");
+            }
+            Files(paths)
+        }
+
+        fn arg(&self, i: usize) -> &str {
+            self.0[i].to_str().expect("temporary paths are UTF-8 here")
+        }
+    }
+
+    impl Drop for Files {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+
+    /// Parses `args` as `connseq proxy` does, with the rules' order recorded.
+    fn parse_in_order(args: &[&str]) -> Result<ProxyArgs, clap::Error> {
+        let argv = std::iter::once("connseq-proxy").chain(args.iter().copied());
+        let matches = ProxyArgs::command().try_get_matches_from(argv)?;
+        let mut parsed = ProxyArgs::from_arg_matches(&matches)?;
+        parsed.order_rules(&matches);
+        Ok(parsed)
+    }
+
+    fn cidr(s: &str) -> Cidr {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn rule(verdict: Verdict, net: &str) -> Rule {
+        Rule { verdict, net: cidr(net) }
+    }
+
+    fn with_minimal<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        [&MINIMAL[..], extra].concat()
+    }
+
+    /// The error `into_config` gives for `MINIMAL` and `extra`.
+    #[track_caller]
+    fn refused(extra: &[&str]) -> ConfigError {
+        let args = parse_in_order(&with_minimal(extra)).unwrap_or_else(|e| panic!("{extra:?} should parse: {e}"));
+        args.into_config().expect_err("should be refused")
+    }
+
+    #[test]
+    fn the_minimal_command_line_leaves_the_handshake_layer_off() {
+        let c = config(&MINIMAL);
+        let l = &c.listeners[0];
+        assert_eq!(l.options, ListenerOptions::default());
+        assert_eq!((l.backend.send_proxy, l.backend.tls.clone()), (None, None));
+    }
+
+    #[test]
+    fn every_handshake_flag_lands_in_its_field() {
+        let f = Files::new(&["a.pem", "a.key", "b.pem", "b.key", "ca.pem"]);
+        let args = parse_in_order(&with_minimal(&[
+            "--accept-proxy",
+            "--send-proxy",
+            "v2",
+            "--send-proxy-tlv",
+            "alpn,authority",
+            "--send-proxy-tlv",
+            "ssl",
+            "--send-proxy-tlv=unique-id,crc32c",
+            "--tls-cert",
+            f.arg(0),
+            "--tls-key",
+            f.arg(1),
+            "--tls-cert",
+            f.arg(2),
+            "--tls-key",
+            f.arg(3),
+            "--alpn",
+            "h2,http/1.1",
+            "--server-tls",
+            "--server-ca",
+            f.arg(4),
+            "--server-sni",
+            "backend.example.com",
+            "--monitor-net",
+            "192.0.2.0/24",
+            "--monitor-net",
+            "2001:db8::/32",
+            "--allow",
+            "10.0.0.0/8",
+            "--deny",
+            "0.0.0.0/0",
+            "--allow-src",
+            "203.0.113.7",
+            "--deny-src",
+            "::/0",
+        ]))
+        .expect("valid flags");
+        let c = args.into_config().expect("valid configuration");
+        let o = &c.listeners[0].options;
+        assert!(o.accept_proxy && !o.health);
+        assert_eq!(o.monitor_nets, [cidr("192.0.2.0/24"), cidr("2001:db8::/32")]);
+        assert_eq!(o.conn_rules, Rules(vec![rule(Verdict::Allow, "10.0.0.0/8"), rule(Verdict::Deny, "0.0.0.0/0")]));
+        assert_eq!(o.src_rules, Rules(vec![rule(Verdict::Allow, "203.0.113.7/32"), rule(Verdict::Deny, "::/0")]));
+        let tls = o.tls.as_ref().expect("front TLS");
+        assert_eq!(tls.certs, [(f.0[0].clone(), f.0[1].clone()), (f.0[2].clone(), f.0[3].clone())]);
+        assert_eq!(tls.alpn, ["h2", "http/1.1"]);
+        let b = &c.listeners[0].backend;
+        let all = ProxyTlvs { alpn: true, authority: true, ssl: true, unique_id: true, crc32c: true };
+        assert_eq!(b.send_proxy, Some(SendProxy { version: ProxyVersion::V2, tlvs: all }));
+        let want = BackTls {
+            verify: ServerVerify::Ca(f.0[4].clone()),
+            sni: Some("backend.example.com".into()),
+            alpn: Vec::new(),
+        };
+        assert_eq!(b.tls, Some(want));
+        let sc = c.listeners[0].session_config();
+        let on = [sc.accept_proxy, sc.monitor, sc.conn_rules, sc.src_rules, sc.tls_front, sc.tls_back, sc.send_proxy];
+        assert!(!on.contains(&false) && !sc.health);
+    }
+
+    #[test]
+    fn each_switch_alone_lands_in_its_field() {
+        let with = |extra: &[&str]| config(&with_minimal(extra)).listeners.remove(0);
+        assert!(with(&["--health"]).options.health);
+        assert!(with(&["--accept-proxy"]).options.accept_proxy);
+        let b = with(&["--send-proxy", "v1"]).backend;
+        assert_eq!(b.send_proxy, Some(SendProxy { version: ProxyVersion::V1, tlvs: ProxyTlvs::default() }));
+        let b = with(&["--server-tls", "--server-insecure"]).backend;
+        assert_eq!(b.tls, Some(BackTls { verify: ServerVerify::Insecure, sni: None, alpn: Vec::new() }));
+        assert_eq!(with(&["--deny", "10.0.0.0/8"]).options.conn_rules, Rules(vec![rule(Verdict::Deny, "10.0.0.0/8")]));
+    }
+
+    #[test]
+    fn allow_and_deny_keep_their_command_line_order() {
+        let args = [
+            "--deny",
+            "10.1.2.0/24",
+            "--allow",
+            "10.1.0.0/16",
+            "--deny=10.0.0.0/8",
+            "--accept-proxy",
+            "--allow-src",
+            "192.0.2.1",
+            "--deny-src",
+            "192.0.2.0/24",
+            "--allow-src",
+            "0.0.0.0/0",
+        ];
+        let c = parse_in_order(&with_minimal(&args)).expect("valid flags").into_config().expect("valid");
+        let o = &c.listeners[0].options;
+        let conn = [
+            rule(Verdict::Deny, "10.1.2.0/24"),
+            rule(Verdict::Allow, "10.1.0.0/16"),
+            rule(Verdict::Deny, "10.0.0.0/8"),
+        ];
+        assert_eq!(o.conn_rules, Rules(conn.to_vec()));
+        let src = [
+            rule(Verdict::Allow, "192.0.2.1/32"),
+            rule(Verdict::Deny, "192.0.2.0/24"),
+            rule(Verdict::Allow, "0.0.0.0/0"),
+        ];
+        assert_eq!(o.src_rules, Rules(src.to_vec()));
+        let peer = |ip: &str| o.conn_rules.verdict(ip.parse().expect("ip"));
+        assert_eq!(
+            (peer("10.1.2.3"), peer("10.1.3.3"), peer("10.2.0.1")),
+            (Verdict::Deny, Verdict::Allow, Verdict::Deny)
+        );
+    }
+
+    #[test]
+    fn without_matches_every_allow_comes_before_every_deny() {
+        let c = config(&with_minimal(&["--deny", "10.0.0.0/8", "--allow", "10.1.0.0/16", "--allow", "10.2.0.0/16"]));
+        let want = [
+            rule(Verdict::Allow, "10.1.0.0/16"),
+            rule(Verdict::Allow, "10.2.0.0/16"),
+            rule(Verdict::Deny, "10.0.0.0/8"),
+        ];
+        assert_eq!(c.listeners[0].options.conn_rules, Rules(want.to_vec()));
+    }
+
+    #[test]
+    fn matches_of_other_arguments_leave_the_fallback_order() {
+        let mut args = parse(&with_minimal(&["--deny", "10.0.0.0/8", "--allow", "10.1.0.0/16"])).expect("valid");
+        let other = ProxyArgs::command().try_get_matches_from(["p", "--listen", ":1", "--server", "127.0.0.1:1"]);
+        args.order_rules(&other.expect("valid"));
+        args.order_rules(&clap::Command::new("unrelated").get_matches_from(["unrelated"]));
+        let want = [rule(Verdict::Allow, "10.1.0.0/16"), rule(Verdict::Deny, "10.0.0.0/8")];
+        assert_eq!(args.into_config().expect("valid").listeners[0].options.conn_rules, Rules(want.to_vec()));
+    }
+
+    #[test]
+    fn handshake_flags_that_cannot_be_used_name_their_flag() {
+        let f = Files::new(&["err.pem", "err.key"]);
+        let absent = std::env::temp_dir().join(format!("connseq-flags-{}-absent.pem", std::process::id()));
+        let absent = absent.to_str().expect("UTF-8");
+        let (cert, key) = (f.arg(0), f.arg(1));
+        for (extra, flag, says) in [
+            (&["--send-proxy-tlv", "ssl"][..], "--send-proxy-tlv", "TLVs travel in a PROXY header: add --send-proxy v2"),
+            (&["--send-proxy", "v1", "--send-proxy-tlv", "crc32c"], "--send-proxy-tlv", "TLVs need --send-proxy v2"),
+            (
+                &["--tls-cert", cert, "--tls-cert", cert, "--tls-key", key],
+                "--tls-cert",
+                "2 --tls-cert but 1 --tls-key: give each certificate its key, in the same order",
+            ),
+            (&["--tls-key", key], "--tls-key", "0 --tls-cert but 1 --tls-key: give each certificate its key, in the same order"),
+            (&["--tls-cert", absent, "--tls-key", key], "--tls-cert", "No such file or directory"),
+            (&["--tls-cert", cert, "--tls-key", absent], "--tls-key", "No such file or directory"),
+            (&["--alpn", "h2"], "--alpn", "ALPN is offered in the listener's TLS handshake: add --tls-cert and --tls-key"),
+            (
+                &["--health", "--tls-cert", cert, "--tls-key", key],
+                "--tls-cert",
+                "health replies are never encrypted: a health listener cannot have tls",
+            ),
+            (
+                &["--server-tls"],
+                "--server-tls",
+                "TLS towards the servers checks their certificates against a CA or is marked insecure: set --server-ca PEM or --server-insecure",
+            ),
+            (
+                &["--server-tls", "--server-ca", cert, "--server-insecure"],
+                "--server-insecure",
+                "--server-ca and --server-insecure exclude each other: set one",
+            ),
+            (&["--server-tls", "--server-ca", absent], "--server-ca", "No such file or directory"),
+            (&["--server-ca", cert], "--server-ca", "applies to TLS towards the servers only: add --server-tls"),
+            (&["--server-insecure"], "--server-insecure", "applies to TLS towards the servers only: add --server-tls"),
+            (&["--server-sni", "a.example"], "--server-sni", "applies to TLS towards the servers only: add --server-tls"),
+            (
+                &["--allow-src", "10.0.0.0/8"],
+                "--allow-src",
+                "source rules match the address the PROXY header gives: add --accept-proxy",
+            ),
+            (&["--deny-src", "::/0"], "--deny-src", "source rules match the address the PROXY header gives: add --accept-proxy"),
+        ] {
+            let e = refused(extra);
+            let msg = e.to_string();
+            assert!(msg.starts_with(&format!("flag '{flag}': ")) && msg.contains(says), "{extra:?}: {msg}");
+            assert_eq!(e.key(), Some(flag));
+        }
+        let e = refused(&["--tls-cert", absent, "--tls-key", key]);
+        assert_eq!(
+            e.to_string(),
+            format!("flag '--tls-cert': cannot read \"{absent}\": No such file or directory (os error 2)")
+        );
+    }
+
+    #[test]
+    fn malformed_handshake_values_are_clap_errors_that_say_why() {
+        for (extra, says) in [
+            (&["--allow", "10.1.2.3/8"][..], "has bits set past its prefix length (did you mean 10.0.0.0/8?)"),
+            (&["--deny", "10.0.0/8"], "\"10.0.0\" is not an IP address"),
+            (&["--monitor-net", "::/129"], "prefix length \"129\" must be 0 to 128"),
+            (&["--allow-src", "x"], "\"x\" is not an IP address"),
+            (&["--deny-src", "1.2.3.4/33"], "must be 0 to 32"),
+            (&["--send-proxy", "v3"], "[possible values: v1, v2]"),
+            (&["--send-proxy-tlv", "alpn,sni"], "[possible values: alpn, authority, ssl, unique-id, crc32c]"),
+            (&["--alpn", "h2,,http/1.1"], "invalid ALPN protocol \"\""),
+            (&["--server-sni", "10.0.0.1"], "invalid SNI \"10.0.0.1\""),
+            (&["--server-sni", "under_score.example"], "not an IP address"),
+        ] {
+            let e = parse(&with_minimal(extra)).expect_err("malformed").to_string();
+            assert!(e.contains(extra[0]) && e.contains(says), "{extra:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn config_excludes_every_handshake_flag() {
+        for extra in [
+            &["--accept-proxy"][..],
+            &["--send-proxy", "v2"],
+            &["--send-proxy-tlv", "ssl"],
+            &["--tls-cert", "a.pem"],
+            &["--tls-key", "a.key"],
+            &["--alpn", "h2"],
+            &["--server-tls"],
+            &["--server-ca", "ca.pem"],
+            &["--server-insecure"],
+            &["--server-sni", "a.example"],
+            &["--health"],
+            &["--monitor-net", "10.0.0.0/8"],
+            &["--allow", "10.0.0.0/8"],
+            &["--deny", "10.0.0.0/8"],
+            &["--allow-src", "10.0.0.0/8"],
+            &["--deny-src", "10.0.0.0/8"],
+        ] {
+            let e = parse(&[&["--config", "x.toml"][..], extra].concat()).expect_err("conflict");
+            assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict, "{extra:?}");
+            let args = parse(&with_minimal(extra)).expect("quick mode parses");
+            let flag = args.quick_flags_given().find(|f| !MINIMAL.contains(f));
+            assert_eq!(flag, Some(extra[0]), "quick_flags_given lists {}", extra[0]);
         }
     }
 }

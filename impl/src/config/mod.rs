@@ -16,7 +16,10 @@
 //! Rooms, one job each:
 //! - [`duration`](parse_duration), [`size`](parse_size), [`address`](parse_listen_addr),
 //!   [`choice`](parse_balance): one value each, as written by a user;
-//! - `checks`: the bounds (shared by flags and file);
+//! - `handshake`: the handshake layer's values ([`Cidr`] and [`Rules`],
+//!   [`SendProxy`], [`FrontTls`], [`BackTls`]);
+//! - `checks`: the bounds and the file, SNI and ALPN checks (shared by flags
+//!   and file);
 //! - `error`: [`ConfigError`] (who is at fault, where) and [`Problem`] (what);
 //! - `flags`: [`ProxyArgs`], quick mode;
 //! - `toml_raw`, `toml_file`, `locate`: the file's shape, its translation into
@@ -28,6 +31,7 @@ mod choice;
 mod duration;
 mod error;
 mod flags;
+mod handshake;
 mod locate;
 mod size;
 mod toml_file;
@@ -35,10 +39,17 @@ mod toml_raw;
 
 pub use address::{parse_listen_addr, parse_server_addr, AddressError};
 pub use checks::{MAX_BUFFER_SIZE, MAX_THREADS, MAX_TIMEOUT, MIN_BUFFER_SIZE, MIN_TIMEOUT};
-pub use choice::{balance_name, parse_balance, parse_splice, splice_name, BALANCE_NAMES, SPLICE_NAMES};
+pub use choice::{
+    balance_name, parse_balance, parse_proxy_version, parse_splice, proxy_version_name, splice_name, BALANCE_NAMES,
+    PROXY_VERSION_NAMES, SPLICE_NAMES,
+};
 pub use duration::{format_duration, parse_duration, DisplayDuration, DurationError};
 pub use error::{ConfigError, Problem};
 pub use flags::ProxyArgs;
+pub use handshake::{
+    BackTls, Cidr, CidrError, FrontTls, ProxyTlvs, ProxyVersion, Rule, Rules, SendProxy, ServerVerify, Verdict,
+    TLV_NAMES,
+};
 pub use size::{format_size, parse_size, SizeError};
 
 use connseq_model::core::{Balance, Millis, Mutant, SessionConfig, SpliceMode, Timeouts};
@@ -90,12 +101,14 @@ pub struct ProxyConfig {
 }
 
 impl ProxyConfig {
-    /// Reads and checks a TOML configuration file.
+    /// Reads and checks a TOML configuration file; the paths it names are
+    /// relative to its directory, and must be readable now.
     pub fn from_file(path: &Path) -> Result<ProxyConfig, ConfigError> {
         toml_file::load(path)
     }
 
-    /// Checks TOML text; `file` is the name errors give it.
+    /// Checks TOML text; `file` is the name errors give it, and the paths
+    /// the text names (certificates, keys, CA) are relative to its directory.
     pub fn from_toml_str(text: &str, file: &str) -> Result<ProxyConfig, ConfigError> {
         toml_file::parse(text, file)
     }
@@ -167,13 +180,20 @@ pub struct ListenerConfig {
 }
 
 impl ListenerConfig {
-    /// What the core decides on for this listener's sessions. TLS, PROXY,
-    /// health, monitor and rules are off until their options exist.
+    /// What the core decides on for this listener's sessions: which
+    /// handshake handlers run, and the backend's choices.
     pub fn session_config(&self) -> SessionConfig {
-        let b = &self.backend;
-        // Health, monitor, rules, PROXY and TLS keep the core's defaults (off).
+        let (b, o) = (&self.backend, &self.options);
         SessionConfig {
-            splice: self.options.splice,
+            health: o.health,
+            monitor: !o.monitor_nets.is_empty(),
+            conn_rules: !o.conn_rules.is_empty(),
+            accept_proxy: o.accept_proxy,
+            src_rules: !o.src_rules.is_empty(),
+            tls_front: o.tls.is_some(),
+            tls_back: b.tls.is_some(),
+            send_proxy: b.send_proxy.is_some(),
+            splice: o.splice,
             balance: b.balance,
             queue: b.queue,
             retries: b.retries,
@@ -181,7 +201,6 @@ impl ListenerConfig {
             turn_around: !b.timeouts.turn_around.is_zero(),
             timeouts: self.core_timeouts(),
             mutant: Mutant::None,
-            ..SessionConfig::default()
         }
     }
 
@@ -208,17 +227,39 @@ pub fn millis(d: Duration) -> Millis {
     Millis::try_from(ms).unwrap_or(Millis::MAX)
 }
 
-/// Per-listener switches. TLS (`ssl crt`), `accept-proxy`, health and
-/// monitor replies and connection rules come here, each defaulting to off.
+/// Per-listener switches: splice, and the handshake layer (TLS, PROXY
+/// header, health and monitor replies, connection rules), each off by
+/// default.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenerOptions {
     /// Splice policy (`splice` in the listener; default: the global one).
     pub splice: SpliceMode,
+    /// Expect a PROXY header (v1 or v2) first on every connection (`accept-proxy`).
+    pub accept_proxy: bool,
+    /// Answer every connection with `OK\n` and close it; nothing is proxied
+    /// (HAProxy's `mode health`).
+    pub health: bool,
+    /// Sources that get `HTTP/1.0 200 OK\r\n\r\n` and a close (`monitor-net`).
+    pub monitor_nets: Vec<Cidr>,
+    /// Rules on the real peer address, before the PROXY header (`allow`, `deny`).
+    pub conn_rules: Rules,
+    /// Rules on the source the PROXY header gives (`allow-src`, `deny-src`).
+    pub src_rules: Rules,
+    /// TLS termination.
+    pub tls: Option<FrontTls>,
 }
 
 impl Default for ListenerOptions {
     fn default() -> Self {
-        ListenerOptions { splice: SpliceMode::Auto }
+        ListenerOptions {
+            splice: SpliceMode::Auto,
+            accept_proxy: false,
+            health: false,
+            monitor_nets: Vec::new(),
+            conn_rules: Rules::default(),
+            src_rules: Rules::default(),
+            tls: None,
+        }
     }
 }
 
@@ -262,6 +303,10 @@ pub struct BackendConfig {
     pub queue: bool,
     /// The server side's timers.
     pub timeouts: BackendTimeouts,
+    /// A PROXY header first on every server connection (`send-proxy`).
+    pub send_proxy: Option<SendProxy>,
+    /// TLS towards the servers.
+    pub tls: Option<BackTls>,
 }
 
 impl BackendConfig {
@@ -275,6 +320,8 @@ impl BackendConfig {
             redispatch: false,
             queue: true,
             timeouts: BackendTimeouts::default(),
+            send_proxy: None,
+            tls: None,
         }
     }
 }

@@ -6,26 +6,37 @@
 //! and shape (unknown keys, wrong types), `[global]`, the `[backend.NAME]`
 //! sections in file order (used or not), then the listeners in file order,
 //! each in turn: its name, its addresses (against those before them), its
-//! backend, maxconn and timeouts, and last whether its name is taken.
+//! backend, maxconn and timeouts, its handshake keys (`monitor-net`,
+//! `rules`, `src-rules`, `tls`), and last whether its name is taken. In a
+//! backend: servers, balance, retries, timeouts, then `send-proxy` and `tls`.
+//!
+//! Files the configuration names (certificates, keys, CA) are relative to
+//! the configuration file's directory, and must be readable when it is
+//! checked; their content is the runtime's TLS loader's to check.
 
 use super::address::{parse_listen_addr, parse_server_addr};
 use super::checks;
-use super::choice::{parse_balance, parse_splice};
+use super::choice::{add_tlv, parse_balance, parse_proxy_version, parse_splice};
 use super::duration::parse_duration;
 use super::error::{ConfigError, Problem};
+use super::handshake::{
+    BackTls, Cidr, FrontTls, ProxyTlvs, ProxyVersion, Rule, Rules, SendProxy, ServerVerify, Verdict,
+};
 use super::locate::Source;
 use super::size::parse_size;
 use super::toml_raw::{
-    AddrList, BackendRef, DurationText, Int, RawBackend, RawFile, RawGlobal, RawListener, RawServer, SizeText,
+    BackendRef, DurationText, Int, OneOrMany, RawBackTls, RawBackend, RawFile, RawFrontTls, RawGlobal, RawListener,
+    RawRule, RawServer, SizeText,
 };
 use super::{
     BackendConfig, BackendTimeouts, GlobalConfig, ListenerConfig, ListenerOptions, ListenerTimeouts, ProxyConfig,
     ServerConfig,
 };
+use connseq_model::core::SpliceMode;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
@@ -40,16 +51,20 @@ pub(crate) fn load(path: &Path) -> Result<ProxyConfig> {
     }
 }
 
-/// Checks TOML `text`; errors name it `file`.
+/// Checks TOML `text`; errors name it `file`, and the files it names are
+/// relative to `file`'s directory.
 pub(crate) fn parse(text: &str, file: &str) -> Result<ProxyConfig> {
     let src = Source { file, text };
     let raw: RawFile = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
-    Builder { src }.build(raw)
+    let dir = Path::new(file).parent().unwrap_or(Path::new("")).to_owned();
+    Builder { src, dir }.build(raw)
 }
 
 /// Turns the raw file into checked configuration types.
 struct Builder<'a> {
     src: Source<'a>,
+    /// Where relative paths start: the configuration file's directory.
+    dir: PathBuf,
 }
 
 impl Builder<'_> {
@@ -135,8 +150,101 @@ impl Builder<'_> {
                 queue: self.opt_timeout(&b.timeout_queue, "timeout-queue", dt.queue)?,
                 turn_around: self.opt_delay(&b.timeout_turn_around, "timeout-turn-around", dt.turn_around)?,
             },
+            send_proxy: self.send_proxy(b)?,
+            tls: b.tls.as_ref().map(|t| self.back_tls(t)).transpose()?,
             ..d
         })
+    }
+
+    /// `send-proxy` with its `send-proxy-tlv`s.
+    fn send_proxy(&self, b: &RawBackend) -> Result<Option<SendProxy>> {
+        let mut tlvs = ProxyTlvs::default();
+        for t in b.send_proxy_tlv.iter().flat_map(|l| l.get_ref()) {
+            add_tlv(&mut tlvs, t.get_ref()).map_err(|p| self.err(t.span(), "send-proxy-tlv", p))?;
+        }
+        let version = match &b.send_proxy {
+            Some(v) => Some(parse_proxy_version(v.get_ref()).map_err(|p| self.err(v.span(), "send-proxy", p))?),
+            None => None,
+        };
+        let needs = "send-proxy = \"v2\"";
+        let tlv_err =
+            |problem| self.err(b.send_proxy_tlv.as_ref().map_or(0..0, |l| l.span()), "send-proxy-tlv", problem);
+        let any_tlv = tlvs != ProxyTlvs::default();
+        match version {
+            None if any_tlv => Err(tlv_err(Problem::TlvsWithoutSendProxy { needs })),
+            None => Ok(None),
+            Some(ProxyVersion::V1) if any_tlv => Err(tlv_err(Problem::TlvsNeedV2 { needs })),
+            Some(version) => Ok(Some(SendProxy { version, tlvs })),
+        }
+    }
+
+    /// A backend's `tls`: exactly one of `ca` and `insecure = true`.
+    fn back_tls(&self, t: &Spanned<RawBackTls>) -> Result<BackTls> {
+        let raw = t.get_ref();
+        let insecure = raw.insecure.as_ref().filter(|i| *i.get_ref());
+        let verify = match (&raw.ca, insecure) {
+            (Some(_), Some(i)) => {
+                let problem = Problem::BothServerVerify { choices: "ca and insecure" };
+                return Err(self.err(i.span(), "insecure", problem));
+            }
+            (None, None) => {
+                let problem = Problem::NoServerVerify { choices: "ca = \"FILE\" or insecure = true" };
+                return Err(self.err(t.span(), "tls", problem));
+            }
+            (Some(ca), None) => ServerVerify::Ca(self.file(ca, "ca")?),
+            (None, Some(_)) => ServerVerify::Insecure,
+        };
+        let sni = match &raw.sni {
+            Some(s) => Some(checks::sni(s.get_ref()).map_err(|p| self.err(s.span(), "sni", p))?),
+            None => None,
+        };
+        Ok(BackTls { verify, sni, alpn: self.alpn(&raw.alpn)? })
+    }
+
+    /// A listener's `tls`: at least one certificate and key.
+    fn front_tls(&self, t: &Spanned<RawFrontTls>) -> Result<FrontTls> {
+        let raw = t.get_ref();
+        let pairs = raw.certs.as_ref().map_or(&[][..], |c| c.get_ref().as_slice());
+        if pairs.is_empty() {
+            let at = raw.certs.as_ref().map_or(t.span(), |c| c.span());
+            return Err(self.err(at, "certs", Problem::NoCertificate));
+        }
+        let mut certs = Vec::new();
+        for pair in pairs {
+            let pair = pair.get_ref();
+            certs.push((self.file(&pair.cert, "cert")?, self.file(&pair.key, "key")?));
+        }
+        Ok(FrontTls { certs, alpn: self.alpn(&raw.alpn)? })
+    }
+
+    /// ALPN protocol names, in the written order.
+    fn alpn(&self, list: &Option<Spanned<Vec<Spanned<String>>>>) -> Result<Vec<String>> {
+        let names = list.iter().flat_map(|l| l.get_ref());
+        names.map(|a| checks::alpn(a.get_ref()).map_err(|p| self.err(a.span(), "alpn", p))).collect()
+    }
+
+    /// A file the configuration names, relative to its directory, which
+    /// must be readable now.
+    fn file(&self, v: &Spanned<String>, key: &str) -> Result<PathBuf> {
+        checks::readable_file(&self.dir.join(v.get_ref())).map_err(|p| self.err(v.span(), key, p))
+    }
+
+    /// `rules` or `src-rules` (`key`), in the written order.
+    fn rules(&self, list: &Option<Spanned<Vec<Spanned<RawRule>>>>, key: &str) -> Result<Rules> {
+        let mut rules = Vec::new();
+        for r in list.iter().flat_map(|l| l.get_ref()) {
+            let (verdict, net, net_key) = match (&r.get_ref().allow, &r.get_ref().deny) {
+                (Some(net), None) => (Verdict::Allow, net, "allow"),
+                (None, Some(net)) => (Verdict::Deny, net, "deny"),
+                _ => return Err(self.err(r.span(), key, Problem::RuleVerdict)),
+            };
+            rules.push(Rule { verdict, net: self.cidr(net.get_ref(), net.span(), net_key)? });
+        }
+        Ok(Rules(rules))
+    }
+
+    fn cidr(&self, text: &str, span: Range<usize>, key: &str) -> Result<Cidr> {
+        text.parse().map_err(|reason| self.err(span, key, Problem::Cidr { value: text.to_owned(), reason }))
     }
 
     fn server(&self, s: &Spanned<RawServer>, default_maxconn: u32) -> Result<ServerConfig> {
@@ -189,23 +297,41 @@ impl Builder<'_> {
             }
             None => 0,
         };
-        Ok(ListenerConfig {
-            name,
-            addrs,
-            backend,
-            timeouts: ListenerTimeouts {
-                handshake: self.opt_timeout(&l.timeout_handshake, "timeout-handshake", d.handshake)?,
-                client: self.opt_timeout(&l.timeout_client, "timeout-client", d.client)?,
-                client_fin: self.opt_timeout(&l.timeout_client_fin, "timeout-client-fin", d.client_fin)?,
-            },
-            maxconn,
-            options: ListenerOptions {
-                splice: match &l.splice {
-                    Some(s) => parse_splice(s.get_ref()).map_err(|p| self.err(s.span(), "splice", p))?,
-                    None => global.splice,
-                },
-            },
-        })
+        let timeouts = ListenerTimeouts {
+            handshake: self.opt_timeout(&l.timeout_handshake, "timeout-handshake", d.handshake)?,
+            client: self.opt_timeout(&l.timeout_client, "timeout-client", d.client)?,
+            client_fin: self.opt_timeout(&l.timeout_client_fin, "timeout-client-fin", d.client_fin)?,
+        };
+        let splice = match &l.splice {
+            Some(s) => parse_splice(s.get_ref()).map_err(|p| self.err(s.span(), "splice", p))?,
+            None => global.splice,
+        };
+        Ok(ListenerConfig { name, addrs, backend, timeouts, maxconn, options: self.options(l, splice)? })
+    }
+
+    /// The listener's handshake keys, with the checks across them: source
+    /// rules need `accept-proxy`, and a health listener has no TLS.
+    fn options(&self, l: &RawListener, splice: SpliceMode) -> Result<ListenerOptions> {
+        let flag = |v: &Option<Spanned<bool>>| v.as_ref().is_some_and(|v| *v.get_ref());
+        let (accept_proxy, health) = (flag(&l.accept_proxy), flag(&l.health));
+        let mut monitor_nets = Vec::new();
+        if let Some(list) = &l.monitor_net {
+            for (text, at) in one_or_many(&list.get_ref().0, list.span()) {
+                monitor_nets.push(self.cidr(text, at, "monitor-net")?);
+            }
+        }
+        let conn_rules = self.rules(&l.rules, "rules")?;
+        let src_rules = self.rules(&l.src_rules, "src-rules")?;
+        if let Some(list) = l.src_rules.as_ref().filter(|_| !src_rules.is_empty() && !accept_proxy) {
+            let problem = Problem::SrcRulesWithoutAcceptProxy { needs: "accept-proxy = true" };
+            return Err(self.err(list.span(), "src-rules", problem));
+        }
+        let tls = match &l.tls {
+            Some(t) if health => return Err(self.err(t.span(), "tls", Problem::HealthWithTls)),
+            Some(t) => Some(self.front_tls(t)?),
+            None => None,
+        };
+        Ok(ListenerOptions { splice, accept_proxy, health, monitor_nets, conn_rules, src_rules, tls })
     }
 
     /// The listener's addresses, each checked against those already bound
@@ -217,13 +343,7 @@ impl Builder<'_> {
         span: Range<usize>,
         bound: &mut Vec<(SocketAddr, String)>,
     ) -> Result<Vec<SocketAddr>> {
-        let written: Vec<(&str, Range<usize>)> = match &l.listen {
-            None => Vec::new(),
-            Some(list) => match list.get_ref() {
-                AddrList::One(a) => vec![(a.as_str(), list.span())],
-                AddrList::Many(v) => v.iter().map(|a| (a.get_ref().as_str(), a.span())).collect(),
-            },
-        };
+        let written = l.listen.as_ref().map_or(Vec::new(), |list| one_or_many(&list.get_ref().0, list.span()));
         if written.is_empty() {
             let at = l.listen.as_ref().map_or(span, |s| s.span());
             return Err(self.err(at, "listen", Problem::NoAddress(name.to_owned())));
@@ -285,5 +405,13 @@ impl Builder<'_> {
             Ok(n) => checks::buffer_size(n, || written).map_err(|p| self.err(v.span(), key, p)),
             Err(reason) => Err(self.err(v.span(), key, Problem::Size { value: written, reason })),
         }
+    }
+}
+
+/// Each string of `list` with its position; a lone string is at `span`.
+fn one_or_many(list: &OneOrMany, span: Range<usize>) -> Vec<(&str, Range<usize>)> {
+    match list {
+        OneOrMany::One(a) => vec![(a.as_str(), span)],
+        OneOrMany::Many(v) => v.iter().map(|a| (a.get_ref().as_str(), a.span())).collect(),
     }
 }

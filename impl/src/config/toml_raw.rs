@@ -42,6 +42,48 @@ pub(crate) struct RawListener {
     pub(crate) timeout_handshake: Option<Spanned<DurationText>>,
     pub(crate) timeout_client: Option<Spanned<DurationText>>,
     pub(crate) timeout_client_fin: Option<Spanned<DurationText>>,
+    pub(crate) accept_proxy: Option<Spanned<bool>>,
+    pub(crate) health: Option<Spanned<bool>>,
+    pub(crate) monitor_net: Option<Spanned<NetList>>,
+    pub(crate) rules: Option<Spanned<Vec<Spanned<RawRule>>>>,
+    pub(crate) src_rules: Option<Spanned<Vec<Spanned<RawRule>>>>,
+    pub(crate) tls: Option<Spanned<RawFrontTls>>,
+}
+
+/// A rule: `{ allow = "CIDR" }` or `{ deny = "CIDR" }` (exactly one, which
+/// `toml_file` checks so that the error can name the rule's line).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawRule {
+    pub(crate) allow: Option<Spanned<String>>,
+    pub(crate) deny: Option<Spanned<String>>,
+}
+
+/// A listener's `tls`: `{ certs = [ { cert = "FILE", key = "FILE" }, ... ], alpn = [...] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawFrontTls {
+    pub(crate) certs: Option<Spanned<Vec<Spanned<RawCertPair>>>>,
+    pub(crate) alpn: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// A certificate chain and its private key, both PEM files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawCertPair {
+    pub(crate) cert: Spanned<String>,
+    pub(crate) key: Spanned<String>,
+}
+
+/// A backend's `tls`: `{ ca = "FILE" }` or `{ insecure = true }`, with
+/// `sni` and `alpn`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawBackTls {
+    pub(crate) ca: Option<Spanned<String>>,
+    pub(crate) insecure: Option<Spanned<bool>>,
+    pub(crate) sni: Option<Spanned<String>>,
+    pub(crate) alpn: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// A `[backend.NAME]` section, or a listener's inline backend.
@@ -59,6 +101,9 @@ pub(crate) struct RawBackend {
     pub(crate) timeout_server_fin: Option<Spanned<DurationText>>,
     pub(crate) timeout_queue: Option<Spanned<DurationText>>,
     pub(crate) timeout_turn_around: Option<Spanned<DurationText>>,
+    pub(crate) send_proxy: Option<Spanned<String>>,
+    pub(crate) send_proxy_tlv: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(crate) tls: Option<Spanned<RawBackTls>>,
 }
 
 /// A server: `"IP:PORT"` or `{ addr = "IP:PORT", maxconn = N }`.
@@ -86,7 +131,15 @@ pub(crate) enum BackendRef {
 
 /// `listen`: one address or an array of them.
 #[derive(Debug)]
-pub(crate) enum AddrList {
+pub(crate) struct AddrList(pub(crate) OneOrMany);
+
+/// `monitor-net`: one address block or an array of them.
+#[derive(Debug)]
+pub(crate) struct NetList(pub(crate) OneOrMany);
+
+/// A string, or an array of strings each with its position.
+#[derive(Debug)]
+pub(crate) enum OneOrMany {
     One(String),
     Many(Vec<Spanned<String>>),
 }
@@ -202,25 +255,37 @@ impl<'de> Deserialize<'de> for BackendRef {
     }
 }
 
+/// Accepts a string or an array of strings; `expecting` names what was wanted.
+struct OneOrManyVisitor(&'static str);
+
+impl<'de> Visitor<'de> for OneOrManyVisitor {
+    type Value = OneOrMany;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+        Ok(OneOrMany::One(v.to_owned()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+        let mut v = Vec::new();
+        while let Some(a) = seq.next_element()? {
+            v.push(a);
+        }
+        Ok(OneOrMany::Many(v))
+    }
+}
+
 impl<'de> Deserialize<'de> for AddrList {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = AddrList;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an address \"IP:PORT\" or an array of them")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<AddrList, E> {
-                Ok(AddrList::One(v.to_owned()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AddrList, A::Error> {
-                let mut v = Vec::new();
-                while let Some(a) = seq.next_element()? {
-                    v.push(a);
-                }
-                Ok(AddrList::Many(v))
-            }
-        }
-        d.deserialize_any(V)
+        d.deserialize_any(OneOrManyVisitor("an address \"IP:PORT\" or an array of them")).map(AddrList)
+    }
+}
+
+impl<'de> Deserialize<'de> for NetList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(OneOrManyVisitor("an address block such as \"10.0.0.0/8\" or an array of them")).map(NetList)
     }
 }

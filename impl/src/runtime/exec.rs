@@ -19,19 +19,25 @@
 use super::backend::Waiter;
 use super::session::Slot;
 use super::shared::Shared;
+use super::worker::ListenerCfg;
+use crate::config::{ProxyVersion, Verdict};
 use crate::pool::{BufPool, NoPipe, PipePool};
 use crate::sys::{pipe, socket};
-use connseq_model::core::{Action, Millis, Outcome, Pick, Side, Sink, Source, SpliceMode};
+use connseq_model::core::{Action, Millis, Outcome, Pick, RuleStage, Side, Sink, Source, SpliceMode};
+use connseq_proxy_protocol as pp;
+use connseq_tls::{Flush, Read as TlsRead, Step, TlsConn, TlsError, Write as TlsWrite};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use std::io;
 use std::sync::atomic::Ordering;
-use tracing::{error, warn};
+use tracing::{debug, error, warn};
 
 /// What an action may touch besides its session.
 #[derive(Debug)]
 pub(crate) struct Exec<'a> {
     pub(crate) registry: &'a Registry,
+    /// The session's listener: rules, PROXY and TLS settings.
+    pub(crate) listener: &'a ListenerCfg,
     pub(crate) pool: &'a mut BufPool,
     pub(crate) pipes: &'a mut PipePool,
     /// The threads' shared state: the backends' balancer state (locked for
@@ -52,6 +58,21 @@ fn is_resource_error(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
 }
 
+/// The log's word for a TLS failure.
+fn tls_reason(e: &TlsError) -> &'static str {
+    use connseq_tls::rustls::Error as E;
+    match e.as_rustls() {
+        E::AlertReceived(_) => "tls-alert-received",
+        E::InvalidCertificate(_) => "tls-bad-certificate",
+        E::NoApplicationProtocol => "tls-no-alpn",
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {
+            "tls-not-tls"
+        }
+        E::PeerIncompatible(_) => "tls-incompatible",
+        _ => "tls-handshake-failed",
+    }
+}
+
 fn internal(slot: &Slot, action: Action, outcome: Outcome) -> Outcome {
     error!(target: "connseq::runtime", "internal error: {}: unsupported action {action:?} in this runtime; closing", slot.client);
     outcome
@@ -61,6 +82,10 @@ impl Exec<'_> {
     /// Performs `action` on `slot`'s sockets and buffers.
     pub(crate) fn run(&mut self, slot: &mut Slot, action: Action) -> Outcome {
         match action {
+            Action::Recv { side, into: Sink::Buffer } if slot.tls[side as usize].is_some() => self.tls_recv(slot, side),
+            Action::Send { side, from: Source::Buffer, .. } if slot.tls[side as usize].is_some() => {
+                self.tls_send(slot, side)
+            }
             Action::Recv { side, into: Sink::Buffer } => self.recv(slot, side),
             Action::Recv { side, into: Sink::Discard } => Self::drain(slot, side),
             Action::Send { side, from: Source::Buffer, more } => self.send(slot, side, more),
@@ -80,8 +105,13 @@ impl Exec<'_> {
                 }
                 Outcome::Done
             }
-            // A raw data layer holds no state to free.
-            Action::DataClose(_) => Outcome::Done,
+            // DCLO: the TLS state goes (a raw data layer holds none).
+            Action::DataClose(side) => {
+                slot.tls[side as usize] = None;
+                Outcome::Done
+            }
+            Action::DataShutw(side) => Self::tls_close_notify(slot, side),
+            Action::TlsHandshake(side) => self.tls_handshake(slot, side),
             Action::CtrlClose(side) => {
                 slot.sock(side).deregister(self.registry);
                 Outcome::Done
@@ -125,11 +155,253 @@ impl Exec<'_> {
                 self.released.push(server);
                 Outcome::Done
             }
-            Action::Send { from: Source::Reply | Source::ProxyHeader, .. }
-            | Action::DataShutw(_)
-            | Action::TlsHandshake(_) => internal(slot, action, Outcome::Reset),
-            Action::RecvProxyHeader => internal(slot, action, Outcome::Invalid),
-            Action::EvalRules(_) => internal(slot, action, Outcome::Verdict(false)),
+            Action::Send { side, from: Source::Reply, .. } => Self::send_reply(slot, side),
+            Action::EvalRules(stage) => {
+                let (rules, ip) = match stage {
+                    RuleStage::Connection => (&self.listener.options.conn_rules, slot.client.ip()),
+                    RuleStage::Source => (&self.listener.options.src_rules, slot.source().ip()),
+                };
+                Outcome::Verdict(rules.verdict(ip) == Verdict::Allow)
+            }
+            Action::Send { side: Side::Back, from: Source::ProxyHeader, more } => self.send_proxy_header(slot, more),
+            Action::RecvProxyHeader => Self::recv_proxy_header(slot),
+            Action::Send { from: Source::ProxyHeader, .. } => internal(slot, action, Outcome::Reset),
+        }
+    }
+
+    /// The health or monitor reply, whole: a few bytes into a fresh socket,
+    /// so a short write means the peer is already gone. Never through TLS:
+    /// the core runs this handler before the TLS handshake.
+    fn send_reply(slot: &mut Slot, side: Side) -> Outcome {
+        let Some(reply) = slot.core.reply else {
+            return internal(slot, Action::Send { side, from: Source::Reply, more: false }, Outcome::Reset);
+        };
+        let Some(sock) = slot.sock(side).stream.as_ref() else { return Outcome::Reset };
+        let bytes = reply.bytes();
+        match socket::send(sock, bytes, false) {
+            Ok(n) if n == bytes.len() => {
+                slot.sent[1] += n as u64;
+                Outcome::Sent { drained: true }
+            }
+            Ok(_) => Outcome::Reset,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
+            Err(_) => Outcome::Reset,
+        }
+    }
+
+    /// HH_ACCEPT_PROXY: peeks at what the client sent and parses it as a
+    /// PROXY header; once it is complete, reads exactly its bytes, so the
+    /// payload stays queued for the data layer. A split header waits for
+    /// more bytes (a new edge); the handshake timeout bounds the wait.
+    fn recv_proxy_header(slot: &mut Slot) -> Outcome {
+        let Some(sock) = slot.front.stream.as_ref() else { return Outcome::Reset };
+        let mut buf = [0u8; pp::MAX_V2_LEN];
+        let n = match socket::peek(sock, &mut buf) {
+            Ok(0) => return Outcome::EofEmpty,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Outcome::WouldBlock,
+            Err(_) => return Outcome::Reset,
+        };
+        let len = match pp::parse(&buf[..n]) {
+            Ok(pp::Parsed::Complete(header, len)) => {
+                if header.command == pp::Command::Proxy {
+                    let a = &header.addresses;
+                    slot.forwarded = a.source().zip(a.destination());
+                }
+                len
+            }
+            Ok(pp::Parsed::Incomplete(_)) => return Outcome::WouldBlock,
+            Err(e) => {
+                slot.reason = Some(e.reason());
+                debug!(target: "connseq::runtime", "{}: invalid PROXY header: {e}", slot.client);
+                return Outcome::Invalid;
+            }
+        };
+        // The bytes are queued (the peek saw them): this read takes them all.
+        match socket::recv(sock, &mut buf[..len]) {
+            Ok(got) if got == len => Outcome::Done,
+            Ok(_) | Err(_) => Outcome::Reset,
+        }
+    }
+
+    /// HH_SEND_PROXY: the PROXY header, first on the server connection,
+    /// built again on every call (it is the same bytes) and sent from where
+    /// the last call stopped. The addresses are the client's as the proxy
+    /// knows them: a received header's, else the real peer and the address
+    /// it connected to.
+    fn send_proxy_header(&mut self, slot: &mut Slot, more: bool) -> Outcome {
+        let Some(send) = self.listener.send_proxy else {
+            return internal(slot, Action::Send { side: Side::Back, from: Source::ProxyHeader, more }, Outcome::Reset);
+        };
+        let dst = match slot.forwarded {
+            Some((_, dst)) => dst,
+            None => match slot.front.stream.as_ref().map(|s| s.local_addr()) {
+                Some(Ok(a)) => a,
+                _ => return Outcome::Reset,
+            },
+        };
+        let src = slot.source();
+        let mut buf = [0u8; pp::MAX_V2_LEN];
+        let mut id = [0u8; 32];
+        // What the client's TLS layer learnt: ALPN, SNI, version, cipher, the
+        // certificate's CN (each TLV only when asked for and known).
+        let front = slot.tls[Side::Front as usize].as_deref();
+        let cn = front.filter(|_| send.tlvs.ssl).and_then(TlsConn::peer_cn);
+        let built = match send.version {
+            ProxyVersion::V1 => pp::V1Builder::new(src, dst).write_to(&mut buf),
+            ProxyVersion::V2 => {
+                let mut b = pp::V2Builder::proxy(src, dst);
+                if send.tlvs.unique_id {
+                    b = b.unique_id(slot.unique_id(&mut id));
+                }
+                if let Some(tls) = front {
+                    if let Some(alpn) = tls.alpn().filter(|_| send.tlvs.alpn) {
+                        b = b.alpn(alpn);
+                    }
+                    if let Some(sni) = tls.sni().filter(|_| send.tlvs.authority) {
+                        b = b.authority(sni);
+                    }
+                    if send.tlvs.ssl {
+                        let mut client = pp::SslClientFlags::SSL;
+                        if cn.is_some() {
+                            client = client.union(pp::SslClientFlags::CERT_CONN);
+                        }
+                        b = b.ssl(pp::SslParams {
+                            client,
+                            verify: 0,
+                            version: tls.version(),
+                            cn: cn.as_deref(),
+                            cipher: tls.cipher(),
+                            sig_alg: None,
+                            key_alg: None,
+                        });
+                    }
+                }
+                if send.tlvs.crc32c {
+                    b = b.crc32c();
+                }
+                b.write_to(&mut buf)
+            }
+        };
+        let len = match built {
+            Ok(len) => len,
+            Err(e) => {
+                error!(target: "connseq::runtime", "{}: cannot build the PROXY header: {e}", slot.client);
+                return Outcome::Reset;
+            }
+        };
+        let Some(sock) = slot.back.stream.as_ref() else { return Outcome::Reset };
+        let from = slot.header_sent.min(len);
+        match socket::send(sock, &buf[from..len], more) {
+            Ok(n) => {
+                slot.header_sent = from + n;
+                Outcome::Sent { drained: slot.header_sent == len }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
+            Err(_) => Outcome::Reset,
+        }
+    }
+
+    /// HH_SSL_HS: one step of the TLS handshake on `side`; its TLS layer is
+    /// made at the first step (a server's for the client side, a client's
+    /// for the server side).
+    fn tls_handshake(&mut self, slot: &mut Slot, side: Side) -> Outcome {
+        if slot.tls[side as usize].is_none() {
+            let made = match side {
+                Side::Front => self.listener.front_tls.as_ref().map(TlsConn::server),
+                Side::Back => {
+                    let ip = slot.server.map(|a| a.ip());
+                    self.listener.back_tls.as_ref().zip(ip).map(|(c, ip)| TlsConn::client(c, ip))
+                }
+            };
+            match made {
+                Some(Ok(conn)) => slot.tls[side as usize] = Some(Box::new(conn)),
+                Some(Err(e)) => {
+                    error!(target: "connseq::runtime", "{}: cannot start TLS on the {side} side: {e}", slot.client);
+                    return Outcome::Reset;
+                }
+                None => return internal(slot, Action::TlsHandshake(side), Outcome::Reset),
+            }
+        }
+        let (sock, tls, _) = slot.tls_io(side, side.input());
+        let (Some(sock), Some(tls)) = (sock, tls) else { return Outcome::Reset };
+        match tls.handshake(sock) {
+            Step::Done => Outcome::Done,
+            Step::WantRead => Outcome::WouldBlock,
+            Step::WantWrite => Outcome::WantWrite,
+            Step::Eof => Outcome::Eof,
+            Step::Reset => Outcome::Reset,
+            Step::Invalid(e) => {
+                let reason = tls_reason(&e);
+                debug!(target: "connseq::runtime", "{}: TLS handshake on the {side} side failed: {e}", slot.client);
+                slot.reason.get_or_insert(reason);
+                Outcome::Invalid
+            }
+        }
+    }
+
+    /// Reads plaintext from `side`'s TLS layer into its input channel.
+    fn tls_recv(&mut self, slot: &mut Slot, side: Side) -> Outcome {
+        let (sock, tls, buf) = slot.tls_io(side, side.input());
+        let (Some(sock), Some(tls)) = (sock, tls) else { return Outcome::Reset };
+        let outcome = match tls.read(sock, buf.space(self.pool)) {
+            TlsRead::Data(n) => {
+                buf.commit(n);
+                return Outcome::Data { full: buf.is_full() };
+            }
+            TlsRead::WouldBlock => Outcome::WouldBlock,
+            TlsRead::Eof { .. } => Outcome::Eof,
+            TlsRead::Reset => Outcome::Reset,
+            TlsRead::Invalid(e) => {
+                let reason = tls_reason(&e);
+                slot.reason.get_or_insert(reason);
+                Outcome::Reset
+            }
+        };
+        let (_, _, buf) = slot.tls_io(side, side.input());
+        buf.release_if_empty(self.pool);
+        outcome
+    }
+
+    /// Encrypts the output channel's bytes to `side`; with nothing left in
+    /// the buffer, flushes the records rustls still holds. The channel is
+    /// drained only when both are empty.
+    fn tls_send(&mut self, slot: &mut Slot, side: Side) -> Outcome {
+        let dir = side.output();
+        let (sock, tls, buf) = slot.tls_io(side, dir);
+        let (Some(sock), Some(tls)) = (sock, tls) else { return Outcome::Reset };
+        if buf.is_empty() {
+            return match tls.flush(sock) {
+                Flush::Done => Outcome::Sent { drained: true },
+                Flush::WouldBlock => Outcome::WouldBlock,
+                Flush::Reset => Outcome::Reset,
+            };
+        }
+        match tls.write(sock, buf.pending()) {
+            TlsWrite::Sent { consumed: 0, .. } | TlsWrite::WouldBlock => Outcome::WouldBlock,
+            TlsWrite::Sent { consumed, pending } => {
+                buf.consume(consumed, self.pool);
+                let drained = buf.is_empty() && !pending;
+                slot.sent[dir as usize] += consumed as u64;
+                Outcome::Sent { drained }
+            }
+            TlsWrite::Reset => Outcome::Reset,
+        }
+    }
+
+    /// DSHW on TLS: close_notify, queued once and flushed; a socket that is
+    /// full answers `WouldBlock` and the core retries when it is writable.
+    fn tls_close_notify(slot: &mut Slot, side: Side) -> Outcome {
+        let (sock, tls, _) = slot.tls_io(side, side.output());
+        match (sock, tls) {
+            (Some(sock), Some(tls)) => match tls.close_notify(sock) {
+                Flush::Done => Outcome::Done,
+                Flush::WouldBlock => Outcome::WouldBlock,
+                Flush::Reset => Outcome::Reset,
+            },
+            // No TLS state (the handshake never started): nothing to notify.
+            (Some(_), None) => Outcome::Done,
+            _ => Outcome::Reset,
         }
     }
 
@@ -287,6 +559,8 @@ impl Exec<'_> {
         slot.server = Some(addr);
         slot.times.connect = Some(self.now);
         slot.times.established = None;
+        slot.header_sent = 0;
+        slot.tls[Side::Back as usize] = None;
         // The previous attempt's socket, if any, was closed by its SockClose.
         slot.back.close(self.registry);
         let mut stream = match TcpStream::connect(addr) {

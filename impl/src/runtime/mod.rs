@@ -58,8 +58,10 @@ pub struct Options {
 /// What the log line of an ended session says, as values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
-    /// The client's address.
+    /// The client's address: the real peer of the accepted connection.
     pub client: SocketAddr,
+    /// The source a received PROXY header gave, if any.
+    pub forwarded: Option<SocketAddr>,
     /// The listener's name.
     pub listener: String,
     /// The event-loop thread that served it (0 to `threads - 1`).
@@ -80,6 +82,11 @@ pub struct SessionRecord {
     pub connects: u32,
     /// The two-letter termination code.
     pub termination: Termination,
+    /// Why the proxy ended it, when a peer broke a protocol (e.g.
+    /// `proxy-protocol: v1-no-crlf`).
+    pub reason: Option<&'static str>,
+    /// Logged as a session (not a check or a rejected connection).
+    pub logged: bool,
 }
 
 /// Counters since start, over every thread.
@@ -100,6 +107,8 @@ pub struct Stats {
     pub queued: u64,
     /// accept() failures other than EAGAIN (out of descriptors...).
     pub accept_errors: u64,
+    /// Connections reset by a deny rule.
+    pub rejected: u64,
 }
 
 /// A proxy whose threads are started, with its listeners bound.
@@ -114,7 +123,7 @@ struct Started {
 /// Binds every thread's listening sockets and builds the workers.
 fn start(config: &ProxyConfig, options: Options) -> io::Result<Started> {
     let threads = config.global.threads.max(1);
-    let (listeners_cfg, backends) = worker::plan(config);
+    let (listeners_cfg, backends) = worker::plan(config)?;
     let mut polls = Vec::with_capacity(threads);
     let mut remotes = Vec::with_capacity(threads);
     let mut socks = Vec::with_capacity(threads);
@@ -169,6 +178,8 @@ pub fn run(config: &ProxyConfig) -> io::Result<()> {
     // Block the signals before any thread starts, so that none gets them.
     let signals = Signals::new()?;
     let nofile = crate::sys::process::raise_nofile_limit()?;
+    let Started { workers, shared, .. } = start(config, Options::default())?;
+    // After the `listening on` lines, which scripts read first.
     let needed = u64::from(config.global.maxconn).saturating_mul(2).saturating_add(64);
     if config.global.maxconn != 0 && nofile < needed {
         tracing::warn!(
@@ -177,12 +188,16 @@ pub fn run(config: &ProxyConfig) -> io::Result<()> {
             config.global.maxconn
         );
     }
-    let Started { workers, .. } = start(config, Options::default())?;
     let mut workers = workers.into_iter();
     let Some(mut first) = workers.next() else { return Ok(()) };
     first.watch_signals(signals)?;
     let others = spawn_workers(workers)?;
     let result = first.run();
+    if result.is_err() {
+        // The signals are read on this thread only: without it nothing
+        // would stop the others.
+        shared.request_stop(StopMode::Hard);
+    }
     join(others).and(result)
 }
 
@@ -279,6 +294,7 @@ impl SessionRecord {
         let span = |a: Option<Millis>, b: Option<Millis>| Some(b?.saturating_sub(a?));
         SessionRecord {
             client: slot.client,
+            forwarded: slot.forwarded.map(|(src, _)| src),
             listener: listener.to_owned(),
             thread,
             server: slot.server,
@@ -289,6 +305,8 @@ impl SessionRecord {
             to_client: slot.sent[1],
             connects: slot.connects,
             termination: slot.core.termination(),
+            reason: slot.reason,
+            logged: !slot.is_quiet(),
         }
     }
 }

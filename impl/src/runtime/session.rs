@@ -3,6 +3,7 @@
 
 use super::buffer::ChanBuf;
 use connseq_model::core::{Dir, Millis, Session, SessionConfig, Side};
+use connseq_tls::TlsConn;
 use mio::net::TcpStream;
 use mio::Registry;
 use std::fmt;
@@ -59,15 +60,27 @@ pub(crate) struct Slot {
     pub(crate) listener: usize,
     pub(crate) front: Sock,
     pub(crate) back: Sock,
+    /// The data layer of each side when it is TLS (`[front, back]`),
+    /// created at its handshake, dropped by its DataClose.
+    pub(crate) tls: [Option<Box<TlsConn>>; 2],
     pub(crate) req: ChanBuf,
     pub(crate) res: ChanBuf,
     pub(crate) client: SocketAddr,
+    /// The source and destination a PROXY header gave (PROXY command with
+    /// an address family the proxy knows); `None` otherwise.
+    pub(crate) forwarded: Option<(SocketAddr, SocketAddr)>,
     pub(crate) server: Option<SocketAddr>,
     /// Bytes sent to the server (`[0]`) and to the client (`[1]`).
     pub(crate) sent: [u64; 2],
     pub(crate) times: Times,
     /// Connection attempts to a server (1 + retries used).
     pub(crate) connects: u32,
+    /// Why the proxy ended the session, when a peer broke a protocol.
+    pub(crate) reason: Option<&'static str>,
+    /// Bytes of the outgoing PROXY header already sent (this attempt).
+    pub(crate) header_sent: usize,
+    /// The session's number in the process (the `accepted` counter).
+    pub(crate) id: u64,
     /// The deadline of this slot's live entry in the timer heap.
     pub(crate) timer_queued: Option<Millis>,
 }
@@ -89,15 +102,37 @@ impl Slot {
             listener,
             front: Sock { stream: Some(stream), registered: false },
             back: Sock::default(),
+            tls: [None, None],
             req: ChanBuf::default(),
             res: ChanBuf::default(),
             client,
+            forwarded: None,
             server: None,
             sent: [0; 2],
             times: Times { accept: now, ..Times::default() },
             connects: 0,
+            reason: None,
+            header_sent: 0,
+            id: 0,
             timer_queued: None,
         }
+    }
+
+    /// The client's address as the rules and the PROXY header we send see
+    /// it: the one a received PROXY header gave, else the peer's.
+    pub(crate) fn source(&self) -> SocketAddr {
+        self.forwarded.map_or(self.client, |(src, _)| src)
+    }
+
+    /// The session's unique id (the PROXY v2 UNIQUE_ID): the process id and
+    /// the session's number, in hex, written into `buf`.
+    pub(crate) fn unique_id<'b>(&self, buf: &'b mut [u8; 32]) -> &'b [u8] {
+        use std::io::Write;
+        let mut cur = std::io::Cursor::new(&mut buf[..]);
+        // 8 + 1 + 16 hex digits fit in 32 bytes.
+        let _ = write!(cur, "{:08X}-{:016X}", std::process::id(), self.id);
+        let n = usize::try_from(cur.position()).unwrap_or(0);
+        &buf[..n]
     }
 
     /// A socket by side.
@@ -106,6 +141,20 @@ impl Slot {
             Side::Front => &mut self.front,
             Side::Back => &mut self.back,
         }
+    }
+
+    /// The socket of `side`, its TLS layer and the buffer of channel `dir`,
+    /// borrowed together.
+    pub(crate) fn tls_io(&mut self, side: Side, dir: Dir) -> (Option<&TcpStream>, Option<&mut TlsConn>, &mut ChanBuf) {
+        let (sock, tls) = match side {
+            Side::Front => (self.front.stream.as_ref(), self.tls[0].as_deref_mut()),
+            Side::Back => (self.back.stream.as_ref(), self.tls[1].as_deref_mut()),
+        };
+        let buf = match dir {
+            Dir::Req => &mut self.req,
+            Dir::Res => &mut self.res,
+        };
+        (sock, tls, buf)
     }
 
     /// The socket of `side` and the buffer of channel `dir`, borrowed together.
@@ -119,6 +168,15 @@ impl Slot {
             Dir::Res => &mut self.res,
         };
         (sock, buf)
+    }
+
+    /// Not a session worth a log line at `info`: a health or monitor reply,
+    /// a bare TCP check (connect and close before any byte of a PROXY
+    /// header), or a connection a rule rejected.
+    pub(crate) fn is_quiet(&self) -> bool {
+        use connseq_model::core::Cause;
+        let c = &self.core;
+        c.reply.is_some() || c.rejected || (!c.started() && c.termination().cause == Cause::Normal)
     }
 
     /// The log line, HAProxy tcplog-like: client, listener, server, times
@@ -148,7 +206,8 @@ impl fmt::Display for LogLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.slot;
         let t = &s.times;
-        write!(f, "{} [{}] ", s.client, self.listener)?;
+        // As HAProxy: the client a PROXY header names, else the real peer.
+        write!(f, "{} [{}] ", s.source(), self.listener)?;
         match s.server {
             Some(a) => write!(f, "{a}")?,
             None => f.write_str("-")?,
@@ -162,6 +221,10 @@ impl fmt::Display for LogLine<'_> {
             s.sent[0],
             s.sent[1],
             s.core.termination()
-        )
+        )?;
+        if let Some(reason) = s.reason {
+            write!(f, " {reason}")?;
+        }
+        Ok(())
     }
 }

@@ -128,6 +128,7 @@ pub(crate) struct Counters {
     pub(crate) connect_failures: AtomicU64,
     pub(crate) queued: AtomicU64,
     pub(crate) accept_errors: AtomicU64,
+    pub(crate) rejected: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -262,6 +263,7 @@ impl Shared {
             connect_failures: get(&c.connect_failures),
             queued: get(&c.queued),
             accept_errors: get(&c.accept_errors),
+            rejected: get(&c.rejected),
         }
     }
 }

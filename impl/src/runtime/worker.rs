@@ -21,10 +21,11 @@ use super::session::Slot;
 use super::shared::{Msg, Shared, StopMode};
 use super::timers::TimerHeap;
 use super::SessionRecord;
-use crate::config::ProxyConfig;
+use crate::config::{ListenerOptions, ProxyConfig, SendProxy, ServerVerify};
 use crate::pool::{BufPool, PipePool};
 use crate::sys::signal::{Signal, Signals};
 use connseq_model::core::{Millis, Session, SessionConfig, SiState, Side, SpliceMode};
+use connseq_tls::{ClientTls, ServerTls, TlsConfigError};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use std::io;
@@ -32,7 +33,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// The most pipes the process has open at once, in use and spare together,
 /// shared out among the threads.
@@ -62,11 +63,27 @@ pub(crate) struct ListenerCfg {
     pub(crate) name: String,
     pub(crate) session: SessionConfig,
     pub(crate) backend: usize,
+    /// Rules, monitor nets, PROXY and TLS settings of the listener.
+    pub(crate) options: ListenerOptions,
+    /// The PROXY header its backend sends, if any.
+    pub(crate) send_proxy: Option<SendProxy>,
+    /// TLS termination: certificates and ALPN, loaded once.
+    pub(crate) front_tls: Option<Arc<ServerTls>>,
+    /// TLS towards the servers, loaded once.
+    pub(crate) back_tls: Option<Arc<ClientTls>>,
 }
 
-/// The listener configurations and the backends' initial state, as the
-/// threads share them.
-pub(crate) fn plan(config: &ProxyConfig) -> (Vec<ListenerCfg>, Vec<BackendState>) {
+fn alpn_list(names: &[String]) -> Vec<Vec<u8>> {
+    names.iter().map(|n| n.as_bytes().to_vec()).collect()
+}
+
+fn tls_error(listener: &str, e: TlsConfigError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, format!("listener '{listener}': {e}"))
+}
+
+/// The listener configurations (with their certificates loaded) and the
+/// backends' initial state, as the threads share them.
+pub(crate) fn plan(config: &ProxyConfig) -> io::Result<(Vec<ListenerCfg>, Vec<BackendState>)> {
     let mut backends = Vec::new();
     let mut names: Vec<&str> = Vec::new();
     let mut listeners = Vec::new();
@@ -79,9 +96,36 @@ pub(crate) fn plan(config: &ProxyConfig) -> (Vec<ListenerCfg>, Vec<BackendState>
                 backends.len() - 1
             }
         };
-        listeners.push(ListenerCfg { name: l.name.clone(), session: l.session_config(), backend });
+        let front_tls = match &l.options.tls {
+            Some(t) => {
+                Some(ServerTls::from_pem_files(&t.certs, &alpn_list(&t.alpn)).map_err(|e| tls_error(&l.name, e))?)
+            }
+            None => None,
+        };
+        let back_tls = match &l.backend.tls {
+            Some(t) => {
+                let (ca, insecure) = match &t.verify {
+                    ServerVerify::Ca(path) => (Some(path.as_path()), false),
+                    ServerVerify::Insecure => (None, true),
+                };
+                Some(
+                    ClientTls::new(ca, insecure, &alpn_list(&t.alpn), t.sni.clone())
+                        .map_err(|e| tls_error(&l.name, e))?,
+                )
+            }
+            None => None,
+        };
+        listeners.push(ListenerCfg {
+            name: l.name.clone(),
+            session: l.session_config(),
+            backend,
+            options: l.options.clone(),
+            send_proxy: l.backend.send_proxy,
+            front_tls,
+            back_tls,
+        });
     }
-    (listeners, backends)
+    Ok((listeners, backends))
 }
 
 /// A bound listening socket and the index of its listener configuration.
@@ -432,14 +476,17 @@ impl Worker {
             self.give_back_places(Some(cfg_idx));
             return;
         }
-        self.shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
-        let mut cfg = self.listeners_cfg[cfg_idx].session;
+        let id = self.shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        let lcfg = &self.listeners_cfg[cfg_idx];
+        let mut cfg = lcfg.session;
         if !self.pipes.splice_supported() {
             cfg.splice = SpliceMode::Never;
         }
-        let core = Session::accept(&cfg, now, false);
+        let monitor_match = lcfg.options.monitor_nets.iter().any(|n| n.contains(client.ip()));
+        let core = Session::accept(&cfg, now, monitor_match);
         let mut slot = Slot::new(core, cfg, cfg_idx, stream, client, now);
         slot.front.registered = true;
+        slot.id = id;
         self.slots[idx] = Some(slot);
         self.live += 1;
         self.drive(idx, now);
@@ -528,6 +575,7 @@ impl Worker {
             let backend_idx = self.listeners_cfg[slot.listener].backend;
             let mut exec = Exec {
                 registry: self.poll.registry(),
+                listener: &self.listeners_cfg[slot.listener],
                 pool: &mut self.pool,
                 pipes: &mut self.pipes,
                 shared: &self.shared,
@@ -566,8 +614,15 @@ impl Worker {
         let line = slot.log_line(&listener.name, now);
         if forced {
             warn!(target: "connseq::session", "{line} (closed at stop)");
+        } else if slot.is_quiet() {
+            // Health and monitor checks, bare TCP checks and rejected
+            // connections are not sessions (HAProxy does not log them either).
+            debug!(target: "connseq::session", "{line}");
         } else {
             info!(target: "connseq::session", "{line}");
+        }
+        if slot.core.rejected {
+            self.shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
         }
         self.shared.record(|| SessionRecord::new(&slot, &listener.name, self.id, now));
         let registry = self.poll.registry();

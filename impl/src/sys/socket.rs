@@ -59,6 +59,22 @@ pub fn recv<S: AsFd>(sock: &S, buf: &mut [u8]) -> io::Result<usize> {
     })
 }
 
+/// `recv(MSG_PEEK | MSG_DONTWAIT)`: copies what is queued into `buf`
+/// without consuming it (the PROXY header receiver reads exactly the
+/// header later). `Ok(0)` with a non-empty `buf` is the peer's FIN with
+/// nothing queued before it.
+pub fn peek<S: AsFd>(sock: &S, buf: &mut [u8]) -> io::Result<usize> {
+    let fd = sock.as_fd();
+    retry_eintr(|| {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole
+        // call and recv(2) writes at most that many; `fd` is borrowed, hence
+        // open.
+        cvt_size(unsafe {
+            libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        })
+    })
+}
+
 /// `shutdown(SHUT_WR)`: queue a FIN behind the unsent data. Does not block;
 /// the read side stays open. `ENOTCONN` (the peer already tore the
 /// connection down, or it never connected) is harmless during teardown and

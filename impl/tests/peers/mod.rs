@@ -1,0 +1,139 @@
+//! Real peers for the interop tests: HAProxy started on a generated
+//! configuration, its log lines collected from its stdout; free ports.
+
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const HANG_GUARD: Duration = Duration::from_secs(30);
+
+/// A port on 127.0.0.1 that was free a moment ago (bound, then released).
+pub fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port")
+}
+
+/// Whether something listens on `addr` (TCP, IPv4), read from
+/// `/proc/net/tcp` so that checking does not open a connection.
+pub fn is_listening(addr: SocketAddr) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else { return false };
+    let want = format!(":{:04X}", addr.port());
+    table.lines().skip(1).any(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        cols.len() > 3 && cols[1].ends_with(&want) && cols[3] == "0A"
+    })
+}
+
+/// A temporary directory removed on drop.
+#[derive(Debug)]
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("connseq-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create a temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// HAProxy in the foreground (`-db`) on `sections` (frontends and backends)
+/// after a global section that logs each session on stdout (`option
+/// tcplog`, raw format). Killed on drop.
+#[derive(Debug)]
+pub struct Haproxy {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    _dir: TempDir,
+}
+
+impl Haproxy {
+    pub fn start(sections: &str) -> Haproxy {
+        let dir = TempDir::new("haproxy");
+        let cfg = dir.path("haproxy.cfg");
+        let text = format!(
+            "global\n  log stdout format raw local0\n  maxconn 256\n\n\
+             defaults\n  mode tcp\n  log global\n  option tcplog\n  timeout connect 5s\n  \
+             timeout client 30s\n  timeout server 30s\n\n{sections}"
+        );
+        std::fs::write(&cfg, &text).expect("write haproxy.cfg");
+        let mut child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("haproxy runs (install haproxy 2.6: .ci/run does)");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        for out in [
+            child.stdout.take().map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+            child.stderr.take().map(|e| Box::new(e) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let sink = lines.clone();
+            thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                }
+            });
+        }
+        let h = Haproxy { child, lines, _dir: dir };
+        // Every `bind` of the configuration is listening before the test goes on.
+        let binds: Vec<SocketAddr> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("bind "))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        let deadline = Instant::now() + HANG_GUARD;
+        while !binds.iter().all(|&b| is_listening(b)) {
+            assert!(Instant::now() < deadline, "haproxy did not start: {:?}", h.lines());
+            thread::sleep(Duration::from_millis(5));
+        }
+        h
+    }
+
+    /// Everything HAProxy printed so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Waits for a printed line that satisfies `pred`.
+    pub fn wait_log_line(&self, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + HANG_GUARD;
+        loop {
+            if let Some(l) = self.lines().into_iter().find(|l| pred(l)) {
+                return l;
+            }
+            assert!(Instant::now() < deadline, "no such haproxy line in {:?}", self.lines());
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
