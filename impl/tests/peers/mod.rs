@@ -4,10 +4,13 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+use connseq::config::FrontTls;
+use connseq_tls::rustls;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc as StdArc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -135,5 +138,103 @@ impl Drop for Haproxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A test CA and a certificate it signed for `localhost` and 127.0.0.1,
+/// made by OpenSSL (webpki refuses a CA certificate as an end entity, so
+/// the usual one-line self-signed certificate does not do).
+pub struct Cert {
+    dir: TempDir,
+}
+
+fn openssl(args: &[&std::ffi::OsStr]) {
+    let out = Command::new("openssl").args(args).output().expect("openssl runs (install openssl: .ci/run does)");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+impl Cert {
+    pub fn new() -> Cert {
+        let dir = TempDir::new("tls");
+        let p = |n: &str| dir.path(n).into_os_string();
+        let s = |v: &str| std::ffi::OsString::from(v);
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"].map(s);
+        let mut ca = vec![s("req"), s("-x509")];
+        ca.extend(ec.iter().cloned());
+        ca.extend([
+            s("-keyout"),
+            p("ca.key"),
+            s("-out"),
+            p("ca.pem"),
+            s("-days"),
+            s("2"),
+            s("-subj"),
+            s("/CN=connseq test CA"),
+        ]);
+        openssl(&ca.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+        let mut req = vec![s("req")];
+        req.extend(ec.iter().cloned());
+        req.extend([s("-keyout"), p("key.pem"), s("-out"), p("leaf.csr"), s("-subj"), s("/CN=localhost")]);
+        openssl(&req.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+        std::fs::write(
+            dir.path("ext.cnf"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("ext.cnf");
+        let sign = [
+            s("x509"),
+            s("-req"),
+            s("-in"),
+            p("leaf.csr"),
+            s("-CA"),
+            p("ca.pem"),
+            s("-CAkey"),
+            p("ca.key"),
+            s("-CAcreateserial"),
+            s("-out"),
+            p("cert.pem"),
+            s("-days"),
+            s("2"),
+            s("-extfile"),
+            p("ext.cnf"),
+        ];
+        openssl(&sign.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+        Cert { dir }
+    }
+
+    /// The CA certificate clients trust.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path("ca.pem")
+    }
+
+    pub fn cert(&self) -> PathBuf {
+        self.dir.path("cert.pem")
+    }
+
+    pub fn key(&self) -> PathBuf {
+        self.dir.path("key.pem")
+    }
+
+    pub fn front(&self, alpn: &[&str]) -> FrontTls {
+        FrontTls { certs: vec![(self.cert(), self.key())], alpn: alpn.iter().map(|s| s.to_string()).collect() }
+    }
+
+    /// A rustls client that trusts this certificate.
+    pub fn client_config(&self) -> StdArc<rustls::ClientConfig> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(self.ca()).expect("read ca.pem") {
+            roots.add(c.expect("a certificate")).expect("a root");
+        }
+        let provider = StdArc::new(rustls::crypto::ring::default_provider());
+        let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        cfg.alpn_protocols = vec![b"h2".to_vec()];
+        StdArc::new(cfg)
     }
 }
