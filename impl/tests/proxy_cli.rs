@@ -165,3 +165,83 @@ servers = [ {{ addr = "{web_server}", maxconn = 10 }} ]
     assert!(exit.success(), "exit status {exit}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Starts `connseq proxy` with `args` and returns it with its first listening address.
+fn spawn_proxy(args: &[&str]) -> (std::process::Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_connseq"))
+        .arg("proxy")
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("connseq proxy starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let addr = listening(&mut lines, 1)[0];
+    // Keep draining stderr so the proxy never blocks on a full pipe.
+    thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+    (child, addr)
+}
+
+fn stop(mut child: std::process::Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill(1)");
+    assert!(status.success());
+    assert!(child.wait().expect("connseq exits").success());
+}
+
+#[test]
+fn handshake_flags_reach_the_runtime_with_the_rules_in_command_line_order() {
+    let upstream = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let up = upstream.local_addr().expect("address").to_string();
+    let srv = thread::spawn(move || {
+        let (mut s, _) = upstream.accept().expect("the proxy connects");
+        s.set_read_timeout(Some(HANG_GUARD)).expect("timeout");
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).expect("header and payload");
+        got
+    });
+    // Allow before deny: 127.0.0.1 passes.
+    let (child, addr) = spawn_proxy(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--server",
+        &up,
+        "--threads",
+        "1",
+        "--allow",
+        "127.0.0.1",
+        "--deny",
+        "0.0.0.0/0",
+        "--accept-proxy",
+        "--send-proxy",
+        "v1",
+    ]);
+    let mut c = TcpStream::connect(addr).expect("connect");
+    c.write_all(b"PROXY TCP4 192.0.2.9 192.0.2.1 4000 80\r\nping").expect("send");
+    c.shutdown(Shutdown::Write).expect("FIN");
+    let got = srv.join().expect("server");
+    assert_eq!(got, b"PROXY TCP4 192.0.2.9 192.0.2.1 4000 80\r\nping", "the original client, forwarded");
+    drop(c);
+    stop(child);
+
+    // Deny before allow: the same client is reset.
+    let (child, addr) = spawn_proxy(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--server",
+        &up,
+        "--threads",
+        "1",
+        "--deny",
+        "127.0.0.1",
+        "--allow",
+        "0.0.0.0/0",
+    ]);
+    let mut c = TcpStream::connect(addr).expect("connect");
+    c.set_read_timeout(Some(HANG_GUARD)).expect("timeout");
+    let mut buf = [0u8; 4];
+    let got = c.read(&mut buf);
+    assert!(
+        matches!(&got, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "a deny rule first resets: {got:?}"
+    );
+    stop(child);
+}
