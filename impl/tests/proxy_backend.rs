@@ -22,7 +22,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-const MANUAL: Options = Options { manual_clock: true, record_sessions: true };
+const MANUAL: Options = Options { manual_clock: true, record_sessions: true, stepped: false };
 
 fn start(config: &ProxyConfig, options: Options) -> (RunningProxy, SocketAddr) {
     let proxy = runtime::spawn_with(config, options).expect("the proxy starts");
@@ -263,7 +263,7 @@ fn four_threads_share_a_server_maxconn_of_one_and_serve_every_client() {
     let server = EchoServer::start();
     let mut config = proxy_config(vec![listener("mt", &[server.addr()], 1, 0)], 0);
     config.global.threads = 4;
-    let (mut proxy, addr) = start(&config, Options { manual_clock: false, record_sessions: true });
+    let (mut proxy, addr) = start(&config, Options { manual_clock: false, record_sessions: true, stepped: false });
     let clients: Vec<_> = (0..16u8)
         .map(|i| {
             std::thread::spawn(move || {
@@ -332,5 +332,45 @@ fn four_threads_share_the_global_maxconn() {
         t.join().expect("every waiting client is served");
     }
     assert_eq!(server.peak(), 2, "never more than maxconn sessions at once");
+    proxy.stop().expect("stop");
+}
+
+#[test]
+fn in_stepped_mode_the_proxy_runs_only_in_the_turns_it_is_granted() {
+    use connseq_model::core::SiState;
+    let server = EchoServer::start();
+    let options = Options { manual_clock: true, record_sessions: true, stepped: true };
+    let (proxy, addr) = start(&proxy_config(vec![listener("step", &[server.addr()], 0, 0)], 0), options);
+    let mut c = connect(addr);
+    c.write_all(b"ping").expect("send");
+    assert_eq!(proxy.stats().accepted, 0, "no turn yet: the connection waits in the backlog");
+    assert!(proxy.turn(), "a turn runs");
+    assert_eq!(proxy.stats().accepted, 1);
+    let cores = proxy.cores();
+    assert_eq!(cores.len(), 1);
+    assert_eq!(cores[0].si(connseq_model::core::Side::Front), SiState::Est);
+    // The echo comes back only through further turns (the server answers
+    // between them).
+    let mut got = [0u8; 4];
+    let deadline = std::time::Instant::now() + common::HANG_GUARD;
+    c.set_nonblocking(true).expect("non-blocking");
+    loop {
+        assert!(proxy.turn());
+        match c.read(&mut got) {
+            Ok(4) => break,
+            Ok(n) => panic!("partial echo {n}"),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("{e}"),
+        }
+        assert!(std::time::Instant::now() < deadline, "no echo");
+    }
+    assert_eq!(&got, b"ping");
+    c.set_nonblocking(false).expect("blocking");
+    c.shutdown(std::net::Shutdown::Write).expect("FIN");
+    while proxy.live_sessions() > 0 {
+        assert!(proxy.turn());
+        assert!(std::time::Instant::now() < deadline, "the session never ended");
+    }
+    assert!(proxy.cores().is_empty());
     proxy.stop().expect("stop");
 }

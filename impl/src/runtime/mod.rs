@@ -33,7 +33,7 @@ mod worker;
 
 use crate::config::ProxyConfig;
 use crate::sys::signal::{self, Signals};
-use connseq_model::core::{Millis, Termination};
+use connseq_model::core::{Millis, Session, Termination};
 use mio::{Poll, Waker};
 use shared::{Clock, Gauge, Remote, Shared, StopMode};
 use std::io;
@@ -53,6 +53,11 @@ pub struct Options {
     /// Keep a [`SessionRecord`] of every ended session for
     /// [`RunningProxy::take_records`].
     pub record_sessions: bool,
+    /// The event loop runs only in turns granted by [`RunningProxy::turn`],
+    /// each until it has nothing left to do (the model's "proxy runs"): the
+    /// conformance harness's way to make the real proxy take the model's
+    /// steps. One thread only.
+    pub stepped: bool,
 }
 
 /// What the log line of an ended session says, as values.
@@ -122,7 +127,7 @@ struct Started {
 
 /// Binds every thread's listening sockets and builds the workers.
 fn start(config: &ProxyConfig, options: Options) -> io::Result<Started> {
-    let threads = config.global.threads.max(1);
+    let threads = if options.stepped { 1 } else { config.global.threads.max(1) };
     let (listeners_cfg, backends) = worker::plan(config)?;
     let mut polls = Vec::with_capacity(threads);
     let mut remotes = Vec::with_capacity(threads);
@@ -142,7 +147,8 @@ fn start(config: &ProxyConfig, options: Options) -> io::Result<Started> {
     let gauges =
         config.listeners.iter().map(|l| Gauge::new(usize::try_from(l.maxconn).unwrap_or(usize::MAX))).collect();
     let live = Gauge::new(usize::try_from(config.global.maxconn).unwrap_or(usize::MAX));
-    let shared = Arc::new(Shared::new(clock, live, gauges, backends, remotes, options.record_sessions));
+    let shared =
+        Arc::new(Shared::new(clock, live, gauges, backends, remotes, options.record_sessions, options.stepped));
     let listeners_cfg: Arc<[ListenerCfg]> = listeners_cfg.into();
     let mut workers = Vec::with_capacity(threads);
     for (id, (poll, s)) in polls.into_iter().zip(socks).enumerate() {
@@ -252,6 +258,19 @@ impl RunningProxy {
     /// (and nothing happens) when the proxy runs on the real clock.
     pub fn advance(&self, by: Duration) -> bool {
         self.shared.advance(Millis::try_from(by.as_millis()).unwrap_or(Millis::MAX))
+    }
+
+    /// Stepped mode: lets the event loop run one turn, until it has nothing
+    /// left to do, and returns when it is done (false if the proxy is not
+    /// stepped, or the turn did not end within 30 s).
+    pub fn turn(&self) -> bool {
+        self.shared.gate.as_ref().is_some_and(|g| g.run_turn(Duration::from_secs(30)))
+    }
+
+    /// Stepped mode: the cores of the live sessions as the last turn left
+    /// them (empty otherwise).
+    pub fn cores(&self) -> Vec<Session> {
+        self.shared.gate.as_ref().map(|g| g.snapshot()).unwrap_or_default()
     }
 
     /// Stops accepting and lets the sessions finish, as SIGUSR1 does; the

@@ -9,10 +9,11 @@
 use super::backend::BackendState;
 use super::{SessionRecord, Stats};
 use connseq_model::core::Millis;
+use connseq_model::core::Session;
 use mio::Waker;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 /// How a stop was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -131,6 +132,61 @@ pub(crate) struct Counters {
     pub(crate) rejected: AtomicU64,
 }
 
+/// Stepped mode (tests and the conformance harness): the event loop runs
+/// only when a turn is granted, then until it has nothing left to do (the
+/// model's "proxy runs" step), and publishes the cores of its sessions.
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    /// (turns granted, turns done).
+    turns: Mutex<(u64, u64)>,
+    cv: Condvar,
+    snapshot: Mutex<Vec<Session>>,
+}
+
+impl Gate {
+    /// Blocks the loop until a turn is granted or `stopping()` holds.
+    pub(crate) fn wait_turn(&self, stopping: impl Fn() -> bool) {
+        let mut t = lock(&self.turns);
+        while t.0 <= t.1 && !stopping() {
+            t = self.cv.wait_timeout(t, Duration::from_millis(50)).map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
+    }
+
+    /// The loop finished its turn with these sessions.
+    pub(crate) fn turn_done(&self, cores: Vec<Session>) {
+        *lock(&self.snapshot) = cores;
+        let mut t = lock(&self.turns);
+        t.1 = t.0;
+        self.cv.notify_all();
+    }
+
+    /// Grants a turn and waits until it is done (false after `guard`).
+    pub(crate) fn run_turn(&self, guard: Duration) -> bool {
+        let deadline = Instant::now() + guard;
+        let mut t = lock(&self.turns);
+        t.0 += 1;
+        let want = t.0;
+        self.cv.notify_all();
+        while t.1 < want {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            t = self.cv.wait_timeout(t, left).map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
+        true
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<Session> {
+        lock(&self.snapshot).clone()
+    }
+
+    fn wake(&self) {
+        let _g = lock(&self.turns);
+        self.cv.notify_all();
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere cannot leave these plain counters half-updated in a
     // way that matters more than stopping would; keep serving.
@@ -153,6 +209,8 @@ pub(crate) struct Shared {
     remotes: Vec<Remote>,
     pub(crate) counters: Counters,
     records: Option<Mutex<Vec<SessionRecord>>>,
+    /// Stepped mode's gate (one thread only).
+    pub(crate) gate: Option<Gate>,
 }
 
 impl Shared {
@@ -163,6 +221,7 @@ impl Shared {
         backends: Vec<BackendState>,
         remotes: Vec<Remote>,
         record: bool,
+        stepped: bool,
     ) -> Shared {
         Shared {
             clock,
@@ -174,6 +233,7 @@ impl Shared {
             remotes,
             counters: Counters::default(),
             records: record.then(|| Mutex::new(Vec::new())),
+            gate: stepped.then(Gate::default),
         }
     }
 
@@ -193,6 +253,9 @@ impl Shared {
         }
         self.stop.fetch_max(mode as u8, Ordering::AcqRel);
         self.wake_all();
+        if let Some(g) = &self.gate {
+            g.wake();
+        }
     }
 
     pub(crate) fn wake_all(&self) {

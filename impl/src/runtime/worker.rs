@@ -255,6 +255,7 @@ impl Worker {
     /// grace period ran out and the rest were killed).
     pub(crate) fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
+        let mut turn_open = false;
         loop {
             let now = self.now();
             self.follow_stop(now);
@@ -266,11 +267,24 @@ impl Worker {
                     return Ok(());
                 }
             }
-            match self.poll.poll(&mut events, self.poll_timeout(now)) {
+            let timeout = match &self.shared.gate {
+                // Stepped: wait for a turn, then poll without sleeping.
+                Some(gate) => {
+                    if !turn_open {
+                        let shared = &self.shared;
+                        gate.wait_turn(|| shared.stop_mode() != StopMode::Running);
+                        turn_open = true;
+                    }
+                    Some(Duration::ZERO)
+                }
+                None => self.poll_timeout(now),
+            };
+            match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
+            let idle = events.is_empty();
             for ev in events.iter() {
                 let now = self.now();
                 match ev.token() {
@@ -294,6 +308,12 @@ impl Worker {
                 self.accept_backoff = None;
             }
             self.arm_listeners(now);
+            if let (Some(gate), true, true) = (&self.shared.gate, turn_open, idle) {
+                // Nothing was ready and the due timers fired: the turn ends.
+                let cores = self.slots.iter().flatten().map(|s| s.core).collect();
+                gate.turn_done(cores);
+                turn_open = false;
+            }
         }
     }
 
