@@ -18,7 +18,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::thread;
 
-const RECORD: Options = Options { manual_clock: false, record_sessions: true, stepped: false };
+const RECORD: Options = Options { manual_clock: false, record_sessions: true, stepped: false, hold_connects: false };
 
 fn records(proxy: &RunningProxy, n: usize) -> Vec<SessionRecord> {
     let mut all = Vec::new();

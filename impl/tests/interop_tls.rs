@@ -24,7 +24,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const RECORD: Options = Options { manual_clock: false, record_sessions: true, stepped: false };
+const RECORD: Options = Options { manual_clock: false, record_sessions: true, stepped: false, hold_connects: false };
 
 fn records(proxy: &RunningProxy, n: usize) -> Vec<SessionRecord> {
     let mut all = Vec::new();

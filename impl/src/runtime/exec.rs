@@ -561,6 +561,7 @@ impl Exec<'_> {
         slot.times.established = None;
         slot.header_sent = 0;
         slot.tls[Side::Back as usize] = None;
+        slot.connect_released = false;
         // The previous attempt's socket, if any, was closed by its SockClose.
         slot.back.close(self.registry);
         let mut stream = match TcpStream::connect(addr) {
@@ -579,6 +580,11 @@ impl Exec<'_> {
     }
 
     fn finish_connect(&mut self, slot: &mut Slot) -> Outcome {
+        if self.shared.hold_connects && !slot.connect_released {
+            // The conformance harness's shim (`Options::hold_connects`): the
+            // attempt stays in progress until the model's server answers.
+            return Outcome::WouldBlock;
+        }
         let Some(s) = slot.back.stream.as_ref() else { return Outcome::Refused };
         match socket::take_error(s) {
             Ok(None) => {}

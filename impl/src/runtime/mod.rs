@@ -58,6 +58,13 @@ pub struct Options {
     /// conformance harness's way to make the real proxy take the model's
     /// steps. One thread only.
     pub stepped: bool,
+    /// A fault-injecting shim for the conformance harness: a server
+    /// connection counts as established only after
+    /// [`RunningProxy::release_connects`]. On loopback the kernel completes a
+    /// connect at once, while the model lets the server answer (accept or
+    /// refuse) at any later step; the harness releases each attempt at the
+    /// model's "server accepts" or "server refuses". Never set in production.
+    pub hold_connects: bool,
 }
 
 /// What the log line of an ended session says, as values.
@@ -147,8 +154,9 @@ fn start(config: &ProxyConfig, options: Options) -> io::Result<Started> {
     let gauges =
         config.listeners.iter().map(|l| Gauge::new(usize::try_from(l.maxconn).unwrap_or(usize::MAX))).collect();
     let live = Gauge::new(usize::try_from(config.global.maxconn).unwrap_or(usize::MAX));
-    let shared =
-        Arc::new(Shared::new(clock, live, gauges, backends, remotes, options.record_sessions, options.stepped));
+    let mut shared = Shared::new(clock, live, gauges, backends, remotes, options.record_sessions, options.stepped);
+    shared.hold_connects = options.hold_connects;
+    let shared = Arc::new(shared);
     let listeners_cfg: Arc<[ListenerCfg]> = listeners_cfg.into();
     let mut workers = Vec::with_capacity(threads);
     for (id, (poll, s)) in polls.into_iter().zip(socks).enumerate() {
@@ -271,6 +279,13 @@ impl RunningProxy {
     /// them (empty otherwise).
     pub fn cores(&self) -> Vec<Session> {
         self.shared.gate.as_ref().map(|g| g.snapshot()).unwrap_or_default()
+    }
+
+    /// With [`Options::hold_connects`]: lets the connect attempts in progress
+    /// complete at the next turn (each reports what the kernel says then).
+    pub fn release_connects(&self) {
+        self.shared.connect_releases.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.shared.wake_all();
     }
 
     /// Stops accepting and lets the sessions finish, as SIGUSR1 does; the

@@ -81,6 +81,8 @@ pub(crate) struct Slot {
     pub(crate) header_sent: usize,
     /// The session's number in the process (the `accepted` counter).
     pub(crate) id: u64,
+    /// With `Options::hold_connects`: the harness released this attempt.
+    pub(crate) connect_released: bool,
     /// The deadline of this slot's live entry in the timer heap.
     pub(crate) timer_queued: Option<Millis>,
 }
@@ -114,6 +116,7 @@ impl Slot {
             reason: None,
             header_sent: 0,
             id: 0,
+            connect_released: false,
             timer_queued: None,
         }
     }

@@ -211,6 +211,10 @@ pub(crate) struct Shared {
     records: Option<Mutex<Vec<SessionRecord>>>,
     /// Stepped mode's gate (one thread only).
     pub(crate) gate: Option<Gate>,
+    /// `Options::hold_connects` (the conformance harness's shim).
+    pub(crate) hold_connects: bool,
+    /// Bumped by `RunningProxy::release_connects`.
+    pub(crate) connect_releases: AtomicU64,
 }
 
 impl Shared {
@@ -234,6 +238,8 @@ impl Shared {
             counters: Counters::default(),
             records: record.then(|| Mutex::new(Vec::new())),
             gate: stepped.then(Gate::default),
+            hold_connects: false,
+            connect_releases: AtomicU64::new(0),
         }
     }
 

@@ -186,6 +186,8 @@ pub(crate) struct Worker {
     /// Set after `accept` ran out of descriptors: listeners rest until then.
     accept_backoff: Option<Millis>,
     signals: Option<Signals>,
+    /// The last `Shared::connect_releases` seen.
+    releases_seen: u64,
     // Scratch space reused by every batch.
     work: Vec<usize>,
     released: Vec<u8>,
@@ -234,6 +236,7 @@ impl Worker {
             stop_by: None,
             accept_backoff: None,
             signals: None,
+            releases_seen: 0,
             work: Vec::new(),
             released: Vec::new(),
             inbox: Vec::new(),
@@ -284,7 +287,7 @@ impl Worker {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
-            let idle = events.is_empty();
+            let idle = events.is_empty() && !self.follow_connect_releases();
             for ev in events.iter() {
                 let now = self.now();
                 match ev.token() {
@@ -315,6 +318,32 @@ impl Worker {
                 turn_open = false;
             }
         }
+    }
+
+    /// `Options::hold_connects`: after a release, every attempt in progress
+    /// may complete; its writable edge was spent while held, so it is
+    /// reported again. True if something was released.
+    fn follow_connect_releases(&mut self) -> bool {
+        if !self.shared.hold_connects {
+            return false;
+        }
+        let n = self.shared.connect_releases.load(Ordering::Acquire);
+        if n == self.releases_seen {
+            return false;
+        }
+        self.releases_seen = n;
+        let now = self.now();
+        for idx in 0..self.slots.len() {
+            if let Some(Some(slot)) = self.slots.get_mut(idx) {
+                if slot.core.si(Side::Back) == SiState::Con && !slot.connect_released {
+                    slot.connect_released = true;
+                    let cfg = slot.cfg;
+                    slot.core.handle_ready(&cfg, Side::Back, false, true, now);
+                    self.drive(idx, now);
+                }
+            }
+        }
+        true
     }
 
     /// How long `poll` may sleep: until the earliest timer, the end of the
