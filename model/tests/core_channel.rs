@@ -136,12 +136,12 @@ fn full_buffer_stops_reading_until_it_drains() {
     let mut d = established(config());
     d.client_sends(Sink::Buffer, true);
     assert_eq!(d.s.req.buf, Fill::Full);
-    server_blocks(&mut d, SEND_SERVER_MORE);
+    server_blocks(&mut d, SEND_SERVER);
     // Readable client, full buffer, blocked server: nothing to do.
     assert!(!d.flag(Dir::Req, ChanFlags::EMPTY_IN));
     d.expect_idle();
     d.writable(Side::Back);
-    d.perform(SEND_SERVER_MORE, Outcome::Sent { drained: false });
+    d.perform(SEND_SERVER, Outcome::Sent { drained: false });
     assert_eq!(d.s.req.buf, Fill::Some);
     server_blocks(&mut d, SEND_SERVER);
     // Room again: reading resumes although the client was never re-armed.
@@ -149,11 +149,14 @@ fn full_buffer_stops_reading_until_it_drains() {
 }
 
 #[test]
-fn msg_more_is_set_only_when_the_buffer_is_full() {
+fn a_full_buffer_is_sent_without_msg_more() {
+    // A full buffer does not promise more data: the producer may have sent
+    // exactly one buffer's worth, and corked bytes would wait for a later
+    // send that never comes.
     let mut d = established(config());
     d.client_sends(Sink::Buffer, true);
-    d.expect(SEND_SERVER_MORE);
-    d.perform(SEND_SERVER_MORE, Outcome::Sent { drained: false });
+    d.expect(SEND_SERVER);
+    d.perform(SEND_SERVER, Outcome::Sent { drained: false });
     d.expect(SEND_SERVER);
 }
 
