@@ -13,7 +13,13 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-const RECORD: Options = Options { manual_clock: false, record_sessions: true, stepped: false, hold_connects: false };
+const RECORD: Options = Options {
+    manual_clock: false,
+    record_sessions: true,
+    stepped: false,
+    hold_connects: false,
+    breakage: connseq::runtime::Breakage::None,
+};
 
 fn start(listeners: Vec<ListenerConfig>, options: Options) -> (RunningProxy, SocketAddr) {
     let proxy = runtime::spawn_with(&proxy_config(listeners, 0), options).expect("the proxy starts");
@@ -204,8 +210,16 @@ fn a_slow_header_is_closed_at_the_handshake_timeout_while_others_are_served() {
     let mut l = listener("slow", &[server.addr()], 0, 0);
     l.options.accept_proxy = true;
     l.timeouts.handshake = Duration::from_secs(3);
-    let (proxy, addr) =
-        start(vec![l], Options { manual_clock: true, record_sessions: true, stepped: false, hold_connects: false });
+    let (proxy, addr) = start(
+        vec![l],
+        Options {
+            manual_clock: true,
+            record_sessions: true,
+            stepped: false,
+            hold_connects: false,
+            breakage: connseq::runtime::Breakage::None,
+        },
+    );
     let mut slow = connect(addr);
     slow.write_all(b"PRO").expect("the first bytes of a header");
     wait_until("the slow client was accepted", || proxy.stats().accepted == 1);

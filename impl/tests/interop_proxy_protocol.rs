@@ -18,7 +18,13 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::thread;
 
-const RECORD: Options = Options { manual_clock: false, record_sessions: true, stepped: false, hold_connects: false };
+const RECORD: Options = Options {
+    manual_clock: false,
+    record_sessions: true,
+    stepped: false,
+    hold_connects: false,
+    breakage: connseq::runtime::Breakage::None,
+};
 
 fn records(proxy: &RunningProxy, n: usize) -> Vec<SessionRecord> {
     let mut all = Vec::new();

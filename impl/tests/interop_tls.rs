@@ -24,7 +24,13 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const RECORD: Options = Options { manual_clock: false, record_sessions: true, stepped: false, hold_connects: false };
+const RECORD: Options = Options {
+    manual_clock: false,
+    record_sessions: true,
+    stepped: false,
+    hold_connects: false,
+    breakage: connseq::runtime::Breakage::None,
+};
 
 fn records(proxy: &RunningProxy, n: usize) -> Vec<SessionRecord> {
     let mut all = Vec::new();

@@ -22,7 +22,13 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-const MANUAL: Options = Options { manual_clock: true, record_sessions: true, stepped: false, hold_connects: false };
+const MANUAL: Options = Options {
+    manual_clock: true,
+    record_sessions: true,
+    stepped: false,
+    hold_connects: false,
+    breakage: connseq::runtime::Breakage::None,
+};
 
 fn start(config: &ProxyConfig, options: Options) -> (RunningProxy, SocketAddr) {
     let proxy = runtime::spawn_with(config, options).expect("the proxy starts");
@@ -263,8 +269,16 @@ fn four_threads_share_a_server_maxconn_of_one_and_serve_every_client() {
     let server = EchoServer::start();
     let mut config = proxy_config(vec![listener("mt", &[server.addr()], 1, 0)], 0);
     config.global.threads = 4;
-    let (mut proxy, addr) =
-        start(&config, Options { manual_clock: false, record_sessions: true, stepped: false, hold_connects: false });
+    let (mut proxy, addr) = start(
+        &config,
+        Options {
+            manual_clock: false,
+            record_sessions: true,
+            stepped: false,
+            hold_connects: false,
+            breakage: connseq::runtime::Breakage::None,
+        },
+    );
     let clients: Vec<_> = (0..16u8)
         .map(|i| {
             std::thread::spawn(move || {
@@ -340,7 +354,13 @@ fn four_threads_share_the_global_maxconn() {
 fn in_stepped_mode_the_proxy_runs_only_in_the_turns_it_is_granted() {
     use connseq_model::core::SiState;
     let server = EchoServer::start();
-    let options = Options { manual_clock: true, record_sessions: true, stepped: true, hold_connects: false };
+    let options = Options {
+        manual_clock: true,
+        record_sessions: true,
+        stepped: true,
+        hold_connects: false,
+        breakage: connseq::runtime::Breakage::None,
+    };
     let (proxy, addr) = start(&proxy_config(vec![listener("step", &[server.addr()], 0, 0)], 0), options);
     let mut c = connect(addr);
     c.write_all(b"ping").expect("send");

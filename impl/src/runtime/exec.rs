@@ -20,6 +20,7 @@ use super::backend::Waiter;
 use super::session::Slot;
 use super::shared::Shared;
 use super::worker::ListenerCfg;
+use super::Breakage;
 use crate::config::{ProxyVersion, Verdict};
 use crate::pool::{BufPool, NoPipe, PipePool};
 use crate::sys::{pipe, socket};
@@ -54,6 +55,23 @@ pub(crate) struct Exec<'a> {
     pub(crate) released: &'a mut Vec<u8>,
 }
 
+/// A read returned 0: the peer's FIN, unless an RST came after it. Linux
+/// then still reads the FIN (0) and keeps the reset as `EPIPE` in
+/// `SO_ERROR`; the model's kernel (and so the core) treats a reset after
+/// a FIN as a reset, so it is reported as one (kernel_axioms.rs,
+/// `data_for_a_closed_socket_after_its_fin_arrived_is_answered_with_rst_seen_as_epipe`).
+fn eof_or_reset(sock: &TcpStream) -> Outcome {
+    match socket::take_error(sock) {
+        Ok(Some(e)) if e.raw_os_error().is_some_and(is_reset) => Outcome::Reset,
+        _ => Outcome::Eof,
+    }
+}
+
+/// An errno that says the peer reset the connection.
+fn is_reset(errno: i32) -> bool {
+    matches!(errno, libc::ECONNRESET | libc::EPIPE)
+}
+
 fn is_resource_error(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
 }
@@ -81,12 +99,38 @@ fn internal(slot: &Slot, action: Action, outcome: Outcome) -> Outcome {
 impl Exec<'_> {
     /// Performs `action` on `slot`'s sockets and buffers.
     pub(crate) fn run(&mut self, slot: &mut Slot, action: Action) -> Outcome {
+        let io_side = match action {
+            Action::Recv { side, .. }
+            | Action::Send { side, .. }
+            | Action::TlsHandshake(side)
+            | Action::DataShutw(side) => Some(side),
+            Action::RecvProxyHeader => Some(Side::Front),
+            _ => None,
+        };
+        if let Some(side) = io_side {
+            let sock = slot.sock(side);
+            if sock.reset || sock.error.is_some_and(is_reset) {
+                sock.reset = true;
+                return Outcome::Reset;
+            }
+        }
+        let outcome = self.perform(slot, action);
+        if let (Some(side), Outcome::Reset) = (io_side, outcome) {
+            slot.sock(side).reset = true;
+        }
+        outcome
+    }
+
+    fn perform(&mut self, slot: &mut Slot, action: Action) -> Outcome {
         match action {
             Action::Recv { side, into: Sink::Buffer } if slot.tls[side as usize].is_some() => self.tls_recv(slot, side),
             Action::Send { side, from: Source::Buffer, .. } if slot.tls[side as usize].is_some() => {
                 self.tls_send(slot, side)
             }
             Action::Recv { side, into: Sink::Buffer } => self.recv(slot, side),
+            Action::Recv { into: Sink::Discard, .. } if self.shared.breakage == Breakage::CloseWithoutDrain => {
+                Outcome::Eof
+            }
             Action::Recv { side, into: Sink::Discard } => Self::drain(slot, side),
             Action::Send { side, from: Source::Buffer, more } => self.send(slot, side, more),
             Action::Recv { side, into: Sink::Pipe } => self.recv_pipe(slot, side),
@@ -96,6 +140,7 @@ impl Exec<'_> {
                 buf.clear_all(self.pool, self.pipes);
                 Outcome::Done
             }
+            Action::CtrlShutw(_) if self.shared.breakage == Breakage::SkipShutdown => Outcome::Done,
             Action::CtrlShutw(side) => {
                 if let Some(s) = slot.sock(side).stream.as_ref() {
                     // The core counts shutdown(SHUT_WR) as done whatever
@@ -417,7 +462,7 @@ impl Exec<'_> {
         let Some(sock) = sock else { return Outcome::Reset };
         let got = socket::recv(sock, buf.space(self.pool));
         let outcome = match got {
-            Ok(0) => Outcome::Eof,
+            Ok(0) => eof_or_reset(sock),
             Ok(n) => {
                 buf.commit(n);
                 return Outcome::Data { full: buf.is_full() };
@@ -444,7 +489,7 @@ impl Exec<'_> {
         let got = pipe.splice_in(sock, pipe.capacity());
         let (empty, full) = (pipe.is_empty(), pipe.len() >= pipe.capacity());
         let outcome = match got {
-            Ok(0) => Outcome::Eof,
+            Ok(0) => eof_or_reset(sock),
             Ok(_) => Outcome::Data { full },
             // Empty pipe: the socket has nothing. Bytes in the pipe: maybe
             // the pipe is out of slots while the socket still holds data;
@@ -525,7 +570,7 @@ impl Exec<'_> {
         let Some(sock) = slot.sock(side).stream.as_ref() else { return Outcome::Reset };
         let mut scratch = [0u8; 4096];
         match socket::recv(sock, &mut scratch) {
-            Ok(0) => Outcome::Eof,
+            Ok(0) => eof_or_reset(sock),
             Ok(_) => Outcome::Data { full: false },
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
             Err(_) => Outcome::Reset,
@@ -562,6 +607,7 @@ impl Exec<'_> {
         slot.header_sent = 0;
         slot.tls[Side::Back as usize] = None;
         slot.connect_released = false;
+        slot.held_readable = false;
         // The previous attempt's socket, if any, was closed by its SockClose.
         slot.back.close(self.registry);
         let mut stream = match TcpStream::connect(addr) {
@@ -575,7 +621,7 @@ impl Exec<'_> {
         if let Err(e) = self.registry.register(&mut stream, self.back_token, Interest::READABLE | Interest::WRITABLE) {
             return if is_resource_error(&e) { Outcome::NoResource } else { Outcome::Refused };
         }
-        slot.back = super::session::Sock { stream: Some(stream), registered: true };
+        slot.back = super::session::Sock { stream: Some(stream), registered: true, ..Default::default() };
         Outcome::InProgress
     }
 
@@ -586,9 +632,23 @@ impl Exec<'_> {
             return Outcome::WouldBlock;
         }
         let Some(s) = slot.back.stream.as_ref() else { return Outcome::Refused };
-        match socket::take_error(s) {
-            Ok(None) => {}
-            Ok(Some(_)) | Err(_) => return Outcome::Refused,
+        let error = match slot.back.error.take() {
+            Some(e) => Some(e),
+            None => match socket::take_error(s) {
+                Ok(e) => e.map(|e| e.raw_os_error().unwrap_or(libc::EIO)),
+                Err(_) => return Outcome::Refused,
+            },
+        };
+        match error {
+            None => {}
+            // Established, then reset by the server: the connect succeeded,
+            // and the reset shows on the first recv or send.
+            Some(e) if is_reset(e) => {
+                slot.back.reset = true;
+                slot.times.established = Some(self.now);
+                return Outcome::Done;
+            }
+            Some(_) => return Outcome::Refused,
         }
         // No error and a peer: connected. No error and no peer: the event
         // was not the connect's completion (still in progress).

@@ -65,6 +65,26 @@ pub struct Options {
     /// refuse) at any later step; the harness releases each attempt at the
     /// model's "server accepts" or "server refuses". Never set in production.
     pub hold_connects: bool,
+    /// A deliberately broken executor, for the test that shows the
+    /// conformance campaign catches a runtime that misbehaves. Never set in
+    /// production.
+    pub breakage: Breakage,
+}
+
+/// Deliberate bugs in the executor (see [`Options::breakage`]): the core
+/// decides right, the runtime does something else.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Breakage {
+    /// The runtime as it is.
+    #[default]
+    None,
+    /// `CtrlShutw` reports done without `shutdown(SHUT_WR)`: a FIN the core
+    /// forwarded never reaches the peer.
+    SkipShutdown,
+    /// The drain of an active shutr reports the peer's FIN without reading:
+    /// the socket is closed with unread input, so the kernel sends an RST
+    /// that may destroy what the peer had not read.
+    CloseWithoutDrain,
 }
 
 /// What the log line of an ended session says, as values.
@@ -156,6 +176,7 @@ fn start(config: &ProxyConfig, options: Options) -> io::Result<Started> {
     let live = Gauge::new(usize::try_from(config.global.maxconn).unwrap_or(usize::MAX));
     let mut shared = Shared::new(clock, live, gauges, backends, remotes, options.record_sessions, options.stepped);
     shared.hold_connects = options.hold_connects;
+    shared.breakage = options.breakage;
     let shared = Arc::new(shared);
     let listeners_cfg: Arc<[ListenerCfg]> = listeners_cfg.into();
     let mut workers = Vec::with_capacity(threads);

@@ -14,6 +14,13 @@ use std::net::SocketAddr;
 pub(crate) struct Sock {
     pub(crate) stream: Option<TcpStream>,
     pub(crate) registered: bool,
+    /// The error the poller's ERR flag announced (read from `SO_ERROR` at
+    /// the event, so it is not lost: Linux reports it once).
+    pub(crate) error: Option<i32>,
+    /// The peer reset this connection: every later recv or send on it fails,
+    /// as the model's kernel says (Linux reports the reset once, then EOF
+    /// or EPIPE).
+    pub(crate) reset: bool,
 }
 
 impl Sock {
@@ -83,6 +90,10 @@ pub(crate) struct Slot {
     pub(crate) id: u64,
     /// With `Options::hold_connects`: the harness released this attempt.
     pub(crate) connect_released: bool,
+    /// An input of the current batch touched it: it runs after the batch.
+    pub(crate) ready: bool,
+    /// `Options::hold_connects`: the back socket was readable while held.
+    pub(crate) held_readable: bool,
     /// The deadline of this slot's live entry in the timer heap.
     pub(crate) timer_queued: Option<Millis>,
 }
@@ -102,7 +113,7 @@ impl Slot {
             cfg,
             rearm_read: None,
             listener,
-            front: Sock { stream: Some(stream), registered: false },
+            front: Sock { stream: Some(stream), ..Sock::default() },
             back: Sock::default(),
             tls: [None, None],
             req: ChanBuf::default(),
@@ -117,6 +128,8 @@ impl Slot {
             header_sent: 0,
             id: 0,
             connect_released: false,
+            ready: false,
+            held_readable: false,
             timer_queued: None,
         }
     }

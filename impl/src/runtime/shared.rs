@@ -215,6 +215,8 @@ pub(crate) struct Shared {
     pub(crate) hold_connects: bool,
     /// Bumped by `RunningProxy::release_connects`.
     pub(crate) connect_releases: AtomicU64,
+    /// `Options::breakage` (tests only).
+    pub(crate) breakage: super::Breakage,
 }
 
 impl Shared {
@@ -240,6 +242,7 @@ impl Shared {
             gate: stepped.then(Gate::default),
             hold_connects: false,
             connect_releases: AtomicU64::new(0),
+            breakage: super::Breakage::None,
         }
     }
 

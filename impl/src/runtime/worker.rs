@@ -190,6 +190,8 @@ pub(crate) struct Worker {
     releases_seen: u64,
     // Scratch space reused by every batch.
     work: Vec<usize>,
+    /// Sessions an input of this batch touched, to run after it.
+    ready: Vec<usize>,
     released: Vec<u8>,
     inbox: Vec<Msg>,
 }
@@ -238,6 +240,7 @@ impl Worker {
             signals: None,
             releases_seen: 0,
             work: Vec::new(),
+            ready: Vec::new(),
             released: Vec::new(),
             inbox: Vec::new(),
         })
@@ -287,7 +290,7 @@ impl Worker {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
-            let idle = events.is_empty() && !self.follow_connect_releases();
+            let idle = events.is_empty();
             for ev in events.iter() {
                 let now = self.now();
                 match ev.token() {
@@ -299,14 +302,30 @@ impl Worker {
                         let (idx, side) = (rel / 2, if rel % 2 == 0 { Side::Front } else { Side::Back });
                         let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
                         let writable = ev.is_writable() || ev.is_write_closed() || ev.is_error();
+                        if ev.is_error() {
+                            self.note_error(idx, side);
+                        }
+                        if side == Side::Back && self.connect_held(idx) {
+                            // The harness's shim: the model's server has not
+                            // answered yet; the release reports what came.
+                            if let Some(Some(slot)) = self.slots.get_mut(idx) {
+                                slot.held_readable |= readable;
+                            }
+                            continue;
+                        }
                         self.on_ready(idx, side, readable, writable, now);
                     }
                 }
             }
+            let released = self.follow_connect_releases();
+            let idle = idle && !released;
             let now = self.now();
             while let Some((deadline, idx, gen)) = self.timers.pop_due(now) {
                 self.on_timer(idx, gen, deadline, now);
             }
+            // Every input of the batch is in the cores: now each session
+            // touched runs once, its core choosing the order of its work.
+            self.drive_ready(now);
             if self.accept_backoff.is_some_and(|until| now >= until) {
                 self.accept_backoff = None;
             }
@@ -338,8 +357,11 @@ impl Worker {
                 if slot.core.si(Side::Back) == SiState::Con && !slot.connect_released {
                     slot.connect_released = true;
                     let cfg = slot.cfg;
-                    slot.core.handle_ready(&cfg, Side::Back, false, true, now);
-                    self.drive(idx, now);
+                    // Writable, and readable if something came while held
+                    // (a refusal's error, the server's first bytes or FIN).
+                    let readable = slot.back.error.is_some() || std::mem::take(&mut slot.held_readable);
+                    slot.core.handle_ready(&cfg, Side::Back, readable, true, now);
+                    self.mark_ready(idx);
                 }
             }
         }
@@ -541,11 +563,53 @@ impl Worker {
         self.drive(idx, now);
     }
 
+    /// Readiness goes into the core at once; the session runs after the
+    /// batch (`drive_ready`), so that its core sees every input of the batch
+    /// before it chooses what to do (the model's "proxy runs").
     fn on_ready(&mut self, idx: usize, side: Side, readable: bool, writable: bool, now: Millis) {
         let Some(Some(slot)) = self.slots.get_mut(idx) else { return };
         let cfg = slot.cfg;
         slot.core.handle_ready(&cfg, side, readable, writable, now);
-        self.drive(idx, now);
+        self.mark_ready(idx);
+    }
+
+    /// `Options::hold_connects`: session `idx`'s connect attempt waits for
+    /// the harness's release.
+    fn connect_held(&self, idx: usize) -> bool {
+        self.shared.hold_connects
+            && matches!(self.slots.get(idx), Some(Some(s)) if s.core.si(Side::Back) == SiState::Con && !s.connect_released)
+    }
+
+    /// The poller flagged an error on a socket: its `SO_ERROR` is read now
+    /// and kept (Linux reports it once, and a later EOF would hide it).
+    fn note_error(&mut self, idx: usize, side: Side) {
+        if let Some(Some(slot)) = self.slots.get_mut(idx) {
+            let sock = slot.sock(side);
+            if let (Some(s), None) = (sock.stream.as_ref(), sock.error) {
+                if let Ok(Some(e)) = crate::sys::socket::take_error(s) {
+                    sock.error = Some(e.raw_os_error().unwrap_or(libc::EIO));
+                }
+            }
+        }
+    }
+
+    fn mark_ready(&mut self, idx: usize) {
+        if let Some(Some(slot)) = self.slots.get_mut(idx) {
+            if !slot.ready {
+                slot.ready = true;
+                self.ready.push(idx);
+            }
+        }
+    }
+
+    /// Runs every session an input of this batch touched.
+    fn drive_ready(&mut self, now: Millis) {
+        while let Some(idx) = self.ready.pop() {
+            if let Some(Some(slot)) = self.slots.get_mut(idx) {
+                slot.ready = false;
+                self.drive(idx, now);
+            }
+        }
     }
 
     fn on_timer(&mut self, idx: usize, gen: u32, deadline: Millis, now: Millis) {
@@ -559,7 +623,7 @@ impl Worker {
         slot.timer_queued = None;
         let cfg = slot.cfg;
         slot.core.handle_timeout(&cfg, now);
-        self.drive(idx, now);
+        self.mark_ready(idx);
     }
 
     /// Whether session `(idx, gen)` of this thread is alive and queued.
