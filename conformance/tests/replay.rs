@@ -1,0 +1,98 @@
+//! The bounded campaign `cargo test` runs: every BFS trace of the small
+//! preset up to the depth that covers every action kind and every
+//! (state class, action) edge, plus seeded random walks, replayed against
+//! the real runtime on real sockets; and the same campaign against
+//! deliberately broken runtimes, which it must catch.
+
+use connseq::runtime::Breakage;
+use connseq_conformance::replay::{replay_with, Outcome};
+use connseq_conformance::sources;
+use connseq_conformance::trace::Trace;
+use connseq_model::check::{ModelConfig, Preset, System};
+
+fn small() -> System {
+    System::new(ModelConfig::preset(Preset::Small))
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    agree: usize,
+    compared: usize,
+    unsupported: std::collections::BTreeMap<String, usize>,
+    explained: Vec<String>,
+    diverged: Vec<(Trace, String)>,
+}
+
+fn campaign(sys: &System, traces: &[Trace], breakage: Breakage) -> Tally {
+    let inits = sys.init_states();
+    let mut t = Tally::default();
+    for trace in traces {
+        match replay_with(sys, &inits[trace.init], &trace.actions, breakage) {
+            Outcome::Agrees { compared } => {
+                t.agree += 1;
+                t.compared += compared;
+            }
+            Outcome::Unsupported(why) => *t.unsupported.entry(why).or_default() += 1,
+            Outcome::Explained(why) => t.explained.push(why),
+            Outcome::Diverges(d) => t.diverged.push((trace.clone(), d.to_string())),
+        }
+    }
+    t
+}
+
+fn show(t: &Tally) -> String {
+    let mut s = format!(
+        "{} agree ({} comparisons), {} explained by a known kernel-axiom difference, {} diverge\n",
+        t.agree,
+        t.compared,
+        t.explained.len(),
+        t.diverged.len()
+    );
+    for (why, n) in &t.unsupported {
+        s.push_str(&format!("  unsupported x{n}: {why}\n"));
+    }
+    let mut classes: std::collections::BTreeMap<String, usize> = Default::default();
+    for (_, d) in &t.diverged {
+        let key = d.split(": the model predicts").next().unwrap_or("").to_string();
+        let key = key.split_once("): ").map_or(key.clone(), |(_, k)| k.to_string());
+        *classes.entry(key).or_default() += 1;
+    }
+    for (k, n) in &classes {
+        s.push_str(&format!("  class x{n}: {k}\n"));
+    }
+    for (trace, d) in t.diverged.iter().take(12) {
+        let actions: Vec<String> = trace.actions.iter().map(|a| a.to_string()).collect();
+        s.push_str(&format!("  DIVERGES: {d}\n    trace: {}\n", actions.join(" ; ")));
+    }
+    s
+}
+
+#[test]
+fn every_bfs_trace_and_seeded_walk_of_the_small_preset_agrees_with_the_real_runtime() {
+    let sys = small();
+    let mut traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);
+    traces.extend(sources::random_walks(&sys, 100, 24, 1));
+    let t = campaign(&sys, &traces, Breakage::None);
+    eprintln!("{}", show(&t));
+    assert!(t.diverged.is_empty(), "{}", show(&t));
+    assert!(t.agree > traces.len() / 2, "most traces are replayed: {}", show(&t));
+}
+
+#[test]
+fn a_runtime_that_does_not_send_the_forwarded_fin_is_caught() {
+    let sys = small();
+    let traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);
+    let t = campaign(&sys, &traces, Breakage::SkipShutdown);
+    eprintln!("{}", show(&t));
+    assert!(!t.diverged.is_empty(), "the broken runtime went unnoticed: {}", show(&t));
+}
+
+#[test]
+fn a_runtime_that_closes_without_the_drain_is_caught() {
+    let sys = small();
+    let mut traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);
+    traces.extend(sources::random_walks(&sys, 300, 24, 2));
+    let t = campaign(&sys, &traces, Breakage::CloseWithoutDrain);
+    eprintln!("{}", show(&t));
+    assert!(!t.diverged.is_empty(), "the broken runtime went unnoticed: {}", show(&t));
+}
