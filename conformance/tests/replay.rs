@@ -5,6 +5,7 @@
 //! deliberately broken runtimes, which it must catch.
 
 use connseq::runtime::Breakage;
+use connseq_conformance::coverage::{self, Coverage};
 use connseq_conformance::replay::{replay_with, Outcome};
 use connseq_conformance::sources;
 use connseq_conformance::trace::Trace;
@@ -17,6 +18,7 @@ fn small() -> System {
 #[derive(Debug, Default)]
 struct Tally {
     agree: usize,
+    agreeing: Vec<Trace>,
     compared: usize,
     unsupported: std::collections::BTreeMap<String, usize>,
     explained: Vec<String>,
@@ -31,6 +33,7 @@ fn campaign(sys: &System, traces: &[Trace], breakage: Breakage) -> Tally {
             Outcome::Agrees { compared } => {
                 t.agree += 1;
                 t.compared += compared;
+                t.agreeing.push(trace.clone());
             }
             Outcome::Unsupported(why) => *t.unsupported.entry(why).or_default() += 1,
             Outcome::Explained(why) => t.explained.push(why),
@@ -76,6 +79,22 @@ fn every_bfs_trace_and_seeded_walk_of_the_small_preset_agrees_with_the_real_runt
     eprintln!("{}", show(&t));
     assert!(t.diverged.is_empty(), "{}", show(&t));
     assert!(t.agree > traces.len() / 2, "most traces are replayed: {}", show(&t));
+    // What the traces that were replayed whole exercised, against the whole
+    // reachable space of the small preset.
+    let replayed = Coverage::of_traces(&t.agreeing);
+    let space = coverage::space_coverage(&sys);
+    let gap = replayed.missing(&space);
+    eprintln!(
+        "replayed traces cover {}/{} action kinds, {}/{} actions, {}/{} (state class, action kind) edges; missing edges: {:?}",
+        replayed.kinds.len(),
+        space.kinds.len(),
+        replayed.actions.len(),
+        space.actions.len(),
+        replayed.edges.len(),
+        space.edges.len(),
+        gap.edges
+    );
+    assert!(gap.kinds.is_empty(), "every reachable action kind is replayed: missing {:?}", gap.kinds);
 }
 
 #[test]
