@@ -496,3 +496,13 @@ fn random_walks_checking_attempts(cfg: SessionConfig, retries: u8) {
     });
     assert_eq!(max, 1 + retries, "the walks should spend the whole budget");
 }
+
+#[test]
+fn the_proxy_header_carries_msg_more_only_when_request_bytes_follow() {
+    // A server that speaks first (SMTP) must get the header at once: with
+    // MSG_MORE and nothing after it, the kernel would hold it back.
+    let mut d = connecting(SessionConfig { send_proxy: true, ..config() });
+    d.writable(Side::Back);
+    d.perform(Action::FinishConnect, Outcome::Done);
+    d.expect(Action::Send { side: Side::Back, from: Source::ProxyHeader, more: false });
+}

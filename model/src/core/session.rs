@@ -1316,7 +1316,11 @@ impl Session {
                 };
                 match b.hs.first(&order)? {
                     Handler::SendProxy => {
-                        writable.then_some(Action::Send { side: Side::Back, from: Source::ProxyHeader, more: true })
+                        // MSG_MORE only when request bytes wait to follow the
+                        // header at once; a server that speaks first (SMTP)
+                        // must get the header without waiting for them.
+                        let more = self.req.buf != Fill::Empty || self.req.pipe != Fill::Empty;
+                        writable.then_some(Action::Send { side: Side::Back, from: Source::ProxyHeader, more })
                     }
                     Handler::SslHs => self.tls_step(Side::Back),
                     // Not outgoing handlers.
