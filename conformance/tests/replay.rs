@@ -115,3 +115,27 @@ fn a_runtime_that_closes_without_the_drain_is_caught() {
     eprintln!("{}", show(&t));
     assert!(!t.diverged.is_empty(), "the broken runtime went unnoticed: {}", show(&t));
 }
+
+#[test]
+fn the_proxy_header_both_ways_health_monitor_rules_and_retries_agree_with_the_real_runtime() {
+    use connseq_model::check::Feature;
+    let mut report = String::new();
+    let mut failures = Vec::new();
+    for feature in
+        [Feature::ProxyIn, Feature::ProxyOut, Feature::Health, Feature::Monitor, Feature::Rules, Feature::Retries]
+    {
+        let sys = System::new(ModelConfig {
+            features: ModelConfig::preset(Preset::Small).features.with(feature),
+            ..ModelConfig::preset(Preset::Small)
+        });
+        let traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);
+        let t = campaign(&sys, &traces, Breakage::None);
+        report.push_str(&format!("small + {feature:?}: {}", show(&t)));
+        if !t.diverged.is_empty() {
+            failures.push(feature);
+        }
+        assert!(t.agree > 0, "{feature:?}: nothing replayed: {}", show(&t));
+    }
+    eprintln!("{report}");
+    assert!(failures.is_empty(), "divergences with {failures:?}:\n{report}");
+}
