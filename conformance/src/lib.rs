@@ -116,6 +116,7 @@
 #![forbid(unsafe_code)]
 
 pub mod action;
+pub mod blackbox;
 pub mod coverage;
 pub mod itf;
 pub mod replay;

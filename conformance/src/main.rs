@@ -1,5 +1,6 @@
-//! The `connseq-conformance` binary: exports model traces as ITF files and
-//! reports what they cover. One module per subcommand under `cli/`.
+//! The `connseq-conformance` binary: exports model traces as ITF files,
+//! reports what they cover, replays them against the real runtime, and
+//! holds an external proxy to them. One module per subcommand under `cli/`.
 
 #![forbid(unsafe_code)]
 

@@ -2,9 +2,11 @@
 //! arguments (`clap::Args`) and a `run` function. A new subcommand is a new
 //! module here, a variant of [`Command`] and an arm of [`run`].
 
+mod blackbox;
 mod coverage;
 mod export;
 mod model_args;
+mod replay;
 mod walks;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +29,16 @@ enum Command {
     /// Print which action kinds and (state class, action kind) edges the
     /// breadth-first traces (and, optionally, random walks) exercise.
     Coverage(coverage::CoverageArgs),
+    /// Replay traces against the real runtime on loopback sockets and
+    /// compare them with the model, step by step; or one trace file.
+    ///
+    /// Exits with status 1 when a trace diverges. The runtime prints one
+    /// `connseq: listening on` line per trace to stderr: `2>/dev/null`
+    /// leaves the progress line and the summary.
+    Replay(replay::ReplayArgs),
+    /// Hold an external TCP proxy (started by command) to the model on what
+    /// its client and server see.
+    Blackbox(blackbox::BlackboxArgs),
 }
 
 /// What a subcommand returns on failure.
@@ -38,5 +50,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Export(a) => export::run(&a),
         Command::Walks(a) => walks::run(&a),
         Command::Coverage(a) => coverage::run(&a),
+        Command::Replay(a) => replay::run(&a),
+        Command::Blackbox(a) => blackbox::run(&a),
     }
 }

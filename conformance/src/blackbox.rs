@@ -1,0 +1,1401 @@
+//! Black-box conformance: any TCP proxy held to the model on what its peers
+//! see.
+//!
+//! [`crate::replay`] runs connseq's own runtime in-process, stepped, and
+//! compares its core after every turn. An external proxy (HAProxy, a build
+//! of connseq started by command, anything that forwards TCP) offers none of
+//! that: it is a process that listens on one address and connects to
+//! another. This harness plays the client and the server on real loopback
+//! sockets around it and compares the one thing every proxy shares with the
+//! model: what each peer reads, in order: a data chunk, the FIN, the RST, or
+//! nothing.
+//!
+//! # Why the proxy is not stepped
+//!
+//! The model's proxy acts only at `ProxyRuns`: the environment may act
+//! several times in a row while the proxy's work waits. An external process
+//! runs whenever the kernel wakes it; its turn can be neither withheld nor
+//! granted, only waited for. So the harness *settles* instead: after every
+//! action it polls the peers' sockets (non-destructive `MSG_PEEK` reads) and
+//! the server's listener until nothing new has shown for a quiet period
+//! ([`Settle::quiet`], 20 ms by default), within a bound ([`Settle::bound`],
+//! 2 s). This is timing-based: a proxy that takes longer than the quiet
+//! period to react (a loaded machine, a proxy that delays on purpose) looks
+//! like one that did not react, and what is reported is then a timing
+//! artefact. A longer quiet period trades speed for certainty; and a run
+//! that departs is run again with a quiet period twice as long, the
+//! departure counting only when it shows again ([`Report::unconfirmed`]
+//! counts the others).
+//!
+//! Because the real proxy takes its turn after every environment action, the
+//! prediction it is held to is the model's *eager schedule* ([`plan`]): the
+//! trace's environment actions in order, each followed by `ProxyRuns` for as
+//! long as the model's proxy has work, so a trace's own `ProxyRuns` steps
+//! add nothing. The server's kernel is eager too: a listening port completes
+//! the handshake at the SYN, so the model's server answers a connect as soon
+//! as the proxy starts it, with the answer the trace gives later (accept,
+//! or refuse). The trace's `ServerAccepts` is then the server application's
+//! `accept()`, which no proxy can see. Traces that differ only in where the
+//! proxy's turns fall share one eager schedule and are run once
+//! ([`Blackbox::campaign`] groups them).
+//!
+//! | model action | black-box action |
+//! |---|---|
+//! | proxy runs | nothing more: the harness settled after the action before |
+//! | peer sends a chunk | `write` of the chunk's 8 bytes (as in [`crate::replay`]), then settle |
+//! | peer reads | one read of at most one chunk, compared with the eager model's read |
+//! | peer shuts its write side | `shutdown(SHUT_WR)`, then settle |
+//! | peer closes | `close()` (an RST if input is unread), then settle |
+//! | peer aborts | `SO_LINGER {1, 0}` then `close()`: an RST; then settle |
+//! | server accepts | the connection the proxy made, which the harness took off the listener as it came |
+//! | server refuses | before the client connects, the server's port is bound without listening, so the kernel refuses the proxy's connect at once |
+//! | timer fires | unsupported: an external proxy's clock cannot be moved |
+//!
+//! After the trace's last action, each open peer reads what the eager model
+//! still delivers to it (the epilogue: what a peer that keeps reading sees
+//! in the end, without timers), and then once more where the model has
+//! nothing left, which catches what the proxy sent that the model did not.
+//!
+//! A run stops at its first departure, which gets one [`Class`]. The model
+//! is more pessimistic than Linux about an RST: it destroys everything on
+//! its wire, while a Linux receiver still reads what had arrived before it
+//! (`kernel_axioms.rs`:
+//! `rst_loses_what_the_receiver_had_not_received_not_what_it_had_not_read`).
+//! A departure of that shape is [`Class::RstAfterDelivery`], which the model
+//! explains ([`Class::explained`]); the others are findings about the proxy
+//! (its own choices, such as resetting both sides when one aborts, among
+//! them).
+
+use crate::replay::CHUNK;
+use crate::trace::Trace;
+use connseq_model::check::{Feature, SysAction, SysState, System, Who};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// How long the harness waits for the external proxy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settle {
+    /// The proxy has settled when the peers' sockets showed nothing new for this long.
+    pub quiet: Duration,
+    /// The longest a settle lasts (a proxy that never quiets down).
+    pub bound: Duration,
+    /// The interval between two looks at the sockets.
+    pub poll: Duration,
+}
+
+impl Default for Settle {
+    fn default() -> Self {
+        Settle { quiet: Duration::from_millis(20), bound: Duration::from_secs(2), poll: Duration::from_millis(1) }
+    }
+}
+
+/// What a peer read in one step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Seen {
+    /// Nothing to read (EAGAIN).
+    Nothing,
+    /// A data chunk.
+    Data,
+    /// The FIN (recv returned 0).
+    Fin,
+    /// An RST (ECONNRESET).
+    Rst,
+}
+
+impl fmt::Display for Seen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Seen::Nothing => "nothing",
+            Seen::Data => "data",
+            Seen::Fin => "FIN",
+            Seen::Rst => "RST",
+        })
+    }
+}
+
+/// What the eager model predicts a read gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Expect {
+    /// The kind of thing read.
+    pub seen: Seen,
+    /// For data, the chunk's number (per direction).
+    pub chunk: Option<u8>,
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.chunk {
+            Some(n) => write!(f, "data (chunk #{n})"),
+            None => write!(f, "{}", self.seen),
+        }
+    }
+}
+
+/// Where a read falls in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// A `PeerReads` of the trace.
+    Trace,
+    /// After the trace: what the model still delivers to a peer that keeps reading.
+    Epilogue,
+    /// The last read, where the model has nothing left to deliver.
+    End,
+}
+
+/// One thing the harness does to the real sockets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// The peer writes its next chunk.
+    Send(Who),
+    /// The peer reads once; the eager model predicts `expect`.
+    Read {
+        /// The peer.
+        who: Who,
+        /// The model's prediction.
+        expect: Expect,
+        /// Where the read falls.
+        phase: Phase,
+    },
+    /// `shutdown(SHUT_WR)`.
+    ShutWrite(Who),
+    /// `close()`.
+    Close(Who),
+    /// `SO_LINGER {1, 0}`, `close()`.
+    Abort(Who),
+    /// The server application takes the proxy's connection.
+    Accept,
+}
+
+/// A step and the index of the trace action it comes from (`None` after the trace).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Planned {
+    /// Index in the trace's actions.
+    pub at: Option<usize>,
+    /// The step.
+    pub step: Step,
+}
+
+/// What the harness does for one trace, with the eager model's predictions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The server's port refuses the proxy's connect.
+    pub refuse: bool,
+    /// The steps, in order.
+    pub steps: Vec<Planned>,
+    /// Trace actions the eager model does not take (a send or a close
+    /// after an RST it already read, say): left out of the run.
+    pub skipped: usize,
+}
+
+impl Plan {
+    /// What makes two runs the same: the port's answer and the steps.
+    fn key(&self) -> (bool, Vec<Step>) {
+        (self.refuse, self.steps.iter().map(|p| p.step).collect())
+    }
+}
+
+/// Why a model configuration cannot be played by a black-box harness.
+fn unsupported_model(sys: &System) -> Option<String> {
+    let handshake = [
+        Feature::TlsFront,
+        Feature::TlsBack,
+        Feature::ProxyIn,
+        Feature::ProxyOut,
+        Feature::Health,
+        Feature::Monitor,
+        Feature::Rules,
+        Feature::Garbage,
+    ];
+    if handshake.into_iter().any(|f| sys.cfg.has(f)) {
+        return Some("the model needs the handshake layer: the harness's peers speak plain TCP".into());
+    }
+    if sys.cfg.has(Feature::Queue) || sys.cfg.has(Feature::Retries) {
+        return Some("the model has two servers (queue, retries): the harness has one".into());
+    }
+    None
+}
+
+fn enabled(sys: &System, s: &SysState, a: SysAction) -> bool {
+    sys.enabled(s).contains(&a)
+}
+
+/// The eager schedule after an environment action: the server's kernel
+/// answers a pending connect at once, and the proxy runs while it has work.
+fn eager(sys: &System, s: &mut SysState, refuse: bool) -> Result<(), String> {
+    for _ in 0..32 {
+        if s.env.syn && !s.env.accepted && !s.env.refused {
+            let answer = if refuse { SysAction::ServerRefuses } else { SysAction::ServerAccepts };
+            *s = sys.step(s, answer, None);
+        } else if enabled(sys, s, SysAction::ProxyRuns) {
+            *s = sys.step(s, SysAction::ProxyRuns, None);
+        } else {
+            return Ok(());
+        }
+    }
+    Err("the model's proxy does not settle".into())
+}
+
+/// What `who` read between `before` and `after` in the model.
+fn expect(before: &SysState, after: &SysState, who: Who) -> Expect {
+    let (b, a) = (before.peer(who), after.peer(who));
+    if a.got > b.got {
+        let chunk = before.down(who).q.peek().and_then(|c| c.data_id());
+        Expect { seen: Seen::Data, chunk }
+    } else if a.got_rst && !b.got_rst {
+        Expect { seen: Seen::Rst, chunk: None }
+    } else if a.got_fin && !b.got_fin {
+        Expect { seen: Seen::Fin, chunk: None }
+    } else {
+        Expect { seen: Seen::Nothing, chunk: None }
+    }
+}
+
+/// The eager schedule of `trace` (see the module documentation), or why a
+/// black-box harness cannot play it.
+pub fn plan(sys: &System, trace: &Trace) -> Result<Plan, String> {
+    if let Some(why) = unsupported_model(sys) {
+        return Err(why);
+    }
+    if trace.actions.iter().any(|a| matches!(a, SysAction::TimerFires(_))) {
+        return Err("a timer fires: an external proxy's clock cannot be moved".into());
+    }
+    let answers: Vec<SysAction> = trace
+        .actions
+        .iter()
+        .copied()
+        .filter(|a| matches!(a, SysAction::ServerAccepts | SysAction::ServerRefuses))
+        .collect();
+    if answers.len() > 1 {
+        return Err("more than one connect attempt: the harness's server answers one".into());
+    }
+    let refuse = answers.first() == Some(&SysAction::ServerRefuses);
+    let Some(&s0) = sys.init_states().get(trace.init) else {
+        return Err(format!("initial state {} does not exist", trace.init));
+    };
+    let mut s = s0;
+    eager(sys, &mut s, refuse)?;
+    let mut steps = Vec::new();
+    let mut skipped = 0;
+    let mut server_open = false;
+    for (i, &a) in trace.actions.iter().enumerate() {
+        let at = Some(i);
+        let step = match a {
+            // The proxy ran after the action before; the port answered at the SYN.
+            SysAction::ProxyRuns | SysAction::ServerRefuses => continue,
+            SysAction::ServerAccepts => {
+                if !s.env.accepted {
+                    return Err("the eager model's server holds no connection to accept".into());
+                }
+                server_open = true;
+                steps.push(Planned { at, step: Step::Accept });
+                continue;
+            }
+            SysAction::PeerReads(who) if !enabled(sys, &s, a) => {
+                // The model has nothing for this peer; after a FIN or an RST
+                // a real read repeats it, so there is nothing to compare.
+                let p = s.peer(who);
+                if p.got_fin || p.got_rst {
+                    skipped += 1;
+                } else {
+                    let expect = Expect { seen: Seen::Nothing, chunk: None };
+                    steps.push(Planned { at, step: Step::Read { who, expect, phase: Phase::Trace } });
+                }
+                continue;
+            }
+            SysAction::PeerReads(who) => {
+                let n = sys.step(&s, a, None);
+                let step = Step::Read { who, expect: expect(&s, &n, who), phase: Phase::Trace };
+                s = n;
+                step
+            }
+            SysAction::PeerSends(who) => Step::Send(who),
+            SysAction::PeerShutsWrite(who) => Step::ShutWrite(who),
+            SysAction::PeerCloses(who) => Step::Close(who),
+            SysAction::PeerAborts(who) => Step::Abort(who),
+            SysAction::TimerFires(_)
+            | SysAction::ClientSendsHeader
+            | SysAction::ClientSendsHello
+            | SysAction::ClientSendsGarbage
+            | SysAction::SlotFrees(_) => return Err(format!("{a}: not played by the black-box harness")),
+        };
+        if !matches!(step, Step::Read { .. }) {
+            if !enabled(sys, &s, a) {
+                skipped += 1;
+                continue;
+            }
+            s = sys.step(&s, a, None);
+        }
+        eager(sys, &mut s, refuse)?;
+        steps.push(Planned { at, step });
+    }
+    let open = |who: Who| who == Who::Client || server_open;
+    // The epilogue: each open peer reads what the model still delivers.
+    for _ in 0..16 {
+        let mut read = false;
+        for who in [Who::Client, Who::Server] {
+            let a = SysAction::PeerReads(who);
+            if open(who) && enabled(sys, &s, a) {
+                let n = sys.step(&s, a, None);
+                steps.push(Planned {
+                    at: None,
+                    step: Step::Read { who, expect: expect(&s, &n, who), phase: Phase::Epilogue },
+                });
+                s = n;
+                eager(sys, &mut s, refuse)?;
+                read = true;
+            }
+        }
+        if !read {
+            break;
+        }
+    }
+    // The end: one more read where the model has nothing left.
+    for who in [Who::Client, Who::Server] {
+        let p = s.peer(who);
+        if open(who) && !p.closed && !p.got_fin && !p.got_rst {
+            let expect = Expect { seen: Seen::Nothing, chunk: None };
+            steps.push(Planned { at: None, step: Step::Read { who, expect, phase: Phase::End } });
+        }
+    }
+    Ok(Plan { refuse, steps, skipped })
+}
+
+/// The kinds of departure from the model, as a peer sees them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Class {
+    /// The model delivers a chunk; the peer got an RST, a FIN, or nothing
+    /// (after the sender's end, or after settling).
+    DataLost,
+    /// The model delivers a FIN; the peer got an RST.
+    RstInsteadOfFin,
+    /// The model delivers an RST; the peer got a FIN and no RST after it.
+    FinInsteadOfRst,
+    /// The model delivers a FIN at a read of the trace; the peer got nothing.
+    FinNotForwarded,
+    /// The model delivers a FIN or an RST to a peer that keeps reading after
+    /// the trace; the peer got nothing: the proxy left the connection open.
+    HalfOpenNeverClosed,
+    /// The peer got a chunk the model does not deliver (then, or at all).
+    ExtraData,
+    /// The peer got a FIN or an RST where the model delivers nothing: the
+    /// proxy closed a connection the model keeps open.
+    ClosedEarly,
+    /// The model delivers an RST; the peer first got chunks or a FIN that
+    /// had arrived before it, then the RST. The model's RST destroys its
+    /// whole wire; Linux keeps what had arrived (explained).
+    RstAfterDelivery,
+    /// Anything else: wrong bytes, an RST that never came, no connection to
+    /// the server.
+    Other,
+}
+
+impl Class {
+    /// Every class, in report order.
+    pub const ALL: [Class; 9] = [
+        Class::DataLost,
+        Class::RstInsteadOfFin,
+        Class::FinInsteadOfRst,
+        Class::FinNotForwarded,
+        Class::HalfOpenNeverClosed,
+        Class::ExtraData,
+        Class::ClosedEarly,
+        Class::RstAfterDelivery,
+        Class::Other,
+    ];
+
+    /// The class's name in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Class::DataLost => "data lost",
+            Class::RstInsteadOfFin => "RST instead of FIN",
+            Class::FinInsteadOfRst => "FIN instead of RST",
+            Class::FinNotForwarded => "FIN not forwarded",
+            Class::HalfOpenNeverClosed => "half-open never closed",
+            Class::ExtraData => "extra data",
+            Class::ClosedEarly => "closed early",
+            Class::RstAfterDelivery => "RST after delivered data (model's pessimistic RST)",
+            Class::Other => "other",
+        }
+    }
+
+    /// The model accounts for the departure: it is no finding about the proxy.
+    pub const fn explained(self) -> bool {
+        matches!(self, Class::RstAfterDelivery)
+    }
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where and how a run departed from the eager model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Departure {
+    /// The class.
+    pub class: Class,
+    /// The trace action at which it showed (`None`: after the trace).
+    pub at: Option<usize>,
+    /// That action, or what the harness did after the trace.
+    pub action: String,
+    /// The peer that saw it.
+    pub who: Who,
+    /// The eager model's prediction.
+    pub expected: String,
+    /// What the peer got.
+    pub actual: String,
+}
+
+impl fmt::Display for Departure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at {
+            Some(i) => write!(f, "step {i} ({})", self.action)?,
+            None => write!(f, "after the trace ({})", self.action)?,
+        }
+        write!(f, ": {}: the {} expects {}, the proxy gave {}", self.class, self.who, self.expected, self.actual)
+    }
+}
+
+/// How one run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Every read agreed with the eager model; `compared` reads.
+    Agrees {
+        /// Reads compared.
+        compared: usize,
+    },
+    /// The first departure, after `compared` reads that agreed.
+    Departs {
+        /// Reads that agreed before it.
+        compared: usize,
+        /// The departure.
+        departure: Departure,
+    },
+    /// The harness itself failed (a socket call, a connect to the proxy).
+    HarnessError(String),
+}
+
+/// Why the harness could not start or reach the proxy.
+#[derive(Debug, Error)]
+pub enum BlackboxError {
+    /// A socket or process call failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What the harness was doing.
+        what: String,
+        /// The error.
+        source: io::Error,
+    },
+    /// The proxy's command ended before it listened.
+    #[error("the proxy's command exited ({status}) before listening on {addr}{output}")]
+    Exited {
+        /// Its exit status.
+        status: String,
+        /// Where it should have listened.
+        addr: SocketAddr,
+        /// The last lines it wrote, introduced (`; its output: ...`), or empty.
+        output: String,
+    },
+    /// Nothing listened at the proxy's address in time.
+    #[error("nothing listens on {addr} after {waited:?}{output}")]
+    NotListening {
+        /// The address.
+        addr: SocketAddr,
+        /// How long the harness waited.
+        waited: Duration,
+        /// The last lines the proxy wrote, introduced, or empty.
+        output: String,
+    },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> BlackboxError {
+    let what = what.into();
+    move |source| BlackboxError::Io { what, source }
+}
+
+/// The server's port: listening, or bound without listening (the kernel
+/// refuses a connect there, as at a closed port).
+#[derive(Debug)]
+struct ServerPort {
+    addr: SocketAddr,
+    listener: Option<TcpListener>,
+    refuser: Option<socket2::Socket>,
+}
+
+impl ServerPort {
+    fn bind(addr: SocketAddr) -> io::Result<ServerPort> {
+        let l = Self::listen(addr)?;
+        Ok(ServerPort { addr: l.local_addr()?, listener: Some(l), refuser: None })
+    }
+
+    fn socket(addr: SocketAddr) -> io::Result<socket2::Socket> {
+        let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+        s.set_reuse_address(true)?;
+        s.bind(&addr.into())?;
+        Ok(s)
+    }
+
+    fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+        let s = Self::socket(addr)?;
+        s.listen(64)?;
+        let l: TcpListener = s.into();
+        l.set_nonblocking(true)?;
+        Ok(l)
+    }
+
+    /// Makes the port accept (`true`) or refuse the next connects.
+    fn answer(&mut self, accept: bool) -> io::Result<()> {
+        if accept && self.listener.is_none() {
+            self.refuser = None;
+            self.listener = Some(Self::listen(self.addr)?);
+        } else if !accept && self.refuser.is_none() {
+            self.listener = None;
+            self.refuser = Some(Self::socket(self.addr)?);
+        }
+        Ok(())
+    }
+
+    /// A connection the kernel completed, if any.
+    fn try_accept(&self) -> Option<TcpStream> {
+        let (s, _) = self.listener.as_ref()?.accept().ok()?;
+        s.set_nonblocking(true).ok()?;
+        s.set_nodelay(true).ok()?;
+        Some(s)
+    }
+}
+
+/// One of the harness's sockets to the proxy.
+#[derive(Debug)]
+struct PeerSock {
+    s: TcpStream,
+    /// An RST was reported by a peek or a write: Linux reports it once
+    /// (`sock_error` clears it), the harness keeps it for the next read.
+    rst: bool,
+}
+
+impl PeerSock {
+    fn new(s: TcpStream) -> PeerSock {
+        PeerSock { s, rst: false }
+    }
+
+    /// What a read would give, without taking it: the kind and the bytes waiting.
+    fn peek(&mut self) -> (Seen, usize) {
+        let mut buf = [0u8; 256];
+        loop {
+            return match self.s.peek(&mut buf) {
+                Ok(0) if self.rst => (Seen::Rst, 0),
+                Ok(0) => (Seen::Fin, 0),
+                Ok(n) => (Seen::Data, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.rst => (Seen::Rst, 0),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => (Seen::Nothing, 0),
+                Err(_) => {
+                    // ECONNRESET, or an error a reset leaves: reported once.
+                    self.rst = true;
+                    (Seen::Rst, 0)
+                }
+            };
+        }
+    }
+
+    /// Reads at most one chunk (waiting up to `wait` for the rest of one
+    /// begun); returns what was read and the bytes.
+    fn read_one(&mut self, wait: Duration) -> (Seen, Vec<u8>) {
+        let mut buf = [0u8; CHUNK];
+        let mut got = 0;
+        let deadline = Instant::now() + wait;
+        loop {
+            match self.s.read(&mut buf[got..]) {
+                Ok(0) if got == 0 && self.rst => return (Seen::Rst, Vec::new()),
+                Ok(0) if got == 0 => return (Seen::Fin, Vec::new()),
+                Ok(0) => return (Seen::Data, buf[..got].to_vec()),
+                Ok(n) => {
+                    got += n;
+                    if got == CHUNK {
+                        return (Seen::Data, buf.to_vec());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && got == 0 => {
+                    return (if self.rst { Seen::Rst } else { Seen::Nothing }, Vec::new());
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if Instant::now() > deadline {
+                        return (Seen::Data, buf[..got].to_vec());
+                    }
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                Err(_) => {
+                    self.rst = true;
+                    return if got == 0 { (Seen::Rst, Vec::new()) } else { (Seen::Data, buf[..got].to_vec()) };
+                }
+            }
+        }
+    }
+
+    /// Writes a chunk; a reset socket drops it, as the model's wire does.
+    fn send(&mut self, bytes: &[u8]) {
+        if let Err(e) = self.s.write_all(bytes) {
+            if e.kind() == io::ErrorKind::ConnectionReset {
+                self.rst = true;
+            }
+        }
+    }
+
+    /// After a FIN: whether an RST came behind it (Linux reads 0 after a
+    /// FIN even then, and keeps the error for `SO_ERROR`).
+    fn reset_behind(&mut self) -> bool {
+        self.rst || matches!(self.s.take_error(), Ok(Some(e)) if e.kind() == io::ErrorKind::ConnectionReset)
+    }
+}
+
+/// The client, the server, and the connections the proxy made that the
+/// server application has not taken yet.
+#[derive(Debug, Default)]
+struct Peers {
+    client: Option<PeerSock>,
+    server: Option<PeerSock>,
+    pending: VecDeque<PeerSock>,
+    sent: [u8; 2],
+}
+
+impl Peers {
+    fn sock(&mut self, who: Who) -> Option<&mut PeerSock> {
+        match who {
+            Who::Client => self.client.as_mut(),
+            Who::Server => self.server.as_mut(),
+        }
+    }
+
+    fn take(&mut self, who: Who) -> Option<PeerSock> {
+        match who {
+            Who::Client => self.client.take(),
+            Who::Server => self.server.take(),
+        }
+    }
+}
+
+/// A chunk's bytes, as [`crate::replay`] writes them: the sender's tag, the
+/// chunk's number, padding.
+fn chunk(sender: Who, n: u8) -> [u8; CHUNK] {
+    let tag = match sender {
+        Who::Client => b'c',
+        Who::Server => b's',
+    };
+    [tag, n, b'-', b'-', b'-', b'-', b'-', b'\n']
+}
+
+fn describe(seen: Seen, bytes: &[u8]) -> String {
+    match seen {
+        Seen::Data if bytes.len() == CHUNK && (bytes[0] == b'c' || bytes[0] == b's') => {
+            format!("data (chunk #{} from the {})", bytes[1], if bytes[0] == b'c' { "client" } else { "server" })
+        }
+        Seen::Data => format!("data {bytes:?}"),
+        other => other.to_string(),
+    }
+}
+
+/// The external proxy, started by command.
+#[derive(Debug)]
+struct TargetProcess {
+    child: Child,
+    output: Arc<Mutex<VecDeque<String>>>,
+}
+
+/// Lines of the proxy's output kept for error messages.
+const OUTPUT_LINES: usize = 40;
+
+impl TargetProcess {
+    /// Runs `cmd` through `sh -c` in a process group of its own (so that
+    /// stopping it stops what the shell started), its output collected.
+    fn spawn(cmd: &str) -> io::Result<TargetProcess> {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()?;
+        let output = Arc::new(Mutex::new(VecDeque::new()));
+        let pipes: [Option<Box<dyn Read + Send>>; 2] = [
+            child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ];
+        for pipe in pipes.into_iter().flatten() {
+            let output = Arc::clone(&output);
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    let Ok(mut out) = output.lock() else { break };
+                    if out.len() == OUTPUT_LINES {
+                        out.pop_front();
+                    }
+                    out.push_back(line);
+                }
+            });
+        }
+        Ok(TargetProcess { child, output })
+    }
+
+    fn output(&self) -> String {
+        self.output.lock().map(|o| o.iter().cloned().collect::<Vec<_>>().join("\n")).unwrap_or_default()
+    }
+
+    /// The output, introduced for an error message, or empty.
+    fn output_note(&self) -> String {
+        match self.output() {
+            o if o.is_empty() => String::new(),
+            o => format!("; its output:\n{o}"),
+        }
+    }
+
+    /// SIGTERM to the group, then SIGKILL if it is still there after a second.
+    fn stop(&mut self) {
+        let group = self.child.id();
+        let signal = |sig: &str| {
+            let _ = Command::new("sh").arg("-c").arg(format!("kill -{sig} -{group} 2>/dev/null")).status();
+        };
+        if matches!(self.child.try_wait(), Ok(None)) {
+            signal("TERM");
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        // What the shell started may outlive the shell.
+        signal("KILL");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TargetProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Whether something listens on `addr`, from `/proc/net/tcp` or `tcp6`
+/// (`None` when neither can be read). An entry bound to the unspecified
+/// address of the family, on the same port, counts.
+fn listening(addr: SocketAddr) -> Option<bool> {
+    let file = if addr.is_ipv4() { "/proc/net/tcp" } else { "/proc/net/tcp6" };
+    let text = std::fs::read_to_string(file).ok()?;
+    const LISTEN: &str = "0A";
+    Some(text.lines().skip(1).any(|line| {
+        let mut f = line.split_whitespace();
+        let (Some(_), Some(local), Some(_), Some(state)) = (f.next(), f.next(), f.next(), f.next()) else {
+            return false;
+        };
+        state == LISTEN
+            && parse_proc_addr(local)
+                .is_some_and(|(ip, port)| port == addr.port() && (ip == addr.ip() || ip.is_unspecified()))
+    }))
+}
+
+/// Reads `0100007F:1F90` (the address as the kernel's `u32` words in host
+/// order, then the port) into an address.
+fn parse_proc_addr(s: &str) -> Option<(IpAddr, u16)> {
+    let (ip, port) = s.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let words: Vec<[u8; 4]> = (0..ip.len() / 8)
+        .map(|i| u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok().map(u32::to_ne_bytes))
+        .collect::<Option<_>>()?;
+    let ip = match words.as_slice() {
+        [a] => IpAddr::V4(Ipv4Addr::from(*a)),
+        [a, b, c, d] => {
+            let mut o = [0u8; 16];
+            for (i, w) in [a, b, c, d].into_iter().enumerate() {
+                o[i * 4..i * 4 + 4].copy_from_slice(w);
+            }
+            IpAddr::V6(Ipv6Addr::from(o))
+        }
+        _ => return None,
+    };
+    Some((ip, port))
+}
+
+/// A free port on `ip`, as the kernel picks one (it stays free until
+/// someone binds it: good enough to hand to a proxy's command line).
+pub fn free_port(ip: IpAddr) -> io::Result<SocketAddr> {
+    TcpListener::bind(SocketAddr::new(ip, 0))?.local_addr()
+}
+
+/// The harness: the server's port, the proxy's address, and the proxy's
+/// process when the harness started it.
+#[derive(Debug)]
+pub struct Blackbox {
+    port: ServerPort,
+    target: SocketAddr,
+    settle: Settle,
+    process: Option<TargetProcess>,
+    settle_timeouts: usize,
+}
+
+impl Blackbox {
+    /// Binds the server's listener at `server` (port 0: any free port) and
+    /// records where the proxy listens: `target`, or a free port on the
+    /// loopback address when `None` (for a proxy started by [`Blackbox::launch`]).
+    pub fn bind(server: SocketAddr, target: Option<SocketAddr>, settle: Settle) -> Result<Blackbox, BlackboxError> {
+        let port = ServerPort::bind(server).map_err(io_err(format!("binding the server's listener at {server}")))?;
+        let target = match target {
+            Some(t) => t,
+            None => free_port(IpAddr::V4(Ipv4Addr::LOCALHOST)).map_err(io_err("picking a port for the proxy"))?,
+        };
+        Ok(Blackbox { port, target, settle, process: None, settle_timeouts: 0 })
+    }
+
+    /// The server's address (what the proxy must connect to).
+    pub fn server_addr(&self) -> SocketAddr {
+        self.port.addr
+    }
+
+    /// Where the proxy listens.
+    pub fn target_addr(&self) -> SocketAddr {
+        self.target
+    }
+
+    /// `template` with `{server}` and `{listen}` replaced by the two addresses.
+    pub fn substitute(&self, template: &str) -> String {
+        template.replace("{server}", &self.server_addr().to_string()).replace("{listen}", &self.target.to_string())
+    }
+
+    /// Starts the proxy with `sh -c cmd` (placeholders already substituted)
+    /// and waits until it listens, at most `timeout`.
+    pub fn launch(&mut self, cmd: &str, timeout: Duration) -> Result<(), BlackboxError> {
+        let p = TargetProcess::spawn(cmd).map_err(io_err(format!("starting `{cmd}`")))?;
+        self.process = Some(p);
+        self.wait_listening(timeout)
+    }
+
+    /// The last lines the proxy wrote (empty when not started by the harness).
+    pub fn target_output(&self) -> String {
+        self.process.as_ref().map(TargetProcess::output).unwrap_or_default()
+    }
+
+    /// Waits until something listens on the proxy's address: read from
+    /// `/proc/net/tcp`, so that waiting opens no session; where `/proc` is
+    /// not readable, by connecting (the proxy's session to the server is
+    /// then taken off the listener and closed).
+    pub fn wait_listening(&mut self, timeout: Duration) -> Result<(), BlackboxError> {
+        let start = Instant::now();
+        loop {
+            if let Some(p) = &mut self.process {
+                if let Ok(Some(status)) = p.child.try_wait() {
+                    std::thread::sleep(Duration::from_millis(50)); // let the readers collect the last lines
+                    return Err(BlackboxError::Exited {
+                        status: status.to_string(),
+                        addr: self.target,
+                        output: p.output_note(),
+                    });
+                }
+            }
+            let up = match listening(self.target) {
+                Some(up) => up,
+                None => match TcpStream::connect_timeout(&self.target, Duration::from_millis(100)) {
+                    Ok(probe) => {
+                        drop(probe);
+                        let mut none = Peers::default();
+                        self.settle_peers(&mut none);
+                        true
+                    }
+                    Err(_) => false,
+                },
+            };
+            if up {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                return Err(BlackboxError::NotListening {
+                    addr: self.target,
+                    waited: start.elapsed(),
+                    output: self.process.as_ref().map(TargetProcess::output_note).unwrap_or_default(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Settles that ended at the bound, not after a quiet period.
+    pub fn settle_timeouts(&self) -> usize {
+        self.settle_timeouts
+    }
+
+    /// How the proxy's process ended, if the harness started it and it did.
+    pub fn exited(&mut self) -> Option<String> {
+        let p = self.process.as_mut()?;
+        let status = p.child.try_wait().ok()??;
+        Some(format!("the proxy's process exited ({status}){}", p.output_note()))
+    }
+
+    /// The state of every socket, for telling when the proxy has settled.
+    fn observe(&mut self, p: &mut Peers) -> Vec<(Seen, usize)> {
+        while let Some(s) = self.port.try_accept() {
+            p.pending.push_back(PeerSock::new(s));
+        }
+        let mut v = Vec::with_capacity(2 + p.pending.len());
+        v.push((Seen::Nothing, p.pending.len()));
+        for s in p.client.iter_mut().chain(p.server.iter_mut()).chain(p.pending.iter_mut()) {
+            v.push(s.peek());
+        }
+        v
+    }
+
+    /// Waits until the proxy has settled (see the module documentation).
+    fn settle_peers(&mut self, p: &mut Peers) {
+        let start = Instant::now();
+        let mut last = self.observe(p);
+        let mut since = start;
+        loop {
+            std::thread::sleep(self.settle.poll);
+            let now = self.observe(p);
+            let t = Instant::now();
+            if now != last {
+                last = now;
+                since = t;
+            } else if t.duration_since(since) >= self.settle.quiet {
+                return;
+            }
+            if t.duration_since(start) >= self.settle.bound {
+                self.settle_timeouts += 1;
+                return;
+            }
+        }
+    }
+
+    /// Runs one plan against the proxy.
+    pub fn run(&mut self, trace: &Trace, plan: &Plan) -> RunOutcome {
+        let mut peers = Peers::default();
+        let outcome = match self.run_plan(trace, plan, &mut peers) {
+            Ok((compared, None)) => RunOutcome::Agrees { compared },
+            Ok((compared, Some(departure))) => RunOutcome::Departs { compared, departure },
+            Err(e) => RunOutcome::HarnessError(e.to_string()),
+        };
+        // Leave nothing behind for the next run: close everything and let
+        // the proxy end its sessions.
+        drop(peers);
+        self.settle_peers(&mut Peers::default());
+        outcome
+    }
+
+    fn run_plan(&mut self, trace: &Trace, plan: &Plan, p: &mut Peers) -> io::Result<(usize, Option<Departure>)> {
+        // Connections of an earlier run that came late.
+        while self.port.try_accept().is_some() {}
+        self.port.answer(!plan.refuse)?;
+        let c = TcpStream::connect_timeout(&self.target, self.settle.bound)?;
+        c.set_nodelay(true)?;
+        c.set_nonblocking(true)?;
+        p.client = Some(PeerSock::new(c));
+        self.settle_peers(p);
+        let mut compared = 0;
+        for planned in &plan.steps {
+            let action = match planned.at.and_then(|i| trace.actions.get(i)) {
+                Some(a) => a.to_string(),
+                None => String::new(),
+            };
+            match planned.step {
+                Step::Send(who) => {
+                    let n = p.sent[who as usize];
+                    p.sent[who as usize] += 1;
+                    if let Some(s) = p.sock(who) {
+                        s.send(&chunk(who, n));
+                    }
+                    self.settle_peers(p);
+                }
+                Step::Read { who, expect, phase } => {
+                    let Some(s) = p.sock(who) else { continue };
+                    let (seen, bytes) = s.read_one(self.settle.bound);
+                    let action = if planned.at.is_some() { action } else { format!("the {who} reads") };
+                    if let Some(d) = judge(s, who, expect, phase, seen, &bytes, planned.at, action, self.settle.bound) {
+                        return Ok((compared, Some(d)));
+                    }
+                    compared += 1;
+                    if seen == Seen::Data {
+                        self.settle_peers(p);
+                    }
+                }
+                Step::ShutWrite(who) => {
+                    if let Some(s) = p.sock(who) {
+                        let _ = s.s.shutdown(Shutdown::Write);
+                    }
+                    self.settle_peers(p);
+                }
+                Step::Close(who) => {
+                    drop(p.take(who));
+                    self.settle_peers(p);
+                }
+                Step::Abort(who) => {
+                    if let Some(s) = p.take(who) {
+                        socket2::SockRef::from(&s.s).set_linger(Some(Duration::ZERO))?;
+                    }
+                    self.settle_peers(p);
+                }
+                Step::Accept => {
+                    let deadline = Instant::now() + self.settle.bound;
+                    while p.pending.is_empty() && Instant::now() < deadline {
+                        if let Some(s) = self.port.try_accept() {
+                            p.pending.push_back(PeerSock::new(s));
+                        } else {
+                            std::thread::sleep(self.settle.poll);
+                        }
+                    }
+                    match p.pending.pop_front() {
+                        Some(s) => p.server = Some(s),
+                        None => {
+                            return Ok((
+                                compared,
+                                Some(Departure {
+                                    class: Class::Other,
+                                    at: planned.at,
+                                    action,
+                                    who: Who::Server,
+                                    expected: "a connection from the proxy".into(),
+                                    actual: format!("none within {:?}", self.settle.bound),
+                                }),
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+        Ok((compared, None))
+    }
+
+    /// Runs `plan` again with a quiet period twice as long: whether it
+    /// departs the same way (a departure that came from a proxy slower than
+    /// the quiet period does not).
+    fn confirm(&mut self, trace: &Trace, plan: &Plan, departure: &Departure) -> bool {
+        let settle = self.settle;
+        self.settle.quiet = settle.quiet * 2;
+        let again = self.run(trace, plan);
+        self.settle = settle;
+        matches!(again, RunOutcome::Departs { departure: d, .. } if d.class == departure.class && d.at == departure.at)
+    }
+
+    /// Runs every trace (each eager schedule once) and tallies the outcomes.
+    /// A departure counts once a second run, with a quiet period twice as
+    /// long, shows it again; one that does not is counted as unconfirmed.
+    /// `progress` is called after each run with the report so far, the runs
+    /// done and the runs planned.
+    pub fn campaign(
+        &mut self,
+        sys: &System,
+        traces: &[Trace],
+        mut progress: impl FnMut(&Report, usize, usize),
+    ) -> Report {
+        let start = Instant::now();
+        let mut report = Report { traces: traces.len(), ..Report::default() };
+        let mut runs: Vec<(Plan, Vec<usize>)> = Vec::new();
+        let mut by_key: HashMap<(bool, Vec<Step>), usize> = HashMap::new();
+        for (i, t) in traces.iter().enumerate() {
+            match plan(sys, t) {
+                Ok(p) => {
+                    report.skipped += p.skipped;
+                    match by_key.get(&p.key()) {
+                        Some(&r) => runs[r].1.push(i),
+                        None => {
+                            by_key.insert(p.key(), runs.len());
+                            runs.push((p, vec![i]));
+                        }
+                    }
+                }
+                Err(why) => *report.unsupported.entry(why).or_default() += 1,
+            }
+        }
+        report.runs = runs.len();
+        for (done, (plan, members)) in runs.iter().enumerate() {
+            let first = &traces[members[0]];
+            match self.run(first, plan) {
+                RunOutcome::Agrees { compared } => {
+                    report.agree_runs += 1;
+                    report.agree += members.len();
+                    report.compared += compared;
+                    report.silent_runs += usize::from(compared == 0);
+                }
+                RunOutcome::Departs { compared, departure } => {
+                    report.compared += compared + 1;
+                    if !self.confirm(first, plan, &departure) {
+                        report.unconfirmed += members.len();
+                        report.unconfirmed_example.get_or_insert_with(|| (first.clone(), departure));
+                        progress(&report, done + 1, runs.len());
+                        continue;
+                    }
+                    let tally = report.classes.entry(departure.class).or_insert_with(|| ClassTally {
+                        runs: 0,
+                        traces: 0,
+                        example: first.clone(),
+                        departure: departure.clone(),
+                    });
+                    tally.runs += 1;
+                    tally.traces += members.len();
+                }
+                RunOutcome::HarnessError(e) => *report.errors.entry(e).or_default() += members.len(),
+            }
+            progress(&report, done + 1, runs.len());
+            if let Some(why) = self.exited() {
+                let left: usize = runs[done + 1..].iter().map(|(_, m)| m.len()).sum();
+                if left > 0 {
+                    *report.errors.entry(format!("not played: {why}")).or_default() += left;
+                }
+                break;
+            }
+        }
+        report.settle_timeouts = self.settle_timeouts;
+        report.wall = start.elapsed();
+        report
+    }
+}
+
+/// Compares one read with the eager model's prediction; the departure if
+/// they differ. For an expected RST the peer keeps reading, to tell an RST
+/// that came behind what Linux delivered (explained) from none at all.
+#[allow(clippy::too_many_arguments)] // one read's whole context, used once
+fn judge(
+    s: &mut PeerSock,
+    who: Who,
+    expect: Expect,
+    phase: Phase,
+    seen: Seen,
+    bytes: &[u8],
+    at: Option<usize>,
+    action: String,
+    wait: Duration,
+) -> Option<Departure> {
+    let mut actual = describe(seen, bytes);
+    let class = match (expect.seen, seen) {
+        (Seen::Data, Seen::Data) => {
+            let want = expect.chunk.map(|n| chunk(who.other(), n));
+            if want.is_some_and(|w| w[..] != *bytes) {
+                Class::Other
+            } else {
+                return None;
+            }
+        }
+        (e, r) if e == r => return None,
+        (Seen::Nothing, Seen::Data) | (Seen::Fin, Seen::Data) => Class::ExtraData,
+        (Seen::Nothing, Seen::Fin | Seen::Rst) => Class::ClosedEarly,
+        (Seen::Data, _) => Class::DataLost,
+        (Seen::Fin | Seen::Rst, Seen::Nothing) if phase != Phase::Trace => Class::HalfOpenNeverClosed,
+        (Seen::Fin, Seen::Nothing) => Class::FinNotForwarded,
+        (Seen::Fin, Seen::Rst) => Class::RstInsteadOfFin,
+        (Seen::Rst, Seen::Nothing) => Class::Other,
+        (Seen::Rst, Seen::Data | Seen::Fin) => {
+            // What follows: more data, the FIN, and whether an RST came.
+            let mut last = seen;
+            for _ in 0..8 {
+                if last != Seen::Data {
+                    break;
+                }
+                let (next, more) = s.read_one(wait);
+                actual.push_str(&format!(", then {}", describe(next, &more)));
+                last = next;
+            }
+            let rst = last == Seen::Rst || (last == Seen::Fin && s.reset_behind());
+            if rst && last == Seen::Fin {
+                actual.push_str(", then RST (SO_ERROR)");
+            }
+            match (rst, last) {
+                (true, _) => Class::RstAfterDelivery,
+                (false, Seen::Fin) => Class::FinInsteadOfRst,
+                _ => Class::ExtraData,
+            }
+        }
+        // Every pair with equal sides returned above.
+        (Seen::Nothing | Seen::Fin | Seen::Rst, _) => Class::Other,
+    };
+    Some(Departure { class, at, action, who, expected: expect.to_string(), actual })
+}
+
+/// One class's count and its first example.
+#[derive(Clone, Debug)]
+pub struct ClassTally {
+    /// Distinct runs (eager schedules) that departed so.
+    pub runs: usize,
+    /// Traces whose run departed so.
+    pub traces: usize,
+    /// The first trace that did.
+    pub example: Trace,
+    /// Its departure.
+    pub departure: Departure,
+}
+
+/// The outcome of a black-box campaign.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Traces given.
+    pub traces: usize,
+    /// Distinct eager schedules run.
+    pub runs: usize,
+    /// Runs that agreed throughout.
+    pub agree_runs: usize,
+    /// Traces whose run agreed throughout.
+    pub agree: usize,
+    /// Reads compared, over all runs.
+    pub compared: usize,
+    /// Runs that agreed with no read to compare (a client that closed
+    /// before anything reached it, say).
+    pub silent_runs: usize,
+    /// Trace actions the eager model does not take, over all traces.
+    pub skipped: usize,
+    /// Traces the harness cannot play, by reason.
+    pub unsupported: BTreeMap<String, usize>,
+    /// Departures by class.
+    pub classes: BTreeMap<Class, ClassTally>,
+    /// Traces whose run departed once but not when run again with a longer
+    /// quiet period (timing: the proxy was slower than the quiet period).
+    pub unconfirmed: usize,
+    /// The first of them, and how it departed the first time.
+    pub unconfirmed_example: Option<(Trace, Departure)>,
+    /// Harness failures, by message (traces).
+    pub errors: BTreeMap<String, usize>,
+    /// Settles that ended at the bound.
+    pub settle_timeouts: usize,
+    /// Wall time.
+    pub wall: Duration,
+}
+
+impl Report {
+    /// Runs that departed in a class the model does not explain.
+    pub fn unexplained_runs(&self) -> usize {
+        self.classes.iter().filter(|(c, _)| !c.explained()).map(|(_, t)| t.runs).sum()
+    }
+
+    /// The classes observed, in report order.
+    pub fn observed(&self) -> Vec<Class> {
+        self.classes.keys().copied().collect()
+    }
+
+    /// The summary as a text table, then one example per class.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let unsupported: usize = self.unsupported.values().sum();
+        let errors: usize = self.errors.values().sum();
+        s.push_str(&format!("{:<52} {:>7} {:>7}\n", "", "traces", "runs"));
+        s.push_str(&format!("{:<52} {:>7} {:>7}\n", "played", self.traces - unsupported, self.runs));
+        s.push_str(&format!("{:<52} {:>7} {:>7}\n", "agree", self.agree, self.agree_runs));
+        for c in Class::ALL {
+            if let Some(t) = self.classes.get(&c) {
+                let name = if c.explained() { format!("{c} [explained]") } else { c.to_string() };
+                s.push_str(&format!("{name:<52} {:>7} {:>7}\n", t.traces, t.runs));
+            }
+        }
+        if self.unconfirmed > 0 {
+            s.push_str(&format!("{:<52} {:>7}\n", "departed once, not again (timing)", self.unconfirmed));
+        }
+        if errors > 0 {
+            s.push_str(&format!("{:<52} {:>7}\n", "harness errors", errors));
+        }
+        s.push_str(&format!("{:<52} {:>7}\n", "unsupported", unsupported));
+        for (why, n) in &self.unsupported {
+            s.push_str(&format!("  {n:>6}  {why}\n"));
+        }
+        for (e, n) in &self.errors {
+            s.push_str(&format!("  error x{n}: {e}\n"));
+        }
+        s.push_str(&format!(
+            "reads compared {} (runs with none: {}), trace actions the eager model skips {}, settles cut at the bound {}, wall time {:.1} s\n",
+            self.compared,
+            self.silent_runs,
+            self.skipped,
+            self.settle_timeouts,
+            self.wall.as_secs_f64()
+        ));
+        let examples = self.classes.iter().map(|(c, t)| (c.to_string(), &t.example, &t.departure));
+        let unconfirmed = self.unconfirmed_example.iter().map(|(t, d)| ("departed once, not again".into(), t, d));
+        for (name, t, d) in examples.chain(unconfirmed) {
+            s.push_str(&format!("\n{name}: e.g. {} (initial state {})\n", t.source, t.init));
+            s.push_str(&format!("  trace: {}\n", t.actions_text()));
+            s.push_str(&format!("  {d}\n"));
+        }
+        s
+    }
+
+    /// The report as JSON.
+    pub fn to_json(&self) -> Value {
+        let classes: Vec<Value> = self
+            .classes
+            .iter()
+            .map(|(c, t)| {
+                json!({
+                    "class": c.name(),
+                    "explained": c.explained(),
+                    "runs": t.runs,
+                    "traces": t.traces,
+                    "example": {
+                        "source": t.example.source.to_string(),
+                        "init": t.example.init,
+                        "actions": t.example.actions.iter().map(|&a| crate::format_action(a)).collect::<Vec<_>>(),
+                        "at": t.departure.at,
+                        "action": t.departure.action,
+                        "peer": t.departure.who.to_string(),
+                        "expected": t.departure.expected,
+                        "actual": t.departure.actual,
+                    },
+                })
+            })
+            .collect();
+        json!({
+            "traces": self.traces,
+            "runs": self.runs,
+            "agree": self.agree,
+            "agree_runs": self.agree_runs,
+            "compared": self.compared,
+            "silent_runs": self.silent_runs,
+            "skipped_actions": self.skipped,
+            "unsupported": self.unsupported,
+            "classes": classes,
+            "unexplained_runs": self.unexplained_runs(),
+            "unconfirmed": self.unconfirmed,
+            "errors": self.errors,
+            "settle_timeouts": self.settle_timeouts,
+            "wall_ms": u64::try_from(self.wall.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources;
+    use connseq_model::check::{ModelConfig, Preset};
+
+    #[test]
+    fn proc_net_tcp_addresses_read_back() {
+        assert_eq!(parse_proc_addr("0100007F:1F90"), Some((IpAddr::V4(Ipv4Addr::LOCALHOST), 8080)));
+        assert_eq!(
+            parse_proc_addr("00000000000000000000000001000000:0050"),
+            Some((IpAddr::V6(Ipv6Addr::LOCALHOST), 80))
+        );
+        assert_eq!(parse_proc_addr("0100007F"), None);
+    }
+
+    #[test]
+    fn a_listener_shows_in_proc_net_tcp() {
+        let l = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let addr = l.local_addr().expect("bound");
+        assert_eq!(listening(addr), Some(true));
+        drop(l);
+        assert_eq!(listening(addr), Some(false));
+    }
+
+    #[test]
+    fn eager_schedules_merge_traces_that_differ_in_the_proxys_turns() {
+        let sys = System::new(ModelConfig::preset(Preset::Small));
+        let traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);
+        let plans: Vec<Plan> = traces.iter().filter_map(|t| plan(&sys, t).ok()).collect();
+        let distinct: std::collections::HashSet<_> = plans.iter().map(Plan::key).collect();
+        assert!(!plans.is_empty());
+        assert!(distinct.len() < plans.len(), "{} schedules for {} traces", distinct.len(), plans.len());
+        eprintln!("{} traces, {} playable, {} distinct schedules", traces.len(), plans.len(), distinct.len());
+    }
+}
