@@ -20,7 +20,7 @@
 //! - **breadth-first paths**: every path to a depth, with paths that reach
 //!   the same state at the same depth merged, plus one path for each
 //!   `(state class, action kind)` edge only merged paths take. For the small
-//!   preset, depth [`sources::DEFAULT_DEPTH`] (6) gives 1,973 traces that
+//!   preset, depth [`sources::DEFAULT_DEPTH`] (6) gives 2,022 traces that
 //!   exercise every action and every edge of the whole state space;
 //! - **random walks**: a proptest strategy of choice lists, each choice an
 //!   index into the enabled actions, so every generated trace is legal and

@@ -4,7 +4,7 @@
 //! ```json
 //! {"schema": "connseq-trace-index/1",
 //!  "preset": "small", "features": "", "mutant": "none",
-//!  "origin": "bfs depth=6", "count": 1973,
+//!  "origin": "bfs depth=6", "count": 2022,
 //!  "stats": { ... what produced the traces ... },
 //!  "traces": [
 //!    {"file": "bfs-d6-000000.itf.json", "origin": "bfs depth=6 path=0", "init": 0,

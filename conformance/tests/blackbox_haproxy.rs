@@ -1,6 +1,6 @@
 //! The black-box harness against HAProxy 2.6 and against connseq's own
 //! binary, each started by command, over the small preset's breadth-first
-//! traces (depth 6: 1,973 traces, of which 575 play without a timer, in 365
+//! traces (depth 6; in the last measured run, of 1,973 traces 575 played without a timer, in 365
 //! eager schedules). The two campaigns run side by side, each with its own
 //! server port, and the test prints their classifications next to each
 //! other.
@@ -155,7 +155,7 @@ fn haproxy_departs_from_the_model_only_as_recorded_and_connseq_not_at_all() {
 
     // The harness ran: every playable trace was played, and read something.
     assert!(haproxy.errors.is_empty(), "harness errors: {:?}", haproxy.errors);
-    assert_eq!(haproxy.traces, 1973);
+    assert_eq!(haproxy.traces, traces.len(), "every BFS trace was considered");
     assert!(haproxy.runs >= 300, "{} runs", haproxy.runs);
     assert!(haproxy.compared >= 400, "{} reads compared", haproxy.compared);
     assert!(haproxy.agree_runs >= haproxy.runs / 2, "{}", haproxy.table());

@@ -1265,7 +1265,13 @@ impl System {
         self.notify(n, side, true, true);
     }
 
+    /// The poller reports `side`'s socket: only while it is open and still
+    /// registered (after CCLO the poller reports nothing; the conformance
+    /// replay found the model notifying a socket the proxy had closed).
     fn notify(&self, n: &mut SysState, side: Side, readable: bool, writable: bool) {
+        if !n.exec.fd_open[side as usize] || n.core.conn(side).ops.done(Op::CtrlClose) {
+            return;
+        }
         let scfg = *self.session_config(n);
         n.core.handle_ready(&scfg, side, readable, writable, 0);
     }
