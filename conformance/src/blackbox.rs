@@ -67,6 +67,7 @@
 //! them).
 
 use crate::replay::CHUNK;
+use crate::server_port::ServerPort;
 use crate::trace::Trace;
 use connseq_model::check::{Feature, SysAction, SysState, System, Who};
 use serde_json::{json, Value};
@@ -520,57 +521,6 @@ pub enum BlackboxError {
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> BlackboxError {
     let what = what.into();
     move |source| BlackboxError::Io { what, source }
-}
-
-/// The server's port: listening, or bound without listening (the kernel
-/// refuses a connect there, as at a closed port).
-#[derive(Debug)]
-struct ServerPort {
-    addr: SocketAddr,
-    listener: Option<TcpListener>,
-    refuser: Option<socket2::Socket>,
-}
-
-impl ServerPort {
-    fn bind(addr: SocketAddr) -> io::Result<ServerPort> {
-        let l = Self::listen(addr)?;
-        Ok(ServerPort { addr: l.local_addr()?, listener: Some(l), refuser: None })
-    }
-
-    fn socket(addr: SocketAddr) -> io::Result<socket2::Socket> {
-        let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
-        s.set_reuse_address(true)?;
-        s.bind(&addr.into())?;
-        Ok(s)
-    }
-
-    fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-        let s = Self::socket(addr)?;
-        s.listen(64)?;
-        let l: TcpListener = s.into();
-        l.set_nonblocking(true)?;
-        Ok(l)
-    }
-
-    /// Makes the port accept (`true`) or refuse the next connects.
-    fn answer(&mut self, accept: bool) -> io::Result<()> {
-        if accept && self.listener.is_none() {
-            self.refuser = None;
-            self.listener = Some(Self::listen(self.addr)?);
-        } else if !accept && self.refuser.is_none() {
-            self.listener = None;
-            self.refuser = Some(Self::socket(self.addr)?);
-        }
-        Ok(())
-    }
-
-    /// A connection the kernel completed, if any.
-    fn try_accept(&self) -> Option<TcpStream> {
-        let (s, _) = self.listener.as_ref()?.accept().ok()?;
-        s.set_nonblocking(true).ok()?;
-        s.set_nodelay(true).ok()?;
-        Some(s)
-    }
 }
 
 /// One of the harness's sockets to the proxy.

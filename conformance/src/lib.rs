@@ -120,6 +120,7 @@ pub mod blackbox;
 pub mod coverage;
 pub mod itf;
 pub mod replay;
+pub mod server_port;
 pub mod sources;
 pub mod store;
 pub mod trace;

@@ -35,6 +35,7 @@
 //! does not drive yet (TLS hellos, PROXY headers, garbage, health, monitor,
 //! rules, the queue).
 
+use crate::server_port::ServerPort;
 use connseq::config::{
     BackendConfig, Cidr, GlobalConfig, ListenerConfig, ListenerOptions, ProxyConfig, ProxyTlvs, ProxyVersion, Rule,
     Rules, SendProxy, ServerConfig, Verdict,
@@ -44,7 +45,7 @@ use connseq_model::check::{SysAction, SysState, System, Who};
 use connseq_model::core::{Dir, Op, Session, SessionConfig, Side, TimerKind};
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// Bytes of one model chunk on the wire.
@@ -229,49 +230,6 @@ fn handshake_options(cfg: &SessionConfig, env: &connseq_model::check::system::En
     }
 }
 
-/// A model server's port: listening (the next attempt will be accepted) or
-/// bound without listening (the next attempt will be refused: the kernel
-/// answers the SYN with an RST, as a closed port does).
-struct ServerPort {
-    addr: SocketAddr,
-    listener: Option<TcpListener>,
-    refuser: Option<socket2::Socket>,
-}
-
-impl ServerPort {
-    fn new() -> io::Result<ServerPort> {
-        let l = Self::listen(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-        Ok(ServerPort { addr: l.local_addr()?, listener: Some(l), refuser: None })
-    }
-
-    fn socket(addr: SocketAddr) -> io::Result<socket2::Socket> {
-        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-        s.set_reuse_address(true)?;
-        s.bind(&addr.into())?;
-        Ok(s)
-    }
-
-    fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
-        let s = Self::socket(addr)?;
-        s.listen(16)?;
-        let l: TcpListener = s.into();
-        l.set_nonblocking(true)?;
-        Ok(l)
-    }
-
-    /// Makes the port answer the next SYN by accepting (`true`) or refusing.
-    fn answer(&mut self, accept: bool) -> io::Result<()> {
-        if accept && self.listener.is_none() {
-            self.refuser = None;
-            self.listener = Some(Self::listen(self.addr)?);
-        } else if !accept && self.refuser.is_none() {
-            self.listener = None;
-            self.refuser = Some(Self::socket(self.addr)?);
-        }
-        Ok(())
-    }
-}
-
 /// The real side of a replay.
 struct Harness {
     proxy: RunningProxy,
@@ -300,7 +258,8 @@ impl Harness {
         buffer: usize,
         breakage: Breakage,
     ) -> io::Result<Harness> {
-        let servers: Vec<ServerPort> = (0..servers).map(|_| ServerPort::new()).collect::<io::Result<_>>()?;
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let servers: Vec<ServerPort> = (0..servers).map(|_| ServerPort::bind(any)).collect::<io::Result<_>>()?;
         let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
         let options =
             Options { manual_clock: true, record_sessions: true, stepped: true, hold_connects: true, breakage };
@@ -341,26 +300,23 @@ impl Harness {
         }
     }
 
-    /// Accepts the proxy's pending connection on any server listener.
+    /// Accepts the proxy's pending connection on any server port.
     fn accept_server(&mut self) -> io::Result<TcpStream> {
         let deadline = Instant::now() + HANG_GUARD;
         loop {
-            for l in self.servers.iter().filter_map(|s| s.listener.as_ref()) {
-                match l.accept() {
-                    Ok((s, _)) => {
-                        s.set_nonblocking(true)?;
-                        s.set_nodelay(true)?;
-                        return Ok(s);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                }
+            if let Some(s) = self.accept_pending() {
+                return Ok(s);
             }
             if Instant::now() > deadline {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "no connection from the proxy"));
             }
             std::thread::yield_now();
         }
+    }
+
+    /// Another connection already waiting on a server port, if any.
+    fn accept_pending(&mut self) -> Option<TcpStream> {
+        self.servers.iter().find_map(ServerPort::try_accept)
     }
 
     /// Reads the PROXY header line or a reply whole (the model reads each as
@@ -409,22 +365,6 @@ impl Harness {
             return Ok(obs);
         }
         Ok(ReadObs::Data)
-    }
-
-    /// Another connection already waiting on a server listener, if any.
-    fn accept_pending(&mut self) -> io::Result<Option<TcpStream>> {
-        for l in self.servers.iter().filter_map(|s| s.listener.as_ref()) {
-            match l.accept() {
-                Ok((s, _)) => {
-                    s.set_nonblocking(true)?;
-                    s.set_nodelay(true)?;
-                    return Ok(Some(s));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(None)
     }
 
     fn read_one(&mut self, who: Who) -> io::Result<ReadObs> {
@@ -654,7 +594,7 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                 // may still wait in the backlog, completed by the kernel:
                 // the newest connection is the current attempt.
                 let mut s = h.accept_server()?;
-                while let Some(newer) = h.accept_pending()? {
+                while let Some(newer) = h.accept_pending() {
                     s = newer;
                 }
                 h.server = Some(s);
