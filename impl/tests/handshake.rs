@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{connect, listener, proxy_config, read_to_eof, round_trip, wait_until, EchoServer, HANG_GUARD};
+use common::{connect, listener, proxy_config, read_to_eof, records, round_trip, wait_until, EchoServer, HANG_GUARD};
 use connseq::config::{Cidr, ListenerConfig, ProxyTlvs, ProxyVersion, Rule, Rules, SendProxy, Verdict};
-use connseq::runtime::{self, Options, RunningProxy, SessionRecord};
+use connseq::runtime::{self, Options, RunningProxy};
 use connseq_proxy_protocol as pp;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -33,16 +33,6 @@ fn cidr(s: &str) -> Cidr {
 
 fn rules(list: &[(Verdict, &str)]) -> Rules {
     Rules(list.iter().map(|&(verdict, net)| Rule { verdict, net: cidr(net) }).collect())
-}
-
-/// Every record until `n` sessions ended.
-fn records(proxy: &RunningProxy, n: usize) -> Vec<SessionRecord> {
-    let mut all = Vec::new();
-    wait_until("the sessions ended", || {
-        all.extend(proxy.take_records());
-        all.len() >= n
-    });
-    all
 }
 
 fn expect_reset(c: &mut TcpStream) {

@@ -9,9 +9,9 @@
 mod common;
 mod peers;
 
-use common::{listener, proxy_config, wait_until, EchoServer, HANG_GUARD};
+use common::{listener, proxy_config, records, EchoServer, HANG_GUARD};
 use connseq::config::{ProxyTlvs, ProxyVersion, SendProxy};
-use connseq::runtime::{self, Options, RunningProxy, SessionRecord};
+use connseq::runtime::{self, Options};
 use peers::{free_port, Haproxy};
 use std::io::{BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -25,15 +25,6 @@ const RECORD: Options = Options {
     hold_connects: false,
     breakage: connseq::runtime::Breakage::None,
 };
-
-fn records(proxy: &RunningProxy, n: usize) -> Vec<SessionRecord> {
-    let mut all = Vec::new();
-    wait_until("the sessions ended", || {
-        all.extend(proxy.take_records());
-        all.len() >= n
-    });
-    all
-}
 
 fn exchange(addr: SocketAddr, msg: &[u8]) -> (SocketAddr, Vec<u8>) {
     let mut c = TcpStream::connect(addr).expect("connect");

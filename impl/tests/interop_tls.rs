@@ -11,9 +11,9 @@
 mod common;
 mod peers;
 
-use common::{listener, proxy_config, wait_until, EchoServer, HANG_GUARD};
+use common::{listener, proxy_config, records, EchoServer, HANG_GUARD};
 use connseq::config::{BackTls, ProxyTlvs, ProxyVersion, SendProxy, ServerVerify};
-use connseq::runtime::{self, Options, RunningProxy, SessionRecord};
+use connseq::runtime::{self, Options, RunningProxy};
 use connseq_proxy_protocol as pp;
 use connseq_tls::rustls;
 use peers::{free_port, is_listening, Cert, Haproxy};
@@ -31,15 +31,6 @@ const RECORD: Options = Options {
     hold_connects: false,
     breakage: connseq::runtime::Breakage::None,
 };
-
-fn records(proxy: &RunningProxy, n: usize) -> Vec<SessionRecord> {
-    let mut all = Vec::new();
-    wait_until("the sessions ended", || {
-        all.extend(proxy.take_records());
-        all.len() >= n
-    });
-    all
-}
 
 fn start(listeners: Vec<connseq::config::ListenerConfig>) -> RunningProxy {
     runtime::spawn_with(&proxy_config(listeners, 0), RECORD).expect("connseq starts")

@@ -13,6 +13,7 @@ pub mod stream;
 use connseq::config::{
     BackendConfig, BackendTimeouts, GlobalConfig, ListenerConfig, ListenerTimeouts, ProxyConfig, ServerConfig,
 };
+use connseq::runtime::{RunningProxy, SessionRecord};
 use socket2::{Domain, Socket, Type};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -107,6 +108,17 @@ pub fn refusing_port() -> (Socket, SocketAddr) {
     s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).expect("bind");
     let addr = s.local_addr().expect("local address").as_socket().expect("an inet address");
     (s, addr)
+}
+
+/// Every record of an ended session until `n` sessions ended (the proxy
+/// runs with `Options::record_sessions`).
+pub fn records(proxy: &RunningProxy, n: usize) -> Vec<SessionRecord> {
+    let mut all = Vec::new();
+    wait_until("the sessions ended", || {
+        all.extend(proxy.take_records());
+        all.len() >= n
+    });
+    all
 }
 
 /// Waits until `cond` holds, checking every millisecond; panics with `what`
