@@ -19,6 +19,7 @@
 //! | server accepts | `accept()` on the server's listener, then the attempt is released |
 //! | server refuses | the attempt is released; the server's port was bound without listening when the proxy connected (the harness reads the answer ahead in the trace), so the kernel refused it: `SO_ERROR` is `ECONNREFUSED` |
 //! | timer fires | the manual clock moves to that timer's deadline in the real core |
+//! | a slot frees | `RunningProxy::free_slot`: the slot the harness held from the start for the model's other sessions is given back, and the queue gets it at the next turn |
 //!
 //! After each "proxy runs" the real core (the runtime's snapshot) is
 //! compared with the model's: stream-interface states, each connection's FD
@@ -32,8 +33,7 @@
 //! [`Outcome::Unsupported`] with the reason, not a divergence: a timer the
 //! model fires while an earlier deadline is armed (the model fires any armed
 //! timer; a clock fires the earliest first), and the features this harness
-//! does not drive yet (TLS hellos, PROXY headers, garbage, health, monitor,
-//! rules, the queue).
+//! does not drive yet (TLS hellos, splice).
 
 use crate::server_port::ServerPort;
 use connseq::config::{
@@ -138,9 +138,6 @@ fn unsupported(sys: &System, init: &SysState) -> Option<String> {
     if c.splice != connseq_model::core::SpliceMode::Never {
         return Some("splice: a real pipe cannot be made as small as the model's".into());
     }
-    if c.queue || e.busy != [false, false] {
-        return Some("the queue: other sessions freeing slots are not played".into());
-    }
     None
 }
 
@@ -174,7 +171,7 @@ fn proxy_config(cfg: &SessionConfig, env: &connseq_model::check::system::Env, se
     let ms = Duration::from_millis;
     let t = &cfg.timeouts;
     let mut backend =
-        BackendConfig::new("model", servers.iter().map(|&addr| ServerConfig { addr, maxconn: 0 }).collect());
+        BackendConfig::new("model", servers.iter().map(|&addr| ServerConfig { addr, maxconn: 1 }).collect());
     backend.balance = cfg.balance;
     backend.retries = cfg.retries;
     backend.redispatch = cfg.redispatch;
@@ -270,6 +267,11 @@ impl Harness {
         }
         config.global.buffer_size = buffer;
         let proxy = runtime::spawn_with(&config, options)?;
+        // The model's other sessions are busy server slots: held here,
+        // freed at the trace's "a slot frees" (`RunningProxy::hold_slot`).
+        for (i, _) in env.busy.iter().enumerate().filter(|(_, &b)| b) {
+            proxy.hold_slot(0, i as u8);
+        }
         let addr = proxy.addrs()[0];
         Ok(Harness {
             proxy,
@@ -459,6 +461,9 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
     // FIN that Linux keeps (an RST provoked by sending to a peer that closed
     // with a FIN). A later difference is explained, not a divergence.
     let mut rst_dropped: Option<usize> = None;
+    // A timer fired since the proxy's last turn: the model handles a firing
+    // at once, the runtime at its next turn.
+    let mut fired_since_turn = false;
     h.connect_client()?;
     let mut log = Vec::new();
     for (i, &a) in actions.iter().enumerate() {
@@ -515,6 +520,7 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                     s.answer(accept)?;
                 }
                 h.run_proxy()?;
+                fired_since_turn = false;
                 let real = h.proxy.cores();
                 match (next.core.is_closed(), real.first()) {
                     (false, Some(core)) => {
@@ -616,6 +622,12 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                     return Err(diverge("the session", format!("alive with timer {kind} armed"), "ended".into()));
                 };
                 let Some(deadline) = core.timers.deadline(kind) else {
+                    if fired_since_turn {
+                        return Err(Stop::Unsupported(format!(
+                            "timer {kind} was armed by a timer that fired since the proxy's last turn (the model \
+                             handles a firing at once, the runtime at its next turn)"
+                        )));
+                    }
                     return Err(diverge(&format!("timer {kind}"), "armed".into(), "not armed".into()));
                 };
                 // A clock fires the earliest deadline first, and timers due
@@ -630,6 +642,7 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                         "the model fires {kind} while another timer is due first (a clock fires the earliest first)"
                     )));
                 }
+                fired_since_turn = true;
                 let by = deadline.saturating_sub(h.clock);
                 h.clock += by;
                 h.proxy.advance(Duration::from_millis(by));
@@ -640,7 +653,8 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                     let _ = s.write_all(bytes);
                 }
             }
-            SysAction::ClientSendsHello | SysAction::SlotFrees(_) => {
+            SysAction::SlotFrees(server) => h.proxy.free_slot(0, server),
+            SysAction::ClientSendsHello => {
                 return Err(Stop::Unsupported(format!("{a}: not driven by this harness yet")));
             }
         }

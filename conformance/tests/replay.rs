@@ -117,17 +117,25 @@ fn a_runtime_that_closes_without_the_drain_is_caught() {
 }
 
 #[test]
-fn the_proxy_header_both_ways_health_monitor_rules_and_retries_agree_with_the_real_runtime() {
+fn the_proxy_header_both_ways_garbage_health_monitor_rules_retries_and_the_queue_agree_with_the_real_runtime() {
     use connseq_model::check::Feature;
     let mut report = String::new();
     let mut failures = Vec::new();
-    for feature in
-        [Feature::ProxyIn, Feature::ProxyOut, Feature::Health, Feature::Monitor, Feature::Rules, Feature::Retries]
-    {
-        let sys = System::new(ModelConfig {
-            features: ModelConfig::preset(Preset::Small).features.with(feature),
-            ..ModelConfig::preset(Preset::Small)
-        });
+    // Garbage is sent instead of a PROXY header or a TLS hello: alone it
+    // adds nothing to the small preset, so it goes with proxy-in.
+    for feature in [
+        &[Feature::ProxyIn][..],
+        &[Feature::ProxyIn, Feature::Garbage],
+        &[Feature::ProxyOut],
+        &[Feature::Health],
+        &[Feature::Monitor],
+        &[Feature::Rules],
+        &[Feature::Retries],
+        &[Feature::Queue],
+    ] {
+        let base = ModelConfig::preset(Preset::Small);
+        let features = feature.iter().fold(base.features, |f, &x| f.with(x));
+        let sys = System::new(ModelConfig { features, ..base });
         let traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);
         let t = campaign(&sys, &traces, Breakage::None);
         report.push_str(&format!("small + {feature:?}: {}", show(&t)));
@@ -135,6 +143,20 @@ fn the_proxy_header_both_ways_health_monitor_rules_and_retries_agree_with_the_re
             failures.push(feature);
         }
         assert!(t.agree > 0, "{feature:?}: nothing replayed: {}", show(&t));
+        // Every action kind this configuration can take, the traces
+        // replayed whole took (the queue's "a slot frees", the header's,
+        // garbage's).
+        let replayed = Coverage::of_traces(&t.agreeing);
+        let gap = replayed.missing(&coverage::space_coverage(&sys));
+        report.push_str(&format!(
+            "  covers {} action kinds, {} edges; missing kinds {:?}\n",
+            replayed.kinds.len(),
+            replayed.edges.len(),
+            gap.kinds
+        ));
+        if !gap.kinds.is_empty() {
+            failures.push(feature);
+        }
     }
     eprintln!("{report}");
     assert!(failures.is_empty(), "divergences with {failures:?}:\n{report}");

@@ -83,7 +83,7 @@ impl BackendState {
         None
     }
 
-    fn take(&mut self, i: u8) {
+    pub(crate) fn take(&mut self, i: u8) {
         if let Some(s) = self.servers.get_mut(usize::from(i)) {
             s.active += 1;
         }

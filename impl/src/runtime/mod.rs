@@ -309,6 +309,25 @@ impl RunningProxy {
         self.shared.wake_all();
     }
 
+    /// Takes a slot on server `server` of backend `backend` as a session
+    /// would, without one: the server counts one more active connection
+    /// (false if there is no such server). With [`RunningProxy::free_slot`]
+    /// this stands for sessions other than the ones a test drives, which is
+    /// how the model sees them (a busy server slot), so a replay of one
+    /// session can queue it behind them and free the slot at the step the
+    /// trace says. Real sessions could hold the slots too, but their own
+    /// events would interleave with the replayed session's turns.
+    pub fn hold_slot(&self, backend: usize, server: u8) -> bool {
+        self.shared.hold_slot(backend, server)
+    }
+
+    /// Gives back a slot taken by [`RunningProxy::hold_slot`]: the first
+    /// thread releases it and hands it to the first queued session, exactly
+    /// as when a session of its own ends (at its next turn in stepped mode).
+    pub fn free_slot(&self, backend: usize, server: u8) {
+        self.shared.send(0, shared::Msg::SlotFreed { backend, server });
+    }
+
     /// Stops accepting and lets the sessions finish, as SIGUSR1 does; the
     /// threads end when their sessions are done ([`RunningProxy::stop`]
     /// still bounds the wait).

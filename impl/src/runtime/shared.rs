@@ -102,6 +102,11 @@ pub(crate) enum Msg {
     /// session `(idx, gen)` of the receiving thread. If that session is no
     /// longer waiting, the receiver gives the slot back.
     Dequeued { backend: usize, server: u8, idx: usize, gen: u32 },
+    /// A slot on `server` of backend `backend` that no session of this
+    /// process held was given back ([`crate::runtime::RunningProxy::free_slot`]):
+    /// the receiver releases it and offers it to the queue, as it does when
+    /// one of its sessions ends.
+    SlotFreed { backend: usize, server: u8 },
 }
 
 /// A thread as the others see it.
@@ -284,6 +289,18 @@ impl Shared {
 
     pub(crate) fn backend(&self, i: usize) -> MutexGuard<'_, BackendState> {
         lock(&self.backends[i])
+    }
+
+    /// Takes a slot of `server` in `backend` for no session (see
+    /// `RunningProxy::hold_slot`); false if there is no such server.
+    pub(crate) fn hold_slot(&self, backend: usize, server: u8) -> bool {
+        let Some(b) = self.backends.get(backend) else { return false };
+        let mut b = lock(b);
+        if b.addr(server).is_none() {
+            return false;
+        }
+        b.take(server);
+        true
     }
 
     /// Posts `msg` to thread `to` and wakes it.

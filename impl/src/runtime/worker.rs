@@ -434,6 +434,11 @@ impl Worker {
         for msg in inbox.drain(..) {
             match msg {
                 Msg::Dequeued { backend, server, idx, gen } => self.on_dequeued(backend, server, idx, gen, now),
+                Msg::SlotFreed { backend, server } => {
+                    self.shared.backend(backend).release(server);
+                    self.offer_slot(backend, server, now);
+                    self.run_work(now);
+                }
             }
         }
         self.inbox = inbox;
