@@ -24,6 +24,6 @@ exec cargo mutants \
   --exclude impl/src/sys/test_support.rs \
   --sharding round-robin \
   --test-package connseq-conformance \
-  --baseline skip --timeout 240 --build-timeout 600 \
+  --baseline skip --timeout 120 --build-timeout 600 \
   "$@" \
   -- --test replay --test kernel_axioms

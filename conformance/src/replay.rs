@@ -53,6 +53,9 @@ pub const CHUNK: usize = 8;
 
 const HANG_GUARD: Duration = Duration::from_secs(30);
 
+/// What a divergence says when the proxy's event loop did not finish a turn.
+pub const TURN_LOST: &str = "the proxy's turn did not end (its event loop hangs or has died)";
+
 /// How the replay of one trace ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -397,7 +400,7 @@ impl Harness {
         let mut last = None;
         for _ in 0..4 {
             if !self.proxy.turn() {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "the proxy's turn did not end"));
+                return Err(io::Error::new(io::ErrorKind::TimedOut, TURN_LOST));
             }
             let now: Vec<String> = self.proxy.cores().iter().map(projection).collect();
             if last.as_ref() == Some(&now) {
@@ -519,7 +522,17 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                 for s in &mut h.servers {
                     s.answer(accept)?;
                 }
-                h.run_proxy()?;
+                if let Err(e) = h.run_proxy() {
+                    // A runtime that hangs or whose loop died departs from
+                    // the model as surely as a wrong state.
+                    return Err(Stop::Diverged(Divergence {
+                        step: i,
+                        action: a.to_string(),
+                        what: "the proxy's turn".into(),
+                        expected: "a turn that ends".into(),
+                        actual: e.to_string(),
+                    }));
+                }
                 fired_since_turn = false;
                 let real = h.proxy.cores();
                 match (next.core.is_closed(), real.first()) {

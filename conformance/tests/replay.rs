@@ -6,7 +6,7 @@
 
 use connseq::runtime::Breakage;
 use connseq_conformance::coverage::{self, Coverage};
-use connseq_conformance::replay::{replay_with, Outcome};
+use connseq_conformance::replay::{self, replay_with, Outcome};
 use connseq_conformance::sources;
 use connseq_conformance::trace::Trace;
 use connseq_model::check::{ModelConfig, Preset, System};
@@ -37,7 +37,14 @@ fn campaign(sys: &System, traces: &[Trace], breakage: Breakage) -> Tally {
             }
             Outcome::Unsupported(why) => *t.unsupported.entry(why).or_default() += 1,
             Outcome::Explained(why) => t.explained.push(why),
-            Outcome::Diverges(d) => t.diverged.push((trace.clone(), d.to_string())),
+            Outcome::Diverges(d) => {
+                let lost = d.actual == replay::TURN_LOST;
+                t.diverged.push((trace.clone(), d.to_string()));
+                if lost {
+                    // Every later trace would wait out the same hang.
+                    break;
+                }
+            }
         }
     }
     t

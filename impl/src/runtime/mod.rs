@@ -291,9 +291,11 @@ impl RunningProxy {
 
     /// Stepped mode: lets the event loop run one turn, until it has nothing
     /// left to do, and returns when it is done (false if the proxy is not
-    /// stepped, or the turn did not end within 30 s).
+    /// stepped, the turn did not end within 30 s, or an event-loop thread
+    /// has ended).
     pub fn turn(&self) -> bool {
-        self.shared.gate.as_ref().is_some_and(|g| g.run_turn(Duration::from_secs(30)))
+        let gone = || self.threads.iter().any(JoinHandle::is_finished);
+        self.shared.gate.as_ref().is_some_and(|g| g.run_turn(Duration::from_secs(30), gone))
     }
 
     /// Stepped mode: the cores of the live sessions as the last turn left

@@ -165,15 +165,20 @@ impl Gate {
         self.cv.notify_all();
     }
 
-    /// Grants a turn and waits until it is done (false after `guard`).
-    pub(crate) fn run_turn(&self, guard: Duration) -> bool {
+    /// Grants a turn and waits until it is done: false after `guard`, or
+    /// as soon as `gone()` says the loop is no longer there to take it (a
+    /// thread that ended, by an error or a panic).
+    pub(crate) fn run_turn(&self, guard: Duration, gone: impl Fn() -> bool) -> bool {
         let deadline = Instant::now() + guard;
         let mut t = lock(&self.turns);
         t.0 += 1;
         let want = t.0;
         self.cv.notify_all();
         while t.1 < want {
-            let left = deadline.saturating_duration_since(Instant::now());
+            if gone() {
+                return false;
+            }
+            let left = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
             if left.is_zero() {
                 return false;
             }
