@@ -29,7 +29,9 @@
 //! `source` and `description`, the fields that name the model and the
 //! trace's origin. They are all strings, which is what the `itf` crate reads
 //! in `#meta`: `schema` ([`SCHEMA`]), `preset`, `features` (comma-separated
-//! names, empty for none), `mutant`, `init` (the index of the initial state
+//! names, empty for none), `mutant`, `sizes` (`client=1,server=1,wire=1,buf=1,pipe=1`:
+//! chunks each peer sends and what a wire, a buffer and a pipe hold; absent
+//! means the preset's), `init` (the index of the initial state
 //! in `System::init_states`) and `origin` (`bfs depth=12 path=37`,
 //! `walk seed=7 walk=3 max-len=64`, `proptest` or `manual`).
 //!
@@ -68,7 +70,7 @@
 //! layout. Import is exact: `from_str(&to_string(&t)) == Ok(t)`.
 
 use crate::action::{format_action, parse_action};
-use crate::trace::{ChanObs, ConnObs, Observation, PeerObs, Trace, TraceModel, TraceSource, WireObs, WiresObs};
+use crate::trace::{ChanObs, ConnObs, Observation, PeerObs, Sizes, Trace, TraceModel, TraceSource, WireObs, WiresObs};
 use connseq_model::check::kernel::Chunk;
 use connseq_model::check::{Feature, Features, Preset};
 use connseq_model::core::{
@@ -147,6 +149,7 @@ pub fn meta(t: &Trace) -> Value {
         "preset": t.model.preset.name(),
         "features": features_text(t.model.features),
         "mutant": t.model.mutant.name(),
+        "sizes": t.model.sizes.to_string(),
         "init": t.init.to_string(),
         "origin": t.source.to_string(),
     })
@@ -328,6 +331,11 @@ pub fn from_value(v: &Value) -> Result<Trace, ItfError> {
         features.add(f);
     }
     let mutant: Mutant = meta_str("mutant")?.parse().map_err(|e: String| invalid("#meta.mutant", e))?;
+    // Absent in traces written before sizes were recorded: the preset's.
+    let sizes: Sizes = match meta.get("sizes") {
+        None => Sizes::of(&connseq_model::check::ModelConfig::preset(preset)),
+        Some(_) => meta_str("sizes")?.parse().map_err(|e: String| invalid("#meta.sizes", e))?,
+    };
     let init: usize = meta_str("init")?.parse().map_err(|e| invalid("#meta.init", format!("{e}")))?;
     let source: TraceSource = meta_str("origin")?.parse().map_err(|e: String| invalid("#meta.origin", e))?;
 
@@ -362,7 +370,7 @@ pub fn from_value(v: &Value) -> Result<Trace, ItfError> {
         }
         observations.push(observation(st, &at)?);
     }
-    Ok(Trace { model: TraceModel { preset, features, mutant }, init, actions, observations, source })
+    Ok(Trace { model: TraceModel { preset, features, mutant, sizes }, init, actions, observations, source })
 }
 
 /// Writes `t` to `path` in ITF.

@@ -128,4 +128,4 @@ pub mod trace;
 pub use action::{format_action, parse_action, ActionKind};
 pub use coverage::{action_kinds_covered, Coverage, StateClass};
 pub use sources::{bfs_traces, random_walks, walk_strategy, DEFAULT_DEPTH};
-pub use trace::{Observation, Trace, TraceError, TraceModel, TraceSource};
+pub use trace::{Observation, Sizes, Trace, TraceError, TraceModel, TraceSource};

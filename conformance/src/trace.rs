@@ -31,31 +31,106 @@ use thiserror::Error;
 
 /// The model configuration a trace was taken from.
 ///
-/// A [`ModelConfig`] is its preset's sizes plus a feature set and a mutant;
-/// conformance traces are taken with `Mutant::None` (a mutant is a bug in
-/// the core, and the runtime runs the correct core), but the mutant is
+/// A [`ModelConfig`] is a preset plus a feature set, a mutant and, where a
+/// campaign changes them, other sizes than the preset's (two-chunk buffers,
+/// say); conformance traces are taken with `Mutant::None` (a mutant is a bug
+/// in the core, and the runtime runs the correct core), but the mutant is
 /// recorded all the same so that a trace says exactly what produced it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TraceModel {
-    /// The preset: chunk counts and buffer sizes.
+    /// The preset: its name, and the sizes unless `sizes` says otherwise.
     pub preset: Preset,
     /// Every feature switched on (the preset's own and any added).
     pub features: Features,
     /// The deliberate bug in the core, `Mutant::None` for conformance.
     pub mutant: Mutant,
+    /// Chunk counts and capacities.
+    pub sizes: Sizes,
+}
+
+/// The sizes of a model configuration: chunks each peer sends, and what a
+/// wire, a buffer and a pipe hold, in chunks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Sizes {
+    /// Data chunks the client may send.
+    pub client_chunks: u8,
+    /// Data chunks the server may send.
+    pub server_chunks: u8,
+    /// Chunks a kernel wire holds.
+    pub wire_cap: u8,
+    /// Chunks a channel buffer holds.
+    pub buf_cap: u8,
+    /// Chunks a pipe holds.
+    pub pipe_cap: u8,
+}
+
+impl Sizes {
+    /// The sizes of `cfg`.
+    pub fn of(cfg: &ModelConfig) -> Sizes {
+        Sizes {
+            client_chunks: cfg.client_chunks,
+            server_chunks: cfg.server_chunks,
+            wire_cap: cfg.wire_cap,
+            buf_cap: cfg.buf_cap,
+            pipe_cap: cfg.pipe_cap,
+        }
+    }
+}
+
+impl fmt::Display for Sizes {
+    /// `client=1,server=1,wire=1,buf=1,pipe=1`, as in an ITF `#meta.sizes`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "client={},server={},wire={},buf={},pipe={}",
+            self.client_chunks, self.server_chunks, self.wire_cap, self.buf_cap, self.pipe_cap
+        )
+    }
+}
+
+impl std::str::FromStr for Sizes {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Sizes, String> {
+        let mut got: [Option<u8>; 5] = [None; 5];
+        for part in text.split(',').filter(|p| !p.is_empty()) {
+            let (key, value) = part.split_once('=').ok_or_else(|| format!("`{part}` is not key=value"))?;
+            let at = ["client", "server", "wire", "buf", "pipe"]
+                .iter()
+                .position(|k| *k == key.trim())
+                .ok_or_else(|| format!("unknown size `{key}` (client, server, wire, buf, pipe)"))?;
+            let n: u8 = value.trim().parse().map_err(|e| format!("`{part}`: {e}"))?;
+            if n == 0 {
+                return Err(format!("`{part}`: a size is at least 1"));
+            }
+            got[at] = Some(n);
+        }
+        match got {
+            [Some(client_chunks), Some(server_chunks), Some(wire_cap), Some(buf_cap), Some(pipe_cap)] => {
+                Ok(Sizes { client_chunks, server_chunks, wire_cap, buf_cap, pipe_cap })
+            }
+            _ => Err(format!("`{text}` does not give all five sizes (client, server, wire, buf, pipe)")),
+        }
+    }
 }
 
 impl TraceModel {
     /// The model of `cfg`.
     pub fn of(cfg: &ModelConfig) -> TraceModel {
-        TraceModel { preset: cfg.preset, features: cfg.features, mutant: cfg.mutant }
+        TraceModel { preset: cfg.preset, features: cfg.features, mutant: cfg.mutant, sizes: Sizes::of(cfg) }
     }
 
-    /// The preset's configuration with this feature set and mutant.
+    /// The configuration: the preset's, with this feature set, mutant and
+    /// sizes.
     pub fn config(&self) -> ModelConfig {
         let mut c = ModelConfig::preset(self.preset);
         c.features = self.features;
         c.mutant = self.mutant;
+        c.client_chunks = self.sizes.client_chunks;
+        c.server_chunks = self.sizes.server_chunks;
+        c.wire_cap = self.sizes.wire_cap;
+        c.buf_cap = self.sizes.buf_cap;
+        c.pipe_cap = self.sizes.pipe_cap;
         c
     }
 

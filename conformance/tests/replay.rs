@@ -168,3 +168,18 @@ fn the_proxy_header_both_ways_garbage_health_monitor_rules_retries_and_the_queue
     eprintln!("{report}");
     assert!(failures.is_empty(), "divergences with {failures:?}:\n{report}");
 }
+
+/// Two chunks each way into two-chunk buffers: buffers that fill over
+/// several receives, are sent from their middle and compact (the small
+/// preset's one-chunk buffers are either empty or full). Seeded walks: the
+/// breadth-first traces to depth 6 rarely hold two chunks at once.
+#[test]
+fn walks_with_two_chunk_buffers_agree_with_the_real_runtime() {
+    let base = ModelConfig::preset(Preset::Small);
+    let sys = System::new(ModelConfig { client_chunks: 2, server_chunks: 2, buf_cap: 2, ..base });
+    let traces = sources::random_walks(&sys, 400, 32, 3);
+    let t = campaign(&sys, &traces, Breakage::None);
+    eprintln!("two-chunk buffers: {}", show(&t));
+    assert!(t.diverged.is_empty(), "{}", show(&t));
+    assert!(t.agree > traces.len() / 4, "most traces are replayed: {}", show(&t));
+}

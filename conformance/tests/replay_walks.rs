@@ -34,7 +34,7 @@ fn small() -> System {
 /// Runs the property "every walk replays without divergence" against the
 /// runtime broken by `breakage`; returns the minimal failing trace and its
 /// divergence, if any, and counts the cases tried.
-fn walks_agree(sys: &System, breakage: Breakage, cases: &Cell<u32>) -> Result<(), (Trace, String)> {
+fn walks_agree(sys: &System, breakage: Breakage, cases: &Cell<u32>) -> Result<(), Box<(Trace, String)>> {
     let mut runner = seeded_runner(walk_config(CASES), SEED);
     let inits = sys.init_states();
     let result = runner.run(&walk_strategy(sys, 1..=WALK_LEN), |t| {
@@ -46,7 +46,7 @@ fn walks_agree(sys: &System, breakage: Breakage, cases: &Cell<u32>) -> Result<()
     });
     match result {
         Ok(()) => Ok(()),
-        Err(TestError::Fail(why, t)) => Err((t, why.to_string())),
+        Err(TestError::Fail(why, t)) => Err(Box::new((t, why.to_string()))),
         // The walk strategy rejects no case, so this is a broken runner.
         Err(TestError::Abort(why)) => panic!("proptest aborted: {why}"),
     }
@@ -66,7 +66,8 @@ fn show(t: &Trace, why: &str) -> String {
 fn seeded_random_walks_replay_without_divergence() {
     let sys = small();
     let cases = Cell::new(0);
-    if let Err((t, why)) = walks_agree(&sys, Breakage::None, &cases) {
+    if let Err(failed) = walks_agree(&sys, Breakage::None, &cases) {
+        let (t, why) = *failed;
         panic!("{}", show(&t, &why));
     }
     assert!(cases.get() >= CASES, "{} cases ran", cases.get());
@@ -78,9 +79,10 @@ fn seeded_random_walks_replay_without_divergence() {
 fn a_walk_through_a_runtime_that_drops_the_forwarded_fin_shrinks_to_a_minimal_divergence() {
     let sys = small();
     let cases = Cell::new(0);
-    let Err((t, why)) = walks_agree(&sys, Breakage::SkipShutdown, &cases) else {
+    let Err(failed) = walks_agree(&sys, Breakage::SkipShutdown, &cases) else {
         panic!("the broken runtime went unnoticed over {} walks", cases.get());
     };
+    let (t, why) = *failed;
     eprintln!("{}", show(&t, &why));
     // The shrunk trace still diverges, and is short: with this seed, 4
     // actions (the proxy connects, the server refuses, the proxy's turn

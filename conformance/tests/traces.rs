@@ -100,6 +100,24 @@ fn itf_import_accepts_bigints_and_sets_in_any_order() {
     assert_eq!(itf::from_value(&v).expect("still a trace"), t);
 }
 
+#[test]
+fn a_trace_of_other_sizes_than_its_presets_records_them_and_round_trips() {
+    let base = ModelConfig::preset(Preset::Small);
+    let sys = System::new(ModelConfig { client_chunks: 2, server_chunks: 2, buf_cap: 2, ..base });
+    let walks = connseq_conformance::sources::random_walks(&sys, 20, 24, 5);
+    assert_eq!(walks.len(), 20, "a configuration off the presets still gives walks");
+    for t in &walks {
+        assert_round_trips(t);
+        assert_eq!(itf::to_value(t)["#meta"]["sizes"], "client=2,server=2,wire=1,buf=2,pipe=1");
+        assert_eq!(t.model.system().cfg, sys.cfg);
+    }
+    // A trace written without sizes is the preset's.
+    let t = walk(&small(), 0, &[0, 1, 2], TraceSource::Manual).expect("a walk");
+    let mut v = itf::to_value(&t);
+    v["#meta"].as_object_mut().expect("meta").remove("sizes");
+    assert_eq!(itf::from_value(&v).expect("a trace without sizes"), t);
+}
+
 /// A change to a trace's JSON.
 type Mutation = Box<dyn Fn(&mut serde_json::Value)>;
 
@@ -118,6 +136,9 @@ fn itf_import_rejects_what_is_not_a_trace() {
         ("bad chunk", Box::new(|v| v["states"][1]["wires"]["front_up"]["chunks"] = serde_json::json!(["#99"]))),
         ("bad index", Box::new(|v| v["states"][1]["#meta"]["index"] = 7.into())),
         ("no states", Box::new(|v| v["states"] = serde_json::json!([]))),
+        ("sizes missing one", Box::new(|v| v["#meta"]["sizes"] = "client=1,server=1,wire=1,buf=1".into())),
+        ("size zero", Box::new(|v| v["#meta"]["sizes"] = "client=1,server=1,wire=1,buf=0,pipe=1".into())),
+        ("unknown size", Box::new(|v| v["#meta"]["sizes"] = "client=1,server=1,wire=1,buf=1,pipe=1,disk=2".into())),
     ];
     for (what, mutate) in mutations {
         let mut v = good.clone();
