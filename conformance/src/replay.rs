@@ -108,6 +108,9 @@ enum ReadObs {
     Rst,
     /// The PROXY header the proxy sends first (server side).
     Header,
+    /// A PROXY header whose source is not the one the proxy must forward
+    /// (the client's, or the one its own PROXY header gave).
+    HeaderWithOtherSource,
     /// A health or monitor reply (client side).
     Reply,
 }
@@ -147,6 +150,7 @@ fn unsupported(sys: &System, init: &SysState) -> Option<String> {
 /// The source address the harness's PROXY header gives, and the block the
 /// source rules match it with.
 const HEADER: &[u8] = b"PROXY TCP4 192.0.2.1 192.0.2.2 1000 80\r\n";
+const HEADER_SOURCE: &str = "192.0.2.1";
 const HEADER_SOURCE_NET: &str = "192.0.2.0/24";
 /// What the client sends as garbage: not a PROXY header.
 const GARBAGE: &[u8] = b"GARBAGE\n";
@@ -237,6 +241,8 @@ struct Harness {
     servers: Vec<ServerPort>,
     client: Option<TcpStream>,
     client_connected: bool,
+    /// The source a PROXY header sent to the server must carry.
+    forwarded_source: &'static str,
     server: Option<TcpStream>,
     sent: [u8; 2],
     clock: u64,
@@ -282,6 +288,7 @@ impl Harness {
             servers,
             client: None,
             client_connected: false,
+            forwarded_source: if cfg.accept_proxy { HEADER_SOURCE } else { "127.0.0.1" },
             server: None,
             sent: [0; 2],
             clock: 0,
@@ -361,7 +368,15 @@ impl Harness {
         if line.is_empty() {
             return Ok(ReadObs::Fin);
         }
-        if line.starts_with(prefix) && (obs == ReadObs::Header || reply) {
+        if obs == ReadObs::Header && line.starts_with(prefix) {
+            // `PROXY TCP4 SRC DST SPORT DPORT`: the source is the fourth
+            // field with the protocol; with --accept-proxy it is the one the
+            // client's header gave, otherwise the client's own address.
+            let text = String::from_utf8_lossy(&line);
+            let source = text.split(' ').nth(2).unwrap_or("");
+            return Ok(if source == self.forwarded_source { obs } else { ReadObs::HeaderWithOtherSource });
+        }
+        if line.starts_with(prefix) && reply {
             if obs == ReadObs::Reply && line.as_slice() == b"HTTP/1.0 200 OK\r\n" {
                 // The monitor reply's empty line.
                 let mut rest = [0u8; 2];
@@ -547,6 +562,16 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                         let code = recs.first().map(|r| r.termination.to_string()).unwrap_or_default();
                         if code != next.core.termination().to_string() {
                             return Err(diverge("the termination code", next.core.termination().to_string(), code));
+                        }
+                        // The log's connect count is the attempts the
+                        // model's server saw.
+                        let connects = recs.first().map_or(0, |r| r.connects);
+                        if connects != u32::from(next.env.attempts) {
+                            return Err(diverge(
+                                "the connect attempts in the log",
+                                next.env.attempts.to_string(),
+                                connects.to_string(),
+                            ));
                         }
                     }
                     (false, None) => {

@@ -134,6 +134,8 @@ fn the_proxy_header_both_ways_garbage_health_monitor_rules_retries_and_the_queue
         &[Feature::ProxyIn][..],
         &[Feature::ProxyIn, Feature::Garbage],
         &[Feature::ProxyOut],
+        &[Feature::ProxyIn, Feature::ProxyOut],
+        &[Feature::ProxyIn, Feature::Rules],
         &[Feature::Health],
         &[Feature::Monitor],
         &[Feature::Rules],
