@@ -279,7 +279,9 @@ impl Harness {
         // The model's other sessions are busy server slots: held here,
         // freed at the trace's "a slot frees" (`RunningProxy::hold_slot`).
         for (i, _) in env.busy.iter().enumerate().filter(|(_, &b)| b) {
-            proxy.hold_slot(0, i as u8);
+            if !proxy.hold_slot(0, i as u8) {
+                return Err(io::Error::other(format!("the proxy has no server {i} to hold a slot on")));
+            }
         }
         let addr = proxy.addrs()[0];
         Ok(Harness {
@@ -369,9 +371,9 @@ impl Harness {
             return Ok(ReadObs::Fin);
         }
         if obs == ReadObs::Header && line.starts_with(prefix) {
-            // `PROXY TCP4 SRC DST SPORT DPORT`: the source is the fourth
-            // field with the protocol; with --accept-proxy it is the one the
-            // client's header gave, otherwise the client's own address.
+            // `PROXY TCP4 SRC DST SPORT DPORT`: the source is the third
+            // field; with --accept-proxy it is the one the client's header
+            // gave, otherwise the client's own address.
             let text = String::from_utf8_lossy(&line);
             let source = text.split(' ').nth(2).unwrap_or("");
             return Ok(if source == self.forwarded_source { obs } else { ReadObs::HeaderWithOtherSource });
@@ -691,7 +693,11 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                     let _ = s.write_all(bytes);
                 }
             }
-            SysAction::SlotFrees(server) => h.proxy.free_slot(0, server),
+            SysAction::SlotFrees(server) => {
+                if !h.proxy.free_slot(0, server) {
+                    return Err(Stop::Unsupported(format!("{a}: the proxy has no server {server}")));
+                }
+            }
             SysAction::ClientSendsHello => {
                 return Err(Stop::Unsupported(format!("{a}: not driven by this harness yet")));
             }

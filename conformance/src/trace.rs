@@ -103,7 +103,9 @@ impl std::str::FromStr for Sizes {
             if n == 0 {
                 return Err(format!("`{part}`: a size is at least 1"));
             }
-            got[at] = Some(n);
+            if got[at].replace(n).is_some() {
+                return Err(format!("`{key}` is given twice"));
+            }
         }
         match got {
             [Some(client_chunks), Some(server_chunks), Some(wire_cap), Some(buf_cap), Some(pipe_cap)] => {

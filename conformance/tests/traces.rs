@@ -137,6 +137,7 @@ fn itf_import_rejects_what_is_not_a_trace() {
         ("bad index", Box::new(|v| v["states"][1]["#meta"]["index"] = 7.into())),
         ("no states", Box::new(|v| v["states"] = serde_json::json!([]))),
         ("sizes missing one", Box::new(|v| v["#meta"]["sizes"] = "client=1,server=1,wire=1,buf=1".into())),
+        ("size twice", Box::new(|v| v["#meta"]["sizes"] = "client=1,server=1,wire=1,buf=1,pipe=1,buf=2".into())),
         ("size zero", Box::new(|v| v["#meta"]["sizes"] = "client=1,server=1,wire=1,buf=0,pipe=1".into())),
         ("unknown size", Box::new(|v| v["#meta"]["sizes"] = "client=1,server=1,wire=1,buf=1,pipe=1,disk=2".into())),
     ];

@@ -326,8 +326,13 @@ impl RunningProxy {
     /// Gives back a slot taken by [`RunningProxy::hold_slot`]: the first
     /// thread releases it and hands it to the first queued session, exactly
     /// as when a session of its own ends (at its next turn in stepped mode).
-    pub fn free_slot(&self, backend: usize, server: u8) {
+    /// False, and nothing is sent, if there is no such server.
+    pub fn free_slot(&self, backend: usize, server: u8) -> bool {
+        if !self.shared.has_server(backend, server) {
+            return false;
+        }
         self.shared.send(0, shared::Msg::SlotFreed { backend, server });
+        true
     }
 
     /// Stops accepting and lets the sessions finish, as SIGUSR1 does; the

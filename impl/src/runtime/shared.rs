@@ -308,6 +308,11 @@ impl Shared {
         true
     }
 
+    /// Whether `backend` has a server `server`.
+    pub(crate) fn has_server(&self, backend: usize, server: u8) -> bool {
+        self.backends.get(backend).is_some_and(|b| lock(b).addr(server).is_some())
+    }
+
     /// Posts `msg` to thread `to` and wakes it.
     pub(crate) fn send(&self, to: usize, msg: Msg) {
         let r = &self.remotes[to];
@@ -365,6 +370,20 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_turn_whose_loop_is_gone_is_given_up_without_waiting_out_the_guard() {
+        // No loop takes the turn: only `gone` can end the wait (the guard is
+        // an hour, so a gate that ignored it would hang this test).
+        let gate = Gate::default();
+        let asked = std::cell::Cell::new(0);
+        let gone = || {
+            asked.set(asked.get() + 1);
+            true
+        };
+        assert!(!gate.run_turn(Duration::from_secs(3600), gone));
+        assert_eq!(asked.get(), 1, "asked once, before any wait");
+    }
 
     #[test]
     fn a_gauge_never_passes_its_limit_and_reports_when_it_was_full() {
