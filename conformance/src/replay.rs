@@ -141,9 +141,6 @@ fn unsupported(sys: &System, init: &SysState) -> Option<String> {
     if e.tls_front || e.tls_back || c.tls_front || c.tls_back {
         return Some("TLS: the model's hello is one chunk, real TLS is a conversation".into());
     }
-    if c.splice != connseq_model::core::SpliceMode::Never {
-        return Some("splice: a real pipe cannot be made as small as the model's".into());
-    }
     None
 }
 
@@ -261,7 +258,7 @@ impl Harness {
         cfg: &SessionConfig,
         env: &connseq_model::check::system::Env,
         servers: usize,
-        buffer: usize,
+        (buffer, pipe): (usize, usize),
         breakage: Breakage,
     ) -> io::Result<Harness> {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -275,6 +272,7 @@ impl Harness {
                 Some(SendProxy { version: ProxyVersion::V1, tlvs: ProxyTlvs::default() });
         }
         config.global.buffer_size = buffer;
+        config.global.pipe_size = Some(pipe);
         let proxy = runtime::spawn_with(&config, options)?;
         // The model's other sessions are busy server slots: held here,
         // freed at the trace's "a slot frees" (`RunningProxy::hold_slot`).
@@ -442,10 +440,13 @@ pub fn replay_with(sys: &System, init: &SysState, actions: &[SysAction], breakag
         return Outcome::Unsupported(why);
     }
     let cfg = *sys.session_config(init);
-    // A model buffer holds `buf_cap` chunks: the real one holds as many
-    // chunks' bytes, so "full" means the same on both sides.
+    // A model buffer holds `buf_cap` chunks and a pipe `pipe_cap`: the real
+    // ones hold as many chunks' bytes (a pipe's fill limit, `pipe-size`), so
+    // "full" means the same on both sides.
     let buffer = CHUNK * usize::from(sys.cfg.buf_cap.max(1));
-    let mut h = match Harness::start(&cfg, &init.env, usize::from(sys.cfg.servers()), buffer, breakage) {
+    let pipe = CHUNK * usize::from(sys.cfg.pipe_cap.max(1));
+    let servers = usize::from(sys.cfg.servers());
+    let mut h = match Harness::start(&cfg, &init.env, servers, (buffer, pipe), breakage) {
         Ok(h) => h,
         Err(e) => return Outcome::Unsupported(format!("the harness could not start: {e}")),
     };

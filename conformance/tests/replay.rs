@@ -141,6 +141,7 @@ fn the_proxy_header_both_ways_garbage_health_monitor_rules_retries_and_the_queue
         &[Feature::Rules],
         &[Feature::Retries],
         &[Feature::Queue],
+        &[Feature::Splice],
     ] {
         let base = ModelConfig::preset(Preset::Small);
         let features = feature.iter().fold(base.features, |f, &x| f.with(x));
@@ -177,11 +178,29 @@ fn the_proxy_header_both_ways_garbage_health_monitor_rules_retries_and_the_queue
 /// breadth-first traces to depth 6 rarely hold two chunks at once.
 #[test]
 fn walks_with_two_chunk_buffers_agree_with_the_real_runtime() {
+    two_chunk_walks(false);
+}
+
+/// The same with splice: two chunks each way put the model in `splice-auto`
+/// (the first chunk crosses through the buffer, the next ones through the
+/// pipe), and two-chunk pipes fill over several splices, as the runtime's
+/// pipes do up to their fill limit.
+#[test]
+fn walks_with_splice_auto_and_two_chunk_pipes_agree_with_the_real_runtime() {
+    two_chunk_walks(true);
+}
+
+fn two_chunk_walks(splice: bool) {
+    use connseq_model::check::Feature;
     let base = ModelConfig::preset(Preset::Small);
-    let sys = System::new(ModelConfig { client_chunks: 2, server_chunks: 2, buf_cap: 2, ..base });
+    let mut cfg = ModelConfig { client_chunks: 2, server_chunks: 2, buf_cap: 2, ..base };
+    if splice {
+        cfg = ModelConfig { pipe_cap: 2, ..cfg.with(Feature::Splice) };
+    }
+    let sys = System::new(cfg);
     let traces = sources::random_walks(&sys, 400, 32, 3);
     let t = campaign(&sys, &traces, Breakage::None);
-    eprintln!("two-chunk buffers: {}", show(&t));
+    eprintln!("two-chunk buffers{}: {}", if splice { " and pipes" } else { "" }, show(&t));
     assert!(t.diverged.is_empty(), "{}", show(&t));
     assert!(t.agree > traces.len() / 4, "most traces are replayed: {}", show(&t));
 }

@@ -99,19 +99,22 @@ pub enum NoPipe {
 #[derive(Debug)]
 pub struct PipePool {
     max_pipes: usize,
-    capacity: Option<usize>,
+    size: Option<usize>,
     spares: Vec<Pipe>,
     in_use: usize,
     unsupported: bool,
 }
 
 impl PipePool {
-    /// A pool of at most `max_pipes` pipes, in use and spare together,
-    /// each resized to `capacity` bytes if given (`F_SETPIPE_SZ`; if the
-    /// kernel refuses, the pipe keeps its default size: check
-    /// [`Pipe::capacity`]).
-    pub fn new(max_pipes: usize, capacity: Option<usize>) -> PipePool {
-        PipePool { max_pipes, capacity, spares: Vec::with_capacity(max_pipes), in_use: 0, unsupported: false }
+    /// A pool of at most `max_pipes` pipes, in use and spare together, each
+    /// holding at most `size` bytes if given (HAProxy's `tune.pipesize`):
+    /// a size above the kernel's default grows the pipe (`F_SETPIPE_SZ`; if
+    /// the kernel refuses, the pipe keeps its default size and that is its
+    /// limit), a size below it only lowers the pipe's fill limit
+    /// ([`Pipe::set_limit`]), because a pipe is full by slots and a smaller
+    /// one would refuse small segments long before its size.
+    pub fn new(max_pipes: usize, size: Option<usize>) -> PipePool {
+        PipePool { max_pipes, size, spares: Vec::with_capacity(max_pipes), in_use: 0, unsupported: false }
     }
 
     /// An empty pipe: a spare if there is one, else a new one.
@@ -126,10 +129,14 @@ impl PipePool {
             Some(pipe) => pipe,
             None => {
                 let mut pipe = Pipe::new().map_err(NoPipe::Os)?;
-                if let Some(bytes) = self.capacity {
-                    // A refused resize leaves a working pipe of the default
-                    // size, which `Pipe::capacity` reports; not worth failing.
-                    let _ = pipe.set_capacity(bytes);
+                if let Some(bytes) = self.size {
+                    if bytes > pipe.capacity() {
+                        // A refused resize leaves a working pipe of the
+                        // default size, which `Pipe::capacity` reports; not
+                        // worth failing.
+                        let _ = pipe.set_capacity(bytes);
+                    }
+                    pipe.set_limit(bytes);
                 }
                 pipe
             }
@@ -245,10 +252,18 @@ mod tests {
     }
 
     #[test]
-    fn pipe_pool_applies_the_configured_capacity() {
+    fn pipe_pool_grows_a_pipe_to_a_size_above_the_default() {
         let mut pool = PipePool::new(1, Some(256 * 1024));
         let pipe = pool.get().expect("a pipe");
-        assert_eq!(pipe.capacity(), 256 * 1024);
+        assert_eq!((pipe.capacity(), pipe.limit()), (256 * 1024, 256 * 1024));
+        pool.put(pipe);
+    }
+
+    #[test]
+    fn pipe_pool_keeps_the_default_size_below_it_and_lowers_the_fill_limit() {
+        let mut pool = PipePool::new(1, Some(16));
+        let pipe = pool.get().expect("a pipe");
+        assert_eq!((pipe.capacity(), pipe.limit()), (pipe::DEFAULT_CAPACITY, 16));
         pool.put(pipe);
     }
 

@@ -116,6 +116,7 @@ fn every_key_of_a_complete_file_lands_in_its_field() {
         "maxconn = 500",
         "threads = 3",
         "buffer-size = \"64KiB\"",
+        "pipe-size = \"1m\"",
         "splice = \"never\"",
         "grace-period = \"1m\"",
         "",
@@ -153,6 +154,7 @@ fn every_key_of_a_complete_file_lands_in_its_field() {
     ]);
     let s = Duration::from_secs;
     let g = &c.global;
+    assert_eq!(g.pipe_size, Some(1 << 20));
     assert_eq!(
         (g.maxconn, g.threads, g.buffer_size, g.splice, g.grace_period),
         (500, 3, 64 << 10, SpliceMode::Never, s(60))
@@ -192,6 +194,7 @@ fn a_minimal_file_takes_every_default() {
     let c = load(&[&MINIMAL[..], &APP[..]].concat());
     assert_eq!(c.global.maxconn, DEFAULT_MAXCONN);
     assert_eq!(c.global.buffer_size, 16 << 10);
+    assert_eq!(c.global.pipe_size, None);
     assert_eq!(c.global.grace_period, Duration::from_secs(5));
     assert_eq!(c.global.splice, SpliceMode::Auto);
     assert_eq!(c.global.threads, connseq::config::default_threads());
@@ -328,6 +331,8 @@ fn an_invalid_size_is_refused() {
     assert!(msg.contains("invalid size \"16 parsecs\": unknown unit 'parsecs'"), "{msg}");
     let msg = error_at(&["[global]", "buffer-size = 100"], 2, "buffer-size");
     assert!(msg.ends_with("100 is out of range (1k to 64m)"), "{msg}");
+    let msg = error_at(&["[global]", "pipe-size = \"128g\""], 2, "pipe-size");
+    assert!(msg.ends_with("128g is out of range (1k to 64m)"), "{msg}");
 }
 
 #[test]

@@ -113,6 +113,10 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "Quick mode")]
     pub buffer_size: Option<usize>,
 
+    /// Bytes a splice pipe holds before it is flushed, 1k to 64m [default: the kernel's pipe size, 64k].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "Quick mode")]
+    pub pipe_size: Option<usize>,
+
     /// How long SIGTERM lets sessions finish before closing them [default: 5s].
     #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Quick mode")]
     pub grace_period: Option<Duration>,
@@ -214,7 +218,7 @@ struct RulesInOrder {
 
 /// The clap ids of every quick-mode flag, which `--config` excludes (a test
 /// checks that this is every argument but `config`).
-const QUICK_FLAG_IDS: [&str; 34] = [
+const QUICK_FLAG_IDS: [&str; 35] = [
     "listen",
     "server",
     "balance",
@@ -232,6 +236,7 @@ const QUICK_FLAG_IDS: [&str; 34] = [
     "splice",
     "threads",
     "buffer_size",
+    "pipe_size",
     "grace_period",
     "accept_proxy",
     "send_proxy",
@@ -311,6 +316,10 @@ impl ProxyArgs {
             buffer_size: match self.buffer_size {
                 Some(n) => checks::buffer_size(n, || format_size(n)).map_err(err("--buffer-size"))?,
                 None => defaults.buffer_size,
+            },
+            pipe_size: match self.pipe_size {
+                Some(n) => Some(checks::buffer_size(n, || format_size(n)).map_err(err("--pipe-size"))?),
+                None => defaults.pipe_size,
             },
             splice: self.splice.unwrap_or(defaults.splice),
             grace_period: delay(self.grace_period, defaults.grace_period).map_err(err("--grace-period"))?,
@@ -461,6 +470,7 @@ impl ProxyArgs {
             ("--splice", self.splice.is_some()),
             ("--threads", self.threads.is_some()),
             ("--buffer-size", self.buffer_size.is_some()),
+            ("--pipe-size", self.pipe_size.is_some()),
             ("--grace-period", self.grace_period.is_some()),
             ("--accept-proxy", self.accept_proxy),
             ("--send-proxy", self.send_proxy.is_some()),
@@ -576,6 +586,7 @@ mod tests {
         assert_eq!(c.global.maxconn, DEFAULT_MAXCONN);
         assert_eq!(c.global.threads, default_threads());
         assert_eq!(c.global.buffer_size, DEFAULT_BUFFER_SIZE);
+        assert_eq!(c.global.pipe_size, None);
         assert_eq!(c.global.splice, SpliceMode::Auto);
         assert_eq!(c.global.grace_period, DEFAULT_GRACE_PERIOD);
         let [l] = c.listeners.as_slice() else { panic!("one listener") };
@@ -642,11 +653,14 @@ mod tests {
             "3",
             "--buffer-size",
             "64KiB",
+            "--pipe-size",
+            "256k",
             "--grace-period",
             "1m",
         ]);
         let s = Duration::from_secs;
         assert_eq!((c.global.maxconn, c.global.threads, c.global.buffer_size), (100, 3, 64 << 10));
+        assert_eq!(c.global.pipe_size, Some(256 << 10));
         assert_eq!((c.global.splice, c.global.grace_period), (SpliceMode::Never, s(60)));
         let l = &c.listeners[0];
         assert_eq!(l.addrs, [addr("127.0.0.1:8080"), addr("[::1]:8080"), addr("0.0.0.0:8081")]);
@@ -728,6 +742,7 @@ mod tests {
             ("--threads", "0", "0 is out of range (1 to 1024)"),
             ("--threads", "5000", "5000 is out of range (1 to 1024)"),
             ("--buffer-size", "512", "512 is out of range (1k to 64m)"),
+            ("--pipe-size", "100", "100 is out of range (1k to 64m)"),
             ("--timeout-client", "0", "0s is out of range (1ms to 24d)"),
             ("--timeout-fin", "25d", "25d is out of range (1ms to 24d)"),
             ("--timeout-handshake", "500us", "500us is out of range (1ms to 24d)"),

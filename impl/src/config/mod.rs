@@ -137,6 +137,11 @@ pub struct GlobalConfig {
     pub threads: usize,
     /// Bytes per channel buffer. Default [`DEFAULT_BUFFER_SIZE`].
     pub buffer_size: usize,
+    /// Bytes a splice pipe holds before the runtime flushes it (HAProxy's
+    /// `tune.pipesize`). Above the kernel's default size (64 KiB) the pipe
+    /// is grown to it; below, the pipe keeps its size and only its fill
+    /// limit is lowered. Default `None`: the kernel's size.
+    pub pipe_size: Option<usize>,
     /// Default splice policy of listeners. Default [`SpliceMode::Auto`] (HAProxy's
     /// `option splice-auto`; the runtime falls back to buffers where splice is missing).
     pub splice: SpliceMode,
@@ -150,6 +155,7 @@ impl Default for GlobalConfig {
             maxconn: DEFAULT_MAXCONN,
             threads: default_threads(),
             buffer_size: DEFAULT_BUFFER_SIZE,
+            pipe_size: None,
             splice: SpliceMode::Auto,
             grace_period: DEFAULT_GRACE_PERIOD,
         }

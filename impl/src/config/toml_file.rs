@@ -112,6 +112,10 @@ impl Builder<'_> {
                 Some(s) => self.size(s, "buffer-size")?,
                 None => d.buffer_size,
             },
+            pipe_size: match &g.pipe_size {
+                Some(s) => Some(self.size(s, "pipe-size")?),
+                None => d.pipe_size,
+            },
             splice: match &g.splice {
                 Some(s) => parse_splice(s.get_ref()).map_err(|p| self.err(s.span(), "splice", p))?,
                 None => d.splice,

@@ -26,6 +26,7 @@ pub(crate) struct RawGlobal {
     pub(crate) maxconn: Option<Spanned<Int>>,
     pub(crate) threads: Option<Spanned<Int>>,
     pub(crate) buffer_size: Option<Spanned<SizeText>>,
+    pub(crate) pipe_size: Option<Spanned<SizeText>>,
     pub(crate) splice: Option<Spanned<String>>,
     pub(crate) grace_period: Option<Spanned<DurationText>>,
 }

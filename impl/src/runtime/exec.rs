@@ -3,18 +3,21 @@
 //! kernel (`connseq_model::check::system`, `execute`). It decides nothing:
 //! every sequencing choice is the core's.
 //!
-//! This slice runs raw TCP on buffers and splice pipes: TLS, PROXY headers
-//! and rules are not offered by the listener configuration the worker
-//! builds, so the core never asks for them; if it did, that is an internal
-//! error, logged, and answered with an outcome that closes the connection.
+//! It runs raw TCP on buffers and splice pipes, TLS through `connseq-tls`,
+//! PROXY headers through `connseq-proxy-protocol`, and the rules of the
+//! session's listener. An action the listener's configuration cannot have
+//! asked for (a reply with none configured, a header nobody sends) is an
+//! internal error: logged, and answered with an outcome that closes the
+//! connection.
 //!
 //! Splice (`Recv { into: Pipe }`, `Send { from: Pipe }`): a channel takes a
 //! pipe from the [`PipePool`] on its first splice and gives it back as soon
 //! as it is empty. `splice_in` failing with `WouldBlock` is ambiguous (the
-//! socket is empty, or the pipe has no free slot): with bytes in the pipe it
-//! is reported as `Data { full: true }`, so the core flushes the pipe and
-//! reads again without waiting for an edge that may never come; only with an
-//! empty pipe is it the socket's `WouldBlock`.
+//! socket is empty, or the pipe has no free slot): with bytes in the pipe
+//! and bytes still queued on the socket it is reported as
+//! `Data { full: true }`, so the core flushes the pipe and reads again
+//! without waiting for an edge that may never come; otherwise it is the
+//! socket's `WouldBlock`. A pipe is full at its fill limit (`pipe-size`).
 
 use super::backend::Waiter;
 use super::session::Slot;
@@ -486,16 +489,21 @@ impl Exec<'_> {
                 Err(why) => return self.splice_fallback(slot, side, why),
             },
         };
-        let got = pipe.splice_in(sock, pipe.capacity());
-        let (empty, full) = (pipe.is_empty(), pipe.len() >= pipe.capacity());
+        if pipe.is_full() {
+            // The core reads into a pipe it believes has room; it is told.
+            return Outcome::Data { full: true };
+        }
+        let got = pipe.splice_in(sock, pipe.room());
+        let (empty, full) = (pipe.is_empty(), pipe.is_full());
         let outcome = match got {
             Ok(0) => eof_or_reset(sock),
             Ok(_) => Outcome::Data { full },
-            // Empty pipe: the socket has nothing. Bytes in the pipe: maybe
-            // the pipe is out of slots while the socket still holds data;
-            // "full" makes the core flush before it reads again.
+            // Empty pipe: the socket has nothing. Bytes in the pipe: the
+            // socket is empty, or the pipe is out of slots while the socket
+            // still holds data; then "full" makes the core flush before it
+            // reads again. The socket's queue tells which.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if empty {
+                if empty || socket::queued_input(sock).is_ok_and(|n| n == 0) {
                     Outcome::WouldBlock
                 } else {
                     Outcome::Data { full: true }

@@ -179,6 +179,8 @@ pub(crate) struct Worker {
     pool: BufPool,
     pipes: PipePool,
     max_pipes: usize,
+    /// Each pipe's size or fill limit (`pipe-size`), or the kernel's default.
+    pipe_size: Option<usize>,
     grace: Millis,
     stop: StopMode,
     /// Set by a hard stop: the time by which the remaining sessions are killed.
@@ -231,8 +233,9 @@ impl Worker {
             live: 0,
             timers: TimerHeap::default(),
             pool: BufPool::new(g.buffer_size, 1024),
-            pipes: PipePool::new(max_pipes, None),
+            pipes: PipePool::new(max_pipes, g.pipe_size),
             max_pipes,
+            pipe_size: g.pipe_size,
             grace: crate::config::millis(g.grace_period),
             stop: StopMode::Running,
             stop_by: None,
@@ -765,7 +768,7 @@ impl Worker {
     fn trim_pipes_if_idle(&mut self) {
         if self.live == 0 && self.pipes.spares() > 0 && self.pipes.splice_supported() {
             debug_assert_eq!(self.pipes.in_use(), 0, "a pipe outlived every session");
-            self.pipes = PipePool::new(self.max_pipes, None);
+            self.pipes = PipePool::new(self.max_pipes, self.pipe_size);
         }
     }
 

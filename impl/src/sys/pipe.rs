@@ -15,7 +15,10 @@
 //!   treat it as "pipe full": flush it, then splice in again *without*
 //!   waiting for a new readiness edge (the socket may still hold data).
 //! - A pipe is full by slots (one per page or skb fragment), not by bytes:
-//!   it may refuse input while holding far less than its capacity.
+//!   it may refuse input while holding far less than its capacity. So a pipe
+//!   is never made smaller than the kernel's default (16 slots); a smaller
+//!   *fill limit* ([`Pipe::set_limit`], the `pipe-size` setting) bounds the
+//!   bytes the runtime moves into it instead.
 //! - `splice` to a socket does not pass `MSG_NOSIGNAL`: on a reset peer it
 //!   raises `SIGPIPE` (observed on Linux 6.x). Rust's runtime ignores
 //!   `SIGPIPE` before `main`; the proxy states it with
@@ -42,6 +45,9 @@ pub struct Pipe {
     len: usize,
     /// The size the kernel reports (`F_GETPIPE_SZ`).
     capacity: usize,
+    /// The most bytes the runtime moves into the pipe before flushing it:
+    /// the capacity, or less ([`Pipe::set_limit`]).
+    limit: usize,
 }
 
 impl Pipe {
@@ -56,13 +62,15 @@ impl Pipe {
         let rd = unsafe { OwnedFd::from_raw_fd(fds[0]) };
         // SAFETY: as above, for fds[1].
         let wr = unsafe { OwnedFd::from_raw_fd(fds[1]) };
-        let mut pipe = Pipe { rd, wr, len: 0, capacity: DEFAULT_CAPACITY };
+        let mut pipe = Pipe { rd, wr, len: 0, capacity: DEFAULT_CAPACITY, limit: DEFAULT_CAPACITY };
         pipe.capacity = pipe.query_capacity()?;
+        pipe.limit = pipe.capacity;
         Ok(pipe)
     }
 
     /// Asks the kernel to resize the pipe to at least `bytes` (`F_SETPIPE_SZ`)
     /// and returns the size it granted (rounded up to a power of two pages).
+    /// The fill limit becomes the new capacity.
     ///
     /// Fails with `EPERM` above `/proc/sys/fs/pipe-max-size` for an
     /// unprivileged process, and with `EBUSY` below what the pipe holds.
@@ -72,7 +80,29 @@ impl Pipe {
         // ours; the descriptor is open because we own it.
         let granted = cvt(unsafe { libc::fcntl(self.wr.as_raw_fd(), libc::F_SETPIPE_SZ, arg) })?;
         self.capacity = usize::try_from(granted).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+        self.limit = self.capacity;
         Ok(self.capacity)
+    }
+
+    /// Moves at most `bytes` (at least 1, at most the capacity) into the
+    /// pipe before it counts as full ([`Pipe::is_full`], [`Pipe::room`]).
+    pub fn set_limit(&mut self, bytes: usize) {
+        self.limit = bytes.clamp(1, self.capacity);
+    }
+
+    /// The fill limit: the capacity unless [`Pipe::set_limit`] lowered it.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Bytes the pipe may still take before it reaches its fill limit.
+    pub fn room(&self) -> usize {
+        self.limit.saturating_sub(self.len)
+    }
+
+    /// The pipe holds its fill limit: flush it before splicing in again.
+    pub fn is_full(&self) -> bool {
+        self.len >= self.limit
     }
 
     fn query_capacity(&self) -> io::Result<usize> {
@@ -207,6 +237,25 @@ mod tests {
         assert_eq!(granted, 128 * 1024);
         assert_eq!(pipe.capacity(), granted);
         assert_eq!(pipe.query_capacity().expect("F_GETPIPE_SZ"), granted);
+    }
+
+    #[test]
+    fn a_fill_limit_bounds_room_and_fullness_but_not_the_kernel_size() {
+        let (ours, mut peer) = loopback_pair();
+        ours.set_nonblocking(true).expect("O_NONBLOCK");
+        let mut pipe = Pipe::new().expect("pipe2");
+        assert_eq!(pipe.limit(), pipe.capacity());
+        pipe.set_limit(16);
+        assert_eq!((pipe.limit(), pipe.room(), pipe.capacity()), (16, 16, DEFAULT_CAPACITY));
+        peer.write_all(&[7u8; 40]).expect("peer write");
+        wait(&ours, Ready::Read);
+        assert_eq!(pipe.splice_in(&ours, pipe.room()).expect("splice in"), 16);
+        assert!(pipe.is_full());
+        assert_eq!(pipe.room(), 0);
+        pipe.set_limit(usize::MAX);
+        assert_eq!(pipe.limit(), pipe.capacity());
+        pipe.set_limit(0);
+        assert_eq!(pipe.limit(), 1);
     }
 
     #[test]

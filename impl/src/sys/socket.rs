@@ -100,6 +100,18 @@ pub fn take_error<S: AsFd>(sock: &S) -> io::Result<Option<io::Error>> {
     SockRef::from(sock).take_error()
 }
 
+/// Bytes queued for reading on `sock` and not read yet (`FIONREAD`, the
+/// socket's `SIOCINQ`): tells "the socket is empty" from "the pipe has no
+/// free slot" when a splice into a pipe that holds bytes would block.
+pub fn queued_input<S: AsFd>(sock: &S) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, which points to
+    // `n`, alive and writable for the whole call; the descriptor is borrowed,
+    // hence open for the call.
+    super::cvt(unsafe { libc::ioctl(sock.as_fd().as_raw_fd(), libc::FIONREAD, &mut n as *mut libc::c_int) })?;
+    usize::try_from(n).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{is_os_error, loopback_pair, pattern_byte, wait, Ready, SigpipeBlocked};
@@ -138,6 +150,19 @@ mod tests {
         let mut buf = [0u8; 16];
         let err = recv(&ours, &mut buf).expect_err("nothing to read");
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn queued_input_counts_what_arrived_and_was_not_read() {
+        let (ours, mut peer) = loopback_pair();
+        ours.set_nonblocking(true).expect("O_NONBLOCK");
+        assert_eq!(queued_input(&ours).expect("FIONREAD"), 0);
+        peer.write_all(b"0123456789").expect("peer write");
+        wait(&ours, Ready::Read);
+        assert_eq!(queued_input(&ours).expect("FIONREAD"), 10);
+        let mut buf = [0u8; 4];
+        assert_eq!(recv(&ours, &mut buf).expect("recv"), 4);
+        assert_eq!(queued_input(&ours).expect("FIONREAD"), 6);
     }
 
     #[test]
