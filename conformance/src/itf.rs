@@ -12,7 +12,7 @@
 //! | variable | ITF value | meaning |
 //! | --- | --- | --- |
 //! | `action` | string | `"init"`, or the action's textual form ([`crate::action`]) |
-//! | `client`, `server` | record `{received: [chunk...], fin: bool, rst: bool}` | what the peer read, in order (chunks `"#0"`, `"#1"`, ... and `"FINISHED"`, `"CLOSE_NOTIFY"`, `"REPLY"`, `"PROXY_OUT"`) |
+//! | `client`, `server` | record `{received: [chunk...], fin: bool, rst: bool}` | what the peer read, in order (chunks `"#0"`, `"#1"`, ... and `"FINISHED"`, `"CLIENT_FINISHED"`, `"CLOSE_NOTIFY"`, `"REPLY"`, `"PROXY_OUT"`) |
 //! | `connects` | int | SYNs the servers saw |
 //! | `si_front`, `si_back` | string | `"INI"` ... `"CLO"` |
 //! | `front`, `back` | record `{fd, state, ops: {DSHR..FCLO: "00"/"10"/"11"/"01"}, error, abortive}` | the connections |
@@ -290,9 +290,7 @@ pub fn parse_chunk(s: &str) -> Option<Chunk> {
         // Only the numbers below the first named chunk are data.
         return (c.data_id() == Some(n) && chunk_name(c) == s).then_some(c);
     }
-    [Chunk::HDR, Chunk::GARBAGE, Chunk::HELLO, Chunk::FINISHED, Chunk::CLOSE_NOTIFY, Chunk::REPLY, Chunk::PROXY_OUT]
-        .into_iter()
-        .find(|&c| chunk_name(c) == s)
+    Chunk::NAMED.into_iter().find(|&c| chunk_name(c) == s)
 }
 
 const fn fill_name(f: Fill) -> &'static str {
@@ -613,15 +611,7 @@ mod tests {
         for n in 0..16 {
             assert_eq!(parse_chunk(&chunk_name(Chunk::data(n))), Some(Chunk::data(n)));
         }
-        for c in [
-            Chunk::HDR,
-            Chunk::GARBAGE,
-            Chunk::HELLO,
-            Chunk::FINISHED,
-            Chunk::CLOSE_NOTIFY,
-            Chunk::REPLY,
-            Chunk::PROXY_OUT,
-        ] {
+        for c in Chunk::NAMED {
             assert_eq!(parse_chunk(&chunk_name(c)), Some(c));
         }
         for bad in ["#16", "#-1", "#", "#01", "hello", ""] {

@@ -25,7 +25,8 @@ impl Chunk {
     pub const GARBAGE: Chunk = Chunk(17);
     /// A TLS ClientHello.
     pub const HELLO: Chunk = Chunk(18);
-    /// The TLS server's handshake reply.
+    /// The TLS server's flight (TLS 1.3: ServerHello to the server's
+    /// Finished, RFC 8446 2), its answer to the hello.
     pub const FINISHED: Chunk = Chunk(19);
     /// A TLS close_notify alert.
     pub const CLOSE_NOTIFY: Chunk = Chunk(20);
@@ -33,6 +34,21 @@ impl Chunk {
     pub const REPLY: Chunk = Chunk(21);
     /// The PROXY header the proxy sends to the server.
     pub const PROXY_OUT: Chunk = Chunk(22);
+    /// The TLS client's Finished, its answer to the server's flight: the
+    /// server's side of the handshake completes when it reads it.
+    pub const CLIENT_FINISHED: Chunk = Chunk(23);
+
+    /// Every chunk that is not data, by name.
+    pub const NAMED: [Chunk; 8] = [
+        Chunk::HDR,
+        Chunk::GARBAGE,
+        Chunk::HELLO,
+        Chunk::FINISHED,
+        Chunk::CLOSE_NOTIFY,
+        Chunk::REPLY,
+        Chunk::PROXY_OUT,
+        Chunk::CLIENT_FINISHED,
+    ];
 
     /// Data chunk number `n`.
     pub const fn data(n: u8) -> Chunk {
@@ -59,6 +75,7 @@ impl fmt::Debug for Chunk {
             Chunk::CLOSE_NOTIFY => f.write_str("CLOSE_NOTIFY"),
             Chunk::REPLY => f.write_str("REPLY"),
             Chunk::PROXY_OUT => f.write_str("PROXY_OUT"),
+            Chunk::CLIENT_FINISHED => f.write_str("CLIENT_FINISHED"),
             Chunk(n) => write!(f, "#{n}"),
         }
     }
@@ -178,6 +195,17 @@ impl fmt::Debug for Wire {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_chunk_past_the_data_is_named() {
+        for (i, c) in Chunk::NAMED.iter().enumerate() {
+            assert_eq!(usize::from(c.0), 16 + i, "NAMED is in order, with no gap");
+            assert!(c.data_id().is_none());
+            assert!(!format!("{c:?}").starts_with('#'), "{c:?} has a name");
+        }
+        let next = Chunk(16 + Chunk::NAMED.len() as u8);
+        assert!(format!("{next:?}").starts_with('#'), "a chunk is missing from NAMED");
+    }
 
     #[test]
     fn fifo_keeps_order() {

@@ -20,7 +20,7 @@
 //! note or spec each property comes from).
 
 use super::config::Feature;
-use super::system::{SysState, Violation, Witness};
+use super::system::{SysState, Violation, Witness, TLS_UP};
 use super::ConnseqModel;
 use crate::core::{Cause, DataLayer, FdState, Mutant, Op};
 
@@ -439,7 +439,10 @@ pub const PROPERTIES: &[PropDef] = &[
         name: "TLS completes on both sides and data crosses",
         kind: Kind::Sometimes,
         check: |_, s| {
-            s.exec.tls == [2, 2] && s.core.front.data == DataLayer::Tls && s.server.got > 0 && s.client.got > 0
+            s.exec.tls == [TLS_UP, TLS_UP]
+                && s.core.front.data == DataLayer::Tls
+                && s.server.got > 0
+                && s.client.got > 0
         },
         needs: &[Feature::TlsFront, Feature::TlsBack],
         mutant: None,

@@ -92,6 +92,8 @@ pub struct Peer {
     pub got_reply: bool,
     /// Received a TLS close_notify.
     pub got_cn: bool,
+    /// Server: read the client's Finished (its side of the handshake is complete).
+    pub got_finished: bool,
     /// Server: received the PROXY header.
     pub got_hdr: bool,
     /// Received anything at all.
@@ -144,7 +146,10 @@ pub struct Exec {
     pub pipe: [Fifo; 2],
     /// Sockets open, indexed by [`Side`].
     pub fd_open: [bool; 2],
-    /// TLS progress on each side: 0 nothing, 1 hello exchanged, 2 up.
+    /// TLS progress on each side, 0 to [`TLS_UP`]. Front (the proxy is the
+    /// TLS server): 1 the hello read, 2 its flight queued, 3 the client's
+    /// Finished read. Back (the proxy is the client): 1 the hello queued, 2
+    /// the server's flight read, 3 the proxy's Finished queued.
     pub tls: [u8; 2],
     /// The PROXY header was parsed.
     pub hdr_ok: bool,
@@ -163,6 +168,9 @@ pub struct Exec {
     /// Chunks and FINs the proxy queued towards the peers (progress).
     pub pushed: u8,
 }
+
+/// [`Exec::tls`] of a side whose TLS handshake is complete.
+pub const TLS_UP: u8 = 3;
 
 /// A safety check made on every step; the bit is set when it fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -784,7 +792,7 @@ impl System {
                 }
                 Outcome::Verdict(!reject)
             }
-            Action::TlsHandshake(side) => self.tls_handshake(n, side),
+            Action::TlsHandshake(side) => self.tls_handshake(n, side, ev),
             Action::PickServer { avoid } => {
                 let servers = self.cfg.servers() as usize;
                 let mut views = [ServerView::default(); 2];
@@ -914,61 +922,51 @@ impl System {
         }
     }
 
-    fn tls_handshake(&self, n: &mut SysState, side: Side) -> Outcome {
+    /// One step of HH_SSL_HS, RFC 8446 2 as three messages. Front (the
+    /// proxy is the server): read the hello, queue the flight, read the
+    /// client's Finished. Back (the proxy is the client): queue the hello,
+    /// read the server's flight, queue the Finished. A step that has to wait
+    /// leaves the stage where it was, and the next call resumes there.
+    fn tls_handshake(&self, n: &mut SysState, side: Side, ev: &mut Events) -> Outcome {
+        enum Msg {
+            Read(Chunk),
+            Write(Chunk),
+        }
+        let steps = match side {
+            Side::Front => [Msg::Read(Chunk::HELLO), Msg::Write(Chunk::FINISHED), Msg::Read(Chunk::CLIENT_FINISHED)],
+            Side::Back => [Msg::Write(Chunk::HELLO), Msg::Read(Chunk::FINISHED), Msg::Write(Chunk::CLIENT_FINISHED)],
+        };
         if !self.fd_ok(n, side) {
             return Outcome::Reset;
         }
         let who = peer_of(side);
-        let cap = self.cfg.wire_cap;
-        if n.up(who).rst {
-            n.up_mut(who).q.clear();
-            return Outcome::Reset;
-        }
-        let stage = n.exec.tls[side as usize];
-        match side {
-            Side::Front => {
-                if stage == 0 {
-                    match n.front_up.q.peek() {
-                        Some(Chunk::HELLO) => {
-                            n.front_up.q.pop();
-                            n.exec.tls[0] = 1;
-                        }
-                        Some(_) => return Outcome::Invalid,
-                        None if n.front_up.fin => return Outcome::Eof,
-                        None => return Outcome::WouldBlock,
-                    }
-                }
-                if n.front_down.full(cap) {
-                    return Outcome::WantWrite;
-                }
-                n.front_down.q.push(Chunk::FINISHED);
-                n.exec.pushed += 1;
-                n.exec.tls[0] = 2;
-                Outcome::Done
+        for msg in &steps[usize::from(n.exec.tls[side as usize].min(TLS_UP))..] {
+            if n.up(who).rst {
+                n.up_mut(who).q.clear();
+                return Outcome::Reset;
             }
-            Side::Back => {
-                if stage == 0 {
-                    if n.back_down.full(cap) {
+            match *msg {
+                Msg::Read(expect) => match n.up(who).q.peek() {
+                    Some(c) if c == expect => {
+                        n.up_mut(who).q.pop();
+                    }
+                    Some(_) => return Outcome::Invalid,
+                    None if n.up(who).fin => return Outcome::Eof,
+                    None => return Outcome::WouldBlock,
+                },
+                Msg::Write(out) => {
+                    if n.down(who).full(self.cfg.wire_cap) {
                         return Outcome::WantWrite;
                     }
-                    self.record_server_first(n, Chunk::HELLO);
-                    n.back_down.q.push(Chunk::HELLO);
-                    n.exec.pushed += 1;
-                    n.exec.sent_back = true;
-                    n.exec.tls[1] = 1;
-                }
-                match n.back_up.q.peek() {
-                    Some(Chunk::FINISHED) => {
-                        n.back_up.q.pop();
-                        n.exec.tls[1] = 2;
-                        Outcome::Done
+                    if side == Side::Back {
+                        self.record_server_first(n, out);
                     }
-                    Some(_) => Outcome::Invalid,
-                    None if n.back_up.fin => Outcome::Eof,
-                    None => Outcome::WouldBlock,
+                    self.proxy_push(n, side, out, ev);
                 }
             }
+            n.exec.tls[side as usize] += 1;
         }
+        Outcome::Done
     }
 
     fn record_server_first(&self, n: &mut SysState, c: Chunk) {
@@ -987,11 +985,11 @@ impl System {
         match side {
             Side::Front => {
                 (!scfg.accept_proxy || n.exec.hdr_ok)
-                    && (!scfg.tls_front || n.exec.tls[0] == 2)
+                    && (!scfg.tls_front || n.exec.tls[0] == TLS_UP)
                     && (!scfg.conn_rules || n.exec.rules_ok & 1 != 0)
                     && (!scfg.src_rules || n.exec.rules_ok & 2 != 0)
             }
-            Side::Back => (!scfg.send_proxy || n.exec.sent_back) && (!scfg.tls_back || n.exec.tls[1] == 2),
+            Side::Back => (!scfg.send_proxy || n.exec.sent_back) && (!scfg.tls_back || n.exec.tls[1] == TLS_UP),
         }
     }
 
@@ -1204,17 +1202,29 @@ impl System {
                             n.violate(Violation::RejectLeaked);
                         }
                     }
-                    Chunk::FINISHED => p.tls_up = true,
+                    Chunk::FINISHED => {
+                        // The client answers the server's flight with its
+                        // Finished, and may send data at once; one that shut
+                        // its write side can answer nothing.
+                        p.tls_up = true;
+                        let answers = !p.shut_wr;
+                        if answers {
+                            self.peer_push(n, who, Chunk::CLIENT_FINISHED);
+                        }
+                    }
                     Chunk::HELLO => {
-                        // The server answers the hello with its reply.
+                        // The server answers the hello with its flight, and
+                        // may send data right after it (TLS 1.3 "half-RTT"
+                        // data, before the client's Finished).
                         p.hello_sent = true;
-                        if !n.up(who).full(self.cfg.wire_cap) {
-                            n.up_mut(who).q.push(Chunk::FINISHED);
+                        let answers = !p.shut_wr;
+                        if answers && !n.up(who).full(self.cfg.wire_cap) {
                             n.peer_mut(who).tls_up = true;
-                            self.notify(n, who.side(), true, false);
+                            self.peer_push(n, who, Chunk::FINISHED);
                         }
                     }
                     Chunk::CLOSE_NOTIFY => p.got_cn = true,
+                    Chunk::CLIENT_FINISHED => p.got_finished = true,
                     Chunk::PROXY_OUT => p.got_hdr = true,
                     _ => {}
                 },
@@ -1429,6 +1439,7 @@ pub fn measure(s: &SysState) -> u32 {
                 p.got_rst,
                 p.got_reply,
                 p.got_cn,
+                p.got_finished,
                 p.got_hdr,
                 p.got_any,
                 p.hs_broken,
