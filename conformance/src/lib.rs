@@ -123,6 +123,7 @@ pub mod replay;
 pub mod server_port;
 pub mod sources;
 pub mod store;
+pub mod tls_peer;
 pub mod trace;
 
 pub use action::{format_action, parse_action, ActionKind};

@@ -18,6 +18,7 @@ const RECORD: Options = Options {
     record_sessions: true,
     stepped: false,
     hold_connects: false,
+    send_window: None,
     breakage: connseq::runtime::Breakage::None,
 };
 
@@ -207,6 +208,7 @@ fn a_slow_header_is_closed_at_the_handshake_timeout_while_others_are_served() {
             record_sessions: true,
             stepped: false,
             hold_connects: false,
+            send_window: None,
             breakage: connseq::runtime::Breakage::None,
         },
     );

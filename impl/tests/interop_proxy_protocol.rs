@@ -23,6 +23,7 @@ const RECORD: Options = Options {
     record_sessions: true,
     stepped: false,
     hold_connects: false,
+    send_window: None,
     breakage: connseq::runtime::Breakage::None,
 };
 

@@ -27,6 +27,7 @@ const MANUAL: Options = Options {
     record_sessions: true,
     stepped: false,
     hold_connects: false,
+    send_window: None,
     breakage: connseq::runtime::Breakage::None,
 };
 
@@ -276,6 +277,7 @@ fn four_threads_share_a_server_maxconn_of_one_and_serve_every_client() {
             record_sessions: true,
             stepped: false,
             hold_connects: false,
+            send_window: None,
             breakage: connseq::runtime::Breakage::None,
         },
     );
@@ -359,6 +361,7 @@ fn in_stepped_mode_the_proxy_runs_only_in_the_turns_it_is_granted() {
         record_sessions: true,
         stepped: true,
         hold_connects: false,
+        send_window: None,
         breakage: connseq::runtime::Breakage::None,
     };
     let (proxy, addr) = start(&proxy_config(vec![listener("step", &[server.addr()], 0, 0)], 0), options);

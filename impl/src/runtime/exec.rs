@@ -100,6 +100,39 @@ fn internal(slot: &Slot, action: Action, outcome: Outcome) -> Outcome {
 }
 
 impl Exec<'_> {
+    /// How many of `want` bytes may go to `side`'s peer: all of them, but
+    /// with the conformance harness's shim (`Options::send_window`).
+    fn room(&self, side: Side, want: usize) -> usize {
+        self.shared.window.as_ref().map_or(want, |w| w.bytes(side, want))
+    }
+
+    /// Whether one message (a reply, a PROXY header, a TLS flight or
+    /// close_notify) may go to `side`'s peer: yes, but with the shim.
+    fn room_for_message(&self, side: Side) -> bool {
+        self.shared.window.as_ref().map_or(true, |w| w.message(side))
+    }
+
+    /// The shim refused a write: a socket that is really full holds nothing
+    /// back, so what an earlier `MSG_MORE` send corked goes out now (the
+    /// model's kernel corks nothing).
+    fn refused(sock: &TcpStream) {
+        let _ = socket::push(sock);
+    }
+
+    /// `n` bytes went to `side`'s peer (counted by the shim only).
+    fn sent_bytes(&self, side: Side, n: usize) {
+        if let Some(w) = &self.shared.window {
+            w.sent_bytes(side, n);
+        }
+    }
+
+    /// A message went to `side`'s peer (counted by the shim only).
+    fn sent_message(&self, side: Side) {
+        if let Some(w) = &self.shared.window {
+            w.sent_message(side);
+        }
+    }
+
     /// Performs `action` on `slot`'s sockets and buffers.
     pub(crate) fn run(&mut self, slot: &mut Slot, action: Action) -> Outcome {
         let io_side = match action {
@@ -158,7 +191,7 @@ impl Exec<'_> {
                 slot.tls[side as usize] = None;
                 Outcome::Done
             }
-            Action::DataShutw(side) => Self::tls_close_notify(slot, side),
+            Action::DataShutw(side) => self.tls_close_notify(slot, side),
             Action::TlsHandshake(side) => self.tls_handshake(slot, side),
             Action::CtrlClose(side) => {
                 slot.sock(side).deregister(self.registry);
@@ -203,7 +236,7 @@ impl Exec<'_> {
                 self.released.push(server);
                 Outcome::Done
             }
-            Action::Send { side, from: Source::Reply, .. } => Self::send_reply(slot, side),
+            Action::Send { side, from: Source::Reply, .. } => self.send_reply(slot, side),
             Action::EvalRules(stage) => {
                 let (rules, ip) = match stage {
                     RuleStage::Connection => (&self.listener.options.conn_rules, slot.client.ip()),
@@ -220,14 +253,18 @@ impl Exec<'_> {
     /// The health or monitor reply, whole: a few bytes into a fresh socket,
     /// so a short write means the peer is already gone. Never through TLS:
     /// the core runs this handler before the TLS handshake.
-    fn send_reply(slot: &mut Slot, side: Side) -> Outcome {
+    fn send_reply(&self, slot: &mut Slot, side: Side) -> Outcome {
         let Some(reply) = slot.core.reply else {
             return internal(slot, Action::Send { side, from: Source::Reply, more: false }, Outcome::Reset);
         };
         let Some(sock) = slot.sock(side).stream.as_ref() else { return Outcome::Reset };
+        if !self.room_for_message(side) {
+            return Outcome::WouldBlock;
+        }
         let bytes = reply.bytes();
         match socket::send(sock, bytes, false) {
             Ok(n) if n == bytes.len() => {
+                self.sent_message(side);
                 slot.sent[1] += n as u64;
                 Outcome::Sent { drained: true }
             }
@@ -339,10 +376,16 @@ impl Exec<'_> {
             }
         };
         let Some(sock) = slot.back.stream.as_ref() else { return Outcome::Reset };
+        if !self.room_for_message(Side::Back) {
+            return Outcome::WouldBlock;
+        }
         let from = slot.header_sent.min(len);
         match socket::send(sock, &buf[from..len], more) {
             Ok(n) => {
                 slot.header_sent = from + n;
+                if slot.header_sent == len {
+                    self.sent_message(Side::Back);
+                }
                 Outcome::Sent { drained: slot.header_sent == len }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
@@ -373,11 +416,30 @@ impl Exec<'_> {
         }
         let (sock, tls, _) = slot.tls_io(side, side.input());
         let (Some(sock), Some(tls)) = (sock, tls) else { return Outcome::Reset };
-        match tls.handshake(sock) {
+        // What this step writes, for the shim (`Options::send_window`): on
+        // the client side the hello (queued when the layer is made) and the
+        // Finished; on the server side the flight, written once the hello
+        // is read (the session tickets after the client's Finished are no
+        // message of the model's).
+        let hello_queued = side == Side::Back && tls.has_pending_output();
+        let version_known = tls.version().is_some();
+        if hello_queued && !self.room_for_message(side) {
+            Self::refused(sock);
+            return Outcome::WantWrite;
+        }
+        let step = tls.handshake(sock);
+        if step != Step::WantWrite {
+            let flight = side == Side::Front && !version_known && tls.version().is_some();
+            let finished = side == Side::Back && step == Step::Done;
+            for _ in 0..(usize::from(hello_queued) + usize::from(flight) + usize::from(finished)) {
+                self.sent_message(side);
+            }
+        }
+        match step {
             Step::Done => Outcome::Done,
             Step::WantRead => Outcome::WouldBlock,
             Step::WantWrite => Outcome::WantWrite,
-            Step::Eof => Outcome::Eof,
+            Step::Eof => eof_or_reset(sock),
             Step::Reset => Outcome::Reset,
             Step::Invalid(e) => {
                 let reason = tls_reason(&e);
@@ -398,7 +460,10 @@ impl Exec<'_> {
                 return Outcome::Data { full: buf.is_full() };
             }
             TlsRead::WouldBlock => Outcome::WouldBlock,
-            TlsRead::Eof { .. } => Outcome::Eof,
+            // TCP's end: as on a raw socket, a reset that came after the
+            // FIN is a reset (`eof_or_reset`).
+            TlsRead::Eof { clean: false } => eof_or_reset(sock),
+            TlsRead::Eof { clean: true } => Outcome::Eof,
             TlsRead::Reset => Outcome::Reset,
             TlsRead::Invalid(e) => {
                 let reason = tls_reason(&e);
@@ -425,9 +490,14 @@ impl Exec<'_> {
                 Flush::Reset => Outcome::Reset,
             };
         }
-        match tls.write(sock, buf.pending()) {
+        let allowed = self.room(side, buf.pending().len());
+        if allowed == 0 {
+            return Outcome::WouldBlock;
+        }
+        match tls.write(sock, &buf.pending()[..allowed]) {
             TlsWrite::Sent { consumed: 0, .. } | TlsWrite::WouldBlock => Outcome::WouldBlock,
             TlsWrite::Sent { consumed, pending } => {
+                self.sent_bytes(side, consumed);
                 buf.consume(consumed, self.pool);
                 let drained = buf.is_empty() && !pending;
                 slot.sent[dir as usize] += consumed as u64;
@@ -439,11 +509,15 @@ impl Exec<'_> {
 
     /// DSHW on TLS: close_notify, queued once and flushed; a socket that is
     /// full answers `WouldBlock` and the core retries when it is writable.
-    fn tls_close_notify(slot: &mut Slot, side: Side) -> Outcome {
+    fn tls_close_notify(&self, slot: &mut Slot, side: Side) -> Outcome {
         let (sock, tls, _) = slot.tls_io(side, side.output());
         match (sock, tls) {
+            (Some(_), Some(_)) if !self.room_for_message(side) => Outcome::WouldBlock,
             (Some(sock), Some(tls)) => match tls.close_notify(sock) {
-                Flush::Done => Outcome::Done,
+                Flush::Done => {
+                    self.sent_message(side);
+                    Outcome::Done
+                }
                 Flush::WouldBlock => Outcome::WouldBlock,
                 Flush::Reset => Outcome::Reset,
             },
@@ -560,9 +634,15 @@ impl Exec<'_> {
             error!(target: "connseq::runtime", "internal error: {client}: {action:?} with an empty pipe");
             return Outcome::Sent { drained: true };
         };
-        match pipe.splice_out(sock, usize::MAX) {
+        let allowed = self.room(side, pipe.len());
+        if allowed == 0 {
+            Self::refused(sock);
+            return Outcome::WouldBlock;
+        }
+        match pipe.splice_out(sock, allowed) {
             Ok(0) => Outcome::WouldBlock,
             Ok(n) => {
+                self.sent_bytes(side, n);
                 let drained = pipe.is_empty();
                 chan.release_pipe_if_empty(self.pipes);
                 slot.sent[dir as usize] += n as u64;
@@ -592,9 +672,15 @@ impl Exec<'_> {
         if buf.is_empty() {
             return internal(slot, Action::Send { side, from: Source::Buffer, more }, Outcome::Sent { drained: true });
         }
-        match socket::send(sock, buf.pending(), more) {
+        let allowed = self.room(side, buf.pending().len());
+        if allowed == 0 {
+            Self::refused(sock);
+            return Outcome::WouldBlock;
+        }
+        match socket::send(sock, &buf.pending()[..allowed], more) {
             Ok(0) => Outcome::WouldBlock,
             Ok(n) => {
+                self.sent_bytes(side, n);
                 buf.consume(n, self.pool);
                 let drained = buf.is_empty();
                 slot.sent[dir as usize] += n as u64;

@@ -29,11 +29,12 @@ mod exec;
 mod session;
 mod shared;
 mod timers;
+mod window;
 mod worker;
 
 use crate::config::ProxyConfig;
 use crate::sys::signal::{self, Signals};
-use connseq_model::core::{Millis, Session, Termination};
+use connseq_model::core::{Millis, Session, Side, Termination};
 use mio::{Poll, Waker};
 use shared::{Clock, Gauge, Remote, Shared, StopMode};
 use std::io;
@@ -65,6 +66,14 @@ pub struct Options {
     /// refuse) at any later step; the harness releases each attempt at the
     /// model's "server accepts" or "server refuses". Never set in production.
     pub hold_connects: bool,
+    /// A fault-injecting shim for the conformance harness: with `Some(n)`,
+    /// the proxy's writes to each peer are bounded by the room the harness
+    /// gives with [`RunningProxy::set_send_window`], counted in chunks of
+    /// `n` bytes, and answered `WouldBlock` past it. The model's wires hold
+    /// a chunk or two where a real socket holds hundreds of kilobytes; this
+    /// puts the model's EAGAIN (a postponed send, close_notify or handshake
+    /// message) where the trace has it. Never set in production.
+    pub send_window: Option<usize>,
     /// A deliberately broken executor, for the test that shows the
     /// conformance campaign catches a runtime that misbehaves. Never set in
     /// production.
@@ -176,6 +185,7 @@ fn start(config: &ProxyConfig, options: Options) -> io::Result<Started> {
     let live = Gauge::new(usize::try_from(config.global.maxconn).unwrap_or(usize::MAX));
     let mut shared = Shared::new(clock, live, gauges, backends, remotes, options.record_sessions, options.stepped);
     shared.hold_connects = options.hold_connects;
+    shared.window = options.send_window.map(window::SendWindow::new);
     shared.breakage = options.breakage;
     let shared = Arc::new(shared);
     let listeners_cfg: Arc<[ListenerCfg]> = listeners_cfg.into();
@@ -309,6 +319,21 @@ impl RunningProxy {
     pub fn release_connects(&self) {
         self.shared.connect_releases.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.shared.wake_all();
+    }
+
+    /// With [`Options::send_window`]: the peer on `side` can take `chunks`
+    /// more chunks (a message counts as one) until the next call; if a write
+    /// to it was refused since the room last grew, the side is reported
+    /// writable at the next turn. False (and nothing happens) without the
+    /// option.
+    pub fn set_send_window(&self, side: Side, chunks: usize) -> bool {
+        match &self.shared.window {
+            Some(w) => {
+                w.set(side, chunks);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Takes a slot on server `server` of backend `backend` as a session

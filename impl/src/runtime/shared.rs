@@ -225,6 +225,8 @@ pub(crate) struct Shared {
     pub(crate) hold_connects: bool,
     /// Bumped by `RunningProxy::release_connects`.
     pub(crate) connect_releases: AtomicU64,
+    /// `Options::send_window` (the conformance harness's shim).
+    pub(crate) window: Option<super::window::SendWindow>,
     /// `Options::breakage` (tests only).
     pub(crate) breakage: super::Breakage,
 }
@@ -252,6 +254,7 @@ impl Shared {
             gate: stepped.then(Gate::default),
             hold_connects: false,
             connect_releases: AtomicU64::new(0),
+            window: None,
             breakage: super::Breakage::None,
         }
     }

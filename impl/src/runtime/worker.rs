@@ -304,7 +304,11 @@ impl Worker {
                         let rel = t - self.listeners.len();
                         let (idx, side) = (rel / 2, if rel % 2 == 0 { Side::Front } else { Side::Back });
                         let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-                        let writable = ev.is_writable() || ev.is_write_closed() || ev.is_error();
+                        // The harness's send window (`Options::send_window`)
+                        // may say the peer takes nothing more: then the
+                        // socket is not reported writable, as a full one is not.
+                        let room = self.shared.window.as_ref().map_or(true, |w| !w.is_shut(side));
+                        let writable = (ev.is_writable() && room) || ev.is_write_closed() || ev.is_error();
                         if ev.is_error() {
                             self.note_error(idx, side);
                         }
@@ -321,7 +325,8 @@ impl Worker {
                 }
             }
             let released = self.follow_connect_releases();
-            let idle = idle && !released;
+            let reopened = self.follow_send_window();
+            let idle = idle && !released && !reopened;
             let now = self.now();
             while let Some((deadline, idx, gen)) = self.timers.pop_due(now) {
                 self.on_timer(idx, gen, deadline, now);
@@ -366,6 +371,28 @@ impl Worker {
                     slot.core.handle_ready(&cfg, Side::Back, readable, true, now);
                     self.mark_ready(idx);
                 }
+            }
+        }
+        true
+    }
+
+    /// `Options::send_window`: a side the harness gave room again after a
+    /// refused write is reported writable, as the kernel reports a socket
+    /// that was full. True if a side was.
+    fn follow_send_window(&mut self) -> bool {
+        let Some(window) = self.shared.window.as_ref() else { return false };
+        let reopened = Side::BOTH.map(|s| window.take_reopened(s));
+        if !reopened.contains(&true) {
+            return false;
+        }
+        let now = self.now();
+        for idx in 0..self.slots.len() {
+            if let Some(Some(slot)) = self.slots.get_mut(idx) {
+                let cfg = slot.cfg;
+                for side in Side::BOTH.into_iter().filter(|&s| reopened[s as usize]) {
+                    slot.core.handle_ready(&cfg, side, false, true, now);
+                }
+                self.mark_ready(idx);
             }
         }
         true

@@ -93,6 +93,12 @@ pub fn set_linger_zero<S: AsFd>(sock: &S) -> io::Result<()> {
     SockRef::from(sock).set_linger(Some(Duration::ZERO))
 }
 
+/// Sends at once what earlier `MSG_MORE` sends held back: setting
+/// `TCP_NODELAY` forces out pending output (tcp(7)).
+pub fn push<S: AsFd>(sock: &S) -> io::Result<()> {
+    SockRef::from(sock).set_tcp_nodelay(true)
+}
+
 /// Reads and clears `SO_ERROR`: after a non-blocking connect became
 /// writable, `None` is success and `Some(e)` its failure (ECONNREFUSED,
 /// ETIMEDOUT); after a RST, `Some(ECONNRESET)`.
