@@ -124,6 +124,18 @@ fn a_runtime_that_closes_without_the_drain_is_caught() {
 }
 
 #[test]
+fn a_runtime_that_drops_a_postponed_close_notify_is_caught() {
+    use connseq_model::check::Feature;
+    let base = ModelConfig::preset(Preset::Small);
+    let cfg = ModelConfig { client_chunks: 2, server_chunks: 2, buf_cap: 2, ..base };
+    let sys = System::new(cfg.with(Feature::TlsFront).with(Feature::TlsBack));
+    let traces = sources::random_walks(&sys, 400, 32, 3);
+    let t = campaign(&sys, &traces, Breakage::DropPostponedCloseNotify);
+    eprintln!("{}", show(&t));
+    assert!(!t.diverged.is_empty(), "the broken runtime went unnoticed: {}", show(&t));
+}
+
+#[test]
 fn every_feature_agrees_with_the_real_runtime() {
     use connseq_model::check::Feature;
     let mut report = String::new();

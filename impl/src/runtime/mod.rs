@@ -94,6 +94,10 @@ pub enum Breakage {
     /// the socket is closed with unread input, so the kernel sends an RST
     /// that may destroy what the peer had not read.
     CloseWithoutDrain,
+    /// A TLS close_notify that cannot be flushed now is reported done: the
+    /// note's postponed step is dropped instead of retried, so the peer gets
+    /// the FIN without the close_notify (a truncation it can detect).
+    DropPostponedCloseNotify,
 }
 
 /// What the log line of an ended session says, as values.
