@@ -27,7 +27,8 @@
 //! | send after an RST is EPIPE / ECONNRESET; recv after an RST is ECONNRESET | [`send_after_the_peers_rst_fails_with_econnreset_then_epipe`], [`recv_after_the_peers_rst_fails_with_econnreset_then_reads_zero`], [`the_rst_error_is_reported_once_to_whichever_call_comes_first`], [`shutdown_write_after_the_peers_rst_fails_with_enotconn`] |
 //! | a refused connect reports an error on the socket | [`nonblocking_connect_to_a_bound_port_without_listener_is_refused`] |
 //! | readiness is edge-triggered; a peer's write or FIN makes the socket readable | [`each_peer_write_is_a_new_readable_edge`], [`peer_fin_shows_as_read_closed_and_reads_return_zero_after_the_data`], [`peer_rst_shows_as_error_readable_and_writable`], [`epoll_reports_a_closed_fd_while_a_duplicate_keeps_its_socket_open`] |
-//! | splice (the `splice` feature: `Sink::Pipe`, `Source::Pipe`) | [`splice_moves_a_4_mib_stream_in_order_and_reports_eof_as_zero`], [`splice_in_after_an_rst_reads_the_queued_data_then_fails_with_econnreset`], [`splice_out_after_an_rst_fails_with_econnreset_then_epipe`] |
+//! | splice (the `splice` feature: `Sink::Pipe`, `Source::Pipe`) | [`splice_moves_a_4_mib_stream_in_order_and_reports_eof_as_zero`], [`splice_in_after_an_rst_reads_the_queued_data_then_fails_with_econnreset`], [`splice_out_after_an_rst_fails_with_econnreset_then_epipe`], [`a_pipe_is_full_by_slots_and_the_socket_queue_tells_a_full_pipe_from_an_empty_socket`] |
+//! | the model's kernel corks nothing (the replay's send-window shim) | [`bytes_corked_by_msg_more_wait_until_tcp_nodelay_pushes_them`] |
 //!
 //! Facts of `spec/tcp-close-semantics.md` with no test here, and why:
 //! - "`close()` is never retried after an error": a rule for the runtime,
@@ -930,4 +931,64 @@ fn splice_out_after_an_rst_fails_with_econnreset_then_epipe() {
     assert_eq!(kind(&pipe.splice_out(&dst.ours, 64)), Some(ConnectionReset), "first splice");
     assert_eq!(kind(&pipe.splice_out(&dst.ours, 64)), Some(BrokenPipe), "second splice");
     assert_eq!(pipe.len(), 6, "nothing left the pipe");
+}
+
+/// Runtime (`pipe-size`, `exec::recv_pipe`): a pipe is full by slots, not
+/// by bytes, so the runtime never shrinks a pipe below the kernel's size
+/// and bounds the bytes in it with a fill limit instead; and a splice that
+/// would block into a pipe holding bytes means "out of slots" only while
+/// the socket still has bytes queued (`FIONREAD`).
+///
+/// Linux: a pipe of one page (one slot) that holds one 8-byte segment
+/// refuses a second 8-byte segment with `EAGAIN` while the socket holds it;
+/// a pipe of the default size takes it.
+#[test]
+fn a_pipe_is_full_by_slots_and_the_socket_queue_tells_a_full_pipe_from_an_empty_socket() {
+    let mut p = Pair::loopback();
+    p.ours.set_nonblocking(true).expect("O_NONBLOCK");
+    p.peer.set_nodelay(true).expect("TCP_NODELAY");
+    let mut one_slot = Pipe::new().expect("pipe2");
+    assert_eq!(one_slot.set_capacity(4096).expect("F_SETPIPE_SZ"), 4096);
+    for (i, segment) in [b"segment0", b"segment1"].iter().enumerate() {
+        write_all(&mut p.peer, &segment[..]);
+        fixture::eventually("the segment arrives", || {
+            (socket::queued_input(&p.ours).expect("FIONREAD") == 8).then_some(())
+        });
+        if i == 0 {
+            assert_eq!(one_slot.splice_in(&p.ours, 1024).expect("the first segment"), 8);
+            assert_eq!(socket::queued_input(&p.ours).expect("FIONREAD"), 0);
+            // The socket is empty: EAGAIN means just that.
+            assert_eq!(kind(&one_slot.splice_in(&p.ours, 1024)), Some(WouldBlock));
+        }
+    }
+    assert_eq!(kind(&one_slot.splice_in(&p.ours, 1024)), Some(WouldBlock), "one slot, taken");
+    assert_eq!(one_slot.len(), 8, "8 bytes in a 4096-byte pipe, and it is full");
+    assert_eq!(socket::queued_input(&p.ours).expect("FIONREAD"), 8, "the socket still holds the second segment");
+    let mut default = Pipe::new().expect("pipe2");
+    assert_eq!(default.splice_in(&p.ours, 1024).expect("a pipe of 16 slots takes it"), 8);
+}
+
+/// Runtime (the send-window shim, `exec::refused`): the core's `MSG_MORE`
+/// promises more bytes at once; where the shim refuses them, what was
+/// corked must go out, since a socket that is really full holds nothing
+/// back, and the model's kernel corks nothing.
+///
+/// Linux: bytes sent with `MSG_MORE` stay in the send queue; setting
+/// `TCP_NODELAY` (already set) pushes them (tcp(7)). If the wait below is
+/// stretched past the kernel's own corking limit (200 ms) by a loaded
+/// machine, the first half of the check says nothing and is skipped.
+#[test]
+fn bytes_corked_by_msg_more_wait_until_tcp_nodelay_pushes_them() {
+    let p = Pair::loopback();
+    p.ours.set_nodelay(true).expect("TCP_NODELAY");
+    p.peer.set_nonblocking(true).expect("O_NONBLOCK");
+    let sent = std::time::Instant::now();
+    assert_eq!(socket::send(&p.ours, b"PROXY TCP4 header\r\n", true).expect("send with MSG_MORE"), 19);
+    thread::sleep(std::time::Duration::from_millis(20));
+    let arrived = socket::queued_input(&p.peer).expect("FIONREAD");
+    if sent.elapsed() < std::time::Duration::from_millis(150) {
+        assert_eq!(arrived, 0, "corked bytes went out without a push");
+    }
+    socket::push(&p.ours).expect("TCP_NODELAY");
+    fixture::eventually("the pushed bytes arrive", || (socket::queued_input(&p.peer).ok()? == 19).then_some(()));
 }

@@ -511,8 +511,11 @@ impl Exec<'_> {
     /// full answers `WouldBlock` and the core retries when it is writable.
     fn tls_close_notify(&self, slot: &mut Slot, side: Side) -> Outcome {
         let (sock, tls, _) = slot.tls_io(side, side.output());
-        let would_block =
-            if self.shared.breakage == Breakage::DropPostponedCloseNotify { Outcome::Done } else { Outcome::WouldBlock };
+        let would_block = if self.shared.breakage == Breakage::DropPostponedCloseNotify {
+            Outcome::Done
+        } else {
+            Outcome::WouldBlock
+        };
         match (sock, tls) {
             (Some(_), Some(_)) if !self.room_for_message(side) => would_block,
             (Some(sock), Some(tls)) => match tls.close_notify(sock) {
