@@ -1,16 +1,32 @@
 #!/usr/bin/env bash
-# Mutation testing of the runtime and its adapters against the conformance
-# suite: every mutant cargo-mutants makes of impl/src/runtime, impl/src/sys and
-# impl/src/pool.rs is built and run against the replay campaign and the kernel
-# axioms (conformance/tests/replay.rs, kernel_axioms.rs). A mutant the suite
-# does not fail is a survivor; docs/conformance.md lists them and why.
+# Mutation testing of the runtime and its adapters: every mutant cargo-mutants
+# makes of impl/src/runtime, impl/src/sys, impl/src/pool.rs and the TLS
+# adapter's I/O (tls/src/conn.rs, tls/src/sock.rs) is built and run against a
+# suite; a mutant the suite does not fail is a survivor. docs/conformance.md
+# lists the survivors and why they survive.
 #
-#   scripts/mutants.sh                      # all mutants (about 625; hours on 2 cores)
-#   scripts/mutants.sh --shard 0/5          # a fifth of them, every fifth mutant
-#   scripts/mutants.sh --list               # what would be run
+#   scripts/mutants.sh                    # the conformance suite (replay + kernel axioms)
+#   scripts/mutants.sh --shard 0/5        # a fifth of the mutants, every fifth one
+#   scripts/mutants.sh --list             # the mutants, without running them
+#   SUITE=own scripts/mutants.sh          # second pass: what the conformance
+#                                         # pass did not catch, against the
+#                                         # runtime's and the TLS crate's own tests
+#
+# First pass (SUITE=conformance, the default): the conformance suite
+# (conformance/tests/replay.rs and kernel_axioms.rs) is run once with coverage
+# instrumentation, and the mutants whose code it never executes are recorded
+# as missed without being built (mutants.out/unexecuted.txt): no test of the
+# suite can observe them. The others are built and tested with nextest, which
+# stops at the first failing test.
+#
+# Second pass (SUITE=own): `cargo mutants --iterate` takes the survivors of
+# the first pass (and the unexecuted ones) and runs them against the tests of
+# impl/ and tls/ (unit, real-socket and interop tests: HAProxy, curl and
+# OpenSSL must be installed, as .ci/run installs them).
 #
 # Extra arguments go to `cargo mutants`. Results: mutants.out/ (caught.txt,
-# missed.txt, timeout.txt, unviable.txt, outcomes.json).
+# missed.txt, timeout.txt, unviable.txt, outcomes.json); the summary:
+# `python3 scripts/mutants_summary.py mutants.out`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,12 +34,63 @@ version=27.1.0
 if ! cargo mutants --version 2>/dev/null | grep -qF "$version"; then
   cargo install cargo-mutants --locked --version "$version"
 fi
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install cargo-nextest --locked
+fi
 
-exec cargo mutants \
-  --file 'impl/src/runtime/*.rs' --file 'impl/src/sys/*.rs' --file impl/src/pool.rs \
-  --exclude impl/src/sys/test_support.rs \
-  --sharding round-robin \
-  --test-package connseq-conformance \
-  --baseline skip --timeout 120 --build-timeout 600 \
-  "$@" \
-  -- --test replay --test kernel_axioms
+files=(
+  --file 'impl/src/runtime/*.rs' --file 'impl/src/sys/*.rs' --file impl/src/pool.rs
+  --file tls/src/conn.rs --file tls/src/sock.rs
+  --exclude impl/src/sys/test_support.rs
+)
+# Mutants are built without debug information: the same code, linked faster.
+export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0
+common=(--workspace "${files[@]}" --test-tool nextest --baseline skip --timeout 240 --build-timeout 900)
+
+for arg in "$@"; do
+  if [ "$arg" = --list ]; then
+    exec cargo mutants "${common[@]}" "$@"
+  fi
+done
+
+if [ "${SUITE:-conformance}" = own ]; then
+  exec cargo mutants "${common[@]}" --iterate \
+    --test-package connseq --test-package connseq-tls "$@"
+fi
+
+# The suite's coverage, in a target directory of its own.
+rustup component add llvm-tools-preview >/dev/null 2>&1 || true
+sysroot=$(rustc --print sysroot)
+host=$(rustc -vV | sed -n 's/^host: //p')
+llvm="$sysroot/lib/rustlib/$host/bin"
+cov=target/mutants-coverage
+mkdir -p mutants.out "$cov"
+rm -f "$cov"/*.profraw
+suite=(-p connseq-conformance --test replay --test kernel_axioms)
+export RUSTFLAGS="-C instrument-coverage"
+export CARGO_TARGET_DIR="$cov/target"
+LLVM_PROFILE_FILE="$PWD/$cov/suite-%p-%m.profraw" cargo test "${suite[@]}" -q
+mapfile -t objects < <(cargo test "${suite[@]}" --no-run --message-format=json 2>/dev/null |
+  python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        print(m["executable"])')
+unset RUSTFLAGS CARGO_TARGET_DIR
+"$llvm/llvm-profdata" merge -sparse "$cov"/*.profraw -o "$cov/suite.profdata"
+"$llvm/llvm-cov" export -format=text -instr-profile "$cov/suite.profdata" \
+  $(printf -- '-object %s ' "${objects[@]}") > "$cov/coverage.json"
+cargo mutants "${common[@]}" --list --json > "$cov/mutants.json"
+python3 scripts/mutants_coverage.py "$cov/mutants.json" "$cov/coverage.json" "$cov/unexecuted.txt"
+
+excludes=()
+while IFS= read -r name; do
+  # A Rust regex matching exactly this name.
+  excludes+=(--exclude-re "^$(printf '%s' "$name" | sed 's/[][\\.+*?(){}|^$#&~-]/\\&/g')\$")
+done < "$cov/unexecuted.txt"
+
+status=0
+cargo mutants "${common[@]}" "${excludes[@]}" --test-package connseq-conformance "$@" \
+  -- --test replay --test kernel_axioms || status=$?
+cp "$cov/unexecuted.txt" mutants.out/unexecuted.txt
+exit "$status"
