@@ -67,51 +67,43 @@
 //! The binary `connseq-conformance` writes such directories (`export`,
 //! `walks`) and prints coverage (`coverage`).
 //!
-//! # What the replay has to resolve
+//! # What the replay has to resolve, and how it does
 //!
 //! The model abstracts the kernel and the peers; a replay on real sockets
-//! has to make these choices itself:
+//! makes these choices itself ([`replay`], docs/conformance.md):
 //!
 //! - **Chunks are not bytes.** A data chunk is a fixed, distinct byte
-//!   pattern per direction and number; one `PeerReads` takes exactly one
-//!   chunk, or the FIN, or the RST, whereas one real `recv` may return part
-//!   of a chunk or several. The replay peer reads exactly one chunk's bytes.
+//!   pattern per direction and number (8 bytes); one `PeerReads` takes
+//!   exactly one chunk, or the FIN, or the RST, however the kernel splits
+//!   or joins the bytes.
 //! - **Wires hold one chunk.** The small preset's wire holds a single chunk,
-//!   so a second send waits (`PeerSends` is disabled, the proxy's send gets
-//!   EAGAIN and sets `FULL_OUT`); real socket buffers hold megabytes. The
-//!   replay needs small `SO_SNDBUF`/`SO_RCVBUF` and chunks larger than them,
-//!   or a fault-injecting shim, for the model's EAGAIN to happen for real.
-//! - **Delivery is instantaneous in the model.** A peer's send is on the
-//!   proxy's side of the wire at once; on loopback it is there after a
-//!   short delay. Before a `ProxyRuns` step the replay waits until the
-//!   kernel has delivered what the model says is in flight (`wires`).
-//! - **One `ProxyRuns` is a turn to quiescence.** The model notifies the
-//!   core of readiness when the environment acts, and `ProxyRuns` runs the
-//!   core until it has nothing to do. The real runtime learns readiness
-//!   from the poller, maybe over several turns: the replay drives it until
-//!   it is quiescent, and never between two environment actions.
-//! - **Timers fire in any order.** Any armed timer may fire at any step,
-//!   with no clock; the runtime's deadlines differ (`client` 30 s,
-//!   `client-fin` 5 s). Advancing a clock cannot make `client` fire while
-//!   `client-fin` is armed; the replay fires the named timer through the
-//!   core (`Session::fire_timer`) with a manual clock.
-//! - **The server's accept is a separate event.** `ServerAccepts` /
-//!   `ServerRefuses` decide a pending connect; a real listening socket
-//!   completes the handshake in the kernel before `accept(2)`. Holding a
-//!   connect pending needs a listener that does not answer SYNs yet (a full
-//!   backlog, a filter) and a refusal needs a closed port.
-//! - **TLS is two chunks.** `HELLO` and `FINISHED` stand for the whole
-//!   handshake, and the server answers within its own `PeerReads`; a real
-//!   handshake takes several flights, which the replay runs as one step.
+//!   so the proxy's second send gets EAGAIN and sets `FULL_OUT`; a real
+//!   socket holds hundreds of kilobytes and cannot be filled from outside.
+//!   The runtime's send-window shim (`Options::send_window`) holds the
+//!   proxy's writes to the model's room on each wire before every turn.
+//! - **One `ProxyRuns` is a turn to quiescence.** The runtime runs stepped
+//!   (`Options::stepped`): a granted turn runs until a poll finds nothing,
+//!   with the whole batch's readiness in the cores first.
+//! - **Timers fire in any order in the model**; a clock fires the earliest
+//!   first. The manual clock moves to the fired timer's deadline; a trace
+//!   that fires a timer while another is due first is unsupported.
+//! - **The server's accept is a separate event.** A real listener completes
+//!   the handshake in the kernel: the connect shim (`Options::hold_connects`)
+//!   holds the attempt until the trace's answer, and a refusal is a port
+//!   bound without listening, so the kernel really refuses.
+//! - **TLS is three messages** (`HELLO`, the server's `FINISHED` flight, the
+//!   client's `CLIENT_FINISHED`), played by rustls peers one record at a
+//!   time ([`tls_peer`]); what the real proxy sends that the model has no
+//!   message for (session tickets, an alert after garbage) is read through.
 //! - **The server peer is per connection.** At each connect the model's
-//!   server starts afresh (`Observation::server` is emptied,
-//!   `Observation::connects` counts the attempts): the replay maps them to
-//!   the n-th accepted connection.
-//! - **A peer's close sends an RST** when data is unread in its receive
-//!   queue, as Linux does; the replay must let that data arrive first.
+//!   server starts afresh: the replay accepts the newest connection.
 //! - **Other sessions are part of the environment.** `SlotFrees(i)` (the
-//!   queue feature) means another session left server `i`; the replay plays
-//!   that session too, or sets the server's occupancy directly.
+//!   queue feature) frees a server slot the harness holds for them
+//!   (`RunningProxy::hold_slot` / `free_slot`).
+//! - **Linux is sometimes kinder than the model's kernel** (an RST does not
+//!   destroy what the receiver already received, an RST after both FINs
+//!   finds no socket): such traces are [`replay::Outcome::Explained`], each
+//!   by a kernel-axiom test.
 
 #![forbid(unsafe_code)]
 

@@ -5,15 +5,20 @@
 //! loop runs only when granted a turn, until it has nothing left to do, which
 //! is the model's "proxy runs") on a manual clock, with the connect shim
 //! (`Options::hold_connects`: a server connection completes at the model's
-//! "server accepts" or "server refuses", not when the loopback kernel would).
-//! Each environment action of the trace is applied to the real sockets:
+//! "server accepts" or "server refuses", not when the loopback kernel would)
+//! and the send-window shim (`Options::send_window`: the proxy's writes to
+//! each peer are held to the room the model's wire has, so its EAGAIN comes
+//! where the trace has it). The client and the server speak TLS through
+//! rustls when the configuration says so ([`crate::tls_peer`]). Each
+//! environment action of the trace is applied to the real sockets:
 //!
 //! | model action | real action |
 //! |---|---|
-//! | proxy runs | one turn of the event loop, then turns until the cores stop changing |
-//! | peer sends a chunk | `write` of the chunk's 8 bytes (`c`/`s`, its number, padding) |
-//! | peer reads | one non-blocking read of at most one chunk: data, EOF, a reset, or nothing |
-//! | peer shuts its write side | `shutdown(SHUT_WR)` |
+//! | proxy runs | the send window is set to the model's room on each wire; one turn of the event loop, then turns until the cores stop changing |
+//! | peer sends a chunk | `write` of the chunk's 8 bytes (`c`/`s`, its number, padding); a TLS peer: one record of them |
+//! | client sends its PROXY header, garbage, its TLS hello | `write` of a v1 header, of 8 bytes that are neither, of a rustls ClientHello |
+//! | peer reads | one non-blocking read of at most one chunk: data, EOF, a reset, or nothing; a TLS peer reads records until one has an effect (the hello, the flight, the Finished, a chunk, a close_notify) |
+//! | peer shuts its write side | `shutdown(SHUT_WR)`, after a close_notify if its TLS handshake is done |
 //! | peer closes | `close()` (the kernel resets if input is unread, as the model assumes) |
 //! | peer aborts | `SO_LINGER {1, 0}` then `close()`: an RST |
 //! | server accepts | `accept()` on the server's listener, then the attempt is released |
@@ -32,8 +37,9 @@
 //! the real kernel cannot take the model's path, the trace is
 //! [`Outcome::Unsupported`] with the reason, not a divergence: a timer the
 //! model fires while an earlier deadline is armed (the model fires any armed
-//! timer; a clock fires the earliest first), and the features this harness
-//! does not drive yet (TLS hellos, splice).
+//! timer; a clock fires the earliest first). Where Linux is kinder than the
+//! model's kernel, or the real proxy sends what the model has no message for
+//! (TLS session tickets), the trace is [`Outcome::Explained`].
 
 use crate::server_port::ServerPort;
 use crate::tls_peer::{self, Pki, TlsPeer, Unit};
