@@ -50,7 +50,7 @@ use connseq::config::{
 use connseq::runtime::{self, Breakage, Options, RunningProxy};
 use connseq_model::check::system::TLS_UP;
 use connseq_model::check::{SysAction, SysState, System, Who};
-use connseq_model::core::{Dir, Op, Session, SessionConfig, Side, TimerKind};
+use connseq_model::core::{Dir, Op, Session, SessionConfig, Side, Timeouts, TimerKind};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -274,6 +274,38 @@ fn handshake_options(cfg: &SessionConfig, env: &connseq_model::check::system::En
         conn_rules: if cfg.conn_rules { rules(env.reject == 1, "127.0.0.0/8") } else { Rules::default() },
         src_rules: if cfg.src_rules { rules(env.reject == 2, HEADER_SOURCE_NET) } else { Rules::default() },
         tls: None,
+    }
+}
+
+/// The proxy's timeouts for one trace. The model lets any armed timer fire
+/// at any step; a clock fires the earliest deadline first. So the timer
+/// kinds the trace fires get the shortest timeouts, in the order it first
+/// fires them (1 s, 2 s, ...), and the others 1,000 s. Every timer armed
+/// before the first firing was armed at the same reading of the manual
+/// clock, so the first firing is always the earliest deadline; a later one
+/// is when the arming times allow it, and the trace is unsupported at that
+/// step otherwise (a firing is always checked against the real deadlines).
+/// The values change no decision of the core: it compares no timeouts, it
+/// only arms and fires timers.
+fn trace_timeouts(actions: &[SysAction]) -> Timeouts {
+    let mut order: Vec<TimerKind> = Vec::new();
+    for a in actions {
+        if let SysAction::TimerFires(k) = *a {
+            if !order.contains(&k) {
+                order.push(k);
+            }
+        }
+    }
+    let t = |k: TimerKind| -> u64 { order.iter().position(|&x| x == k).map_or(1_000_000, |i| 1_000 * (i as u64 + 1)) };
+    Timeouts {
+        handshake: t(TimerKind::Handshake),
+        connect: t(TimerKind::Connect),
+        queue: t(TimerKind::Queue),
+        turn_around: t(TimerKind::TurnAround),
+        client: t(TimerKind::Client),
+        server: t(TimerKind::Server),
+        client_fin: t(TimerKind::ClientFin),
+        server_fin: t(TimerKind::ServerFin),
     }
 }
 
@@ -538,7 +570,8 @@ pub fn replay(sys: &System, init: &SysState, actions: &[SysAction]) -> Outcome {
 /// [`replay`] against a deliberately broken runtime (`breakage`): the test
 /// that shows the comparison catches a runtime that misbehaves.
 pub fn replay_with(sys: &System, init: &SysState, actions: &[SysAction], breakage: Breakage) -> Outcome {
-    let cfg = *sys.session_config(init);
+    let mut cfg = *sys.session_config(init);
+    cfg.timeouts = trace_timeouts(actions);
     // A model buffer holds `buf_cap` chunks and a pipe `pipe_cap`: the real
     // ones hold as many chunks' bytes (a pipe's fill limit, `pipe-size`), so
     // "full" means the same on both sides.
@@ -590,7 +623,12 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                            had closed, and its kernel answered with an RST";
     // A timer fired since the proxy's last turn: the model handles a firing
     // at once, the runtime at its next turn.
-    let mut fired_since_turn = false;
+    // The timers fired since the proxy's last turn: the model handles a
+    // firing at once, the runtime at its next turn, in deadline order.
+    let mut fired_since_turn: Vec<TimerKind> = Vec::new();
+    // A slot freed since the proxy's last turn: the runtime hands it over
+    // and runs the waiting session at once, when it reads the message.
+    let mut slot_freed_since_turn = false;
     h.connect_client()?;
     let mut log = Vec::new();
     for (i, &a) in actions.iter().enumerate() {
@@ -655,7 +693,8 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                         actual: e.to_string(),
                     }));
                 }
-                fired_since_turn = false;
+                fired_since_turn.clear();
+                slot_freed_since_turn = false;
                 let real = h.proxy.cores();
                 match (next.core.is_closed(), real.first()) {
                     (false, Some(core)) => {
@@ -808,7 +847,7 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                     return Err(diverge("the session", format!("alive with timer {kind} armed"), "ended".into()));
                 };
                 let Some(deadline) = core.timers.deadline(kind) else {
-                    if fired_since_turn {
+                    if !fired_since_turn.is_empty() {
                         return Err(Stop::Unsupported(format!(
                             "timer {kind} was armed by a timer that fired since the proxy's last turn (the model \
                              handles a firing at once, the runtime at its next turn)"
@@ -816,19 +855,34 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                     }
                     return Err(diverge(&format!("timer {kind}"), "armed".into(), "not armed".into()));
                 };
-                // A clock fires the earliest deadline first, and timers due
-                // together in the core's order (`TimerKind::ALL`).
-                let first = TimerKind::ALL
-                    .into_iter()
-                    .filter_map(|k| core.timers.deadline(k).map(|d| (d, k as u8, k)))
-                    .min()
-                    .map(|(_, _, k)| k);
-                if first != Some(kind) {
+                if fired_since_turn.contains(&kind) {
                     return Err(Stop::Unsupported(format!(
-                        "the model fires {kind} while another timer is due first (a clock fires the earliest first)"
+                        "timer {kind} fires twice between two turns of the proxy (re-armed by its own firing, which \
+                         the runtime handles at its next turn)"
                     )));
                 }
-                fired_since_turn = true;
+                if slot_freed_since_turn {
+                    return Err(Stop::Unsupported(format!(
+                        "timer {kind} fires after a slot freed since the proxy's last turn (the runtime runs the \
+                         session it hands the slot to at once, before the timer)"
+                    )));
+                }
+                // A clock fires every timer due when it moves: the fired one
+                // must be due strictly before every other armed timer; those
+                // that fired since the last turn are due already and go first,
+                // in the order they fired.
+                let other = TimerKind::ALL
+                    .into_iter()
+                    .filter(|&k| k != kind && !fired_since_turn.contains(&k))
+                    .filter_map(|k| core.timers.deadline(k))
+                    .min();
+                if other.is_some_and(|d| d <= deadline) {
+                    return Err(Stop::Unsupported(format!(
+                        "the model fires {kind} while another timer is due first or at the same time (a clock fires \
+                         the earliest first)"
+                    )));
+                }
+                fired_since_turn.push(kind);
                 let by = deadline.saturating_sub(h.clock);
                 h.clock += by;
                 h.proxy.advance(Duration::from_millis(by));
@@ -840,6 +894,13 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                 }
             }
             SysAction::SlotFrees(server) => {
+                if !fired_since_turn.is_empty() {
+                    return Err(Stop::Unsupported(format!(
+                        "{a} after a timer fired since the proxy's last turn (the model handles the firing at once, \
+                         the runtime at its next turn, after it hands over the slot)"
+                    )));
+                }
+                slot_freed_since_turn |= model.core.si_back == connseq_model::core::SiState::Que;
                 if !h.proxy.free_slot(0, server) {
                     return Err(Stop::Unsupported(format!("{a}: the proxy has no server {server}")));
                 }
