@@ -44,7 +44,8 @@ files=(
   --exclude impl/src/sys/test_support.rs
 )
 # Mutants are built without debug information: the same code, linked faster.
-export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0
+# A replay campaign stops at its first divergence: one is enough to catch.
+export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0 CONNSEQ_REPLAY_FAIL_FAST=1
 common=(--workspace "${files[@]}" --test-tool nextest --baseline skip --timeout 240 --build-timeout 900)
 
 for arg in "$@"; do

@@ -25,8 +25,16 @@ struct Tally {
     diverged: Vec<(Trace, String)>,
 }
 
+/// Whether a campaign stops at its first divergence (`CONNSEQ_REPLAY_FAIL_FAST`,
+/// set by scripts/mutants.sh: a mutant is caught by one divergence, and the
+/// rest of the campaign would only cost time).
+fn fail_fast() -> bool {
+    std::env::var_os("CONNSEQ_REPLAY_FAIL_FAST").is_some()
+}
+
 fn campaign(sys: &System, traces: &[Trace], breakage: Breakage) -> Tally {
     let inits = sys.init_states();
+    let fail_fast = fail_fast();
     let mut t = Tally::default();
     for trace in traces {
         match replay_with(sys, &inits[trace.init], &trace.actions, breakage) {
@@ -40,8 +48,9 @@ fn campaign(sys: &System, traces: &[Trace], breakage: Breakage) -> Tally {
             Outcome::Diverges(d) => {
                 let lost = d.actual == replay::TURN_LOST;
                 t.diverged.push((trace.clone(), d.to_string()));
-                if lost {
-                    // Every later trace would wait out the same hang.
+                if lost || fail_fast {
+                    // A lost turn: every later trace would wait out the same
+                    // hang. Failing fast: one divergence is enough.
                     break;
                 }
             }
