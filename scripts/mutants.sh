@@ -5,23 +5,25 @@
 # suite; a mutant the suite does not fail is a survivor. docs/conformance.md
 # lists the survivors and why they survive.
 #
-#   scripts/mutants.sh                    # the conformance suite (replay + kernel axioms)
+#   scripts/mutants.sh [--jobs 2]         # the conformance suite (replay + kernel axioms)
 #   scripts/mutants.sh --shard 0/5        # a fifth of the mutants, every fifth one
 #   scripts/mutants.sh --list             # the mutants, without running them
 #   SUITE=own scripts/mutants.sh          # second pass: what the conformance
 #                                         # pass did not catch, against the
 #                                         # runtime's and the TLS crate's own tests
 #
-# First pass (SUITE=conformance, the default): the conformance suite
-# (conformance/tests/replay.rs and kernel_axioms.rs) is run once with coverage
-# instrumentation, and the mutants whose code it never executes are recorded
-# as missed without being built (mutants.out/unexecuted.txt): no test of the
-# suite can observe them. The others are built and tested with nextest, which
-# stops at the first failing test.
+# Each pass first runs its suite once with coverage instrumentation: the
+# mutants whose code the suite never executes are recorded as missed without
+# being built (mutants.out/unexecuted.txt), since no test of the suite can
+# observe them. The others are built and tested with nextest, which stops at
+# the first failing test; a replay campaign stops at its first divergence.
 #
-# Second pass (SUITE=own): `cargo mutants --iterate` takes the survivors of
-# the first pass (and the unexecuted ones) and runs them against the tests of
-# impl/ and tls/ (unit, real-socket and interop tests: HAProxy, curl and
+# First pass (SUITE=conformance, the default): conformance/tests/replay.rs and
+# kernel_axioms.rs. Its results are kept in mutants.out.conformance/.
+#
+# Second pass (SUITE=own): `cargo mutants --iterate` over the first pass's
+# results (what it caught or found unviable is skipped), against the tests of
+# impl/ and tls/: unit, real-socket and interop tests (HAProxy, curl and
 # OpenSSL must be installed, as .ci/run installs them).
 #
 # Extra arguments go to `cargo mutants`. Results: mutants.out/ (caught.txt,
@@ -54,30 +56,51 @@ for arg in "$@"; do
   fi
 done
 
-if [ "${SUITE:-conformance}" = own ]; then
-  exec cargo mutants "${common[@]}" --iterate \
-    --test-package connseq --test-package connseq-tls "$@"
-fi
+suite=${SUITE:-conformance}
+case "$suite" in
+  conformance)
+    build=(-p connseq-conformance --test replay --test kernel_axioms)
+    test=(--test-package connseq-conformance)
+    extra=(-- --test replay --test kernel_axioms)
+    ;;
+  own)
+    build=(-p connseq -p connseq-tls)
+    test=(--iterate --test-package connseq --test-package connseq-tls)
+    extra=()
+    if [ ! -d mutants.out.conformance ]; then
+      echo "scripts/mutants.sh: run the conformance pass first (mutants.out.conformance/ is missing)" >&2
+      exit 2
+    fi
+    rm -rf mutants.out
+    cp -r mutants.out.conformance mutants.out
+    ;;
+  *)
+    echo "scripts/mutants.sh: SUITE is conformance or own, not $suite" >&2
+    exit 2
+    ;;
+esac
 
 # The suite's coverage, in a target directory of its own.
 rustup component add llvm-tools-preview >/dev/null 2>&1 || true
 sysroot=$(rustc --print sysroot)
 host=$(rustc -vV | sed -n 's/^host: //p')
 llvm="$sysroot/lib/rustlib/$host/bin"
-cov=target/mutants-coverage
-mkdir -p mutants.out "$cov"
+cov=target/mutants-coverage/$suite
+mkdir -p "$cov"
 rm -f "$cov"/*.profraw
-suite=(-p connseq-conformance --test replay --test kernel_axioms)
-export RUSTFLAGS="-C instrument-coverage"
-export CARGO_TARGET_DIR="$cov/target"
-LLVM_PROFILE_FILE="$PWD/$cov/suite-%p-%m.profraw" cargo test "${suite[@]}" -q
-mapfile -t objects < <(cargo test "${suite[@]}" --no-run --message-format=json 2>/dev/null |
-  python3 -c 'import json,sys
+(
+  export RUSTFLAGS="-C instrument-coverage" CARGO_TARGET_DIR="$PWD/target/mutants-coverage/target"
+  LLVM_PROFILE_FILE="$PWD/$cov/suite-%p-%m.profraw" cargo test "${build[@]}" -q
+  # Every executable the tests ran: test binaries, and the proxy binary the
+  # command-line tests start.
+  cargo test "${build[@]}" --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
-        print(m["executable"])')
-unset RUSTFLAGS CARGO_TARGET_DIR
+    if m.get("reason") == "compiler-artifact" and m.get("executable"):
+        print(m["executable"])' > "$cov/objects.txt"
+)
+mapfile -t objects < "$cov/objects.txt"
 "$llvm/llvm-profdata" merge -sparse "$cov"/*.profraw -o "$cov/suite.profdata"
 "$llvm/llvm-cov" export -format=text -instr-profile "$cov/suite.profdata" \
   $(printf -- '-object %s ' "${objects[@]}") > "$cov/coverage.json"
@@ -91,7 +114,10 @@ while IFS= read -r name; do
 done < "$cov/unexecuted.txt"
 
 status=0
-cargo mutants "${common[@]}" "${excludes[@]}" --test-package connseq-conformance "$@" \
-  -- --test replay --test kernel_axioms || status=$?
+cargo mutants "${common[@]}" "${excludes[@]}" "${test[@]}" "$@" "${extra[@]}" || status=$?
 cp "$cov/unexecuted.txt" mutants.out/unexecuted.txt
+if [ "$suite" = conformance ]; then
+  rm -rf mutants.out.conformance
+  cp -r mutants.out mutants.out.conformance
+fi
 exit "$status"
