@@ -47,10 +47,10 @@ use connseq::config::{
     BackTls, BackendConfig, Cidr, FrontTls, GlobalConfig, ListenerConfig, ListenerOptions, ProxyConfig, ProxyTlvs,
     ProxyVersion, Rule, Rules, SendProxy, ServerConfig, ServerVerify, Verdict,
 };
-use connseq::runtime::{self, Breakage, Options, RunningProxy};
+use connseq::runtime::{self, Breakage, Held, Options, RunningProxy};
 use connseq_model::check::system::TLS_UP;
 use connseq_model::check::{SysAction, SysState, System, Who};
-use connseq_model::core::{Dir, Op, Session, SessionConfig, Side, Timeouts, TimerKind};
+use connseq_model::core::{Channel, Dir, Fill, Op, Session, SessionConfig, Side, Timeouts, TimerKind};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -730,6 +730,18 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                     (true, Some(core)) => {
                         return Err(diverge("the session", "ended".into(), projection(core)));
                     }
+                }
+                // A channel holds a buffer or a pipe only while the model
+                // says data is in flight in it: an idle connection holds
+                // none, and an ended session has given everything back.
+                let alive = !next.core.is_closed();
+                let count = |f: fn(&Channel) -> Fill| {
+                    [&next.core.req, &next.core.res].into_iter().filter(|c| alive && f(c) != Fill::Empty).count()
+                };
+                let expected = Held { buffers: count(|c| c.buf), pipes: count(|c| c.pipe) };
+                let held = h.proxy.held();
+                if held != expected {
+                    return Err(diverge("the buffers and pipes held", format!("{expected:?}"), format!("{held:?}")));
                 }
                 compared += 1;
                 // The session tickets a TLS 1.3 server sends after its

@@ -156,6 +156,17 @@ pub struct Stats {
     pub rejected: u64,
 }
 
+/// What an event loop holds of its pools (stepped mode: as its last turn
+/// left it). A channel holds a buffer or a pipe only while data is in
+/// flight, so these count the channels the model says are not empty.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Channel buffers handed out and not given back.
+    pub buffers: usize,
+    /// Splice pipes handed out and not given back.
+    pub pipes: usize,
+}
+
 /// A proxy whose threads are started, with its listeners bound.
 #[derive(Debug)]
 struct Started {
@@ -316,6 +327,12 @@ impl RunningProxy {
     /// them (empty otherwise).
     pub fn cores(&self) -> Vec<Session> {
         self.shared.gate.as_ref().map(|g| g.snapshot()).unwrap_or_default()
+    }
+
+    /// Stepped mode: the buffers and pipes the loop held at the end of the
+    /// last turn (nothing otherwise).
+    pub fn held(&self) -> Held {
+        self.shared.gate.as_ref().map(|g| g.held()).unwrap_or_default()
     }
 
     /// With [`Options::hold_connects`]: lets the connect attempts in progress

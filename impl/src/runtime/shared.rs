@@ -7,7 +7,7 @@
 //! release, end), never per byte: an uncontended mutex or an atomic.
 
 use super::backend::BackendState;
-use super::{SessionRecord, Stats};
+use super::{Held, SessionRecord, Stats};
 use connseq_model::core::Millis;
 use connseq_model::core::Session;
 use mio::Waker;
@@ -145,7 +145,7 @@ pub(crate) struct Gate {
     /// (turns granted, turns done).
     turns: Mutex<(u64, u64)>,
     cv: Condvar,
-    snapshot: Mutex<Vec<Session>>,
+    snapshot: Mutex<(Vec<Session>, Held)>,
 }
 
 impl Gate {
@@ -157,9 +157,10 @@ impl Gate {
         }
     }
 
-    /// The loop finished its turn with these sessions.
-    pub(crate) fn turn_done(&self, cores: Vec<Session>) {
-        *lock(&self.snapshot) = cores;
+    /// The loop finished its turn with these sessions, holding this much of
+    /// its pools.
+    pub(crate) fn turn_done(&self, cores: Vec<Session>, held: Held) {
+        *lock(&self.snapshot) = (cores, held);
         let mut t = lock(&self.turns);
         t.1 = t.0;
         self.cv.notify_all();
@@ -188,7 +189,11 @@ impl Gate {
     }
 
     pub(crate) fn snapshot(&self) -> Vec<Session> {
-        lock(&self.snapshot).clone()
+        lock(&self.snapshot).0.clone()
+    }
+
+    pub(crate) fn held(&self) -> Held {
+        lock(&self.snapshot).1
     }
 
     fn wake(&self) {

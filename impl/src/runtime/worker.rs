@@ -20,7 +20,7 @@ use super::exec::Exec;
 use super::session::Slot;
 use super::shared::{Msg, Shared, StopMode};
 use super::timers::TimerHeap;
-use super::SessionRecord;
+use super::{Held, SessionRecord};
 use crate::config::{ListenerOptions, ProxyConfig, SendProxy, ServerVerify};
 use crate::pool::{BufPool, PipePool};
 use crate::sys::signal::{Signal, Signals};
@@ -341,7 +341,8 @@ impl Worker {
             if let (Some(gate), true, true) = (&self.shared.gate, turn_open, idle) {
                 // Nothing was ready and the due timers fired: the turn ends.
                 let cores = self.slots.iter().flatten().map(|s| s.core).collect();
-                gate.turn_done(cores);
+                let held = Held { buffers: self.pool.in_use(), pipes: self.pipes.in_use() };
+                gate.turn_done(cores, held);
                 turn_open = false;
             }
         }
