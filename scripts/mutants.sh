@@ -11,6 +11,15 @@
 #   SUITE=own scripts/mutants.sh          # second pass: what the conformance
 #                                         # pass did not catch, against the
 #                                         # runtime's and the TLS crate's own tests
+#   scripts/mutants.sh --after DIR        # continue a run cut short: skip every
+#                                         # mutant DIR (a moved mutants.out) has
+#                                         # a result for; repeatable
+#
+# A continued run: `mv mutants.out mutants.out.part1`, then
+# `scripts/mutants.sh --after mutants.out.part1` (with --shard k/n to test a
+# round-robin part of what is left), and the summary of the parts together:
+# `python3 scripts/mutants_summary.py mutants.out.part1 mutants.out
+# --all=target/mutants-coverage/conformance/mutants.json`.
 #
 # Each pass first runs its suite once with coverage instrumentation: the
 # mutants whose code the suite never executes are recorded as missed without
@@ -50,11 +59,16 @@ files=(
 export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0 CONNSEQ_REPLAY_FAIL_FAST=1
 common=(--workspace "${files[@]}" --test-tool nextest --baseline skip --timeout 240 --build-timeout 900)
 
-for arg in "$@"; do
-  if [ "$arg" = --list ]; then
-    exec cargo mutants "${common[@]}" "$@"
-  fi
+after=()
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --after) after+=("$2"); shift 2 ;;
+    --list) exec cargo mutants "${common[@]}" ${args[@]+"${args[@]}"} "$@" ;;
+    *) args+=("$1"); shift ;;
+  esac
 done
+set -- ${args[@]+"${args[@]}"}
 
 suite=${SUITE:-conformance}
 case "$suite" in
@@ -111,7 +125,9 @@ excludes=()
 while IFS= read -r name; do
   # A Rust regex matching exactly this name.
   excludes+=(--exclude-re "^$(printf '%s' "$name" | sed 's/[][\\.+*?(){}|^$#&~-]/\\&/g')\$")
-done < "$cov/unexecuted.txt"
+done < <(cat "$cov/unexecuted.txt"; for d in ${after[@]+"${after[@]}"}; do
+  cat "$d"/caught.txt "$d"/missed.txt "$d"/timeout.txt "$d"/unviable.txt 2>/dev/null
+done)
 
 status=0
 cargo mutants "${common[@]}" "${excludes[@]}" "${test[@]}" "$@" "${extra[@]}" || status=$?

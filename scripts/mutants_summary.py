@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
 """The results of scripts/mutants.sh, as Markdown.
 
-  mutants_summary.py [MUTANTS_OUT] [--survivors]
+  mutants_summary.py [MUTANTS_OUT...] [--all=MUTANTS_JSON] [--survivors]
 
-Reads MUTANTS_OUT/outcomes.json (cargo-mutants) and MUTANTS_OUT/unexecuted.txt
-(the mutants whose code the suite never executes, recorded as missed without
-being built) and prints the counts per file and the score, caught (a test
-failed or the mutant hung) over viable (every mutant but the unviable ones;
-the unexecuted ones count as viable and missed). With --survivors, also every
-survivor, grouped by file and function.
+Reads each MUTANTS_OUT/outcomes.json (cargo-mutants) and
+MUTANTS_OUT/unexecuted.txt (the mutants whose code the suite never executes,
+recorded as missed without being built) and prints the counts per file and
+the score, caught (a test failed or the mutant hung) over viable (every
+mutant but the unviable ones; the unexecuted ones count as viable and
+missed). Several directories are the parts of one run that was continued
+(scripts/mutants.sh --after): a mutant tested in a later one counts as that.
+With --all (the `--list --json` of every mutant, which scripts/mutants.sh
+keeps in target/mutants-coverage/SUITE/mutants.json), the mutants no part
+tested (a shard left out) are counted as "not run", apart from the score.
+With --survivors, also every survivor, grouped by file and function.
 """
 
 import collections
@@ -18,16 +23,28 @@ import sys
 
 
 def main():
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    out = args[0] if args else "mutants.out"
+    dirs = [a for a in sys.argv[1:] if not a.startswith("--")] or ["mutants.out"]
     survivors = "--survivors" in sys.argv
-    with open(os.path.join(out, "outcomes.json")) as f:
-        outcomes = json.load(f)["outcomes"]
+    every = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--all=")), None)
+    by_name = {}
     unexecuted = []
-    path = os.path.join(out, "unexecuted.txt")
-    if os.path.exists(path):
-        with open(path) as f:
-            unexecuted = [l.strip() for l in f if l.strip()]
+    for out in dirs:
+        with open(os.path.join(out, "outcomes.json")) as f:
+            for o in json.load(f)["outcomes"]:
+                m = o["scenario"].get("Mutant") if isinstance(o["scenario"], dict) else None
+                if m is not None:
+                    by_name[m["name"]] = o
+        path = os.path.join(out, "unexecuted.txt")
+        if os.path.exists(path):
+            with open(path) as f:
+                unexecuted += [l.strip() for l in f if l.strip() and l.strip() not in unexecuted]
+    outcomes = list(by_name.values())
+    not_run = collections.Counter()
+    if every:
+        with open(every) as f:
+            for m in json.load(f):
+                if m["name"] not in by_name and m["name"] not in unexecuted:
+                    not_run[m["file"]] += 1
 
     kinds = {
         "CaughtMutant": "caught",
@@ -51,18 +68,25 @@ def main():
         per_file[file]["unexecuted"] += 1
         missed[file].append(("", name, "not executed"))
 
-    cols = ["caught", "timeout", "missed", "unexecuted", "unviable"]
+    for file, n in not_run.items():
+        per_file[file]["not run"] += n
+    cols = ["caught", "timeout", "missed", "unexecuted", "unviable"] + (["not run"] if every else [])
     total = collections.Counter()
-    print("| file | caught | caught by the timeout | missed (executed) | missed (never executed) | unviable | score |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    head = "| file | caught | caught by the timeout | missed (executed) | missed (never executed) | unviable |"
+    print(head + (" not run |" if every else "") + " score |")
+    print("|---|" + "---:|" * (len(cols) + 1))
     for file in sorted(per_file):
         c = per_file[file]
         total.update(c)
         print(f"| `{file}` | " + " | ".join(str(c[k]) for k in cols) + f" | {score(c)} |")
     print("| **all** | " + " | ".join(f"**{total[k]}**" for k in cols) + f" | **{score(total)}** |")
     print()
-    viable = sum(total[k] for k in cols if k != "unviable")
-    print(f"{sum(total.values())} mutants; {viable} viable; caught {total['caught'] + total['timeout']} ({score(total)})")
+    viable = sum(total[k] for k in cols if k not in ("unviable", "not run"))
+    tested = sum(total.values()) - total["not run"]
+    line = f"{tested} mutants; {viable} viable; caught {total['caught'] + total['timeout']} ({score(total)})"
+    if every:
+        line += f"; {total['not run']} not run"
+    print(line)
 
     if survivors:
         print()
