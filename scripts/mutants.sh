@@ -6,7 +6,8 @@
 # lists the survivors and why they survive.
 #
 #   scripts/mutants.sh [--jobs 2]         # the conformance suite (replay + kernel axioms)
-#   scripts/mutants.sh --shard 0/5        # a fifth of the mutants, every fifth one
+#   scripts/mutants.sh --shard 0/5 --sharding round-robin   # every fifth mutant
+#                                         # (without --sharding: the first fifth)
 #   scripts/mutants.sh --list             # the mutants, without running them
 #   SUITE=own scripts/mutants.sh          # second pass: what the conformance
 #                                         # pass did not catch, against the
@@ -17,7 +18,7 @@
 #
 # A continued run: `mv mutants.out mutants.out.part1`, then
 # `scripts/mutants.sh --after mutants.out.part1` (with --shard k/n to test a
-# round-robin part of what is left), and the summary of the parts together:
+# part of what is left), and the summary of the parts together:
 # `python3 scripts/mutants_summary.py mutants.out.part1 mutants.out
 # --all=target/mutants-coverage/conformance/mutants.json`.
 #
