@@ -144,6 +144,15 @@ fn a_runtime_that_drops_a_postponed_close_notify_is_caught() {
     assert!(!t.diverged.is_empty(), "the broken runtime went unnoticed: {}", show(&t));
 }
 
+#[test]
+fn a_runtime_that_keeps_a_buffer_on_an_idle_connection_is_caught() {
+    let sys = small();
+    let traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);
+    let t = campaign(&sys, &traces, Breakage::KeepIdleBuffer);
+    eprintln!("{}", show(&t));
+    assert!(!t.diverged.is_empty(), "the broken runtime went unnoticed: {}", show(&t));
+}
+
 /// Every breadth-first trace of the small preset with `features` agrees,
 /// and the traces replayed whole take every action kind the configuration
 /// can take (the queue's "a slot frees", the header's, garbage's, the TLS

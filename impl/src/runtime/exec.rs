@@ -552,7 +552,9 @@ impl Exec<'_> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
             Err(_) => Outcome::Reset,
         };
-        buf.release_if_empty(self.pool);
+        if self.shared.breakage != Breakage::KeepIdleBuffer {
+            buf.release_if_empty(self.pool);
+        }
         outcome
     }
 

@@ -98,6 +98,9 @@ pub enum Breakage {
     /// note's postponed step is dropped instead of retried, so the peer gets
     /// the FIN without the close_notify (a truncation it can detect).
     DropPostponedCloseNotify,
+    /// A buffer taken for a read that brought nothing (EAGAIN, EOF) is kept
+    /// instead of given back: an idle connection holds a buffer.
+    KeepIdleBuffer,
 }
 
 /// What the log line of an ended session says, as values.
