@@ -20,7 +20,8 @@
 # `scripts/mutants.sh --after mutants.out.part1` (with --shard k/n to test a
 # part of what is left), and the summary of the parts together:
 # `python3 scripts/mutants_summary.py mutants.out.part1 mutants.out
-# --all=target/mutants-coverage/conformance/mutants.json`.
+# --all=target/mutants-coverage/conformance/mutants.json`. The second pass
+# iterates over mutants.out.conformance/, which holds the last part only.
 #
 # Each pass first runs its suite once with coverage instrumentation: the
 # mutants whose code the suite never executes are recorded as missed without

@@ -38,6 +38,9 @@ def main():
         if os.path.exists(path):
             with open(path) as f:
                 unexecuted += [l.strip() for l in f if l.strip() and l.strip() not in unexecuted]
+    # A mutant a part tested after all (cargo-mutants' name filters miss
+    # some, e.g. its "delete field" mutants) counts as tested, once.
+    unexecuted = [n for n in unexecuted if n not in by_name]
     outcomes = list(by_name.values())
     not_run = collections.Counter()
     if every:
