@@ -20,7 +20,11 @@
 # `scripts/mutants.sh --after mutants.out.part1` (with --shard k/n to test a
 # part of what is left), and the summary of the parts together:
 # `python3 scripts/mutants_summary.py mutants.out.part1 mutants.out
-# --all=target/mutants-coverage/conformance/mutants.json`. The second pass
+# --all=target/mutants-coverage/conformance/mutants.json`. When the mutated
+# files changed between the parts, first carry each earlier part over to the
+# working tree's lines: `python3 scripts/mutants_rebase.py COMMIT
+# mutants.out.part1 mutants.out.part1.head` (COMMIT: where the part ran), and
+# pass the .head directories to --after and to the summary. The second pass
 # iterates over mutants.out.conformance/, which holds the last part only.
 #
 # Each pass first runs its suite once with coverage instrumentation: the
