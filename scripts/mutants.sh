@@ -9,9 +9,14 @@
 #   scripts/mutants.sh --shard 0/5 --sharding round-robin   # every fifth mutant
 #                                         # (without --sharding: the first fifth)
 #   scripts/mutants.sh --list             # the mutants, without running them
-#   SUITE=own scripts/mutants.sh          # second pass: what the conformance
-#                                         # pass did not catch, against the
-#                                         # runtime's and the TLS crate's own tests
+#   SUITE=own scripts/mutants.sh --survivors-of DIR ... [-- TEST ARGS]
+#                                         # second pass: what the conformance
+#                                         # pass did not catch (the missed and
+#                                         # never-executed mutants of each DIR),
+#                                         # against the runtime's and the TLS
+#                                         # crate's own tests, or the part of
+#                                         # them TEST ARGS select (cargo
+#                                         # nextest's, e.g. `-- --lib`)
 #   scripts/mutants.sh --after DIR        # continue a run cut short: skip every
 #                                         # mutant DIR (a moved mutants.out) has
 #                                         # a result for; repeatable
@@ -36,10 +41,13 @@
 # First pass (SUITE=conformance, the default): conformance/tests/replay.rs and
 # kernel_axioms.rs. Its results are kept in mutants.out.conformance/.
 #
-# Second pass (SUITE=own): `cargo mutants --iterate` over the first pass's
-# results (what it caught or found unviable is skipped), against the tests of
-# impl/ and tls/: unit, real-socket and interop tests (HAProxy, curl and
-# OpenSSL must be installed, as .ci/run installs them).
+# Second pass (SUITE=own): the first pass's survivors only (--survivors-of:
+# each DIR's missed.txt and unexecuted.txt, less what a later DIR caught;
+# mutants.out.conformance when none is given), against the tests of impl/
+# and tls/: unit, real-socket and interop tests (HAProxy, curl and OpenSSL
+# must be installed, as .ci/run installs them). It has no coverage pre-pass:
+# the survivors are few, and every one is built and tested. Its results are
+# kept in mutants.out.own/.
 #
 # Extra arguments go to `cargo mutants`. Results: mutants.out/ (caught.txt,
 # missed.txt, timeout.txt, unviable.txt, outcomes.json); the summary:
@@ -66,10 +74,12 @@ export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0 CONNSEQ_REPLAY_FAIL_
 common=(--workspace "${files[@]}" --test-tool nextest --baseline skip --timeout 240 --build-timeout 900)
 
 after=()
+survivors_of=()
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --after) after+=("$2"); shift 2 ;;
+    --survivors-of) survivors_of+=("$2"); shift 2 ;;
     --list) exec cargo mutants "${common[@]}" ${args[@]+"${args[@]}"} "$@" ;;
     *) args+=("$1"); shift ;;
   esac
@@ -84,15 +94,40 @@ case "$suite" in
     extra=(-- --test replay --test kernel_axioms)
     ;;
   own)
-    build=(-p connseq -p connseq-tls)
-    test=(--iterate --test-package connseq --test-package connseq-tls)
-    extra=()
-    if [ ! -d mutants.out.conformance ]; then
-      echo "scripts/mutants.sh: run the conformance pass first (mutants.out.conformance/ is missing)" >&2
-      exit 2
+    [ ${#survivors_of[@]} -gt 0 ] || survivors_of=(mutants.out.conformance)
+    for d in "${survivors_of[@]}"; do
+      if [ ! -d "$d" ]; then
+        echo "scripts/mutants.sh: $d is missing: run the conformance pass first" >&2
+        exit 2
+      fi
+    done
+    # Every survivor, as a Rust regex matching exactly its name.
+    includes=()
+    while IFS= read -r name; do
+      includes+=(--re "^$(printf '%s' "$name" | sed 's/[][\\.+*?(){}|^$#&~-]/\\&/g')\$")
+    done < <(python3 - "${survivors_of[@]}" <<'PY'
+import os, sys
+survivors = {}
+for d in sys.argv[1:]:
+    for kind in ("missed", "unexecuted", "caught", "timeout"):
+        path = os.path.join(d, kind + ".txt")
+        if os.path.exists(path):
+            for name in open(path).read().split("\n"):
+                if name:
+                    survivors[name] = kind in ("missed", "unexecuted")
+print("\n".join(sorted(n for n, s in survivors.items() if s)))
+PY
+)
+    if [ ${#includes[@]} -eq 0 ]; then
+      echo "scripts/mutants.sh: no survivors in ${survivors_of[*]}" >&2
+      exit 0
     fi
-    rm -rf mutants.out
-    cp -r mutants.out.conformance mutants.out
+    echo "scripts/mutants.sh: $((${#includes[@]} / 2)) survivors of ${survivors_of[*]}" >&2
+    status=0
+    cargo mutants "${common[@]}" "${includes[@]}" --test-package connseq --test-package connseq-tls "$@" || status=$?
+    rm -rf mutants.out.own
+    cp -r mutants.out mutants.out.own
+    exit "$status"
     ;;
   *)
     echo "scripts/mutants.sh: SUITE is conformance or own, not $suite" >&2
