@@ -30,7 +30,7 @@
 # working tree's lines: `python3 scripts/mutants_rebase.py COMMIT
 # mutants.out.part1 mutants.out.part1.head` (COMMIT: where the part ran), and
 # pass the .head directories to --after and to the summary. The second pass
-# iterates over mutants.out.conformance/, which holds the last part only.
+# takes the survivors of the parts given with --survivors-of.
 #
 # Each pass first runs its suite once with coverage instrumentation: the
 # mutants whose code the suite never executes are recorded as missed without
