@@ -59,6 +59,14 @@ fn campaign(sys: &System, traces: &[Trace], breakage: Breakage) -> Tally {
     t
 }
 
+/// The campaign over `traces` against the runtime broken by `breakage`
+/// finds at least one divergence.
+fn assert_caught(sys: &System, traces: &[Trace], breakage: Breakage) {
+    let t = campaign(sys, traces, breakage);
+    eprintln!("{}", show(&t));
+    assert!(!t.diverged.is_empty(), "the broken runtime went unnoticed: {}", show(&t));
+}
+
 fn show(t: &Tally) -> String {
     let mut s = format!(
         "{} agree ({} comparisons), {} explained by a known kernel-axiom difference, {} diverge\n",
@@ -117,9 +125,7 @@ fn every_bfs_trace_and_seeded_walk_of_the_small_preset_agrees_with_the_real_runt
 fn a_runtime_that_does_not_send_the_forwarded_fin_is_caught() {
     let sys = small();
     let traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);
-    let t = campaign(&sys, &traces, Breakage::SkipShutdown);
-    eprintln!("{}", show(&t));
-    assert!(!t.diverged.is_empty(), "the broken runtime went unnoticed: {}", show(&t));
+    assert_caught(&sys, &traces, Breakage::SkipShutdown);
 }
 
 #[test]
@@ -127,9 +133,7 @@ fn a_runtime_that_closes_without_the_drain_is_caught() {
     let sys = small();
     let mut traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);
     traces.extend(sources::random_walks(&sys, 300, 24, 2));
-    let t = campaign(&sys, &traces, Breakage::CloseWithoutDrain);
-    eprintln!("{}", show(&t));
-    assert!(!t.diverged.is_empty(), "the broken runtime went unnoticed: {}", show(&t));
+    assert_caught(&sys, &traces, Breakage::CloseWithoutDrain);
 }
 
 #[test]
@@ -139,18 +143,14 @@ fn a_runtime_that_drops_a_postponed_close_notify_is_caught() {
     let cfg = ModelConfig { client_chunks: 2, server_chunks: 2, buf_cap: 2, ..base };
     let sys = System::new(cfg.with(Feature::TlsFront).with(Feature::TlsBack));
     let traces = sources::random_walks(&sys, 400, 32, 3);
-    let t = campaign(&sys, &traces, Breakage::DropPostponedCloseNotify);
-    eprintln!("{}", show(&t));
-    assert!(!t.diverged.is_empty(), "the broken runtime went unnoticed: {}", show(&t));
+    assert_caught(&sys, &traces, Breakage::DropPostponedCloseNotify);
 }
 
 #[test]
 fn a_runtime_that_keeps_a_buffer_on_an_idle_connection_is_caught() {
     let sys = small();
     let traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);
-    let t = campaign(&sys, &traces, Breakage::KeepIdleBuffer);
-    eprintln!("{}", show(&t));
-    assert!(!t.diverged.is_empty(), "the broken runtime went unnoticed: {}", show(&t));
+    assert_caught(&sys, &traces, Breakage::KeepIdleBuffer);
 }
 
 /// Every breadth-first trace of the small preset with `features` agrees,
