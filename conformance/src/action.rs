@@ -14,11 +14,11 @@
 //! The matches below are exhaustive on purpose: a new action in the model
 //! does not compile here until it has a name.
 
-use connseq_model::check::{SysAction, Who};
+use connseq_model::check::{Piece, SysAction, Who, SESSIONS};
 use connseq_model::core::TimerKind;
 use std::fmt;
 
-/// The name of a peer, as in `PeerSends(Client)`.
+/// The name of a peer, as in `PeerSends(0, Client)`.
 pub const fn who_name(who: Who) -> &'static str {
     match who {
         Who::Client => "Client",
@@ -26,7 +26,16 @@ pub const fn who_name(who: Who) -> &'static str {
     }
 }
 
-/// The name of a timer kind, as in `TimerFires(ClientFin)`.
+/// The name of a piece of a handshake message, as in `ClientSendsHeader(0, Head)`.
+pub const fn piece_name(p: Piece) -> &'static str {
+    match p {
+        Piece::Whole => "Whole",
+        Piece::Head => "Head",
+        Piece::Tail => "Tail",
+    }
+}
+
+/// The name of a timer kind, as in `TimerFires(0, ClientFin)`.
 pub const fn timer_name(kind: TimerKind) -> &'static str {
     match kind {
         TimerKind::Handshake => "Handshake",
@@ -40,91 +49,105 @@ pub const fn timer_name(kind: TimerKind) -> &'static str {
     }
 }
 
-/// The stable textual form of an action: `PeerSends(Client)`.
+/// The stable textual form of an action: `PeerSends(0, Client)`, the
+/// session first.
 pub fn format_action(a: SysAction) -> String {
     let kind = ActionKind::of(a).name();
     match a {
-        SysAction::ProxyRuns
-        | SysAction::ClientSendsHeader
-        | SysAction::ClientSendsHello
-        | SysAction::ClientSendsGarbage
-        | SysAction::ServerAccepts
-        | SysAction::ServerRefuses => kind.to_owned(),
-        SysAction::PeerSends(w)
-        | SysAction::PeerReads(w)
-        | SysAction::PeerShutsWrite(w)
-        | SysAction::PeerCloses(w)
-        | SysAction::PeerAborts(w) => format!("{kind}({})", who_name(w)),
-        SysAction::SlotFrees(i) => format!("{kind}({i})"),
-        SysAction::TimerFires(k) => format!("{kind}({})", timer_name(k)),
+        SysAction::ProxyRuns(s)
+        | SysAction::ClientSendsGarbage(s)
+        | SysAction::ServerAccepts(s)
+        | SysAction::ServerRefuses(s)
+        | SysAction::SlotFrees(s) => format!("{kind}({s})"),
+        SysAction::ClientSendsHeader(s, p) | SysAction::ClientSendsHello(s, p) => {
+            format!("{kind}({s}, {})", piece_name(p))
+        }
+        SysAction::PeerSends(s, w)
+        | SysAction::PeerReads(s, w)
+        | SysAction::PeerShutsWrite(s, w)
+        | SysAction::PeerCloses(s, w)
+        | SysAction::PeerAborts(s, w) => format!("{kind}({s}, {})", who_name(w)),
+        SysAction::TimerFires(s, k) => format!("{kind}({s}, {})", timer_name(k)),
     }
 }
 
 /// Reads the textual form written by [`format_action`]. Surrounding
 /// whitespace is ignored; anything else that is not exactly an action of the
-/// model (an unknown name, a missing or extra argument, a slot index other
-/// than 0 or 1) is `None`.
+/// model (an unknown name, a missing or extra argument, a session or slot
+/// index other than 0 or 1) is `None`.
 pub fn parse_action(s: &str) -> Option<SysAction> {
     let s = s.trim();
-    let (name, arg) = match s.find('(') {
-        Some(open) => {
-            let inner = s[open + 1..].strip_suffix(')')?;
-            (&s[..open], Some(inner))
-        }
-        None => (s, None),
-    };
+    let open = s.find('(')?;
+    let inner = s[open + 1..].strip_suffix(')')?;
+    let name = &s[..open];
     let kind = ActionKind::ALL.iter().copied().find(|k| k.name() == name)?;
+    let mut args = inner.split(", ");
+    let index = match args.next()? {
+        "0" => 0u8,
+        "1" => 1u8,
+        _ => return None,
+    };
+    let second = args.next();
+    if args.next().is_some() {
+        return None;
+    }
     let who = |arg: Option<&str>| match arg? {
         "Client" => Some(Who::Client),
         "Server" => Some(Who::Server),
         _ => None,
     };
+    let piece = |arg: Option<&str>| match arg? {
+        "Whole" => Some(Piece::Whole),
+        "Head" => Some(Piece::Head),
+        "Tail" => Some(Piece::Tail),
+        _ => None,
+    };
+    let none = second.is_none();
     let action = match kind {
-        ActionKind::ProxyRuns => arg.is_none().then_some(SysAction::ProxyRuns)?,
-        ActionKind::ClientSendsHeader => arg.is_none().then_some(SysAction::ClientSendsHeader)?,
-        ActionKind::ClientSendsHello => arg.is_none().then_some(SysAction::ClientSendsHello)?,
-        ActionKind::ClientSendsGarbage => arg.is_none().then_some(SysAction::ClientSendsGarbage)?,
-        ActionKind::ServerAccepts => arg.is_none().then_some(SysAction::ServerAccepts)?,
-        ActionKind::ServerRefuses => arg.is_none().then_some(SysAction::ServerRefuses)?,
-        ActionKind::PeerSends => SysAction::PeerSends(who(arg)?),
-        ActionKind::PeerReads => SysAction::PeerReads(who(arg)?),
-        ActionKind::PeerShutsWrite => SysAction::PeerShutsWrite(who(arg)?),
-        ActionKind::PeerCloses => SysAction::PeerCloses(who(arg)?),
-        ActionKind::PeerAborts => SysAction::PeerAborts(who(arg)?),
-        // The model has two servers at most (`Env::busy` has two slots).
-        ActionKind::SlotFrees => match arg? {
-            "0" => SysAction::SlotFrees(0),
-            "1" => SysAction::SlotFrees(1),
-            _ => return None,
-        },
+        ActionKind::ProxyRuns => none.then_some(SysAction::ProxyRuns(index))?,
+        ActionKind::ClientSendsGarbage => none.then_some(SysAction::ClientSendsGarbage(index))?,
+        ActionKind::ServerAccepts => none.then_some(SysAction::ServerAccepts(index))?,
+        ActionKind::ServerRefuses => none.then_some(SysAction::ServerRefuses(index))?,
+        ActionKind::SlotFrees => none.then_some(SysAction::SlotFrees(index))?,
+        ActionKind::ClientSendsHeader => SysAction::ClientSendsHeader(index, piece(second)?),
+        ActionKind::ClientSendsHello => SysAction::ClientSendsHello(index, piece(second)?),
+        ActionKind::PeerSends => SysAction::PeerSends(index, who(second)?),
+        ActionKind::PeerReads => SysAction::PeerReads(index, who(second)?),
+        ActionKind::PeerShutsWrite => SysAction::PeerShutsWrite(index, who(second)?),
+        ActionKind::PeerCloses => SysAction::PeerCloses(index, who(second)?),
+        ActionKind::PeerAborts => SysAction::PeerAborts(index, who(second)?),
         ActionKind::TimerFires => {
-            let arg = arg?;
-            SysAction::TimerFires(TimerKind::ALL.iter().copied().find(|&k| timer_name(k) == arg)?)
+            let arg = second?;
+            SysAction::TimerFires(index, TimerKind::ALL.iter().copied().find(|&k| timer_name(k) == arg)?)
         }
     };
     Some(action)
 }
 
-/// Every action the model has, in a fixed order (26 of them). Which ones a
-/// configuration can take is for the model to say: see
-/// [`crate::coverage::space_coverage`].
+/// Every action the model has, in a fixed order. Which ones a configuration
+/// can take is for the model to say: see [`crate::coverage::space_coverage`].
 pub fn all_actions() -> Vec<SysAction> {
-    let mut v = Vec::with_capacity(26);
-    for kind in ActionKind::ALL {
-        match kind {
-            ActionKind::ProxyRuns => v.push(SysAction::ProxyRuns),
-            ActionKind::ClientSendsHeader => v.push(SysAction::ClientSendsHeader),
-            ActionKind::ClientSendsHello => v.push(SysAction::ClientSendsHello),
-            ActionKind::ClientSendsGarbage => v.push(SysAction::ClientSendsGarbage),
-            ActionKind::ServerAccepts => v.push(SysAction::ServerAccepts),
-            ActionKind::ServerRefuses => v.push(SysAction::ServerRefuses),
-            ActionKind::PeerSends => v.extend([Who::Client, Who::Server].map(SysAction::PeerSends)),
-            ActionKind::PeerReads => v.extend([Who::Client, Who::Server].map(SysAction::PeerReads)),
-            ActionKind::PeerShutsWrite => v.extend([Who::Client, Who::Server].map(SysAction::PeerShutsWrite)),
-            ActionKind::PeerCloses => v.extend([Who::Client, Who::Server].map(SysAction::PeerCloses)),
-            ActionKind::PeerAborts => v.extend([Who::Client, Who::Server].map(SysAction::PeerAborts)),
-            ActionKind::SlotFrees => v.extend([0, 1].map(SysAction::SlotFrees)),
-            ActionKind::TimerFires => v.extend(TimerKind::ALL.map(SysAction::TimerFires)),
+    let mut v = Vec::new();
+    let pieces = [Piece::Whole, Piece::Head, Piece::Tail];
+    for s in 0..SESSIONS as u8 {
+        for kind in ActionKind::ALL {
+            match kind {
+                ActionKind::ProxyRuns => v.push(SysAction::ProxyRuns(s)),
+                ActionKind::ClientSendsHeader => v.extend(pieces.map(|p| SysAction::ClientSendsHeader(s, p))),
+                ActionKind::ClientSendsHello => v.extend(pieces.map(|p| SysAction::ClientSendsHello(s, p))),
+                ActionKind::ClientSendsGarbage => v.push(SysAction::ClientSendsGarbage(s)),
+                ActionKind::ServerAccepts => v.push(SysAction::ServerAccepts(s)),
+                ActionKind::ServerRefuses => v.push(SysAction::ServerRefuses(s)),
+                ActionKind::PeerSends => v.extend([Who::Client, Who::Server].map(|w| SysAction::PeerSends(s, w))),
+                ActionKind::PeerReads => v.extend([Who::Client, Who::Server].map(|w| SysAction::PeerReads(s, w))),
+                ActionKind::PeerShutsWrite => {
+                    v.extend([Who::Client, Who::Server].map(|w| SysAction::PeerShutsWrite(s, w)))
+                }
+                ActionKind::PeerCloses => v.extend([Who::Client, Who::Server].map(|w| SysAction::PeerCloses(s, w))),
+                ActionKind::PeerAborts => v.extend([Who::Client, Who::Server].map(|w| SysAction::PeerAborts(s, w))),
+                ActionKind::SlotFrees => v.push(SysAction::SlotFrees(s)),
+                ActionKind::TimerFires => v.extend(TimerKind::ALL.map(|k| SysAction::TimerFires(s, k))),
+            }
         }
     }
     v
@@ -183,19 +206,19 @@ impl ActionKind {
     /// The kind of `a`.
     pub const fn of(a: SysAction) -> ActionKind {
         match a {
-            SysAction::ProxyRuns => ActionKind::ProxyRuns,
-            SysAction::PeerSends(_) => ActionKind::PeerSends,
-            SysAction::ClientSendsHeader => ActionKind::ClientSendsHeader,
-            SysAction::ClientSendsHello => ActionKind::ClientSendsHello,
-            SysAction::ClientSendsGarbage => ActionKind::ClientSendsGarbage,
-            SysAction::PeerReads(_) => ActionKind::PeerReads,
-            SysAction::PeerShutsWrite(_) => ActionKind::PeerShutsWrite,
-            SysAction::PeerCloses(_) => ActionKind::PeerCloses,
-            SysAction::PeerAborts(_) => ActionKind::PeerAborts,
-            SysAction::ServerAccepts => ActionKind::ServerAccepts,
-            SysAction::ServerRefuses => ActionKind::ServerRefuses,
+            SysAction::ProxyRuns(_) => ActionKind::ProxyRuns,
+            SysAction::PeerSends(..) => ActionKind::PeerSends,
+            SysAction::ClientSendsHeader(..) => ActionKind::ClientSendsHeader,
+            SysAction::ClientSendsHello(..) => ActionKind::ClientSendsHello,
+            SysAction::ClientSendsGarbage(_) => ActionKind::ClientSendsGarbage,
+            SysAction::PeerReads(..) => ActionKind::PeerReads,
+            SysAction::PeerShutsWrite(..) => ActionKind::PeerShutsWrite,
+            SysAction::PeerCloses(..) => ActionKind::PeerCloses,
+            SysAction::PeerAborts(..) => ActionKind::PeerAborts,
+            SysAction::ServerAccepts(_) => ActionKind::ServerAccepts,
+            SysAction::ServerRefuses(_) => ActionKind::ServerRefuses,
             SysAction::SlotFrees(_) => ActionKind::SlotFrees,
-            SysAction::TimerFires(_) => ActionKind::TimerFires,
+            SysAction::TimerFires(..) => ActionKind::TimerFires,
         }
     }
 
@@ -232,7 +255,7 @@ mod tests {
     #[test]
     fn every_action_reads_back_and_matches_debug() {
         let all = all_actions();
-        assert_eq!(all.len(), 26);
+        assert_eq!(all.len(), 2 * 29);
         for a in all {
             let s = format_action(a);
             assert_eq!(s, format!("{a:?}"));
@@ -244,21 +267,24 @@ mod tests {
     fn malformed_actions_are_rejected() {
         for s in [
             "",
-            "proxyruns",
+            "ProxyRuns",
+            "proxyruns(0)",
             "ProxyRuns()",
-            "ProxyRuns(Client)",
-            "PeerSends",
-            "PeerSends()",
-            "PeerSends(client)",
-            "PeerSends(Client",
-            "PeerSends(Client))",
+            "ProxyRuns(2)",
+            "ProxyRuns(0, Client)",
+            "PeerSends(0)",
+            "PeerSends(0, client)",
+            "PeerSends(0,Client)",
+            "PeerSends(0, Client",
+            "PeerSends(0, Client))",
+            "ClientSendsHeader(0, Half)",
             "SlotFrees(2)",
             "SlotFrees(-1)",
-            "TimerFires(Nothing)",
-            "Nothing",
+            "TimerFires(0, Nothing)",
+            "Nothing(0)",
         ] {
             assert_eq!(parse_action(s), None, "{s:?}");
         }
-        assert_eq!(parse_action("  ProxyRuns \n"), Some(SysAction::ProxyRuns));
+        assert_eq!(parse_action("  ProxyRuns(0) \n"), Some(SysAction::ProxyRuns(0)));
     }
 }

@@ -232,11 +232,12 @@ fn enabled(sys: &System, s: &SysState, a: SysAction) -> bool {
 /// answers a pending connect at once, and the proxy runs while it has work.
 fn eager(sys: &System, s: &mut SysState, refuse: bool) -> Result<(), String> {
     for _ in 0..32 {
-        if s.env.syn && !s.env.accepted && !s.env.refused {
-            let answer = if refuse { SysAction::ServerRefuses } else { SysAction::ServerAccepts };
+        let e = s.sess[0].env;
+        if e.syn && !e.accepted && !e.refused {
+            let answer = if refuse { SysAction::ServerRefuses(0) } else { SysAction::ServerAccepts(0) };
             *s = sys.step(s, answer, None);
-        } else if enabled(sys, s, SysAction::ProxyRuns) {
-            *s = sys.step(s, SysAction::ProxyRuns, None);
+        } else if enabled(sys, s, SysAction::ProxyRuns(0)) {
+            *s = sys.step(s, SysAction::ProxyRuns(0), None);
         } else {
             return Ok(());
         }
@@ -246,9 +247,9 @@ fn eager(sys: &System, s: &mut SysState, refuse: bool) -> Result<(), String> {
 
 /// What `who` read between `before` and `after` in the model.
 fn expect(before: &SysState, after: &SysState, who: Who) -> Expect {
-    let (b, a) = (before.peer(who), after.peer(who));
+    let (b, a) = (before.sess[0].peer(who), after.sess[0].peer(who));
     if a.got > b.got {
-        let chunk = before.down(who).q.peek().and_then(|c| c.data_id());
+        let chunk = before.sess[0].down(who).q.peek().and_then(|c| c.data_id());
         Expect { seen: Seen::Data, chunk }
     } else if a.got_rst && !b.got_rst {
         Expect { seen: Seen::Rst, chunk: None }
@@ -265,19 +266,19 @@ pub fn plan(sys: &System, trace: &Trace) -> Result<Plan, String> {
     if let Some(why) = unsupported_model(sys) {
         return Err(why);
     }
-    if trace.actions.iter().any(|a| matches!(a, SysAction::TimerFires(_))) {
+    if trace.actions.iter().any(|a| matches!(a, SysAction::TimerFires(..))) {
         return Err("a timer fires: an external proxy's clock cannot be moved".into());
     }
     let answers: Vec<SysAction> = trace
         .actions
         .iter()
         .copied()
-        .filter(|a| matches!(a, SysAction::ServerAccepts | SysAction::ServerRefuses))
+        .filter(|a| matches!(a, SysAction::ServerAccepts(0) | SysAction::ServerRefuses(0)))
         .collect();
     if answers.len() > 1 {
         return Err("more than one connect attempt: the harness's server answers one".into());
     }
-    let refuse = answers.first() == Some(&SysAction::ServerRefuses);
+    let refuse = answers.first() == Some(&SysAction::ServerRefuses(0));
     let Some(&s0) = sys.init_states().get(trace.init) else {
         return Err(format!("initial state {} does not exist", trace.init));
     };
@@ -290,19 +291,19 @@ pub fn plan(sys: &System, trace: &Trace) -> Result<Plan, String> {
         let at = Some(i);
         let step = match a {
             // The proxy ran after the action before; the port answered at the SYN.
-            SysAction::ProxyRuns | SysAction::ServerRefuses => continue,
-            SysAction::ServerAccepts => {
-                if !s.env.accepted {
+            SysAction::ProxyRuns(0) | SysAction::ServerRefuses(0) => continue,
+            SysAction::ServerAccepts(0) => {
+                if !s.sess[0].env.accepted {
                     return Err("the eager model's server holds no connection to accept".into());
                 }
                 server_open = true;
                 steps.push(Planned { at, step: Step::Accept });
                 continue;
             }
-            SysAction::PeerReads(who) if !enabled(sys, &s, a) => {
+            SysAction::PeerReads(0, who) if !enabled(sys, &s, a) => {
                 // The model has nothing for this peer; after a FIN or an RST
                 // a real read repeats it, so there is nothing to compare.
-                let p = s.peer(who);
+                let p = s.sess[0].peer(who);
                 if p.got_fin || p.got_rst {
                     skipped += 1;
                 } else {
@@ -311,21 +312,24 @@ pub fn plan(sys: &System, trace: &Trace) -> Result<Plan, String> {
                 }
                 continue;
             }
-            SysAction::PeerReads(who) => {
+            SysAction::PeerReads(0, who) => {
                 let n = sys.step(&s, a, None);
                 let step = Step::Read { who, expect: expect(&s, &n, who), phase: Phase::Trace };
                 s = n;
                 step
             }
-            SysAction::PeerSends(who) => Step::Send(who),
-            SysAction::PeerShutsWrite(who) => Step::ShutWrite(who),
-            SysAction::PeerCloses(who) => Step::Close(who),
-            SysAction::PeerAborts(who) => Step::Abort(who),
-            SysAction::TimerFires(_)
-            | SysAction::ClientSendsHeader
-            | SysAction::ClientSendsHello
-            | SysAction::ClientSendsGarbage
+            SysAction::PeerSends(0, who) => Step::Send(who),
+            SysAction::PeerShutsWrite(0, who) => Step::ShutWrite(who),
+            SysAction::PeerCloses(0, who) => Step::Close(who),
+            SysAction::PeerAborts(0, who) => Step::Abort(who),
+            SysAction::TimerFires(..)
+            | SysAction::ClientSendsHeader(..)
+            | SysAction::ClientSendsHello(..)
+            | SysAction::ClientSendsGarbage(_)
             | SysAction::SlotFrees(_) => return Err(format!("{a}: not played by the black-box harness")),
+            // Every action of another session, and of session 0 in a form
+            // the matches above do not take.
+            _ => return Err(format!("{a}: not played by the black-box harness (one session only)")),
         };
         if !matches!(step, Step::Read { .. }) {
             if !enabled(sys, &s, a) {
@@ -342,7 +346,7 @@ pub fn plan(sys: &System, trace: &Trace) -> Result<Plan, String> {
     for _ in 0..16 {
         let mut read = false;
         for who in [Who::Client, Who::Server] {
-            let a = SysAction::PeerReads(who);
+            let a = SysAction::PeerReads(0, who);
             if open(who) && enabled(sys, &s, a) {
                 let n = sys.step(&s, a, None);
                 steps.push(Planned {
@@ -360,7 +364,7 @@ pub fn plan(sys: &System, trace: &Trace) -> Result<Plan, String> {
     }
     // The end: one more read where the model has nothing left.
     for who in [Who::Client, Who::Server] {
-        let p = s.peer(who);
+        let p = s.sess[0].peer(who);
         if open(who) && !p.closed && !p.got_fin && !p.got_rst {
             let expect = Expect { seen: Seen::Nothing, chunk: None };
             steps.push(Planned { at: None, step: Step::Read { who, expect, phase: Phase::End } });

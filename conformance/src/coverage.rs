@@ -40,7 +40,7 @@ pub struct StateClass {
 impl StateClass {
     /// The class of a model state.
     pub fn of_state(s: &SysState) -> StateClass {
-        StateClass { si_front: s.core.si_front, si_back: s.core.si_back }
+        StateClass { si_front: s.first().core.si_front, si_back: s.first().core.si_back }
     }
 
     /// The class of an observed state.

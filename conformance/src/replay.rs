@@ -49,8 +49,8 @@ use connseq::config::{
 };
 use connseq::runtime::{self, Breakage, Held, Options, RunningProxy};
 use connseq_model::check::system::TLS_UP;
-use connseq_model::check::{SysAction, SysState, System, Who};
-use connseq_model::core::{Channel, Dir, Fill, Op, Session, SessionConfig, Side, Timeouts, TimerKind};
+use connseq_model::check::{Piece, SysAction, SysState, System, Who};
+use connseq_model::core::{Channel, Dir, Fill, NoBugs, Op, Session, SessionConfig, Side, Timeouts, TimerKind};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -177,7 +177,7 @@ const HEADER_SOURCE_NET: &str = "192.0.2.0/24";
 const GARBAGE: &[u8] = b"GARBAGE\n";
 
 fn peer_obs(before: &SysState, after: &SysState, who: Who) -> ReadObs {
-    let (b, a) = (before.peer(who), after.peer(who));
+    let (b, a) = (before.sess[0].peer(who), after.sess[0].peer(who));
     if a.got_hdr && !b.got_hdr {
         ReadObs::Header
     } else if a.got_reply && !b.got_reply {
@@ -290,7 +290,7 @@ fn handshake_options(cfg: &SessionConfig, env: &connseq_model::check::system::En
 fn trace_timeouts(actions: &[SysAction]) -> Timeouts {
     let mut order: Vec<TimerKind> = Vec::new();
     for a in actions {
-        if let SysAction::TimerFires(k) = *a {
+        if let SysAction::TimerFires(0, k) = *a {
             if !order.contains(&k) {
                 order.push(k);
             }
@@ -342,6 +342,7 @@ impl Harness {
     fn start(
         cfg: &SessionConfig,
         env: &connseq_model::check::system::Env,
+        busy: [bool; 2],
         servers: usize,
         (buffer, pipe): (usize, usize),
         breakage: Breakage,
@@ -368,7 +369,7 @@ impl Harness {
         let proxy = runtime::spawn_with(&config, options)?;
         // The model's other sessions are busy server slots: held here,
         // freed at the trace's "a slot frees" (`RunningProxy::hold_slot`).
-        for (i, _) in env.busy.iter().enumerate().filter(|(_, &b)| b) {
+        for (i, _) in busy.iter().enumerate().filter(|(_, &b)| b) {
             if !proxy.hold_slot(0, i as u8) {
                 return Err(io::Error::other(format!("the proxy has no server {i} to hold a slot on")));
             }
@@ -570,7 +571,14 @@ pub fn replay(sys: &System, init: &SysState, actions: &[SysAction]) -> Outcome {
 /// [`replay`] against a deliberately broken runtime (`breakage`): the test
 /// that shows the comparison catches a runtime that misbehaves.
 pub fn replay_with(sys: &System, init: &SysState, actions: &[SysAction], breakage: Breakage) -> Outcome {
-    let mut cfg = *sys.session_config(init);
+    if let Some(a) = actions.iter().find(|a| a.session().is_some_and(|s| s != 0)) {
+        return Outcome::Unsupported(format!("{a}: the harness plays one session"));
+    }
+    let split = |a: &&SysAction| matches!(a, SysAction::ClientSendsHeader(_, p) | SysAction::ClientSendsHello(_, p) if *p != Piece::Whole);
+    if let Some(a) = actions.iter().find(split) {
+        return Outcome::Unsupported(format!("{a}: the harness writes handshake messages whole"));
+    }
+    let mut cfg = sys.session_config(init.first()).with_bugs(NoBugs);
     cfg.timeouts = trace_timeouts(actions);
     // A model buffer holds `buf_cap` chunks and a pipe `pipe_cap`: the real
     // ones hold as many chunks' bytes (a pipe's fill limit, `pipe-size`), so
@@ -578,7 +586,7 @@ pub fn replay_with(sys: &System, init: &SysState, actions: &[SysAction], breakag
     let buffer = CHUNK * usize::from(sys.cfg.buf_cap.max(1));
     let pipe = CHUNK * usize::from(sys.cfg.pipe_cap.max(1));
     let servers = usize::from(sys.cfg.servers());
-    let mut h = match Harness::start(&cfg, &init.env, servers, (buffer, pipe), breakage) {
+    let mut h = match Harness::start(&cfg, &init.sess[0].env, init.busy, servers, (buffer, pipe), breakage) {
         Ok(h) => h,
         Err(e) => return Outcome::Unsupported(format!("the harness could not start: {e}")),
     };
@@ -634,26 +642,26 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
     for (i, &a) in actions.iter().enumerate() {
         log.clear();
         let next = sys.step(&model, a, Some(&mut log));
-        if a == SysAction::ProxyRuns && rst_dropped.is_none() {
+        if a == SysAction::ProxyRuns(0) && rst_dropped.is_none() {
             for who in [Who::Client, Who::Server] {
                 // The proxy sent to a peer that had closed with a FIN: the
                 // model resets the proxy's incoming wire (data and FIN gone);
                 // Linux keeps both and reports EPIPE (kernel_axioms.rs:
                 // data_for_a_closed_socket_after_its_fin_arrived_is_answered_with_rst_seen_as_epipe).
-                let p = model.peer(who);
-                if p.closed && !p.reset_sent && !model.up(who).rst && next.up(who).rst {
+                let p = model.sess[0].peer(who);
+                if p.closed && !p.reset_sent && !model.sess[0].up(who).rst && next.sess[0].up(who).rst {
                     rst_dropped = Some((i, KEPT));
                 }
             }
             // The real proxy's front handshake ends by sending tickets.
-            let c = model.peer(Who::Client);
-            if model.exec.tls[0] < TLS_UP && next.exec.tls[0] == TLS_UP && c.closed && !c.reset_sent {
+            let c = model.sess[0].peer(Who::Client);
+            if model.sess[0].exec.tls[0] < TLS_UP && next.sess[0].exec.tls[0] == TLS_UP && c.closed && !c.reset_sent {
                 rst_dropped = Some((i, TICKETS));
             }
         }
-        if let SysAction::PeerCloses(who) | SysAction::PeerAborts(who) = a {
-            let proxy_fin = model.core.conn(who.side()).ops.done(Op::CtrlShutw);
-            if model.peer(who).shut_wr && proxy_fin && rst_dropped.is_none() {
+        if let SysAction::PeerCloses(0, who) | SysAction::PeerAborts(0, who) = a {
+            let proxy_fin = model.sess[0].core.conn(who.side()).ops.done(Op::CtrlShutw);
+            if model.sess[0].peer(who).shut_wr && proxy_fin && rst_dropped.is_none() {
                 rst_dropped = Some((i, KEPT));
             }
         }
@@ -662,14 +670,14 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
             None => Stop::Diverged(Divergence { step: i, action: a.to_string(), what: what.into(), expected, actual }),
         };
         match a {
-            SysAction::ProxyRuns => {
+            SysAction::ProxyRuns(0) => {
                 // A connect the proxy starts now meets the answer the trace
                 // gives it later.
                 let accept = actions[i + 1..]
                     .iter()
                     .find_map(|x| match x {
-                        SysAction::ServerAccepts => Some(true),
-                        SysAction::ServerRefuses => Some(false),
+                        SysAction::ServerAccepts(0) => Some(true),
+                        SysAction::ServerRefuses(0) => Some(false),
                         _ => None,
                     })
                     .unwrap_or(true);
@@ -679,7 +687,7 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                 // What each peer's wire can still take in the model: the
                 // real proxy's writes are held to it (the send-window shim).
                 for who in [Who::Client, Who::Server] {
-                    let room = sys.cfg.wire_cap.saturating_sub(model.down(who).q.len());
+                    let room = sys.cfg.wire_cap.saturating_sub(model.sess[0].down(who).q.len());
                     h.proxy.set_send_window(who.side(), usize::from(room));
                 }
                 if let Err(e) = h.run_proxy() {
@@ -696,9 +704,9 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                 fired_since_turn.clear();
                 slot_freed_since_turn = false;
                 let real = h.proxy.cores();
-                match (next.core.is_closed(), real.first()) {
+                match (next.sess[0].core.is_closed(), real.first()) {
                     (false, Some(core)) => {
-                        let (e, r) = (projection(&next.core), projection(core));
+                        let (e, r) = (projection(&next.sess[0].core), projection(core));
                         if e != r {
                             return Err(diverge("the core's state", e, r));
                         }
@@ -706,16 +714,20 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                     (true, None) => {
                         let recs = h.proxy.take_records();
                         let code = recs.first().map(|r| r.termination.to_string()).unwrap_or_default();
-                        if code != next.core.termination().to_string() {
-                            return Err(diverge("the termination code", next.core.termination().to_string(), code));
+                        if code != next.sess[0].core.termination().to_string() {
+                            return Err(diverge(
+                                "the termination code",
+                                next.sess[0].core.termination().to_string(),
+                                code,
+                            ));
                         }
                         // The log's connect count is the attempts the
                         // model's server saw.
                         let connects = recs.first().map_or(0, |r| r.connects);
-                        if connects != u32::from(next.env.attempts) {
+                        if connects != u32::from(next.sess[0].env.attempts) {
                             return Err(diverge(
                                 "the connect attempts in the log",
-                                next.env.attempts.to_string(),
+                                next.sess[0].env.attempts.to_string(),
                                 connects.to_string(),
                             ));
                         }
@@ -734,9 +746,12 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                 // A channel holds a buffer or a pipe only while the model
                 // says data is in flight in it: an idle connection holds
                 // none, and an ended session has given everything back.
-                let alive = !next.core.is_closed();
+                let alive = !next.sess[0].core.is_closed();
                 let count = |f: fn(&Channel) -> Fill| {
-                    [&next.core.req, &next.core.res].into_iter().filter(|c| alive && f(c) != Fill::Empty).count()
+                    [&next.sess[0].core.req, &next.sess[0].core.res]
+                        .into_iter()
+                        .filter(|c| alive && f(c) != Fill::Empty)
+                        .count()
                 };
                 let expected = Held { buffers: count(|c| c.buf), pipes: count(|c| c.pipe) };
                 let held = h.proxy.held();
@@ -747,14 +762,14 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                 // The session tickets a TLS 1.3 server sends after its
                 // handshake are no model message: while the model says
                 // nothing waits for the client, its TLS layer takes them.
-                let w = next.down(Who::Client);
+                let w = next.sess[0].down(Who::Client);
                 if let (true, false, false, Some(sock), Some(tls)) =
                     (w.q.is_empty(), w.fin, w.rst, h.client.as_mut(), h.tls[Who::Client as usize].as_mut())
                 {
                     tls.read_through_tickets(sock)?;
                 }
             }
-            SysAction::PeerSends(who) => {
+            SysAction::PeerSends(0, who) => {
                 let n = h.sent[who as usize];
                 h.sent[who as usize] += 1;
                 let bytes = chunk(who, n);
@@ -774,9 +789,9 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                     (None, _) => {}
                 }
             }
-            SysAction::PeerReads(who) => {
+            SysAction::PeerReads(0, who) => {
                 let expected = peer_obs(&model, &next, who);
-                let real = h.read_next(who, expected, !model.peer(who).shut_wr)?;
+                let real = h.read_next(who, expected, !model.sess[0].peer(who).shut_wr)?;
                 if expected == ReadObs::Rst && !matches!(real, ReadObs::Nothing | ReadObs::Rst | ReadObs::Alert) {
                     // The model's RST destroys everything its wire held; on
                     // Linux a receiver still reads what had arrived before
@@ -796,10 +811,10 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                 }
                 compared += 1;
             }
-            SysAction::PeerShutsWrite(who) => {
+            SysAction::PeerShutsWrite(0, who) => {
                 // A TLS peer that finished its handshake says close_notify
                 // first, as the model's does.
-                let tls_up = model.peer(who).tls_up;
+                let tls_up = model.sess[0].peer(who).tls_up;
                 let (sock, tls) = match who {
                     Who::Client => (h.client.as_mut(), &mut h.tls[0]),
                     Who::Server => (h.server.as_mut(), &mut h.tls[1]),
@@ -811,14 +826,14 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                     let _ = s.shutdown(std::net::Shutdown::Write);
                 }
             }
-            SysAction::PeerCloses(who) => {
+            SysAction::PeerCloses(0, who) => {
                 h.tls[who as usize] = None;
                 match who {
                     Who::Client => h.client = None,
                     Who::Server => h.server = None,
                 }
             }
-            SysAction::PeerAborts(who) => {
+            SysAction::PeerAborts(0, who) => {
                 h.tls[who as usize] = None;
                 let s = match who {
                     Who::Client => h.client.take(),
@@ -828,7 +843,7 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                     socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO))?;
                 }
             }
-            SysAction::ServerAccepts => {
+            SysAction::ServerAccepts(0) => {
                 // Earlier attempts the proxy abandoned (a connect timeout)
                 // may still wait in the backlog, completed by the kernel:
                 // the newest connection is the current attempt.
@@ -843,12 +858,12 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                 };
                 h.proxy.release_connects();
             }
-            SysAction::ServerRefuses => {
+            SysAction::ServerRefuses(0) => {
                 // The port was bound without listening when the proxy
                 // connected: the kernel refused; the proxy learns it now.
                 h.proxy.release_connects();
             }
-            SysAction::TimerFires(kind) => {
+            SysAction::TimerFires(0, kind) => {
                 if h.proxy.stats().accepted == 0 {
                     return Err(Stop::Unsupported(
                         "a timer fires before the proxy's first turn (the runtime runs a session as it accepts it)"
@@ -899,8 +914,8 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                 h.clock += by;
                 h.proxy.advance(Duration::from_millis(by));
             }
-            SysAction::ClientSendsHeader | SysAction::ClientSendsGarbage => {
-                let bytes = if a == SysAction::ClientSendsHeader { HEADER } else { GARBAGE };
+            SysAction::ClientSendsHeader(0, Piece::Whole) | SysAction::ClientSendsGarbage(0) => {
+                let bytes = if a == SysAction::ClientSendsHeader(0, Piece::Whole) { HEADER } else { GARBAGE };
                 if let Some(s) = h.sock(Who::Client) {
                     let _ = s.write_all(bytes);
                 }
@@ -912,12 +927,12 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                          the runtime at its next turn, after it hands over the slot)"
                     )));
                 }
-                slot_freed_since_turn |= model.core.si_back == connseq_model::core::SiState::Que;
+                slot_freed_since_turn |= model.sess[0].core.si_back == connseq_model::core::SiState::Que;
                 if !h.proxy.free_slot(0, server) {
                     return Err(Stop::Unsupported(format!("{a}: the proxy has no server {server}")));
                 }
             }
-            SysAction::ClientSendsHello => {
+            SysAction::ClientSendsHello(0, Piece::Whole) => {
                 let Some(pki) = h.pki else {
                     return Err(Stop::Unsupported(format!("{a}: the listener has no TLS")));
                 };
@@ -927,6 +942,9 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                 }
                 h.tls[Who::Client as usize] = Some(tls);
             }
+            // Refused up front by `replay_with`: another session, or a
+            // handshake message in pieces.
+            _ => return Err(Stop::Unsupported(format!("{a}: not played by this harness"))),
         }
         model = next;
     }

@@ -144,7 +144,7 @@ pub fn bfs(sys: &System, depth: usize, mut emit: impl FnMut(Trace)) -> BfsStats 
     for (i, s) in sys.init_states().into_iter().enumerate() {
         if seen.insert(s) {
             let init = u32::try_from(i).unwrap_or(u32::MAX);
-            level.push((push(&mut nodes, Node { parent: u32::MAX, action: SysAction::ProxyRuns, init }), s));
+            level.push((push(&mut nodes, Node { parent: u32::MAX, action: SysAction::ProxyRuns(0), init }), s));
         }
     }
     stats.states_per_depth.push(level.len());

@@ -22,7 +22,7 @@
 
 use crate::action::format_action;
 use connseq_model::check::kernel::{Chunk, Wire};
-use connseq_model::check::{Features, ModelConfig, Preset, SysAction, SysState, System, Who};
+use connseq_model::check::{Features, ModelConfig, Preset, Sess, SysAction, SysState, System, Who};
 use connseq_model::core::{ChanFlags, Channel, ConnState, Connection, FdState, Fill, Mutant, OpTable, SiState};
 use connseq_model::core::{Termination, TimerKind};
 use std::fmt;
@@ -350,7 +350,7 @@ pub struct Observation {
 impl Observation {
     /// The observation of an initial state: nobody has read anything.
     pub fn initial(s: &SysState) -> Observation {
-        Observation::read(s, PeerObs::default(), PeerObs::default())
+        Observation::read(s.first(), PeerObs::default(), PeerObs::default())
     }
 
     /// The observation after `action` took `before` to `after`, given the
@@ -360,11 +360,12 @@ impl Observation {
     pub fn after(prev: &Observation, before: &SysState, action: SysAction, after: &SysState) -> Observation {
         let mut client = prev.client.clone();
         let mut server = prev.server.clone();
+        let (before, after) = (before.first(), after.first());
         if after.env.attempts != before.env.attempts {
             // A connect: a new connection to a server, which has read nothing.
             server = PeerObs::default();
         }
-        if let SysAction::PeerReads(who) = action {
+        if let SysAction::PeerReads(0, who) = action {
             let wire = before.down(who);
             if !wire.rst {
                 if let Some(c) = wire.q.peek() {
@@ -378,7 +379,7 @@ impl Observation {
         Observation::read(after, client, server)
     }
 
-    fn read(s: &SysState, mut client: PeerObs, mut server: PeerObs) -> Observation {
+    fn read(s: &Sess, mut client: PeerObs, mut server: PeerObs) -> Observation {
         client.fin = s.client.got_fin;
         client.rst = s.client.got_rst;
         server.fin = s.server.got_fin;

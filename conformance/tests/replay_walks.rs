@@ -84,16 +84,17 @@ fn a_walk_through_a_runtime_that_drops_the_forwarded_fin_shrinks_to_a_minimal_di
     };
     let (t, why) = *failed;
     eprintln!("{}", show(&t, &why));
-    // The shrunk trace still diverges, and is short: with this seed, 4
-    // actions (the proxy connects, the server refuses, the proxy's turn
-    // that sends the client a FIN, the client's read).
+    // The shrunk trace still diverges, and is short: with this seed, 7
+    // actions (the client sends and shuts its side, the proxy connects, the
+    // server accepts, the proxy forwards, the server reads the chunk, then
+    // the FIN that never came).
     let inits = sys.init_states();
     assert!(
         matches!(replay_with(&sys, &inits[t.init], &t.actions, Breakage::SkipShutdown), Outcome::Diverges(_)),
         "{}",
         show(&t, &why)
     );
-    assert!(t.len() <= 6, "shrinking left {} actions: {}", t.len(), show(&t, &why));
+    assert!(t.len() <= 8, "shrinking left {} actions: {}", t.len(), show(&t, &why));
     // The ITF form reads back to the same trace.
     assert_eq!(itf::from_str(&itf::to_string(&t)).expect("an ITF trace"), t);
 }

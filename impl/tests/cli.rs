@@ -21,13 +21,18 @@ fn check_small_prints_one_json_object_and_exits_zero() {
     for p in props {
         let kind = p["kind"].as_str().unwrap_or("");
         let result = p["result"].as_str().unwrap_or("");
-        assert!(["always", "eventually", "sometimes"].contains(&kind), "{p}");
+        assert!(["always", "eventually", "internal", "sometimes"].contains(&kind), "{p}");
         match kind {
             "sometimes" => assert_eq!(result, "witnessed", "{p}"),
             _ => assert_eq!(result, "holds", "{p}"),
         }
         assert!(p.get("trace_len").is_some());
     }
+    assert_eq!(v["passed"], true);
+    assert_eq!(v["stopped_early"], false);
+    let delivery = &v["obligations"]["delivery"];
+    assert!(delivery["applies"].as_u64().unwrap_or(0) > 0, "{delivery}");
+    assert!(delivery["with_data"].as_u64() >= delivery["applies"].as_u64(), "{delivery}");
 }
 
 #[test]

@@ -402,25 +402,33 @@ fn server_that_never_closes_after_a_client_reset_is_reset_at_server_fin_and_the_
 }
 
 // ----------------------------------------------------------------------
-// Established: idle timeouts close abortively.
+// Established: an idle timeout cuts the idle side; the other side ends
+// gracefully, so nothing its peer already received is destroyed.
 // ----------------------------------------------------------------------
 
 #[test]
-fn client_timeout_resets_both_sides_with_cd() {
+fn client_timeout_resets_the_client_and_ends_the_server_side_with_a_fin() {
     let mut d = established(config());
     d.advance(29_999);
     d.expect_idle();
     d.advance(1);
     assert_eq!(d.code(), "cD");
-    assert!(d.s.front.abortive && d.s.back.abortive);
+    assert!(d.s.front.abortive && !d.s.back.abortive);
     d.close(Side::Front, true);
+    // The request's input was cut: the server gets a FIN, then the server
+    // side drains until the server's own FIN, bounded by server-fin.
+    d.perform(Action::CtrlShutw(Side::Back), Outcome::Done);
+    d.expect_idle();
+    assert_eq!(d.armed(), [TimerKind::ServerFin]);
+    d.advance(5_000);
     d.close(Side::Back, true);
     d.perform(Action::ReleaseServer { server: 0 }, Outcome::Done);
     assert!(d.s.is_closed());
+    assert_eq!(d.code(), "cD", "the first cause recorded wins");
 }
 
 #[test]
-fn server_timeout_resets_both_sides_with_sd() {
+fn server_timeout_resets_the_server_and_flushes_what_the_client_is_owed() {
     let mut d = established(config());
     d.now = 20_000;
     d.client_sends(Sink::Buffer, false);
@@ -429,12 +437,20 @@ fn server_timeout_resets_both_sides_with_sd() {
     // The client was active at 20 s; the server has taken nothing since 0.
     d.advance_to(30_000);
     assert_eq!(d.code(), "sD");
-    d.close(Side::Front, true);
+    assert!(d.s.back.abortive && !d.s.front.abortive);
     d.close(Side::Back, true);
     d.perform(Action::ReleaseServer { server: 0 }, Outcome::Done);
     // What the server never took is dropped, not kept.
     d.perform(Action::Discard(Dir::Req), Outcome::Done);
     assert!(d.s.req.is_empty());
+    // The client gets a FIN after everything it was sent, and its side is
+    // drained until its own FIN, bounded by client-fin.
+    d.perform(Action::CtrlShutw(Side::Front), Outcome::Done);
+    d.expect_idle();
+    assert_eq!(d.armed(), [TimerKind::ClientFin]);
+    d.readable(Side::Front);
+    d.perform(Action::Recv { side: Side::Front, into: Sink::Discard }, Outcome::Eof);
+    d.close(Side::Front, false);
     assert!(d.s.is_closed());
     d.expect_idle();
 }
@@ -444,7 +460,6 @@ fn a_session_is_reported_closed_only_once_it_asks_for_nothing_more() {
     let mut d = established(config());
     request_stuck_in_buffer(&mut d);
     d.fire(TimerKind::Server);
-    d.close(Side::Front, true);
     d.close(Side::Back, true);
     assert_eq!(d.next(), Some(Action::ReleaseServer { server: 0 }));
     assert!(!d.s.is_closed(), "closed while the server slot is still held");
@@ -464,8 +479,6 @@ fn abortive_close_completes_the_pending_shutw_steps_it_supersedes() {
     // The RST is the shutdown: the retained steps complete, they are not forgotten.
     assert_eq!(d.op(Side::Back, Op::DataShutw), OpStatus::Done);
     assert_eq!(d.op(Side::Back, Op::CtrlShutw), OpStatus::Done);
-    // `timeout server` resets both sides, the client's first.
-    d.close(Side::Front, true);
     d.perform(Action::DataClose(Side::Back), Outcome::Done);
     d.perform(Action::CtrlClose(Side::Back), Outcome::Done);
     d.perform(Action::SockClose { side: Side::Back, abortive: true }, Outcome::Done);

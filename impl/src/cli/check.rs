@@ -110,14 +110,38 @@ fn print_table(r: &Report) {
         }
     }
     println!();
-    let failed = r.properties.iter().filter(|p| matches!(p.verdict, Verdict::Violated | Verdict::Unwitnessed)).count();
+    let violated = r.violated().count();
+    let unwitnessed = r.properties.iter().filter(|p| p.verdict == Verdict::Unwitnessed).count();
     let unchecked = r.properties.iter().filter(|p| p.verdict == Verdict::Unchecked).count();
-    if failed == 0 && unchecked == 0 {
-        println!("all {} properties pass", r.properties.len());
+    let mutant = r.cfg.mutant != Mutant::None;
+    if violated > 0 {
+        let names: Vec<_> = r.violated().map(|p| format!("\"{}\"", p.def.name)).collect();
+        println!("{violated} of {} properties violated: {}", r.properties.len(), names.join(", "));
+        if mutant {
+            let how = if r.observably_violated() { "" } else { " (by internal checks only)" };
+            println!("mutant {} refuted{how}", r.cfg.mutant);
+        }
+        if unchecked > 0 {
+            println!(
+                "{unchecked} properties unchecked: the search stopped at the first violation (--exhaustive to go on)"
+            );
+        }
+    } else if mutant {
+        println!(
+            "mutant {} survives: no property is violated in the whole space ({} unique states)",
+            r.cfg.mutant, r.unique_states
+        );
+    } else if unwitnessed > 0 {
+        println!("{unwitnessed} of {} witnesses never reached", r.properties.len());
     } else {
-        println!("{failed} of {} properties fail", r.properties.len());
+        println!("all {} properties pass", r.properties.len());
     }
-    if unchecked > 0 {
-        println!("{unchecked} properties unchecked: the search stopped at the first violation (--exhaustive to go on)");
+    let o = r.obligations_json();
+    if !r.stopped_early {
+        println!(
+            "liveness obligations, where a behaviour may end ({} states): delivery applies in {} of {} with data sent (share {}), end of stream in {} of {} (share {})",
+            o["stop_states"], o["delivery"]["applies"], o["delivery"]["with_data"], o["delivery"]["share_applies"],
+            o["end_of_stream"]["applies"], o["end_of_stream"]["with_end"], o["end_of_stream"]["share_applies"]
+        );
     }
 }

@@ -52,7 +52,7 @@ pub use handshake::{
 };
 pub use size::{format_size, parse_size, SizeError};
 
-use connseq_model::core::{Balance, Millis, Mutant, SessionConfig, SpliceMode, Timeouts};
+use connseq_model::core::{Balance, Millis, NoBugs, SessionConfig, SpliceMode, Timeouts};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -206,7 +206,7 @@ impl ListenerConfig {
             redispatch: b.redispatch,
             turn_around: !b.timeouts.turn_around.is_zero(),
             timeouts: self.core_timeouts(),
-            mutant: Mutant::None,
+            mutant: NoBugs,
         }
     }
 
@@ -409,7 +409,7 @@ mod tests {
         assert_eq!((c.balance, c.retries, c.redispatch, c.queue), (Balance::LeastConn, 7, true, false));
         assert_eq!(c.splice, SpliceMode::Never);
         assert!(c.turn_around);
-        assert_eq!(c.mutant, Mutant::None);
+        assert_eq!(c.mutant, NoBugs);
         let later = [c.health, c.monitor, c.conn_rules, c.accept_proxy, c.src_rules, c.tls_front, c.tls_back];
         assert!(!later.contains(&true) && !c.send_proxy);
     }

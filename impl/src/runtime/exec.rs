@@ -460,9 +460,13 @@ impl Exec<'_> {
                 return Outcome::Data { full: buf.is_full() };
             }
             TlsRead::WouldBlock => Outcome::WouldBlock,
-            // TCP's end: as on a raw socket, a reset that came after the
-            // FIN is a reset (`eof_or_reset`).
-            TlsRead::Eof { clean: false } => eof_or_reset(sock),
+            // TCP's end with no close_notify before it: the stream was cut
+            // (a truncation), which the core passes on as one. As on a raw
+            // socket, a reset that came after the FIN is a reset.
+            TlsRead::Eof { clean: false } => match eof_or_reset(sock) {
+                Outcome::Eof => Outcome::Truncated,
+                other => other,
+            },
             TlsRead::Eof { clean: true } => Outcome::Eof,
             TlsRead::Reset => Outcome::Reset,
             TlsRead::Invalid(e) => {

@@ -111,6 +111,12 @@ impl Features {
         Features(Features::all().0 & !(1 << f as u16))
     }
 
+    /// `self` with `f` off.
+    pub fn without(mut self, f: Feature) -> Features {
+        self.0 &= !(1 << f as u16);
+        self
+    }
+
     /// Every feature on.
     pub fn all() -> Features {
         Feature::ALL.iter().fold(Features::default(), |s, &f| s.with(f))
@@ -144,6 +150,10 @@ pub struct ModelConfig {
     pub buf_cap: u8,
     /// Chunks a pipe holds.
     pub pipe_cap: u8,
+    /// Handshake messages (the PROXY header, the TLS hello) may arrive in
+    /// two pieces (needs a wire of two chunks: a header piece waits on the
+    /// wire for the rest).
+    pub split: bool,
     /// Features switched on.
     pub features: Features,
     /// The deliberate bug in the core, if any.
@@ -155,8 +165,15 @@ pub struct ModelConfig {
 pub enum Preset {
     /// Seconds: the core's sequencing with one chunk each way, raw TCP.
     Small,
-    /// Minutes: two chunks each way, every feature but the queue.
+    /// Minutes, what CI runs: two chunks each way, every feature but the
+    /// queue and retries (each runs on the small preset in `cargo test`,
+    /// and all together in `full`).
     Default,
+    /// Partial I/O: two chunks each way through wires and buffers of two
+    /// (a recv takes part of what is there, a send part of what is offered),
+    /// handshake messages in pieces, with the PROXY header, TLS towards the
+    /// client and splice.
+    Io,
     /// Every feature on.
     Full,
 }
@@ -167,6 +184,7 @@ impl Preset {
         match self {
             Preset::Small => "small",
             Preset::Default => "default",
+            Preset::Io => "io",
             Preset::Full => "full",
         }
     }
@@ -179,8 +197,9 @@ impl FromStr for Preset {
         match s {
             "small" => Ok(Preset::Small),
             "default" => Ok(Preset::Default),
+            "io" => Ok(Preset::Io),
             "full" => Ok(Preset::Full),
-            _ => Err(format!("unknown preset `{s}` (small, default or full)")),
+            _ => Err(format!("unknown preset `{s}` (small, io, default or full)")),
         }
     }
 }
@@ -201,6 +220,7 @@ impl ModelConfig {
             wire_cap: 1,
             buf_cap: 1,
             pipe_cap: 1,
+            split: false,
             features: Features::default(),
             mutant: Mutant::None,
         };
@@ -209,9 +229,19 @@ impl ModelConfig {
             Preset::Default => ModelConfig {
                 client_chunks: 2,
                 server_chunks: 2,
-                // Every feature but the queue, which multiplies the space by
-                // the servers' occupancy: see docs/model.md for the sizes.
-                features: Features::all_but(Feature::Queue),
+                // The queue and retries multiply the space by the servers'
+                // occupancy and the attempts: see docs/model.md for the sizes.
+                features: Features::all_but(Feature::Queue).without(Feature::Retries),
+                ..small
+            },
+            Preset::Io => ModelConfig {
+                client_chunks: 2,
+                server_chunks: 2,
+                wire_cap: 2,
+                buf_cap: 2,
+                pipe_cap: 2,
+                split: true,
+                features: Features::default().with(Feature::ProxyIn).with(Feature::TlsFront).with(Feature::Splice),
                 ..small
             },
             Preset::Full => ModelConfig { client_chunks: 2, server_chunks: 2, features: Features::all(), ..small },
@@ -247,7 +277,7 @@ impl ModelConfig {
     /// The core's configuration for one listener of this model: in health
     /// mode or not, terminating TLS or not, with a TLS server or not (each
     /// TLS variant exists only when its feature is on).
-    pub fn session_config(&self, health: bool, tls_front: bool, tls_back: bool) -> SessionConfig {
+    pub fn session_config(&self, health: bool, tls_front: bool, tls_back: bool) -> SessionConfig<Mutant> {
         let retries = self.has(Feature::Retries);
         SessionConfig {
             health,

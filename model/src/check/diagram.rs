@@ -49,19 +49,19 @@ pub const ACCEPT: &str = "accept";
 /// records.
 pub const fn action_kind(a: SysAction) -> &'static str {
     match a {
-        SysAction::ProxyRuns => "proxy runs",
-        SysAction::PeerSends(_) => "peer sends",
-        SysAction::ClientSendsHeader => "client sends header",
-        SysAction::ClientSendsHello => "client sends hello",
-        SysAction::ClientSendsGarbage => "client sends garbage",
-        SysAction::PeerReads(_) => "peer reads",
-        SysAction::PeerShutsWrite(_) => "peer shuts write",
-        SysAction::PeerCloses(_) => "peer closes",
-        SysAction::PeerAborts(_) => "peer aborts",
-        SysAction::ServerAccepts => "server accepts",
-        SysAction::ServerRefuses => "server refuses",
+        SysAction::ProxyRuns(_) => "proxy runs",
+        SysAction::PeerSends(..) => "peer sends",
+        SysAction::ClientSendsHeader(..) => "client sends header",
+        SysAction::ClientSendsHello(..) => "client sends hello",
+        SysAction::ClientSendsGarbage(_) => "client sends garbage",
+        SysAction::PeerReads(..) => "peer reads",
+        SysAction::PeerShutsWrite(..) => "peer shuts write",
+        SysAction::PeerCloses(..) => "peer closes",
+        SysAction::PeerAborts(..) => "peer aborts",
+        SysAction::ServerAccepts(_) => "server accepts",
+        SysAction::ServerRefuses(_) => "server refuses",
         SysAction::SlotFrees(_) => "slot frees",
-        SysAction::TimerFires(_) => "timer fires",
+        SysAction::TimerFires(..) => "timer fires",
     }
 }
 
@@ -273,7 +273,7 @@ impl Diagrams {
             sys.actions_into(&s, &mut actions);
             for &a in &actions {
                 let (n, moves, cores) = sys.step_observed(&s, a);
-                d.record_step(&s, a, &moves, &cores);
+                d.record_step(&s, &n, a, &moves, &cores);
                 if seen.insert(fingerprint(&n)) {
                     stack.push(n);
                 }
@@ -284,25 +284,32 @@ impl Diagrams {
 
     /// Records what `Session::accept` did to reach the initial state `s`.
     fn record_accept(&mut self, sys: &System, s: &SysState) {
-        trace::start();
-        let core = Session::accept(sys.session_config(s), 0, s.env.monitor_match);
-        let mut moves = Vec::new();
-        trace::drain(&mut moves);
-        trace::stop();
-        debug_assert_eq!(core, s.core, "init_states builds its core with Session::accept");
-        self.record_si(&moves, ACCEPT);
-        for side in Side::BOTH {
-            self.record_conn(side, &Connection::default(), s.core.conn(side), ACCEPT);
+        for x in s.sessions() {
+            trace::start();
+            let core = Session::accept(sys.session_config(x), 0, x.env.monitor_match);
+            let mut moves = Vec::new();
+            trace::drain(&mut moves);
+            trace::stop();
+            debug_assert_eq!(core, x.core, "init_states builds its core with Session::accept");
+            self.record_si(&moves, ACCEPT);
+            for side in Side::BOTH {
+                self.record_conn(side, &Connection::default(), x.core.conn(side), ACCEPT);
+            }
         }
     }
 
     /// Records the transition from `s` by `a`, in which the core made the
     /// stream-interface `moves` and went through `cores`, one per core step.
-    fn record_step(&mut self, s: &SysState, a: SysAction, moves: &[SiMove], cores: &[Session]) {
+    fn record_step(&mut self, s: &SysState, n: &SysState, a: SysAction, moves: &[SiMove], cores: &[Session]) {
         let cause = action_kind(a);
         self.transitions += 1;
         self.record_si(moves, cause);
-        let mut before = &s.core;
+        // The session the step concerns (a freed slot: the one it dequeued).
+        let i = match a.session() {
+            Some(i) => usize::from(i),
+            None => (0..s.sess.len()).find(|&i| s.sess[i].core != n.sess[i].core).unwrap_or(0),
+        };
+        let mut before = &s.sess[i].core;
         for after in cores {
             for side in Side::BOTH {
                 let same_conn = side == Side::Front || before.attempts == after.attempts;

@@ -37,9 +37,17 @@ impl Chunk {
     /// The TLS client's Finished, its answer to the server's flight: the
     /// server's side of the handshake completes when it reads it.
     pub const CLIENT_FINISHED: Chunk = Chunk(23);
+    /// The first half of a PROXY header written in two pieces.
+    pub const HDR_HEAD: Chunk = Chunk(24);
+    /// The second half of a PROXY header written in two pieces.
+    pub const HDR_TAIL: Chunk = Chunk(25);
+    /// The first half of a TLS hello written in two pieces.
+    pub const HELLO_HEAD: Chunk = Chunk(26);
+    /// The second half of a TLS hello written in two pieces.
+    pub const HELLO_TAIL: Chunk = Chunk(27);
 
     /// Every chunk that is not data, by name.
-    pub const NAMED: [Chunk; 8] = [
+    pub const NAMED: [Chunk; 12] = [
         Chunk::HDR,
         Chunk::GARBAGE,
         Chunk::HELLO,
@@ -48,6 +56,10 @@ impl Chunk {
         Chunk::REPLY,
         Chunk::PROXY_OUT,
         Chunk::CLIENT_FINISHED,
+        Chunk::HDR_HEAD,
+        Chunk::HDR_TAIL,
+        Chunk::HELLO_HEAD,
+        Chunk::HELLO_TAIL,
     ];
 
     /// Data chunk number `n`.
@@ -76,6 +88,10 @@ impl fmt::Debug for Chunk {
             Chunk::REPLY => f.write_str("REPLY"),
             Chunk::PROXY_OUT => f.write_str("PROXY_OUT"),
             Chunk::CLIENT_FINISHED => f.write_str("CLIENT_FINISHED"),
+            Chunk::HDR_HEAD => f.write_str("HDR_HEAD"),
+            Chunk::HDR_TAIL => f.write_str("HDR_TAIL"),
+            Chunk::HELLO_HEAD => f.write_str("HELLO_HEAD"),
+            Chunk::HELLO_TAIL => f.write_str("HELLO_TAIL"),
             Chunk(n) => write!(f, "#{n}"),
         }
     }

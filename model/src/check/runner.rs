@@ -4,8 +4,8 @@
 
 use super::properties::{Kind, PropDef};
 use super::system::{describe, SysAction, SysState};
+use super::CensusCounts;
 use super::{ConnseqModel, ModelConfig};
-use crate::core::{Dir, Side};
 use stateright::{Checker, HasDiscoveries, Model, Path};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -132,12 +132,33 @@ pub struct Report {
     pub seconds: f64,
     /// One line per property.
     pub properties: Vec<PropResult>,
+    /// The search stopped at its first violation (the rest is unchecked).
+    pub stopped_early: bool,
+    /// Where liveness obligations applied, among the states where a
+    /// behaviour may end (complete only when the search was not stopped).
+    pub census: CensusCounts,
 }
 
 impl Report {
-    /// Every property passed.
+    /// The verdict: no property violated and, for the correct core, every
+    /// witness found. The exit status of `connseq check` is this.
     pub fn passed(&self) -> bool {
-        self.properties.iter().all(|p| p.verdict.passes())
+        let mutant = self.cfg.mutant != crate::core::Mutant::None;
+        self.properties.iter().all(|p| match p.verdict {
+            Verdict::Holds | Verdict::Witnessed | Verdict::Unchecked => true,
+            Verdict::Violated => false,
+            Verdict::Unwitnessed => mutant,
+        })
+    }
+
+    /// The properties violated.
+    pub fn violated(&self) -> impl Iterator<Item = &PropResult> + '_ {
+        self.properties.iter().filter(|p| p.verdict == Verdict::Violated)
+    }
+
+    /// Whether an observable property (not only an internal check) is violated.
+    pub fn observably_violated(&self) -> bool {
+        self.violated().any(|p| p.def.kind.observable())
     }
 
     /// Distinct states per second.
@@ -159,12 +180,43 @@ impl Report {
             "states": self.states,
             "max_depth": self.max_depth,
             "seconds": (self.seconds * 1000.0).round() / 1000.0,
+            "passed": self.passed(),
+            "stopped_early": self.stopped_early,
+            "obligations": self.obligations_json(),
             "properties": self.properties.iter().map(|p| serde_json::json!({
                 "name": p.def.name,
                 "kind": p.def.kind.name(),
+                "observes": p.def.observes,
                 "result": p.verdict.name(),
                 "trace_len": p.trace.as_ref().map(|t| t.len()),
             })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Where each liveness obligation applied, as counts and shares.
+    pub fn obligations_json(&self) -> serde_json::Value {
+        let c = self.census;
+        let share = |a: u64, b: u64| {
+            if b == 0 {
+                serde_json::Value::Null
+            } else {
+                serde_json::json!(((a as f64 / b as f64) * 1000.0).round() / 1000.0)
+            }
+        };
+        serde_json::json!({
+            "stop_states": c.stops,
+            "delivery": {
+                "with_data": c.with_data,
+                "applies": c.delivery_applies,
+                "whole": c.delivery_whole,
+                "share_applies": share(c.delivery_applies, c.with_data),
+                "share_whole": share(c.delivery_whole, c.with_data),
+            },
+            "end_of_stream": {
+                "with_end": c.with_end,
+                "applies": c.end_applies,
+                "share_applies": share(c.end_applies, c.with_end),
+            },
         })
     }
 }
@@ -183,13 +235,19 @@ pub fn check(cfg: ModelConfig, opts: CheckOptions, progress: &mut dyn FnMut(Prog
         Strategy::Bfs => run(builder.spawn_bfs(), start, progress),
     };
     let seconds = start.elapsed().as_secs_f64();
+    // Read before any counterexample search visits states again.
+    let census = model.census.counts();
     let mut results = Vec::new();
+    // The search stops early only at a real violation: when none was found,
+    // it went through the whole space and every verdict is final.
+    let failed = props.iter().any(|def| def.kind != Kind::Sometimes && discoveries.iter().any(|(n, _)| *n == def.name));
+    let stopped_early = opts.stop_at_first_failure && failed;
     for def in props {
         let found = discoveries.iter().find(|(n, _)| *n == def.name).map(|(_, p)| p.clone());
         let verdict = match (def.kind, &found) {
             (Kind::Sometimes, Some(_)) => Verdict::Witnessed,
             (_, Some(_)) => Verdict::Violated,
-            (_, None) if opts.stop_at_first_failure => Verdict::Unchecked,
+            (_, None) if stopped_early => Verdict::Unchecked,
             (Kind::Sometimes, None) => Verdict::Unwitnessed,
             (_, None) => Verdict::Holds,
         };
@@ -203,7 +261,7 @@ pub fn check(cfg: ModelConfig, opts: CheckOptions, progress: &mut dyn FnMut(Prog
         };
         results.push(PropResult { def, verdict, trace, init });
     }
-    Report { cfg, unique_states: unique, states, max_depth: depth, seconds, properties: results }
+    Report { cfg, unique_states: unique, states, max_depth: depth, seconds, properties: results, stopped_early, census }
 }
 
 type Discoveries = Vec<(&'static str, Path<SysState, SysAction>)>;
@@ -239,7 +297,7 @@ fn cut(model: &ConnseqModel, def: &PropDef, path: Path<SysState, SysAction>) -> 
     let mut v = path.into_vec();
     let bad = |s: &SysState| match def.kind {
         Kind::Sometimes => (def.check)(model, s),
-        Kind::Always | Kind::Eventually => !(def.check)(model, s),
+        Kind::Always | Kind::Eventually | Kind::Internal => !(def.check)(model, s),
     };
     if let Some(i) = v.iter().position(|(s, _)| bad(s)) {
         v.truncate(i + 1);
@@ -307,63 +365,18 @@ fn render(model: &ConnseqModel, path: &[(SysState, Option<SysAction>)]) -> (Stri
     (init, steps)
 }
 
-/// A state in one line: stream interfaces, connections with their op
-/// statuses, channels with their flags, wires, peers.
-pub fn summary(s: &SysState) -> String {
-    let c = &s.core;
-    let conn = |side: Side| {
-        let x = c.conn(side);
-        format!("{} {}/{} ops[{:?}]{}", side, x.fd, x.state, x.ops, if x.draining() { " drain" } else { "" })
-    };
-    let chan = |d: Dir| {
-        let ch = c.chan(d);
-        let e = &s.exec;
-        format!("{d} {:?} buf{:?} pipe{:?}", ch.flags, e.buf[d as usize], e.pipe[d as usize])
-    };
-    format!(
-        "si {}/{} | {} | {} | {} | {} | up {:?} {:?} down {:?} {:?} | client sent {} got {}{}{} | server sent {} got {}{}{} | timers {:?}",
-        c.si_front,
-        c.si_back,
-        conn(Side::Front),
-        conn(Side::Back),
-        chan(Dir::Req),
-        chan(Dir::Res),
-        s.front_up,
-        s.back_up,
-        s.front_down,
-        s.back_down,
-        s.client.sent,
-        s.client.got,
-        if s.client.got_fin { " FIN" } else { "" },
-        if s.client.got_rst { " RST" } else { "" },
-        s.server.sent,
-        s.server.got,
-        if s.server.got_fin { " FIN" } else { "" },
-        if s.server.got_rst { " RST" } else { "" },
-        c.timers,
-    )
-}
+pub use super::describe::summary;
 
-/// The mutants, each with the property it must break and the features it needs.
+/// The mutants, each with the property it must break (a mutant written
+/// against two properties appears twice).
 pub fn mutant_cases() -> Vec<(crate::core::Mutant, &'static PropDef)> {
-    super::properties::PROPERTIES.iter().filter_map(|p| p.mutant.map(|m| (m, p))).collect()
+    super::properties::MUTANTS.iter().map(|d| (d.mutant, d.property())).collect()
 }
 
-/// The configuration a mutant is shown on: `base` with the features the
-/// mutant needs, at least two chunks each way and room for two in a buffer.
+/// The configuration a mutant is shown on: `base` with the features and the
+/// sizes every catalogue entry of the mutant needs.
 pub fn mutant_config(base: ModelConfig, m: crate::core::Mutant) -> ModelConfig {
-    let mut cfg = base.with_mutant(m);
-    for (mm, p) in mutant_cases() {
-        if mm == m {
-            for &f in p.mutant_needs {
-                cfg = cfg.with(f);
-            }
-        }
-    }
-    cfg.client_chunks = cfg.client_chunks.max(2);
-    cfg.server_chunks = cfg.server_chunks.max(2);
-    cfg.buf_cap = cfg.buf_cap.max(2);
-    cfg
+    super::properties::mutant_defs(m).fold(base.with_mutant(m), |cfg, d| d.config(cfg))
 }
 
 /// Searches `cfg` until `def` fails, and returns the counterexample (cut at
@@ -384,4 +397,28 @@ pub fn refute_path(
 ) -> Option<Vec<(SysState, Option<SysAction>)>> {
     let path = search_one(model, def, opts, Strategy::Dfs)?;
     Some(counterexample(model, def, opts, path))
+}
+
+/// Searches `cfg` until one of `defs` fails, and returns its name with the
+/// length of the path that refutes it, or `None` if all of them hold.
+pub fn refute_any(cfg: ModelConfig, defs: &[&'static PropDef], opts: CheckOptions) -> Option<(&'static str, usize)> {
+    let model = ConnseqModel::new(cfg);
+    let applicable = model.props();
+    let names: BTreeSet<&'static str> =
+        defs.iter().filter(|d| applicable.iter().any(|a| a.name == d.name)).map(|d| d.name).collect();
+    if names.is_empty() {
+        return None;
+    }
+    let checker = model
+        .clone()
+        .checker()
+        .threads(opts.threads.max(1))
+        .finish_when(HasDiscoveries::AnyOf(names.clone()))
+        .spawn_dfs()
+        .join();
+    names.iter().find_map(|&n| {
+        let def = defs.iter().find(|d| d.name == n)?;
+        let path = checker.discovery(n)?;
+        Some((n, cut(&model, def, path).len().saturating_sub(1)))
+    })
 }

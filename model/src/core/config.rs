@@ -22,8 +22,14 @@ pub enum SpliceMode {
 /// The per-listener configuration a session's decisions depend on. The core
 /// never stores it: every entry point takes it by reference, so one listener's
 /// configuration serves all its sessions, and the model's states stay small.
+///
+/// `B` says which deliberate bugs the core carries: the proxy uses the
+/// default, [`NoBugs`], for which every mutant branch is a constant `false`
+/// that the compiler removes, so the shipped session has none; the model
+/// checker instantiates the same code with a [`Mutant`] to show that each
+/// property can fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct SessionConfig {
+pub struct SessionConfig<B = NoBugs> {
     /// `mode health`: every connection gets `OK\n` and is closed.
     pub health: bool,
     /// A monitor-net is configured (the runtime says whether a source matches).
@@ -54,11 +60,77 @@ pub struct SessionConfig {
     pub turn_around: bool,
     /// Timer durations.
     pub timeouts: Timeouts,
-    /// A deliberate bug, for the model checker to catch. `Mutant::None` in production.
-    pub mutant: Mutant,
+    /// The deliberate bugs: [`NoBugs`] in the proxy, a [`Mutant`] in the checker.
+    pub mutant: B,
 }
 
-impl Default for SessionConfig {
+/// Which deliberate bugs a core carries (see [`SessionConfig`]).
+pub trait Bugs: Copy + fmt::Debug + PartialEq + Eq + std::hash::Hash + Send + Sync + 'static {
+    /// Whether the core carries mutant `m`.
+    fn has(self, m: Mutant) -> bool;
+}
+
+/// The correct core: no mutant at all, every check folded away at compile time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NoBugs;
+
+impl Bugs for NoBugs {
+    #[inline(always)]
+    fn has(self, _: Mutant) -> bool {
+        false
+    }
+}
+
+impl Bugs for Mutant {
+    #[inline]
+    fn has(self, m: Mutant) -> bool {
+        self == m
+    }
+}
+
+impl<B> SessionConfig<B> {
+    /// The same configuration carrying other bugs.
+    pub fn with_bugs<C>(self, mutant: C) -> SessionConfig<C> {
+        let SessionConfig {
+            health,
+            monitor,
+            conn_rules,
+            accept_proxy,
+            src_rules,
+            tls_front,
+            tls_back,
+            send_proxy,
+            splice,
+            balance,
+            queue,
+            retries,
+            redispatch,
+            turn_around,
+            timeouts,
+            mutant: _,
+        } = self;
+        SessionConfig {
+            health,
+            monitor,
+            conn_rules,
+            accept_proxy,
+            src_rules,
+            tls_front,
+            tls_back,
+            send_proxy,
+            splice,
+            balance,
+            queue,
+            retries,
+            redispatch,
+            turn_around,
+            timeouts,
+            mutant,
+        }
+    }
+}
+
+impl<B: Default> Default for SessionConfig<B> {
     fn default() -> Self {
         SessionConfig {
             health: false,
@@ -76,7 +148,7 @@ impl Default for SessionConfig {
             redispatch: false,
             turn_around: false,
             timeouts: Timeouts::default(),
-            mutant: Mutant::None,
+            mutant: B::default(),
         }
     }
 }
@@ -121,12 +193,12 @@ mutants! {
     /// Closes the socket before the data and control layers.
     CloseFdBeforeData = "close-fd-before-data",
         "closes the socket first, then the control and data layers (bottom-up)";
-    /// Keeps reading from a side after its socket was closed.
+    /// Keeps draining after the drain completed, without checking the socket is open.
     RecvAfterClose = "recv-after-close",
-        "forgets to check that the socket is still open before reading from it";
-    /// An abortive close clears pending shutdown steps instead of completing them.
-    AbortClearsShutw = "abort-clears-shutw",
-        "clears the pending shutdown steps on an abortive close (their status moves back to not desired) instead of completing them";
+        "tests DSHR != 00 instead of DSHR & 10 for a drain, and forgets to check that the socket is still open: it reads on after read0, and after the close";
+    /// A completed shutdown moves back to desired and runs again.
+    ShutwRepeated = "shutw-repeated",
+        "moves a completed shutw back to not desired when the socket becomes readable again, so the close_notify and the FIN are sent a second time";
     /// Splices into the pipe while the buffer still holds older bytes.
     SpliceWhileBuffered = "splice-while-buffered",
         "switches the channel to the pipe as soon as the buffer holds data, while it still holds it";
@@ -142,9 +214,9 @@ mutants! {
     /// Runs the outgoing TLS handshake before sending the PROXY header.
     ProxyHeaderAfterTls = "proxy-header-after-tls",
         "runs the outgoing TLS handshake before sending the PROXY header";
-    /// Retries a failed attempt straight from CER to CON.
+    /// Retries a refused attempt straight from CER to CON.
     RetryFromCer = "retry-from-cer",
-        "retries a failed attempt by connecting straight from CER, skipping TAR/ASS";
+        "retries a refused attempt by connecting straight from CER, skipping the turn-around delay (TAR)";
     /// Does not count retries.
     RetryWithoutBudget = "retry-without-budget",
         "forgets to count retries, so a refusing server is tried again and again";
@@ -166,18 +238,42 @@ mutants! {
     /// Leaves the stream interface in DIS after its socket closed.
     NoDisToClo = "no-dis-to-clo",
         "leaves a stream interface in DIS after its socket closed";
-    /// Keeps the server slot when the session gives up on connecting.
+    /// Keeps the server slot of a session whose connect was retried.
     LeakServerSlot = "leak-server-slot",
-        "keeps the server slot when the session gives up after failed attempts";
-    /// An abortive close leaves pending shutdown steps pending.
-    AbortKeepsShutwPending = "abort-keeps-shutw-pending",
-        "leaves pending shutw steps desired when an abortive close supersedes them";
+        "never gives the server slot back once a connect attempt was retried";
     /// Records a full buffer as having room.
     IgnoreFullBuffer = "ignore-full-buffer",
-        "records a recv that filled the buffer as leaving room, so the next recv overflows it";
+        "records a recv that filled the buffer as leaving room, so the next recv has no room to read into";
     /// Discards buffered data when read0 arrives.
     DropTailOnShutr = "drop-tail-on-shutr",
         "discards the data still buffered in a channel when its producer's read0 arrives";
+    /// No inactivity timer on an established session.
+    NoIdleTimer = "no-idle-timer",
+        "arms no client/server inactivity timer on an established session, so one whose peers go silent never ends";
+    /// One recv per readiness edge.
+    LostWakeup = "lost-wakeup",
+        "takes one recv per readiness edge: after a recv that brought data it marks the socket empty (EMPTY_IN) instead of reading on until EAGAIN";
+    /// A writable edge on the client side is lost.
+    LostWriteWakeup = "lost-write-wakeup",
+        "forgets the writable edge of the client's socket: after one EAGAIN it never sends to the client again";
+    /// A postponed close_notify is never retried.
+    CloseNotifyNeverRetried = "close-notify-never-retried",
+        "never retries a close_notify that a full socket postponed";
+    /// A short write is treated as complete.
+    ShortWriteComplete = "short-write-complete",
+        "treats a short write as complete: what the send did not take is forgotten";
+    /// The lingering drain is skipped once a connect was retried.
+    LingerSkippedAfterRetry = "linger-skipped-after-retry",
+        "closes without the lingering drain, but only on a session whose connect was retried";
+    /// The handshake timer re-arms itself instead of closing.
+    HandshakeTimerRearms = "handshake-timer-rearms",
+        "re-arms the handshake timer when it fires instead of closing the slow client, so such a session never ends";
+    /// A truncated TLS stream is forwarded as a clean close.
+    TruncationAsClose = "truncation-as-close",
+        "forwards a TLS stream that ended without close_notify (a truncation) as a clean close, with a close_notify";
+    /// A TLS connection's shutw sends a FIN without close_notify.
+    FinWithoutCloseNotify = "fin-without-close-notify",
+        "shuts the write side of a TLS connection with a FIN and no close_notify";
 }
 
 impl fmt::Display for Mutant {

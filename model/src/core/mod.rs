@@ -31,7 +31,7 @@ pub type Millis = u64;
 
 pub use backend::{Balance, Pick, Retry, ServerView};
 pub use channel::{ChanFlags, Channel, Dir, Fill, Sink, Source};
-pub use config::{Mutant, SessionConfig, SpliceMode};
+pub use config::{Bugs, Mutant, NoBugs, SessionConfig, SpliceMode};
 pub use connection::{ConnState, Connection, DataLayer};
 pub use fd::FdState;
 pub use handshake::{Handler, HandlerSet, Reply, RuleStage};

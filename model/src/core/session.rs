@@ -41,7 +41,7 @@
 
 use super::backend::{self, Pick, Retry};
 use super::channel::{ChanFlags, Channel, Dir, Fill, Sink, Source};
-use super::config::{Mutant, SessionConfig, SpliceMode};
+use super::config::{Bugs, Mutant, SessionConfig, SpliceMode};
 use super::connection::{ConnState, Connection, DataLayer};
 use super::handshake::{Handler, HandlerSet, Reply, RuleStage};
 use super::op::{Op, OpStatus};
@@ -199,6 +199,10 @@ pub enum Outcome {
     Eof,
     /// read0 before any byte of a PROXY header: a bare TCP health check.
     EofEmpty,
+    /// read0 on a TLS connection without a close_notify first: the peer's
+    /// stream was cut (a truncation, RFC 8446 6.1), which the other side
+    /// must be able to tell from a clean end.
+    Truncated,
     /// ECONNRESET, EPIPE or another hard error: the peer is gone.
     Reset,
     /// The connect attempt failed (refused, unreachable).
@@ -216,7 +220,7 @@ pub enum Outcome {
 }
 
 /// A proxied TCP session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Session {
     /// The client-facing connection.
     pub front: Connection,
@@ -252,16 +256,12 @@ pub struct Session {
     pub fail_cause: Cause,
     /// HH_ACCEPT_SESSION ran: the session exists.
     pub started: bool,
-    /// Mutant bookkeeping: the slot was deliberately not given back.
-    pub server_leaked: bool,
-    /// Mutant bookkeeping: a retry connects from CER.
-    pub retry_from_cer: bool,
 }
 
 impl Session {
     /// A session for a socket `accept()` just returned. `monitor_match` tells
     /// whether its source address matches monitor-net.
-    pub fn accept(cfg: &SessionConfig, now: Millis, monitor_match: bool) -> Session {
+    pub fn accept<B: Bugs>(cfg: &SessionConfig<B>, now: Millis, monitor_match: bool) -> Session {
         let mut front = Connection { fd: FdState::Ready, state: ConnState::Accepted, ..Connection::default() };
         let mut reply = None;
         if cfg.health {
@@ -299,14 +299,12 @@ impl Session {
             rejected: false,
             fail_cause: Cause::Normal,
             started: false,
-            server_leaked: false,
-            retry_from_cer: false,
         };
         s.update(cfg, now);
         s
     }
 
-    fn add_session_handlers(cfg: &SessionConfig, front: &mut Connection) {
+    fn add_session_handlers<B: Bugs>(cfg: &SessionConfig<B>, front: &mut Connection) {
         if cfg.conn_rules {
             front.hs.add(Handler::TcpRulesConn);
         }
@@ -433,18 +431,31 @@ impl Session {
 
     /// The poller reported `side` readable and/or writable (a hangup or error
     /// counts as readable: the next recv tells what happened).
-    pub fn handle_ready(&mut self, cfg: &SessionConfig, side: Side, readable: bool, writable: bool, now: Millis) {
+    pub fn handle_ready<B: Bugs>(
+        &mut self,
+        cfg: &SessionConfig<B>,
+        side: Side,
+        readable: bool,
+        writable: bool,
+        now: Millis,
+    ) {
         if readable {
             self.chan_mut(side.input()).flags.clear(ChanFlags::EMPTY_IN);
+            let c = self.conn_mut(side);
+            if cfg.mutant.has(Mutant::ShutwRepeated) && c.ops.done(Op::CtrlShutw) && !c.closing() {
+                // The bug: the completed shutw is forgotten (01 -> 00).
+                c.ops.set(Op::DataShutw, OpStatus::NotDesired);
+                c.ops.set(Op::CtrlShutw, OpStatus::NotDesired);
+            }
         }
-        if writable {
+        if writable && !(side == Side::Front && cfg.mutant.has(Mutant::LostWriteWakeup)) {
             self.chan_mut(side.output()).flags.clear(ChanFlags::FULL_OUT);
         }
         self.update(cfg, now);
     }
 
     /// A queued session was given a slot on `server` by the balancer.
-    pub fn handle_dequeued(&mut self, cfg: &SessionConfig, server: u8, now: Millis) {
+    pub fn handle_dequeued<B: Bugs>(&mut self, cfg: &SessionConfig<B>, server: u8, now: Millis) {
         if self.si_back == SiState::Que {
             self.server = Some(server);
             self.set_si(Side::Back, SiState::Ass);
@@ -453,7 +464,7 @@ impl Session {
     }
 
     /// The clock passed some deadlines: fires every expired timer.
-    pub fn handle_timeout(&mut self, cfg: &SessionConfig, now: Millis) {
+    pub fn handle_timeout<B: Bugs>(&mut self, cfg: &SessionConfig<B>, now: Millis) {
         let mut expired = [None; 8];
         for (i, k) in self.timers.expired(now).enumerate() {
             expired[i] = Some(k);
@@ -466,12 +477,15 @@ impl Session {
     }
 
     /// Timer `kind` expired.
-    pub fn fire_timer(&mut self, cfg: &SessionConfig, kind: TimerKind, now: Millis) {
+    pub fn fire_timer<B: Bugs>(&mut self, cfg: &SessionConfig<B>, kind: TimerKind, now: Millis) {
         if !self.timers.is_armed(kind) {
             return;
         }
         self.timers.disarm(kind);
         match kind {
+            TimerKind::Handshake if cfg.mutant.has(Mutant::HandshakeTimerRearms) => {
+                // The bug: nothing happens, and update() arms it again.
+            }
             TimerKind::Handshake => {
                 // The handshake handlers did not finish in time.
                 self.term.record(Cause::ClientTimeout, Phase::Request);
@@ -491,15 +505,18 @@ impl Session {
                     self.set_si(Side::Back, to);
                 }
             }
+            // An inactivity timeout cuts the idle side only. The other side
+            // ends gracefully through the ordinary rules (its channel's input
+            // is cut: what was taken is flushed, then a FIN without a
+            // close_notify; what comes back is drained until its FIN or its
+            // fin timer), so nothing its peer already received is destroyed.
             TimerKind::Client => {
                 self.term.record(Cause::ClientTimeout, self.phase());
                 self.abort(cfg, Side::Front);
-                self.abort(cfg, Side::Back);
             }
             TimerKind::Server => {
                 self.term.record(Cause::ServerTimeout, self.phase());
                 self.abort(cfg, Side::Back);
-                self.abort(cfg, Side::Front);
             }
             TimerKind::ClientFin => {
                 self.term.record(Cause::ClientTimeout, Phase::Close);
@@ -517,7 +534,7 @@ impl Session {
     /// closed abortively, in the ordinary close order (their pending shutdown
     /// steps complete as part of the close), and the session ends with `K`.
     /// The runtime's input only; the model does not stop the proxy.
-    pub fn handle_kill(&mut self, cfg: &SessionConfig, now: Millis) {
+    pub fn handle_kill<B: Bugs>(&mut self, cfg: &SessionConfig<B>, now: Millis) {
         self.term.record(Cause::Killed, self.phase());
         self.abort(cfg, Side::Front);
         self.abort(cfg, Side::Back);
@@ -525,7 +542,7 @@ impl Session {
     }
 
     /// The runtime performed `action`; this is what happened.
-    pub fn handle_outcome(&mut self, cfg: &SessionConfig, action: Action, outcome: Outcome, now: Millis) {
+    pub fn handle_outcome<B: Bugs>(&mut self, cfg: &SessionConfig<B>, action: Action, outcome: Outcome, now: Millis) {
         match action {
             Action::RecvProxyHeader => match outcome {
                 Outcome::Done => self.front.hs.remove(Handler::AcceptProxy),
@@ -549,7 +566,7 @@ impl Session {
                     RuleStage::Connection => Handler::TcpRulesConn,
                     RuleStage::Source => Handler::TcpRules,
                 }),
-                _ if cfg.mutant == Mutant::RulesIgnored => self.front.hs.remove(match stage {
+                _ if cfg.mutant.has(Mutant::RulesIgnored) => self.front.hs.remove(match stage {
                     RuleStage::Connection => Handler::TcpRulesConn,
                     RuleStage::Source => Handler::TcpRules,
                 }),
@@ -580,7 +597,7 @@ impl Session {
                     _ if side == Side::Back && self.si_back == SiState::Con => {
                         self.connect_failed(cfg, Cause::Server);
                     }
-                    Outcome::Eof | Outcome::Reset => {
+                    Outcome::Eof | Outcome::Truncated | Outcome::Reset => {
                         self.record_peer_fault(side);
                         self.peer_gone(cfg, side);
                     }
@@ -608,7 +625,6 @@ impl Session {
                     self.give_up_server();
                 }
                 _ => {
-                    self.retry_from_cer = false;
                     self.attempts = self.attempts.saturating_add(1);
                     self.back = Connection {
                         fd: FdState::Ready,
@@ -702,30 +718,44 @@ impl Session {
         );
     }
 
-    fn recv_outcome(&mut self, cfg: &SessionConfig, side: Side, into: Sink, outcome: Outcome, now: Millis) {
+    fn recv_outcome<B: Bugs>(&mut self, cfg: &SessionConfig<B>, side: Side, into: Sink, outcome: Outcome, now: Millis) {
         let dir = side.input();
         match outcome {
             Outcome::Data { full } => {
                 let ch = self.chan_mut(dir);
-                let fill = if full && cfg.mutant != Mutant::IgnoreFullBuffer { Fill::Full } else { Fill::Some };
+                let fill = if full && !cfg.mutant.has(Mutant::IgnoreFullBuffer) { Fill::Full } else { Fill::Some };
                 match into {
                     Sink::Buffer => ch.buf = fill,
                     Sink::Pipe => ch.pipe = fill,
                     Sink::Discard => {}
                 }
-                self.refresh_idle(cfg, side, now);
+                if cfg.mutant.has(Mutant::LostWakeup) {
+                    // The bug: one read per edge, as if it had drained the socket.
+                    ch.flags.set(ChanFlags::EMPTY_IN);
+                }
+                // A drain discards what it reads: it does not keep its side
+                // alive, so an endless stream is still cut at the fin timer.
+                if into != Sink::Discard {
+                    self.refresh_idle(cfg, side, now);
+                }
             }
             Outcome::WouldBlock => {
-                if cfg.mutant != Mutant::RetryWouldBlock {
+                if !cfg.mutant.has(Mutant::RetryWouldBlock) {
                     self.chan_mut(dir).flags.set(ChanFlags::EMPTY_IN);
                 }
             }
-            Outcome::Eof | Outcome::EofEmpty => {
-                // read0: the peer's FIN, after every byte it sent.
+            Outcome::Eof | Outcome::EofEmpty | Outcome::Truncated => {
+                // read0: the peer's FIN, after every byte it sent. A TLS
+                // stream cut without close_notify is an error on the input
+                // (ERR_IN): its consumer ends without a close_notify too, so
+                // the truncation stays visible.
                 let c = self.conn_mut(side);
                 c.ops.advance(Op::DataShutr, OpStatus::Done);
                 let ch = self.chan_mut(dir);
                 ch.flags.set(ChanFlags::SHUT_IN);
+                if outcome == Outcome::Truncated && !cfg.mutant.has(Mutant::TruncationAsClose) {
+                    ch.flags.set(ChanFlags::ERR_IN);
+                }
             }
             _ => {
                 self.record_peer_fault(side);
@@ -734,7 +764,14 @@ impl Session {
         }
     }
 
-    fn send_outcome(&mut self, cfg: &SessionConfig, side: Side, from: Source, outcome: Outcome, now: Millis) {
+    fn send_outcome<B: Bugs>(
+        &mut self,
+        cfg: &SessionConfig<B>,
+        side: Side,
+        from: Source,
+        outcome: Outcome,
+        now: Millis,
+    ) {
         let dir = side.output();
         match outcome {
             Outcome::Sent { drained } | Outcome::Data { full: drained } => match from {
@@ -750,6 +787,7 @@ impl Session {
                 }
                 Source::Buffer | Source::Pipe => {
                     let ch = self.chan_mut(dir);
+                    let drained = drained || cfg.mutant.has(Mutant::ShortWriteComplete);
                     let level = if drained { Fill::Empty } else { Fill::Some };
                     if from == Source::Buffer {
                         ch.buf = level;
@@ -782,9 +820,9 @@ impl Session {
         }
     }
 
-    fn reply_sent(&mut self, cfg: &SessionConfig) {
+    fn reply_sent<B: Bugs>(&mut self, cfg: &SessionConfig<B>) {
         self.front.hs.remove(Handler::SendLastChunk);
-        if cfg.mutant == Mutant::ReplyThenSession {
+        if cfg.mutant.has(Mutant::ReplyThenSession) {
             // The bug: the check goes on to the session's handlers.
             Self::add_session_handlers(cfg, &mut self.front);
         } else {
@@ -800,7 +838,7 @@ impl Session {
 
     /// Traffic on `side` pushes back its inactivity timers (the fin timers
     /// are inactivity timers too, as HAProxy's client-fin and server-fin).
-    fn refresh_idle(&mut self, cfg: &SessionConfig, side: Side, now: Millis) {
+    fn refresh_idle<B: Bugs>(&mut self, cfg: &SessionConfig<B>, side: Side, now: Millis) {
         let kinds = match side {
             Side::Front => [TimerKind::Client, TimerKind::ClientFin],
             Side::Back => [TimerKind::Server, TimerKind::ServerFin],
@@ -812,7 +850,7 @@ impl Session {
 
     /// The peer of `side` is gone (read0 before a header, reset, hard error):
     /// no RST risk, close without draining.
-    fn peer_gone(&mut self, cfg: &SessionConfig, side: Side) {
+    fn peer_gone<B: Bugs>(&mut self, cfg: &SessionConfig<B>, side: Side) {
         let c = self.conn_mut(side);
         c.state = ConnState::Error;
         c.error = true;
@@ -827,7 +865,7 @@ impl Session {
     }
 
     /// Abortive close of `side` (timeout, rule reject, protocol violation).
-    fn abort(&mut self, cfg: &SessionConfig, side: Side) {
+    fn abort<B: Bugs>(&mut self, cfg: &SessionConfig<B>, side: Side) {
         let c = self.conn_mut(side);
         if !c.is_open() || c.closing() {
             if side == Side::Back && matches!(self.si_back, SiState::Req | SiState::Que | SiState::Tar | SiState::Ass) {
@@ -838,27 +876,21 @@ impl Session {
         self.close_now(cfg, side, true);
         let input = side.input();
         let output = side.output();
-        self.chan_mut(input).flags.set(ChanFlags::SHUT_IN);
+        // The input was cut, not ended by its peer.
+        self.chan_mut(input).flags.set(ChanFlags::SHUT_IN | ChanFlags::ERR_IN);
         self.chan_mut(output).flags.set(ChanFlags::SHUT_OUT);
     }
 
     /// Starts the close sequence now; pending shutdown steps are superseded
     /// (the close is the shutdown).
-    fn close_now(&mut self, cfg: &SessionConfig, side: Side, abortive: bool) {
+    fn close_now<B: Bugs>(&mut self, _cfg: &SessionConfig<B>, side: Side, abortive: bool) {
         let c = self.conn_mut(side);
         if c.closing() {
             return;
         }
-        if cfg.mutant != Mutant::AbortKeepsShutwPending || !abortive {
-            for op in [Op::DataShutr, Op::CtrlShutr, Op::DataShutw, Op::CtrlShutw] {
-                if c.ops.pending(op) {
-                    if cfg.mutant == Mutant::AbortClearsShutw && abortive {
-                        // The bug: the pending steps are forgotten, not completed.
-                        c.ops.set(op, OpStatus::NotDesired);
-                    } else {
-                        c.ops.advance(op, OpStatus::Done);
-                    }
-                }
+        for op in [Op::DataShutr, Op::CtrlShutr, Op::DataShutw, Op::CtrlShutw] {
+            if c.ops.pending(op) {
+                c.ops.advance(op, OpStatus::Done);
             }
         }
         c.abortive = abortive;
@@ -867,7 +899,7 @@ impl Session {
         }
     }
 
-    fn connect_failed(&mut self, cfg: &SessionConfig, cause: Cause) {
+    fn connect_failed<B: Bugs>(&mut self, cfg: &SessionConfig<B>, cause: Cause) {
         if self.si_back != SiState::Con {
             return;
         }
@@ -888,7 +920,9 @@ impl Session {
         if !matches!(self.si_back, SiState::Est | SiState::Dis | SiState::Clo | SiState::Con) {
             self.set_si(Side::Back, SiState::Clo);
         }
-        self.res.flags.set(ChanFlags::SHUT_IN);
+        // There is no response stream to end cleanly: the client is told
+        // with a FIN alone (no close_notify), as for a cut stream.
+        self.res.flags.set(ChanFlags::SHUT_IN | ChanFlags::ERR_IN);
         self.req.flags.set(ChanFlags::SHUT_OUT);
     }
 }
@@ -908,7 +942,7 @@ impl Session {
     /// Applies every consequence that needs no I/O, until nothing changes:
     /// handlers that complete at once, FIN propagation, active shutr, the
     /// close decision, stream-interface moves, timers.
-    fn update(&mut self, cfg: &SessionConfig, now: Millis) {
+    fn update<B: Bugs>(&mut self, cfg: &SessionConfig<B>, now: Millis) {
         for _ in 0..8 {
             let before = *self;
             self.run_instant_handlers(cfg);
@@ -928,11 +962,11 @@ impl Session {
     }
 
     /// HH_MONITOR_IN and HH_ACCEPT_SESSION need no I/O.
-    fn run_instant_handlers(&mut self, cfg: &SessionConfig) {
+    fn run_instant_handlers<B: Bugs>(&mut self, cfg: &SessionConfig<B>) {
         if self.front.closing() || !self.front.is_open() {
             return;
         }
-        let first = if cfg.mutant == Mutant::ForwardBeforeHandshake && self.front.hs.has(Handler::AcceptSession) {
+        let first = if cfg.mutant.has(Mutant::ForwardBeforeHandshake) && self.front.hs.has(Handler::AcceptSession) {
             Some(Handler::AcceptSession)
         } else {
             self.front.hs.first(&Handler::INCOMING)
@@ -943,7 +977,7 @@ impl Session {
                 if self.monitor_match {
                     // monitor-net has precedence over the PROXY header and the
                     // data layer: only the reply remains.
-                    if cfg.mutant != Mutant::ReplyThenSession {
+                    if !cfg.mutant.has(Mutant::ReplyThenSession) {
                         self.front.hs = HandlerSet::EMPTY;
                         self.front.data = DataLayer::Raw;
                         self.front.data_hs = OpStatus::NotDesired;
@@ -971,8 +1005,8 @@ impl Session {
     }
 
     /// CER: once the failed socket is closed, retry or give up.
-    fn retry_after_failure(&mut self, cfg: &SessionConfig) {
-        if self.si_back != SiState::Cer || self.back.fd != FdState::Closed || self.retry_from_cer {
+    fn retry_after_failure<B: Bugs>(&mut self, cfg: &SessionConfig<B>) {
+        if self.si_back != SiState::Cer || self.back.fd != FdState::Closed || self.retry_owed_from_cer(cfg) {
             return;
         }
         if self.front.closing() {
@@ -980,15 +1014,12 @@ impl Session {
             self.set_si(Side::Back, SiState::Clo);
             return;
         }
-        let used = if cfg.mutant == Mutant::RetryWithoutBudget { 0 } else { self.retries_used };
+        let used = if cfg.mutant.has(Mutant::RetryWithoutBudget) { 0 } else { self.retries_used };
         let refused = self.fail_cause == Cause::Server;
         match backend::after_failure(cfg.retries, used, cfg.redispatch, cfg.turn_around && refused) {
             Retry::GiveUp => {
                 let cause = self.fail_cause;
                 self.term.record(cause, Phase::Connect);
-                if cfg.mutant == Mutant::LeakServerSlot {
-                    self.server_leaked = true;
-                }
                 self.give_up_server();
             }
             Retry::SameServer => {
@@ -1005,17 +1036,23 @@ impl Session {
                 self.set_si(Side::Back, SiState::Req);
             }
         }
-        if cfg.mutant == Mutant::RetryFromCer && matches!(self.si_back, SiState::Ass | SiState::Tar) {
-            // The bug: it stays in CER and connects from there.
+        if cfg.mutant.has(Mutant::RetryFromCer) && self.si_back == SiState::Tar {
+            // The bug: it stays in CER and connects from there at once
+            // (`retry_owed_from_cer`), without the turn-around delay.
             self.set_si(Side::Back, SiState::Cer);
-            self.retry_from_cer = true;
         }
     }
 
+    /// Mutant `retry-from-cer` only: a retry was decided (counted) and its
+    /// connect is issued from CER itself.
+    fn retry_owed_from_cer<B: Bugs>(&self, cfg: &SessionConfig<B>) -> bool {
+        cfg.mutant.has(Mutant::RetryFromCer) && self.si_back == SiState::Cer && self.attempts <= self.retries_used
+    }
+
     /// Whether the consumer of `dir` will never take data again.
-    fn consumer_gone(&self, cfg: &SessionConfig, dir: Dir) -> bool {
+    fn consumer_gone<B: Bugs>(&self, cfg: &SessionConfig<B>, dir: Dir) -> bool {
         let ch = self.chan(dir);
-        if cfg.mutant == Mutant::DropTailOnShutr && ch.has(ChanFlags::SHUT_IN) && !ch.is_empty() {
+        if cfg.mutant.has(Mutant::DropTailOnShutr) && ch.has(ChanFlags::SHUT_IN) && !ch.is_empty() {
             return true;
         }
         let side = dir.consumer();
@@ -1031,7 +1068,7 @@ impl Session {
         }
     }
 
-    fn update_channel(&mut self, cfg: &SessionConfig, dir: Dir) {
+    fn update_channel<B: Bugs>(&mut self, cfg: &SessionConfig<B>, dir: Dir) {
         let prod = dir.producer();
         let cons = dir.consumer();
         let gone = self.consumer_gone(cfg, dir);
@@ -1048,7 +1085,7 @@ impl Session {
         // FIN propagation: shutw the consumer once the producer is shut and
         // every byte before the FIN left the channel.
         let ch = *self.chan(dir);
-        let flushed = ch.is_empty() || cfg.mutant == Mutant::FinBeforeFlush;
+        let flushed = ch.is_empty() || cfg.mutant.has(Mutant::FinBeforeFlush);
         let c = self.conn(cons);
         if ch.has(ChanFlags::SHUT_IN)
             && flushed
@@ -1060,16 +1097,22 @@ impl Session {
             let c = self.conn_mut(cons);
             c.ops.desire(Op::DataShutw);
             c.ops.desire(Op::CtrlShutw);
+            if ch.has(ChanFlags::ERR_IN) {
+                // The input did not end cleanly (reset, truncation, cut by a
+                // timer): no close_notify, so a TLS peer sees a truncation.
+                c.ops.advance(Op::DataShutw, OpStatus::Done);
+            }
         }
     }
 
-    fn update_connection(&mut self, cfg: &SessionConfig, side: Side) {
+    fn update_connection<B: Bugs>(&mut self, cfg: &SessionConfig<B>, side: Side) {
         let c = self.conn_mut(side);
         if !c.is_open() {
             return;
         }
         // Raw data layers complete their shutw and close at once.
-        if c.data == DataLayer::Raw && c.ops.pending(Op::DataShutw) {
+        let no_close_notify = c.data == DataLayer::Raw || cfg.mutant.has(Mutant::FinWithoutCloseNotify);
+        if no_close_notify && c.ops.pending(Op::DataShutw) {
             c.ops.advance(Op::DataShutw, OpStatus::Done);
         }
         // CSHR follows DSHR at once: we stop polling for reads, we never
@@ -1078,7 +1121,10 @@ impl Session {
             c.ops.advance(Op::CtrlShutr, OpStatus::Done);
         }
         // Both directions shut: close (SHR and SHW, the note's si_shutw/si_shutr).
-        let lingering_done = c.shr() || cfg.mutant == Mutant::CloseWithoutDrain && c.draining();
+        let skip_linger = cfg.mutant.has(Mutant::CloseWithoutDrain)
+            || cfg.mutant.has(Mutant::LingerSkippedAfterRetry) && self.retries_used > 0;
+        let c = self.conn_mut(side);
+        let lingering_done = c.shr() || skip_linger && c.draining();
         if !c.closing() && c.shw() && lingering_done {
             for op in [Op::DataClose, Op::CtrlClose, Op::SockClose] {
                 c.ops.desire(op);
@@ -1089,7 +1135,7 @@ impl Session {
         }
     }
 
-    fn update_stream_interfaces(&mut self, cfg: &SessionConfig) {
+    fn update_stream_interfaces<B: Bugs>(&mut self, cfg: &SessionConfig<B>) {
         // Front.
         match self.si_front {
             SiState::Ini => {
@@ -1144,7 +1190,7 @@ impl Session {
                 }
             }
             SiState::Dis => {
-                if self.back.fd == FdState::Closed && cfg.mutant != Mutant::NoDisToClo {
+                if self.back.fd == FdState::Closed && !cfg.mutant.has(Mutant::NoDisToClo) {
                     self.set_si(Side::Back, SiState::Clo);
                 }
             }
@@ -1154,7 +1200,7 @@ impl Session {
         // Discard actions before both interfaces reach CLO.
     }
 
-    fn update_timers(&mut self, cfg: &SessionConfig, now: Millis) {
+    fn update_timers<B: Bugs>(&mut self, cfg: &SessionConfig<B>, now: Millis) {
         let f = &self.front;
         let b = &self.back;
         let live = |c: &Connection| c.is_open() && !c.closing();
@@ -1165,14 +1211,15 @@ impl Session {
         // still receives (shr without shw) stays under the inactivity timer:
         // a half-closed client waiting for a slow response is not cut short.
         let half = |c: &Connection| (c.shw() && !c.shr()) || c.draining();
-        let fin_timers = cfg.mutant != Mutant::NoFinTimer;
+        let fin_timers = !cfg.mutant.has(Mutant::NoFinTimer);
+        let idle_timers = !cfg.mutant.has(Mutant::NoIdleTimer);
         let want = [
             (TimerKind::Handshake, self.si_front == SiState::Ini && live(f) && !f.hs.is_empty()),
             (TimerKind::Connect, self.si_back == SiState::Con),
             (TimerKind::Queue, self.si_back == SiState::Que),
             (TimerKind::TurnAround, self.si_back == SiState::Tar),
-            (TimerKind::Client, self.si_front == SiState::Est && live(f) && !half(f)),
-            (TimerKind::Server, self.si_back == SiState::Est && live(b) && !half(b)),
+            (TimerKind::Client, idle_timers && self.si_front == SiState::Est && live(f) && !half(f)),
+            (TimerKind::Server, idle_timers && self.si_back == SiState::Est && live(b) && !half(b)),
             (TimerKind::ClientFin, fin_timers && live(f) && half(f)),
             (TimerKind::ServerFin, fin_timers && self.si_back == SiState::Est && live(b) && half(b)),
         ];
@@ -1186,7 +1233,7 @@ impl Session {
     }
 
     /// The next I/O action, or `None` when the session waits for an event.
-    pub fn poll_action(&self, cfg: &SessionConfig) -> Option<Action> {
+    pub fn poll_action<B: Bugs>(&self, cfg: &SessionConfig<B>) -> Option<Action> {
         for side in Side::BOTH {
             if let Some(a) = self.close_step(cfg, side) {
                 return Some(a);
@@ -1194,7 +1241,7 @@ impl Session {
         }
         if let Some(srv) = self.server {
             let release = match self.si_back {
-                SiState::Clo => !self.server_leaked,
+                SiState::Clo => !(cfg.mutant.has(Mutant::LeakServerSlot) && self.retries_used > 0),
                 SiState::Req => self.failed_server.is_some(),
                 _ => false,
             };
@@ -1224,19 +1271,23 @@ impl Session {
             }
         }
         for side in Side::BOTH {
-            if let Some(a) = self.shutw_step(side) {
+            if let Some(a) = self.shutw_step(cfg, side) {
                 return Some(a);
             }
         }
         None
     }
 
-    fn close_step(&self, cfg: &SessionConfig, side: Side) -> Option<Action> {
+    fn close_step<B: Bugs>(&self, cfg: &SessionConfig<B>, side: Side) -> Option<Action> {
         let c = self.conn(side);
-        if !c.closing() || c.ops.done(Op::SockClose) {
+        let bottom_up = cfg.mutant.has(Mutant::CloseFdBeforeData);
+        // The socket's close ends the sequence (the bug goes on to the
+        // layers above it, on a descriptor already closed).
+        let upper_done = c.ops.done(Op::DataClose) && c.ops.done(Op::CtrlClose);
+        if !c.closing() || c.ops.done(Op::SockClose) && (!bottom_up || upper_done) {
             return None;
         }
-        let order: [Op; 3] = if cfg.mutant == Mutant::CloseFdBeforeData {
+        let order: [Op; 3] = if bottom_up {
             [Op::SockClose, Op::CtrlClose, Op::DataClose]
         } else {
             [Op::DataClose, Op::CtrlClose, Op::SockClose]
@@ -1292,7 +1343,7 @@ impl Session {
         go.then_some(Action::TlsHandshake(side))
     }
 
-    fn back_step(&self, cfg: &SessionConfig) -> Option<Action> {
+    fn back_step<B: Bugs>(&self, cfg: &SessionConfig<B>) -> Option<Action> {
         if self.si_front != SiState::Est || self.front.closing() && self.front.abortive_or_error() {
             return None;
         }
@@ -1300,7 +1351,7 @@ impl Session {
         match self.si_back {
             SiState::Req => Some(Action::PickServer { avoid: self.failed_server }),
             SiState::Ass => self.server.map(|server| Action::Connect { server }),
-            SiState::Cer if self.retry_from_cer && self.back.fd == FdState::Closed => {
+            SiState::Cer if self.retry_owed_from_cer(cfg) && self.back.fd == FdState::Closed => {
                 self.server.map(|server| Action::Connect { server })
             }
             SiState::Con if self.back.state == ConnState::Connecting => writable.then_some(Action::FinishConnect),
@@ -1309,7 +1360,7 @@ impl Session {
                 if b.closing() {
                     return None;
                 }
-                let order: [Handler; 2] = if cfg.mutant == Mutant::ProxyHeaderAfterTls {
+                let order: [Handler; 2] = if cfg.mutant.has(Mutant::ProxyHeaderAfterTls) {
                     [Handler::SslHs, Handler::SendProxy]
                 } else {
                     Handler::OUTGOING
@@ -1360,14 +1411,15 @@ impl Session {
         Some(Action::Send { side, from, more })
     }
 
-    fn recv_step(&self, cfg: &SessionConfig, side: Side) -> Option<Action> {
+    fn recv_step<B: Bugs>(&self, cfg: &SessionConfig<B>, side: Side) -> Option<Action> {
         let c = self.conn(side);
         let dir = side.input();
         let ch = self.chan(dir);
-        let open_checked = cfg.mutant == Mutant::RecvAfterClose || (c.is_open() && !c.closing());
+        let open_checked = cfg.mutant.has(Mutant::RecvAfterClose) || (c.is_open() && !c.closing());
+        let draining = c.draining() || cfg.mutant.has(Mutant::RecvAfterClose) && c.ops.get(Op::DataShutr).is_desired();
         // The drain of an active shutr runs whether or not a session exists
         // (a health check drains too).
-        if c.draining() && open_checked && !ch.has(ChanFlags::EMPTY_IN) {
+        if draining && open_checked && !ch.has(ChanFlags::EMPTY_IN) {
             return Some(Action::Recv { side, into: Sink::Discard });
         }
         if !self.started()
@@ -1384,15 +1436,15 @@ impl Session {
         }
         let other = self.conn(side.other());
         let raw_both =
-            (c.data == DataLayer::Raw && other.data == DataLayer::Raw) || cfg.mutant == Mutant::SpliceOverTls;
-        let early_switch = cfg.mutant == Mutant::SpliceWhileBuffered && ch.buf != Fill::Empty;
+            (c.data == DataLayer::Raw && other.data == DataLayer::Raw) || cfg.mutant.has(Mutant::SpliceOverTls);
+        let early_switch = cfg.mutant.has(Mutant::SpliceWhileBuffered) && ch.buf != Fill::Empty;
         let splice_ok = raw_both
             && match cfg.splice {
                 SpliceMode::Never => false,
                 SpliceMode::Auto => ch.seen_data || early_switch,
                 SpliceMode::Always => true,
             };
-        let buf_clear = ch.buf == Fill::Empty || cfg.mutant == Mutant::SpliceWhileBuffered;
+        let buf_clear = ch.buf == Fill::Empty || cfg.mutant.has(Mutant::SpliceWhileBuffered);
         let into = if splice_ok && buf_clear && ch.pipe != Fill::Full {
             Sink::Pipe
         } else if ch.pipe == Fill::Empty && ch.buf != Fill::Full {
@@ -1403,7 +1455,7 @@ impl Session {
         Some(Action::Recv { side, into })
     }
 
-    fn shutw_step(&self, side: Side) -> Option<Action> {
+    fn shutw_step<B: Bugs>(&self, cfg: &SessionConfig<B>, side: Side) -> Option<Action> {
         let c = self.conn(side);
         if !c.is_open() || c.closing() {
             return None;
@@ -1411,7 +1463,9 @@ impl Session {
         let writable = !self.chan(side.output()).has(ChanFlags::FULL_OUT);
         if c.ops.pending(Op::DataShutw) {
             // Raw data layers complete at once in update(); TLS sends close_notify.
-            return (c.data == DataLayer::Tls && writable).then_some(Action::DataShutw(side));
+            let given_up =
+                cfg.mutant.has(Mutant::CloseNotifyNeverRetried) && c.ops.get(Op::DataShutw) == OpStatus::Started;
+            return (c.data == DataLayer::Tls && writable && !given_up).then_some(Action::DataShutw(side));
         }
         if c.ops.done(Op::DataShutw) && c.ops.pending(Op::CtrlShutw) {
             return Some(Action::CtrlShutw(side));

@@ -10,14 +10,14 @@
 
 use connseq_model::core::trace::{self, SiMove};
 use connseq_model::core::{
-    Action, Dir, FdState, Fill, Millis, Mutant, Op, OpStatus, Outcome, Pick, Session, SessionConfig, SiState, Side,
-    Sink, Source, TimerKind,
+    Action, Dir, FdState, Fill, Millis, Op, OpStatus, Outcome, Pick, Session, SessionConfig, SiState, Side, Sink,
+    Source, TimerKind,
 };
 
 /// The listener configuration every test starts from: raw on both sides, no
 /// handler, no retry, the default timeouts, and the correct core.
 pub fn config() -> SessionConfig {
-    SessionConfig { mutant: Mutant::None, ..SessionConfig::default() }
+    SessionConfig::default()
 }
 
 /// A session under test, its listener configuration and the clock.
@@ -42,7 +42,6 @@ impl Driver {
 
     /// A session for a connection accepted at `now`.
     pub fn accept_at(cfg: SessionConfig, now: Millis, monitor_match: bool) -> Driver {
-        assert_eq!(cfg.mutant, Mutant::None, "unit tests exercise the correct core");
         Driver { s: Session::accept(&cfg, now, monitor_match), cfg, now, log: Vec::new() }
     }
 
