@@ -233,10 +233,53 @@ fn join(threads: Vec<JoinHandle<io::Result<()>>>) -> io::Result<()> {
     result
 }
 
+/// How `connseq proxy` runs besides its configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    /// Take the listening sockets over from the process whose runtime API
+    /// listens on this Unix socket (`-x`).
+    pub takeover: Option<std::path::PathBuf>,
+}
+
+/// Checks what a configuration names without binding anything (`connseq
+/// proxy --check`): the certificates, keys and CA bundles load, and every
+/// listening address and the metrics address is one of this host's (or a
+/// wildcard); the runtime API socket's directory exists.
+pub fn check(config: &ProxyConfig) -> io::Result<()> {
+    worker::plan(config)?;
+    let local = crate::sys::socket::local_ips()?;
+    let is_local = |a: &SocketAddr| a.ip().is_unspecified() || local.contains(&a.ip());
+    for l in &config.listeners {
+        if let Some(a) = l.addrs.iter().find(|a| !is_local(a)) {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("listener '{}': {a} is not an address of this host", l.name),
+            ));
+        }
+    }
+    if let Some(a) = config.global.metrics.filter(|a| !is_local(a)) {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("metrics: {a} is not an address of this host"),
+        ));
+    }
+    if let Some(path) = &config.global.stats_socket {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("stats socket {}: no directory {}", path.display(), dir.display()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Runs the proxy until SIGINT or SIGTERM (stop after the grace period) or
 /// SIGUSR1 (stop when the sessions are done). The calling thread runs the
 /// first event loop and watches the signals; the others get threads.
-pub fn run(config: &ProxyConfig) -> io::Result<()> {
+pub fn run(config: &ProxyConfig, run: Run) -> io::Result<()> {
+    let _ = &run.takeover;
     signal::ignore_sigpipe()?;
     // Block the signals before any thread starts, so that none gets them.
     let signals = Signals::new()?;
