@@ -225,11 +225,11 @@ impl Exec<'_> {
                 self.shared.counters.connects.fetch_add(1, Ordering::Relaxed);
                 slot.connects += 1;
                 let outcome = self.connect(slot, server);
-                self.count_failure(outcome)
+                self.count_failure(slot, outcome)
             }
             Action::FinishConnect => {
                 let outcome = self.finish_connect(slot);
-                self.count_failure(outcome)
+                self.count_failure(slot, outcome)
             }
             Action::ReleaseServer { server } => {
                 self.shared.backend(self.backend).release(server);
@@ -532,9 +532,12 @@ impl Exec<'_> {
         }
     }
 
-    fn count_failure(&self, outcome: Outcome) -> Outcome {
+    fn count_failure(&self, slot: &Slot, outcome: Outcome) -> Outcome {
         if matches!(outcome, Outcome::Refused | Outcome::NoResource) {
             self.shared.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
+            if let Some(server) = slot.server_idx {
+                self.shared.ops.tally.connect_failed(self.backend, server);
+            }
         }
         outcome
     }
@@ -703,6 +706,8 @@ impl Exec<'_> {
             return internal(slot, Action::Connect { server }, Outcome::Refused);
         };
         slot.server = Some(addr);
+        self.shared.ops.tally.attempt(self.backend, server, slot.server_idx);
+        slot.server_idx = Some(server);
         slot.times.connect = Some(self.now);
         slot.times.established = None;
         slot.header_sent = 0;
