@@ -42,12 +42,12 @@ use std::time::Duration;
 pub struct ProxyArgs {
     /// Address to listen on: IP:PORT, [IPv6]:PORT, or :PORT for every IPv4
     /// address; port 0 picks a free port. Repeatable.
-    #[arg(long, value_name = "ADDR", value_parser = parse_listen_addr, required_unless_present = "config",
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_addr, required_unless_present_any = ["config", "haproxy_cfg"],
           help_heading = "Quick mode")]
     pub listen: Vec<SocketAddr>,
 
     /// Server to forward to: IP:PORT or [IPv6]:PORT. Repeatable.
-    #[arg(long, value_name = "ADDR", value_parser = parse_server_addr, required_unless_present = "config",
+    #[arg(long, value_name = "ADDR", value_parser = parse_server_addr, required_unless_present_any = ["config", "haproxy_cfg"],
           help_heading = "Quick mode")]
     pub server: Vec<SocketAddr>,
 

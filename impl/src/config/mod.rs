@@ -117,6 +117,18 @@ impl ProxyConfig {
         toml_file::load(path)
     }
 
+    /// Reads the tcp-mode subset of an HAProxy 2.x configuration file
+    /// (`--haproxy-cfg`); with `lenient`, directives outside it are left
+    /// out with a warning instead of refused.
+    pub fn from_haproxy_file(path: &Path, lenient: bool) -> Result<Loaded, ConfigError> {
+        haproxy::load(path, lenient)
+    }
+
+    /// Reads HAProxy configuration text; `file` is the name errors give it.
+    pub fn from_haproxy_str(text: &str, file: &str, lenient: bool) -> Result<Loaded, ConfigError> {
+        haproxy::parse_text(text, file, lenient)
+    }
+
     /// Checks TOML text; `file` is the name errors give it, and the paths
     /// the text names (certificates, keys, CA) are relative to its directory.
     pub fn from_toml_str(text: &str, file: &str) -> Result<ProxyConfig, ConfigError> {
