@@ -79,12 +79,29 @@ fn is_resource_error(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
 }
 
-/// The log's word for a TLS failure.
+/// The log's word for a TLS failure; for a certificate the verifier
+/// refused, the word and the verifier's reason.
 fn tls_reason(e: &TlsError) -> &'static str {
+    use connseq_tls::rustls::CertificateError as C;
     use connseq_tls::rustls::Error as E;
     match e.as_rustls() {
         E::AlertReceived(_) => "tls-alert-received",
-        E::InvalidCertificate(_) => "tls-bad-certificate",
+        E::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => "tls-bad-certificate: unknown issuer",
+            C::Expired | C::ExpiredContext { .. } => "tls-bad-certificate: expired",
+            C::NotValidYet | C::NotValidYetContext { .. } => "tls-bad-certificate: not valid yet",
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "tls-bad-certificate: not valid for the server's name"
+            }
+            C::BadSignature => "tls-bad-certificate: bad signature",
+            C::BadEncoding => "tls-bad-certificate: malformed",
+            C::Revoked => "tls-bad-certificate: revoked",
+            C::InvalidPurpose | C::InvalidPurposeContext { .. } => "tls-bad-certificate: not for TLS servers",
+            C::Other(o) if o.to_string().contains("CaUsedAsEndEntity") => {
+                "tls-bad-certificate: CA certificate used as end entity"
+            }
+            _ => "tls-bad-certificate",
+        },
         E::NoApplicationProtocol => "tls-no-alpn",
         E::InvalidMessage(_) | E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {
             "tls-not-tls"
@@ -444,6 +461,17 @@ impl Exec<'_> {
             Step::Invalid(e) => {
                 let reason = tls_reason(&e);
                 debug!(target: "connseq::runtime", "{}: TLS handshake on the {side} side failed: {e}", slot.client);
+                slot.reason.get_or_insert(reason);
+                Outcome::Invalid
+            }
+            // Our verification refused the server's certificate. The truthful
+            // report is "rejected: retrying cannot help", which the core has
+            // no outcome for yet (it retries any failed attempt); until it
+            // has one, this is reported as the peer's protocol failure it
+            // was counted as before, and the log line says why.
+            Step::Rejected(e) => {
+                let reason = tls_reason(&e);
+                debug!(target: "connseq::runtime", "{}: the {side} side's certificate was refused: {e}", slot.client);
                 slot.reason.get_or_insert(reason);
                 Outcome::Invalid
             }

@@ -25,7 +25,7 @@ use super::{Held, SessionRecord};
 use crate::config::{ListenerOptions, ProxyConfig, SendProxy, ServerVerify};
 use crate::pool::{BufPool, PipePool};
 use crate::sys::signal::{Signal, Signals};
-use connseq_model::core::{Millis, Session, SessionConfig, SiState, Side, SpliceMode};
+use connseq_model::core::{Cause, Millis, Phase, Session, SessionConfig, SiState, Side, SpliceMode};
 use connseq_tls::{ClientTls, ServerTls, TlsConfigError};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -776,6 +776,15 @@ impl Worker {
         slot.timer_queued = None;
         let cfg = slot.cfg;
         slot.core.handle_timeout(&cfg, now);
+        // The handshake timer struck in the middle of a TLS handshake the
+        // client had started: say so (the TLS state goes with the close).
+        let t = slot.core.termination();
+        let cut = slot.tls[Side::Front as usize]
+            .as_ref()
+            .is_some_and(|tls| tls.is_handshaking() && tls.handshake_bytes() > 0);
+        if (t.cause, t.phase) == (Cause::ClientTimeout, Phase::Request) && cut {
+            slot.reason.get_or_insert("tls-handshake-incomplete");
+        }
         self.mark_ready(idx);
     }
 
