@@ -8,7 +8,9 @@
 // `deny`, not `forbid`: the `sys` room allows unsafe code locally.
 #![deny(unsafe_code)]
 
+pub mod admin;
 pub mod config;
+pub mod metrics;
 pub mod pool;
 pub mod runtime;
 pub mod sys;

@@ -848,3 +848,147 @@ fn every_toml_example_in_the_operations_manual_loads() {
         assert!(!c.listeners.is_empty());
     }
 }
+
+// ---- servers: names and health-check settings ----
+
+#[test]
+fn servers_carry_their_names_and_check_settings() {
+    let c = load(
+        &[
+            &MINIMAL[..],
+            &[
+                "[backend.app]",
+                "servers = [",
+                "  { addr = \"127.0.0.1:9000\", name = \"web1\", inter = \"500ms\", rise = 1, fall = 5 },",
+                "  \"127.0.0.1:9001\",",
+                "  { addr = \"127.0.0.1:9002\", check = false },",
+                "]",
+            ],
+        ]
+        .concat(),
+    );
+    let b = &c.listeners[0].backend;
+    let names: Vec<String> = (0..3).map(|i| b.server_name(i)).collect();
+    assert_eq!(names, ["web1", "s2", "s3"], "an unnamed server is named by its position");
+    let c0 = b.server_check(0);
+    assert_eq!((c0.enabled, c0.inter, c0.rise, c0.fall), (false, Duration::from_millis(500), 1, 5));
+    let c1 = b.server_check(1);
+    assert_eq!((c1.inter, c1.rise, c1.fall), (Duration::from_secs(2), 2, 3), "HAProxy's defaults");
+}
+
+#[test]
+fn a_server_that_asks_for_health_checks_is_refused_at_its_line() {
+    let lines =
+        [&MINIMAL[..], &["[backend.app]", "servers = [", "  { addr = \"127.0.0.1:9000\", check = true },", "]"]]
+            .concat();
+    let msg = error_at(&lines, 7, "check");
+    assert!(msg.contains("health checks are not supported yet"), "{msg}");
+}
+
+#[test]
+fn check_settings_out_of_range_and_duplicate_server_names_are_refused() {
+    let server = |s: &'static str| [&MINIMAL[..], &["[backend.app]", "servers = [", s, "]"]].concat();
+    let msg = error_at(&server("{ addr = \"127.0.0.1:9000\", rise = 0 },"), 7, "rise");
+    assert!(msg.contains("0 is out of range (1 to 1000)"), "{msg}");
+    let msg = error_at(&server("{ addr = \"127.0.0.1:9000\", fall = 1001 },"), 7, "fall");
+    assert!(msg.contains("out of range"), "{msg}");
+    let msg = error_at(&server("{ addr = \"127.0.0.1:9000\", inter = \"0ms\" },"), 7, "inter");
+    assert!(msg.contains("out of range"), "{msg}");
+    let msg = error_at(&server("{ addr = \"127.0.0.1:9000\", name = \"a b\" },"), 7, "name");
+    assert!(msg.contains("invalid name"), "{msg}");
+    let lines = [
+        &MINIMAL[..],
+        &[
+            "[backend.app]",
+            "servers = [",
+            "{ addr = \"127.0.0.1:1\", name = \"x\" },",
+            "{ addr = \"127.0.0.1:2\", name = \"x\" },",
+            "]",
+        ],
+    ]
+    .concat();
+    let msg = error_at(&lines, 8, "name");
+    assert!(msg.contains("server name 'x' is used twice in backend 'app'"), "{msg}");
+}
+
+#[test]
+fn quick_mode_check_flags_are_checked_then_check_is_refused() {
+    let parse = |extra: &[&str]| {
+        let mut argv = vec!["connseq-proxy", "--listen", "127.0.0.1:0", "--server", "127.0.0.1:1"];
+        argv.extend_from_slice(extra);
+        ProxyArgs::try_parse_from(argv).expect("flags parse").into_config()
+    };
+    let c = parse(&["--server-inter", "1s", "--server-rise", "4", "--server-fall", "6"]).expect("valid");
+    let check = c.listeners[0].backend.server_check(0);
+    assert_eq!((check.inter, check.rise, check.fall), (Duration::from_secs(1), 4, 6));
+    assert_eq!(c.listeners[0].backend.server_name(0), "s1");
+    let e = parse(&["--server-check"]).expect_err("refused");
+    assert_eq!(e.to_string().split(" (").next(), Some("flag '--server-check': health checks are not supported yet"));
+    let e = parse(&["--server-rise", "0"]).expect_err("refused");
+    assert_eq!(e.key(), Some("--server-rise"));
+}
+
+// ---- the runtime API and the metrics ----
+
+#[test]
+fn the_stats_socket_and_the_metrics_address_are_global_keys_that_flags_replace() {
+    let d = TempDir::new(&[]);
+    let mut lines = vec!["[global]", "stats-socket = \"admin.sock\"", "metrics = \"127.0.0.1:9100\""];
+    lines.extend(MINIMAL);
+    lines.extend(APP);
+    let c = d.load(&lines).expect("loads");
+    assert_eq!(c.global.stats_socket, Some(d.path("admin.sock")), "relative to the file's directory");
+    assert_eq!(c.global.metrics, Some(addr("127.0.0.1:9100")));
+    let file = d.path("proxy.toml").display().to_string();
+    let args = ProxyArgs::try_parse_from(["connseq-proxy", "--config", &file, "--metrics", "127.0.0.1:9200"]);
+    let c = args.expect("--metrics goes with --config").into_config().expect("loads");
+    assert_eq!(c.global.metrics, Some(addr("127.0.0.1:9200")));
+    let lines = ["[global]", "metrics = \"127.0.0.1\""];
+    let msg = d.error_at(&[&lines[..], &MINIMAL[..], &APP[..]].concat(), 2, "metrics");
+    assert!(msg.contains("invalid address"), "{msg}");
+}
+
+// ---- --print-config ----
+
+#[test]
+fn the_printed_configuration_loads_back_into_the_same_one() {
+    let d = TempDir::new(&["web.pem", "web.key", "ca.pem"]);
+    let c = d
+        .load(&[
+            "[global]",
+            "maxconn = 700",
+            "threads = 3",
+            "pipe-size = \"128k\"",
+            "stats-socket = \"admin.sock\"",
+            "metrics = \"127.0.0.1:9100\"",
+            "[[listener]]",
+            "name = \"web\"",
+            "listen = [\"127.0.0.1:0\", \"[::1]:8443\"]",
+            "backend = \"app\"",
+            "maxconn = 50",
+            "timeout-client = \"1500us\"",
+            "accept-proxy = true",
+            "monitor-net = [\"192.0.2.0/24\"]",
+            "rules = [ { deny = \"10.0.0.0/8\" }, { allow = \"0.0.0.0/0\" } ]",
+            "src-rules = [ { deny = \"203.0.113.0/24\" } ]",
+            "tls = { certs = [ { cert = \"web.pem\", key = \"web.key\" } ], alpn = [\"h2\"] }",
+            "[[listener]]",
+            "name = \"db\"",
+            "listen = \"127.0.0.1:0\"",
+            "backend = { servers = [\"127.0.0.1:5432\"], tls = { insecure = true } }",
+            "[backend.app]",
+            "balance = \"leastconn\"",
+            "redispatch = true",
+            "queue = false",
+            "timeout-turn-around = 0",
+            "send-proxy = \"v2\"",
+            "send-proxy-tlv = [\"ssl\", \"crc32c\"]",
+            "tls = { ca = \"ca.pem\", sni = \"app.example.com\" }",
+            "servers = [ { addr = \"127.0.0.1:9000\", name = \"a\", maxconn = 9, inter = \"3s\", rise = 4, fall = 5 }, \"127.0.0.1:9001\" ]",
+        ])
+        .unwrap_or_else(|e| panic!("should load: {e}"));
+    let printed = connseq::config::to_toml(&c);
+    let other = TempDir::new(&[]);
+    let again = other.load(&printed.lines().collect::<Vec<_>>()).unwrap_or_else(|e| panic!("{e}\n{printed}"));
+    assert_eq!(again, c, "{printed}");
+}

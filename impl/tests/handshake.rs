@@ -67,9 +67,17 @@ fn a_split_v1_header_is_accepted_and_the_payload_after_it_reaches_the_server_int
     let mut got = [0u8; 10];
     c2.read_exact(&mut got).expect("the echo");
     assert_eq!(&got, b"v2 payload");
+    let local = (c.local_addr().expect("local"), c2.local_addr().expect("local"));
     assert!(common::finish(c).is_empty() && common::finish(c2).is_empty());
     let rs = records(&proxy, 2);
     assert!(rs.iter().all(|r| r.termination.to_string() == "--" && r.logged), "{rs:?}");
+    // The log line names the source the header gave, as HAProxy's does,
+    // and the real peer (the proxy that sent the header) after it.
+    let line = |src: &str| rs.iter().find(|r| r.line.starts_with(src)).map(|r| r.line.clone());
+    let v1 = line("192.0.2.7:56324 [pp] pp/s1 ").unwrap_or_else(|| panic!("{rs:?}"));
+    assert!(v1.ends_with(&format!(" -- peer={}", local.0)), "{v1}");
+    let v2 = line("192.0.2.8:1000 [pp] pp/s1 ").unwrap_or_else(|| panic!("{rs:?}"));
+    assert!(v2.ends_with(&format!(" -- peer={}", local.1)), "{v2}");
     proxy.stop().expect("stop");
 }
 

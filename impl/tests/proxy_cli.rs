@@ -44,7 +44,7 @@ fn proxy_command_forwards_a_session_logs_it_and_exits_on_sigterm() {
     srv.join().expect("server thread");
 
     let log = lines.next().expect("a log line").expect("utf-8");
-    assert!(log.contains("[default]") && log.contains(&server_addr.to_string()), "log line: {log}");
+    assert!(log.contains("[default] default/s1 "), "log line: {log}");
     assert!(log.ends_with(" 4/4 --"), "bytes each way and a normal end: {log}");
 
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill(1)");
@@ -244,4 +244,64 @@ fn handshake_flags_reach_the_runtime_with_the_rules_in_command_line_order() {
         "a deny rule first resets: {got:?}"
     );
     stop(child);
+}
+
+fn connseq_proxy(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_connseq")).arg("proxy").args(args).output().expect("connseq runs")
+}
+
+#[test]
+fn check_validates_without_binding_and_exits_0_or_2() {
+    // A port some other socket holds: --check does not bind, so it passes.
+    let busy = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let busy_addr = busy.local_addr().expect("address").to_string();
+    let ok = connseq_proxy(&["--listen", &busy_addr, "--server", "127.0.0.1:9", "--check"]);
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{out} {}", String::from_utf8_lossy(&ok.stderr));
+    assert!(out.contains("configuration is valid (1 listeners, 1 backends, 1 servers)"), "{out}");
+
+    // 192.0.2.1 (TEST-NET-1) is no address of this host.
+    let far = connseq_proxy(&["--listen", "192.0.2.1:80", "--server", "127.0.0.1:9", "--check"]);
+    let err = String::from_utf8_lossy(&far.stderr);
+    assert_eq!(far.status.code(), Some(2), "{err}");
+    assert!(err.contains("192.0.2.1:80 is not an address of this host"), "{err}");
+
+    // A certificate file that exists but holds no certificate: the loader's check.
+    let dir = std::env::temp_dir().join(format!("connseq-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let junk = dir.join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").expect("write");
+    let junk = junk.display().to_string();
+    let bad = connseq_proxy(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--server",
+        "127.0.0.1:9",
+        "--tls-cert",
+        &junk,
+        "--tls-key",
+        &junk,
+        "--check",
+    ]);
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{err}");
+    assert!(err.contains("junk.pem") && err.contains("no certificate found"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(busy);
+}
+
+#[test]
+fn print_config_prints_a_file_that_config_loads() {
+    let printed =
+        connseq_proxy(&["--listen", "127.0.0.1:0", "--server", "127.0.0.1:9", "--retries", "7", "--print-config"]);
+    assert_eq!(printed.status.code(), Some(0));
+    let text = String::from_utf8(printed.stdout).expect("utf-8");
+    assert!(text.contains("retries = 7") && text.contains("name = \"s1\""), "{text}");
+    let file = std::env::temp_dir().join(format!("connseq-printed-{}.toml", std::process::id()));
+    std::fs::write(&file, &text).expect("write");
+    let file_arg = file.display().to_string();
+    let again = connseq_proxy(&["--config", &file_arg, "--print-config"]);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(String::from_utf8_lossy(&again.stdout), text, "printing is a fixed point");
 }

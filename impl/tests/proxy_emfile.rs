@@ -3,8 +3,11 @@
 //! retry on its own (a 100 ms backoff) and serve the waiting client once
 //! descriptors are free again; it never spins on the failing accept.
 //!
-//! The descriptor limit is process-wide, so this is the only test in its
-//! binary.
+//! The warning it logs comes once, then at most once per 10 s with the
+//! number of failures in between (not once per failed accept).
+//!
+//! The descriptor limit and the log subscriber are process-wide, so this is
+//! the only test in its binary.
 
 mod common;
 
@@ -15,9 +18,34 @@ use socket2::{Domain, Socket, Type};
 use std::fs::File;
 use std::io::Read;
 use std::net::{Shutdown, TcpStream};
+use std::sync::{Arc, Mutex};
+
+/// Where the proxy's log lines go in this test.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn lines_with(&self, needle: &str) -> usize {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+        text.lines().filter(|l| l.contains(needle)).count()
+    }
+}
 
 #[test]
 fn accept_resumes_after_emfile_with_no_live_session() {
+    let logs = Logs::default();
+    let sink = logs.clone();
+    tracing_subscriber::fmt().with_writer(move || sink.clone()).with_ansi(false).init();
     let server = EchoServer::start();
     let proxy = runtime::spawn(&proxy_config(vec![listener("e", &[server.addr()], 0, 0)], 0)).expect("start");
     let addr = proxy.addrs()[0];
@@ -42,6 +70,15 @@ fn accept_resumes_after_emfile_with_no_live_session() {
     client.connect(&addr.into()).expect("the kernel completes the handshake into the backlog");
     wait_until("the proxy's accept failed", || proxy.stats().accept_errors >= 1);
     assert_eq!(proxy.stats().accepted, 1, "only the warm-up was accepted");
+    // One failure every backoff period while the descriptors stay out:
+    // several failures, one warning.
+    wait_until("the proxy's accept failed again and again", || proxy.stats().accept_errors >= 4);
+    assert_eq!(
+        logs.lines_with("accept: Too many open files"),
+        1,
+        "one warning for {} failures",
+        proxy.stats().accept_errors
+    );
     let errors_while_out = proxy.stats().accept_errors;
 
     // Descriptors free again, and still no session alive: the backoff ends

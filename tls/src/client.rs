@@ -59,7 +59,11 @@ impl ClientTls {
         let builder = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
         let (mut config, ca_file) = match (ca, insecure) {
             (Some(path), false) => {
-                (builder.with_root_certificates(roots(path)?).with_no_client_auth(), Some(path.to_owned()))
+                let verifier = PinningVerifier::new(path, provider_for_verifier())?;
+                (
+                    builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth(),
+                    Some(path.to_owned()),
+                )
             }
             (None, true) => (
                 builder
@@ -102,6 +106,77 @@ fn roots(path: &Path) -> Result<rustls::RootCertStore, TlsConfigError> {
         return Err(TlsConfigError::NoCaCertificate { path: path.to_owned(), ignored });
     }
     Ok(store)
+}
+
+fn provider_for_verifier() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Verification against a CA bundle (webpki), and one exception, as curl,
+/// OpenSSL and HAProxy make it: a server certificate that appears itself,
+/// byte for byte, in the bundle is trusted as it is (a pin), so that the
+/// self-signed certificate `openssl req -x509` makes (basicConstraints
+/// CA:TRUE, which webpki refuses as an end entity) can be given as its own
+/// CA. The pinned certificate must still name the server (SNI or IP
+/// address) and the handshake signatures are still checked; its validity
+/// dates are not (the operator chose that exact certificate).
+#[derive(Debug)]
+struct PinningVerifier {
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    pins: Vec<CertificateDer<'static>>,
+}
+
+impl PinningVerifier {
+    fn new(path: &Path, provider: Arc<rustls::crypto::CryptoProvider>) -> Result<Arc<Self>, TlsConfigError> {
+        let pins = pem::certificates(path)?;
+        let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots(path)?), provider)
+            .build()
+            .map_err(|e| TlsConfigError::Rustls(rustls::Error::General(e.to_string())))?;
+        Ok(Arc::new(Self { webpki, pins }))
+    }
+}
+
+impl ServerCertVerifier for PinningVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Ok(v) => Ok(v),
+            Err(e) if self.pins.iter().any(|p| p.as_ref() == end_entity.as_ref()) => {
+                let parsed = rustls::server::ParsedCertificate::try_from(end_entity).map_err(|_| e)?;
+                rustls::client::verify_server_name(&parsed, server_name)?;
+                Ok(ServerCertVerified::assertion())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
 }
 
 /// Insecure mode: any certificate chain is accepted; the handshake

@@ -31,6 +31,7 @@ const WRITE_CHUNK: usize = 16 * 1024;
 /// | `Eof`        | `Eof`                                    |
 /// | `Reset`      | `Reset`                                  |
 /// | `Invalid(_)` | `Invalid`                                |
+/// | `Rejected(_)` | `Invalid` until the core has an outcome of its own for it |
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
     /// The handshake is complete and its last flight is on the wire.
@@ -47,6 +48,24 @@ pub enum Step {
     /// if the socket took it. Every later handshake or read step answers
     /// the same.
     Invalid(TlsError),
+    /// Our verification refused the peer's certificate
+    /// ([`TlsError::is_certificate_rejected`]): the peer followed the
+    /// protocol, but is not the one the configuration trusts, and a new
+    /// handshake with it would be refused the same way. Our alert was
+    /// flushed if the socket took it; every later step answers the same.
+    Rejected(TlsError),
+}
+
+impl Step {
+    /// A failed handshake: [`Step::Rejected`] when our verification refused
+    /// the peer's certificate, [`Step::Invalid`] otherwise.
+    fn failed(e: TlsError) -> Step {
+        if e.is_certificate_rejected() {
+            Step::Rejected(e)
+        } else {
+            Step::Invalid(e)
+        }
+    }
 }
 
 /// What a read step ended with.
@@ -128,6 +147,8 @@ pub struct TlsConn {
     close_notify_queued: bool,
     /// The peer broke TLS: every later handshake or read step says so again.
     failed: Option<TlsError>,
+    /// Bytes read from the socket by handshake steps.
+    handshake_bytes: u64,
 }
 
 impl fmt::Debug for TlsConn {
@@ -154,7 +175,7 @@ impl TlsConn {
     /// Fails only when the crypto provider fails locally.
     pub fn server(tls: &Arc<ServerTls>) -> Result<Self, TlsError> {
         let conn = rustls::ServerConnection::new(tls.config())?;
-        Ok(Self { conn: conn.into(), close_notify_queued: false, failed: None })
+        Ok(Self { conn: conn.into(), close_notify_queued: false, failed: None, handshake_bytes: 0 })
     }
 
     /// A connection to the server at `server_ip`, verified the way `tls`
@@ -165,7 +186,7 @@ impl TlsConn {
     /// for the ClientHello).
     pub fn client(tls: &Arc<ClientTls>, server_ip: IpAddr) -> Result<Self, TlsError> {
         let conn = rustls::ClientConnection::new(tls.config(), tls.server_name(server_ip))?;
-        Ok(Self { conn: conn.into(), close_notify_queued: false, failed: None })
+        Ok(Self { conn: conn.into(), close_notify_queued: false, failed: None, handshake_bytes: 0 })
     }
 
     /// Advance the handshake (HH_SSL_HS) as far as the socket allows.
@@ -180,7 +201,7 @@ impl TlsConn {
     /// readability.
     pub fn handshake<S: AsFd>(&mut self, sock: &S) -> Step {
         if let Some(e) = &self.failed {
-            return Step::Invalid(e.clone());
+            return Step::failed(e.clone());
         }
         let sock = SockRef::from(sock);
         let sock: &Socket = &sock;
@@ -195,9 +216,10 @@ impl TlsConn {
             }
             match self.conn.read_tls(&mut SockIo(sock)) {
                 Ok(0) => return Step::Eof,
-                Ok(_) => {
+                Ok(n) => {
+                    self.handshake_bytes = self.handshake_bytes.saturating_add(n as u64);
                     if let Err(e) = self.conn.process_new_packets() {
-                        return Step::Invalid(self.fail(sock, e));
+                        return Step::failed(self.fail(sock, e));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
@@ -325,6 +347,18 @@ impl TlsConn {
             self.close_notify_queued = true;
         }
         self.flush(sock)
+    }
+
+    /// Whether the handshake is still under way.
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// Bytes the handshake steps read from the socket so far: with the
+    /// handshake still under way, more than 0 means the peer started it
+    /// and did not finish (a record or a message cut short).
+    pub fn handshake_bytes(&self) -> u64 {
+        self.handshake_bytes
     }
 
     /// The protocol ALPN settled on, if any.

@@ -109,6 +109,13 @@ impl TlsError {
         &self.0
     }
 
+    /// Our own verification refused the peer's certificate (unknown issuer,
+    /// expired, not for this name...): the peer spoke TLS correctly, but is
+    /// not trusted. A retry of the same handshake meets the same refusal.
+    pub fn is_certificate_rejected(&self) -> bool {
+        matches!(self.0, rustls::Error::InvalidCertificate(_))
+    }
+
     /// The alert the peer sent, when the failure is the peer giving up.
     pub fn alert_received(&self) -> Option<rustls::AlertDescription> {
         match &self.0 {

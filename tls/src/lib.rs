@@ -14,7 +14,7 @@
 //!
 //! | core `Action`           | call                                | answer → `Outcome` |
 //! |-------------------------|-------------------------------------|--------------------|
-//! | `TlsHandshake(side)`    | [`TlsConn::handshake`]              | [`Step::Done`] → `Done`, [`Step::WantRead`] → `WouldBlock`, [`Step::WantWrite`] → `WantWrite`, [`Step::Eof`] → `Eof`, [`Step::Reset`] → `Reset`, [`Step::Invalid`] → `Invalid` |
+//! | `TlsHandshake(side)`    | [`TlsConn::handshake`]              | [`Step::Done`] → `Done`, [`Step::WantRead`] → `WouldBlock`, [`Step::WantWrite`] → `WantWrite`, [`Step::Eof`] → `Eof`, [`Step::Reset`] → `Reset`, [`Step::Invalid`] → `Invalid`, [`Step::Rejected`] (our verifier refused the certificate) → `Invalid` until the core has an outcome for it |
 //! | `Recv { side, .. }`     | [`TlsConn::read`]                   | [`Read::Data`] → `Data { full }`, [`Read::WouldBlock`] → `WouldBlock`, [`Read::Eof`] → `Eof`, [`Read::Reset`] → `Reset`, [`Read::Invalid`] → `Invalid` |
 //! | `Send { side, .. }`     | [`TlsConn::write`]                  | [`Write::Sent`] → `Sent { drained }` (see below), [`Write::WouldBlock`] → `WouldBlock`, [`Write::Reset`] → `Reset` |
 //! | `DataShutw(side)`       | [`TlsConn::close_notify`]           | [`Flush::Done`] → `Done`, [`Flush::WouldBlock`] → `WouldBlock` (retry when writable), [`Flush::Reset`] → `Reset` |

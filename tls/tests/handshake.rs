@@ -134,7 +134,8 @@ fn a_server_certificate_from_another_ca_is_invalid_unknown_issuer() {
     let client = ClientTls::new(Some(&other_file), false, &[], Some("localhost".into())).expect("client");
     let (mut c, mut s) = ends(&client, &pki.server(&[]));
     let (cs, ss) = handshake(&mut c, &mut s);
-    let Step::Invalid(err) = cs else { panic!("client step {cs:?}") };
+    let Step::Rejected(err) = cs else { panic!("client step {cs:?}") };
+    assert!(err.is_certificate_rejected());
     assert_eq!(err.as_rustls(), &RustlsError::InvalidCertificate(CertificateError::UnknownIssuer));
     assert!(err.to_string().contains("UnknownIssuer"), "{err}");
     // The client's alert reaches the server, which reports it.
@@ -148,8 +149,10 @@ fn a_server_certificate_for_another_name_is_invalid() {
     let pki = Pki::new();
     let (mut c, mut s) = ends(&pki.client(&[], Some("not-localhost.example")), &pki.server(&[]));
     let (cs, _) = handshake(&mut c, &mut s);
-    let Step::Invalid(err) = cs else { panic!("client step {cs:?}") };
+    let Step::Rejected(err) = cs else { panic!("client step {cs:?}") };
     assert!(matches!(err.as_rustls(), RustlsError::InvalidCertificate(_)), "{err:?}");
+    // Every later step answers the same.
+    assert_eq!(c.tls.handshake(&c.sock), Step::Rejected(err));
 }
 
 #[test]
@@ -175,7 +178,7 @@ fn verified_mode_refuses_the_same_self_signed_certificate() {
         .expect("client");
     let (mut c, mut s) = ends(&client, &server);
     let (cs, _) = handshake(&mut c, &mut s);
-    assert!(matches!(cs, Step::Invalid(_)), "{cs:?}");
+    assert!(matches!(cs, Step::Rejected(_)), "{cs:?}");
 }
 
 #[test]

@@ -19,6 +19,9 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 86_400);
 /// The most event-loop threads.
 pub const MAX_THREADS: usize = 1024;
 
+/// The most checks in a row a server's `rise` or `fall` may count.
+pub const MAX_CHECK_COUNT: u32 = 1000;
+
 /// The smallest channel buffer.
 pub const MIN_BUFFER_SIZE: usize = 1024;
 
@@ -82,6 +85,21 @@ pub(crate) fn listener_maxconn(maxconn: u32, global: u32) -> Result<u32, Problem
         Err(Problem::AboveGlobalMaxconn { maxconn, global })
     } else {
         Ok(maxconn)
+    }
+}
+
+/// A server's `rise` or `fall`: 1 to [`MAX_CHECK_COUNT`].
+pub(crate) fn check_count(n: i64) -> Result<u32, Problem> {
+    int(n, 1, i64::from(MAX_CHECK_COUNT))
+}
+
+/// A server's `check`: carried by the configuration, refused until this
+/// version has health checks (never silently ignored).
+pub(crate) fn check_enabled(enabled: bool) -> Result<bool, Problem> {
+    if enabled {
+        Err(Problem::ChecksNotSupported)
+    } else {
+        Ok(false)
     }
 }
 

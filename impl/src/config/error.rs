@@ -33,6 +33,19 @@ pub enum ConfigError {
         /// What is wrong (boxed: keeps `Result<_, ConfigError>` small).
         problem: Box<Problem>,
     },
+    /// An imported HAProxy configuration is wrong, or asks for what connseq
+    /// does not do, at `line`, in `directive`.
+    #[error("{file}:{line}: directive '{directive}': {problem}")]
+    Directive {
+        /// The file as the user named it.
+        file: String,
+        /// 1-based line of the directive.
+        line: usize,
+        /// The directive's keyword(s), as written (`tcp-request connection`).
+        directive: String,
+        /// What is wrong (boxed: keeps `Result<_, ConfigError>` small).
+        problem: Box<Problem>,
+    },
     /// A command-line flag is wrong (syntax errors are clap's; these are the
     /// checks that need more than one value).
     #[error("flag '{flag}': {problem}")]
@@ -53,14 +66,16 @@ impl ConfigError {
     pub fn problem(&self) -> Option<&Problem> {
         match self {
             ConfigError::Unreadable { .. } => None,
-            ConfigError::File { problem, .. } | ConfigError::Flag { problem, .. } => Some(&**problem),
+            ConfigError::File { problem, .. }
+            | ConfigError::Flag { problem, .. }
+            | ConfigError::Directive { problem, .. } => Some(&**problem),
         }
     }
 
     /// The 1-based line of a file error.
     pub fn line(&self) -> Option<usize> {
         match self {
-            ConfigError::File { line, .. } => Some(*line),
+            ConfigError::File { line, .. } | ConfigError::Directive { line, .. } => Some(*line),
             _ => None,
         }
     }
@@ -69,6 +84,7 @@ impl ConfigError {
     pub fn key(&self) -> Option<&str> {
         match self {
             ConfigError::File { key, .. } => key.as_deref(),
+            ConfigError::Directive { directive, .. } => Some(directive),
             ConfigError::Flag { flag, .. } => Some(flag),
             ConfigError::Unreadable { .. } => None,
         }
@@ -253,6 +269,24 @@ pub enum Problem {
     /// clear at accept, before any handshake.
     #[error("health replies are never encrypted: a health listener cannot have tls")]
     HealthWithTls,
+    /// A server with `check`: the configuration may carry the health-check
+    /// settings, but this version cannot check servers yet.
+    #[error("health checks are not supported yet (remove 'check': every server is used until the runtime API sets it to drain or maint)")]
+    ChecksNotSupported,
+    /// Two servers of one backend with one name.
+    #[error("server name '{name}' is used twice in backend '{backend}'")]
+    DuplicateServer {
+        /// The name.
+        name: String,
+        /// The backend.
+        backend: String,
+    },
+    /// An HAProxy directive, or a form of one, that connseq does not do.
+    #[error("not supported by connseq: {0}")]
+    Unsupported(String),
+    /// An HAProxy directive written wrongly.
+    #[error("{0}")]
+    Syntax(String),
     /// A quick-mode flag given with `--config`.
     #[error("cannot be combined with --config (the file is the whole configuration)")]
     ConflictsWithConfig,

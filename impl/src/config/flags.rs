@@ -21,8 +21,8 @@ use super::handshake::{
 };
 use super::size::{format_size, parse_size};
 use super::{
-    default_threads, BackendConfig, BackendTimeouts, GlobalConfig, ListenerConfig, ListenerOptions, ListenerTimeouts,
-    ProxyConfig, ServerConfig, QUICK_NAME,
+    default_threads, BackendConfig, BackendTimeouts, CheckParams, GlobalConfig, ListenerConfig, ListenerOptions,
+    ListenerTimeouts, ProxyConfig, ServerConfig, QUICK_NAME,
 };
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::ArgMatches;
@@ -42,12 +42,12 @@ use std::time::Duration;
 pub struct ProxyArgs {
     /// Address to listen on: IP:PORT, [IPv6]:PORT, or :PORT for every IPv4
     /// address; port 0 picks a free port. Repeatable.
-    #[arg(long, value_name = "ADDR", value_parser = parse_listen_addr, required_unless_present = "config",
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_addr, required_unless_present_any = ["config", "haproxy_cfg"],
           help_heading = "Quick mode")]
     pub listen: Vec<SocketAddr>,
 
     /// Server to forward to: IP:PORT or [IPv6]:PORT. Repeatable.
-    #[arg(long, value_name = "ADDR", value_parser = parse_server_addr, required_unless_present = "config",
+    #[arg(long, value_name = "ADDR", value_parser = parse_server_addr, required_unless_present_any = ["config", "haproxy_cfg"],
           help_heading = "Quick mode")]
     pub server: Vec<SocketAddr>,
 
@@ -170,6 +170,23 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "NAME", value_parser = checks::sni, help_heading = "Quick mode: handshake")]
     pub server_sni: Option<String>,
 
+    /// Check the servers' health (HAProxy's `check`): not supported yet, and
+    /// refused rather than ignored.
+    #[arg(long, help_heading = "Quick mode: servers")]
+    pub server_check: bool,
+
+    /// Time between two health checks of a server [default: 2s].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Quick mode: servers")]
+    pub server_inter: Option<Duration>,
+
+    /// Good checks in a row that bring a server up, 1 to 1000 [default: 2].
+    #[arg(long, value_name = "N", help_heading = "Quick mode: servers")]
+    pub server_rise: Option<u32>,
+
+    /// Failed checks in a row that take a server down, 1 to 1000 [default: 3].
+    #[arg(long, value_name = "N", help_heading = "Quick mode: servers")]
+    pub server_fall: Option<u32>,
+
     /// Answer every connection with "OK" and close it; nothing is proxied.
     #[arg(long, help_heading = "Quick mode: handshake")]
     pub health: bool,
@@ -202,9 +219,41 @@ pub struct ProxyArgs {
     #[arg(skip)]
     rules_in_order: Option<RulesInOrder>,
 
-    /// Read the whole configuration from a TOML file (no other flag may be given).
-    #[arg(long, value_name = "FILE", conflicts_with_all = QUICK_FLAG_IDS)]
+    /// Read the whole configuration from a TOML file (no other flag may be
+    /// given, but --stats-socket and --metrics).
+    #[arg(long, value_name = "FILE", conflicts_with_all = QUICK_FLAG_IDS, help_heading = "Configuration file")]
     pub config: Option<PathBuf>,
+
+    /// Read the whole configuration from an HAProxy 2.x configuration file
+    /// (its tcp-mode subset; every other directive is an error).
+    #[arg(long, value_name = "FILE", conflicts_with_all = QUICK_FLAG_IDS, conflicts_with = "config",
+          help_heading = "Configuration file")]
+    pub haproxy_cfg: Option<PathBuf>,
+
+    /// With --haproxy-cfg: warn about the directives connseq does not
+    /// support and go on without them, instead of refusing the file.
+    #[arg(long, requires = "haproxy_cfg", help_heading = "Configuration file")]
+    pub lenient: bool,
+
+    /// Serve the runtime API on this Unix socket (HAProxy's stats socket);
+    /// with a file, replaces its setting.
+    #[arg(long, value_name = "PATH", help_heading = "Operations")]
+    pub stats_socket: Option<PathBuf>,
+
+    /// Serve the metrics in the Prometheus text format over HTTP on this
+    /// address (e.g. 127.0.0.1:9100); with a file, replaces its setting.
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_addr, help_heading = "Operations")]
+    pub metrics: Option<SocketAddr>,
+}
+
+/// A configuration as loaded, with what the loader had to say about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loaded {
+    /// The checked configuration.
+    pub config: ProxyConfig,
+    /// Directives of an imported HAProxy file that were left out
+    /// (`--lenient`), one line each, as `FILE:LINE: directive 'X': ...`.
+    pub warnings: Vec<String>,
 }
 
 /// The connection rules of quick mode, each list in command-line order.
@@ -218,7 +267,7 @@ struct RulesInOrder {
 
 /// The clap ids of every quick-mode flag, which `--config` excludes (a test
 /// checks that this is every argument but `config`).
-const QUICK_FLAG_IDS: [&str; 35] = [
+const QUICK_FLAG_IDS: [&str; 39] = [
     "listen",
     "server",
     "balance",
@@ -248,6 +297,10 @@ const QUICK_FLAG_IDS: [&str; 35] = [
     "server_ca",
     "server_insecure",
     "server_sni",
+    "server_check",
+    "server_inter",
+    "server_rise",
+    "server_fall",
     "health",
     "monitor_net",
     "allow",
@@ -286,14 +339,42 @@ impl ProxyArgs {
     /// addresses, global settings, timeouts, then the handshake flags
     /// (PROXY header to send, TLS towards the servers, the listener's TLS,
     /// health, rules).
-    pub fn into_config(mut self) -> Result<ProxyConfig, ConfigError> {
-        if let Some(path) = &self.config {
+    pub fn into_config(self) -> Result<ProxyConfig, ConfigError> {
+        self.load().map(|l| l.config)
+    }
+
+    /// [`ProxyArgs::into_config`], keeping the warnings of a lenient
+    /// HAProxy import. `--stats-socket` and `--metrics` replace what a file
+    /// says.
+    pub fn load(mut self) -> Result<Loaded, ConfigError> {
+        let (stats_socket, metrics) = (self.stats_socket.take(), self.metrics.take());
+        let mut loaded = self.load_source()?;
+        let g = &mut loaded.config.global;
+        if stats_socket.is_some() {
+            g.stats_socket = stats_socket;
+        }
+        if metrics.is_some() {
+            g.metrics = metrics;
+        }
+        Ok(loaded)
+    }
+
+    fn load_source(self) -> Result<Loaded, ConfigError> {
+        let file = self.config.as_ref().or(self.haproxy_cfg.as_ref());
+        if let Some(path) = file {
             if let Some(flag) = self.quick_flags_given().next() {
                 return Err(ConfigError::Flag { flag, problem: Box::new(Problem::ConflictsWithConfig) });
             }
-            return ProxyConfig::from_file(path);
+            if self.config.is_some() {
+                return Ok(Loaded { config: ProxyConfig::from_file(path)?, warnings: Vec::new() });
+            }
+            return super::haproxy::load(path, self.lenient);
         }
+        self.quick().map(|config| Loaded { config, warnings: Vec::new() })
+    }
 
+    /// Quick mode: one listener, one backend.
+    fn quick(mut self) -> Result<ProxyConfig, ConfigError> {
         if self.listen.is_empty() {
             return Err(err("--listen")(Problem::NoAddress(QUICK_NAME.into())));
         }
@@ -323,6 +404,8 @@ impl ProxyArgs {
             },
             splice: self.splice.unwrap_or(defaults.splice),
             grace_period: delay(self.grace_period, defaults.grace_period).map_err(err("--grace-period"))?,
+            stats_socket: None,
+            metrics: None,
         };
 
         let lt = ListenerTimeouts::default();
@@ -334,7 +417,11 @@ impl ProxyArgs {
         };
         let server_maxconn = self.server_maxconn.unwrap_or(0);
         let servers = self.server.iter().map(|&addr| ServerConfig { addr, maxconn: server_maxconn }).collect();
-        let d = BackendConfig::new(QUICK_NAME, servers);
+        let mut d = BackendConfig::new(QUICK_NAME, servers);
+        let check = self.check_params()?;
+        for o in &mut d.server_options {
+            o.check = check;
+        }
         let backend = BackendConfig {
             balance: self.balance.unwrap_or(d.balance),
             retries: self.retries.unwrap_or(d.retries),
@@ -363,6 +450,24 @@ impl ProxyArgs {
         let listener =
             ListenerConfig { name: QUICK_NAME.into(), addrs: self.listen, backend, timeouts, maxconn: 0, options };
         Ok(ProxyConfig { listeners: vec![listener], global })
+    }
+
+    /// `--server-inter`, `--server-rise`, `--server-fall`, each checked,
+    /// then `--server-check` refused (no health checks in this version).
+    fn check_params(&self) -> Result<CheckParams, ConfigError> {
+        let d = CheckParams::default();
+        let count = |n: Option<u32>, default: u32, flag| match n {
+            Some(n) => checks::check_count(i64::from(n)).map_err(err(flag)),
+            None => Ok(default),
+        };
+        let params = CheckParams {
+            enabled: false,
+            inter: timeout(self.server_inter, d.inter).map_err(err("--server-inter"))?,
+            rise: count(self.server_rise, d.rise, "--server-rise")?,
+            fall: count(self.server_fall, d.fall, "--server-fall")?,
+        };
+        checks::check_enabled(self.server_check).map_err(err("--server-check"))?;
+        Ok(params)
     }
 
     /// `--send-proxy` with its `--send-proxy-tlv`s.
@@ -482,6 +587,10 @@ impl ProxyArgs {
             ("--server-ca", self.server_ca.is_some()),
             ("--server-insecure", self.server_insecure),
             ("--server-sni", self.server_sni.is_some()),
+            ("--server-check", self.server_check),
+            ("--server-inter", self.server_inter.is_some()),
+            ("--server-rise", self.server_rise.is_some()),
+            ("--server-fall", self.server_fall.is_some()),
             ("--health", self.health),
             ("--monitor-net", !self.monitor_net.is_empty()),
             ("--allow", !self.allow.is_empty()),
@@ -571,7 +680,9 @@ mod tests {
         let mut ids: Vec<String> = ProxyArgs::command()
             .get_arguments()
             .map(|a| a.get_id().to_string())
-            .filter(|id| id != "config" && id != "help")
+            .filter(|id| {
+                !["config", "haproxy_cfg", "lenient", "stats_socket", "metrics", "help"].contains(&id.as_str())
+            })
             .collect();
         ids.sort();
         let mut quick: Vec<String> = QUICK_FLAG_IDS.iter().map(|s| s.to_string()).collect();

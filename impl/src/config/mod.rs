@@ -32,29 +32,32 @@ mod duration;
 mod error;
 mod flags;
 mod handshake;
+mod haproxy;
 mod locate;
+mod print;
 mod size;
 mod toml_file;
 mod toml_raw;
 
 pub use address::{parse_listen_addr, parse_server_addr, AddressError};
-pub use checks::{MAX_BUFFER_SIZE, MAX_THREADS, MAX_TIMEOUT, MIN_BUFFER_SIZE, MIN_TIMEOUT};
+pub use checks::{MAX_BUFFER_SIZE, MAX_CHECK_COUNT, MAX_THREADS, MAX_TIMEOUT, MIN_BUFFER_SIZE, MIN_TIMEOUT};
 pub use choice::{
     balance_name, parse_balance, parse_proxy_version, parse_splice, proxy_version_name, splice_name, BALANCE_NAMES,
     PROXY_VERSION_NAMES, SPLICE_NAMES,
 };
 pub use duration::{format_duration, parse_duration, DisplayDuration, DurationError};
 pub use error::{ConfigError, Problem};
-pub use flags::ProxyArgs;
+pub use flags::{Loaded, ProxyArgs};
 pub use handshake::{
     BackTls, Cidr, CidrError, FrontTls, ProxyTlvs, ProxyVersion, Rule, Rules, SendProxy, ServerVerify, Verdict,
     TLV_NAMES,
 };
+pub use print::to_toml;
 pub use size::{format_size, parse_size, SizeError};
 
 use connseq_model::core::{Balance, Millis, NoBugs, SessionConfig, SpliceMode, Timeouts};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// `maxconn` in `[global]` and `--maxconn`: 4096, the order of magnitude of
@@ -91,6 +94,13 @@ pub const DEFAULT_TIMEOUT_TURN_AROUND: Duration = Duration::from_secs(1);
 /// The name of quick mode's listener and of its backend.
 pub const QUICK_NAME: &str = "default";
 
+/// `inter`: 2 s between two health checks of a server, HAProxy's default.
+pub const DEFAULT_CHECK_INTER: Duration = Duration::from_secs(2);
+/// `rise`: 2 good checks in a row bring a server up, HAProxy's default.
+pub const DEFAULT_CHECK_RISE: u32 = 2;
+/// `fall`: 3 failed checks in a row take a server down, HAProxy's default.
+pub const DEFAULT_CHECK_FALL: u32 = 3;
+
 /// The whole configuration of a proxy process.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxyConfig {
@@ -105,6 +115,18 @@ impl ProxyConfig {
     /// relative to its directory, and must be readable now.
     pub fn from_file(path: &Path) -> Result<ProxyConfig, ConfigError> {
         toml_file::load(path)
+    }
+
+    /// Reads the tcp-mode subset of an HAProxy 2.x configuration file
+    /// (`--haproxy-cfg`); with `lenient`, directives outside it are left
+    /// out with a warning instead of refused.
+    pub fn from_haproxy_file(path: &Path, lenient: bool) -> Result<Loaded, ConfigError> {
+        haproxy::load(path, lenient)
+    }
+
+    /// Reads HAProxy configuration text; `file` is the name errors give it.
+    pub fn from_haproxy_str(text: &str, file: &str, lenient: bool) -> Result<Loaded, ConfigError> {
+        haproxy::parse_text(text, file, lenient)
     }
 
     /// Checks TOML text; `file` is the name errors give it, and the paths
@@ -147,6 +169,11 @@ pub struct GlobalConfig {
     pub splice: SpliceMode,
     /// How long SIGTERM lets sessions finish before closing them. Default [`DEFAULT_GRACE_PERIOD`].
     pub grace_period: Duration,
+    /// The runtime API's Unix socket (HAProxy's `stats socket`). Default none.
+    pub stats_socket: Option<PathBuf>,
+    /// The address of the HTTP listener that serves the metrics in the
+    /// Prometheus text format. Default none.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Default for GlobalConfig {
@@ -158,6 +185,8 @@ impl Default for GlobalConfig {
             pipe_size: None,
             splice: SpliceMode::Auto,
             grace_period: DEFAULT_GRACE_PERIOD,
+            stats_socket: None,
+            metrics: None,
         }
     }
 }
@@ -313,13 +342,20 @@ pub struct BackendConfig {
     pub send_proxy: Option<SendProxy>,
     /// TLS towards the servers.
     pub tls: Option<BackTls>,
+    /// Each server's name and health-check settings, in the order of
+    /// `servers`; a server past the end of this list takes the defaults of
+    /// [`ServerOptions::numbered`].
+    pub server_options: Vec<ServerOptions>,
 }
 
 impl BackendConfig {
-    /// A backend with these servers and every default.
+    /// A backend with these servers and every default: the servers are
+    /// named `s1`, `s2`, ... in order.
     pub fn new(name: impl Into<String>, servers: Vec<ServerConfig>) -> BackendConfig {
+        let server_options = (0..servers.len()).map(ServerOptions::numbered).collect();
         BackendConfig {
             name: name.into(),
+            server_options,
             servers,
             balance: Balance::RoundRobin,
             retries: DEFAULT_RETRIES,
@@ -329,6 +365,57 @@ impl BackendConfig {
             send_proxy: None,
             tls: None,
         }
+    }
+}
+
+impl BackendConfig {
+    /// The name of server `i` (`s1` for the first when it has none).
+    pub fn server_name(&self, i: usize) -> String {
+        self.server_options.get(i).map_or_else(|| ServerOptions::numbered(i).name, |o| o.name.clone())
+    }
+
+    /// The health-check settings of server `i`.
+    pub fn server_check(&self, i: usize) -> CheckParams {
+        self.server_options.get(i).map_or_else(CheckParams::default, |o| o.check)
+    }
+}
+
+/// What an operator knows a server by besides its address: its name (in
+/// the log line, the runtime API and the metrics, as HAProxy's `server
+/// NAME ADDR`) and its health-check settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// Unique within its backend; the characters of a listener name.
+    pub name: String,
+    /// `check`, `inter`, `rise`, `fall`.
+    pub check: CheckParams,
+}
+
+impl ServerOptions {
+    /// The defaults of the `i`-th server (from 0): named `s{i+1}`, no check.
+    pub fn numbered(i: usize) -> ServerOptions {
+        ServerOptions { name: format!("s{}", i + 1), check: CheckParams::default() }
+    }
+}
+
+/// A server's health-check settings, with HAProxy's meaning. They are
+/// parsed and checked so that a configuration can carry them; a
+/// configuration that turns checks on is refused (this version has none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckParams {
+    /// `check`: the server is checked. Refused for now.
+    pub enabled: bool,
+    /// `inter`: the time between two checks. Default [`DEFAULT_CHECK_INTER`].
+    pub inter: Duration,
+    /// `rise`: good checks in a row that bring a server up. Default [`DEFAULT_CHECK_RISE`].
+    pub rise: u32,
+    /// `fall`: failed checks in a row that take it down. Default [`DEFAULT_CHECK_FALL`].
+    pub fall: u32,
+}
+
+impl Default for CheckParams {
+    fn default() -> Self {
+        CheckParams { enabled: false, inter: DEFAULT_CHECK_INTER, rise: DEFAULT_CHECK_RISE, fall: DEFAULT_CHECK_FALL }
     }
 }
 

@@ -26,11 +26,11 @@ use super::locate::Source;
 use super::size::parse_size;
 use super::toml_raw::{
     BackendRef, DurationText, Int, OneOrMany, RawBackTls, RawBackend, RawFile, RawFrontTls, RawGlobal, RawListener,
-    RawRule, RawServer, SizeText,
+    RawRule, RawServer, RawServerTable, SizeText,
 };
 use super::{
-    BackendConfig, BackendTimeouts, GlobalConfig, ListenerConfig, ListenerOptions, ListenerTimeouts, ProxyConfig,
-    ServerConfig,
+    BackendConfig, BackendTimeouts, CheckParams, GlobalConfig, ListenerConfig, ListenerOptions, ListenerTimeouts,
+    ProxyConfig, ServerConfig, ServerOptions,
 };
 use connseq_model::core::SpliceMode;
 use std::collections::BTreeMap;
@@ -121,6 +121,13 @@ impl Builder<'_> {
                 None => d.splice,
             },
             grace_period: self.opt_delay(&g.grace_period, "grace-period", d.grace_period)?,
+            stats_socket: g.stats_socket.as_ref().map(|p| self.dir.join(p.get_ref())),
+            metrics: match &g.metrics {
+                Some(a) => Some(parse_listen_addr(a.get_ref()).map_err(|reason| {
+                    self.err(a.span(), "metrics", Problem::Address { value: a.get_ref().clone(), reason })
+                })?),
+                None => None,
+            },
         })
     }
 
@@ -128,9 +135,16 @@ impl Builder<'_> {
         let d = BackendConfig::new(name, Vec::new());
         let server_maxconn = self.opt_int(&b.server_maxconn, "server-maxconn", 0, u32::MAX.into())?.unwrap_or(0);
         let mut servers = Vec::new();
+        let mut server_options: Vec<ServerOptions> = Vec::new();
         if let Some(list) = &b.servers {
             for s in list.get_ref() {
-                servers.push(self.server(s, server_maxconn)?);
+                let (server, options) = self.server(s, server_maxconn, servers.len())?;
+                if server_options.iter().any(|o| o.name == options.name) {
+                    let problem = Problem::DuplicateServer { name: options.name, backend: d.name };
+                    return Err(self.err(s.span(), "name", problem));
+                }
+                servers.push(server);
+                server_options.push(options);
             }
         }
         if servers.is_empty() {
@@ -156,6 +170,7 @@ impl Builder<'_> {
             },
             send_proxy: self.send_proxy(b)?,
             tls: b.tls.as_ref().map(|t| self.back_tls(t)).transpose()?,
+            server_options,
             ..d
         })
     }
@@ -251,17 +266,44 @@ impl Builder<'_> {
         text.parse().map_err(|reason| self.err(span, key, Problem::Cidr { value: text.to_owned(), reason }))
     }
 
-    fn server(&self, s: &Spanned<RawServer>, default_maxconn: u32) -> Result<ServerConfig> {
+    /// The `i`-th server of a backend (from 0), with its name (`s{i+1}`
+    /// unless it has one) and health-check settings.
+    fn server(&self, s: &Spanned<RawServer>, default_maxconn: u32, i: usize) -> Result<(ServerConfig, ServerOptions)> {
+        let mut options = ServerOptions::numbered(i);
         let (text, span, maxconn) = match s.get_ref() {
             RawServer::Addr(a) => (a.as_str(), s.span(), default_maxconn),
             RawServer::Table(t) => {
                 let maxconn = self.opt_int(&t.maxconn, "maxconn", 0, u32::MAX.into())?.unwrap_or(default_maxconn);
+                if let Some(n) = &t.name {
+                    options.name = checks::name(n.get_ref()).map_err(|p| self.err(n.span(), "name", p))?;
+                }
+                options.check = self.check(t)?;
                 (t.addr.get_ref().as_str(), t.addr.span(), maxconn)
             }
         };
         let addr = parse_server_addr(text)
             .map_err(|reason| self.err(span, "servers", Problem::Address { value: text.to_owned(), reason }))?;
-        Ok(ServerConfig { addr, maxconn })
+        Ok((ServerConfig { addr, maxconn }, options))
+    }
+
+    /// A server's `check`, `inter`, `rise` and `fall`: each value checked,
+    /// then `check = true` refused (no health checks in this version).
+    fn check(&self, t: &RawServerTable) -> Result<CheckParams> {
+        let d = CheckParams::default();
+        let count = |v: &Option<Spanned<Int>>, key: &str, default: u32| match v {
+            Some(v) => checks::check_count(v.get_ref().0).map_err(|p| self.err(v.span(), key, p)),
+            None => Ok(default),
+        };
+        let params = CheckParams {
+            enabled: false,
+            inter: self.opt_timeout(&t.inter, "inter", d.inter)?,
+            rise: count(&t.rise, "rise", d.rise)?,
+            fall: count(&t.fall, "fall", d.fall)?,
+        };
+        if let Some(c) = &t.check {
+            checks::check_enabled(*c.get_ref()).map_err(|p| self.err(c.span(), "check", p))?;
+        }
+        Ok(params)
     }
 
     fn listener(

@@ -29,6 +29,8 @@ pub(crate) struct RawGlobal {
     pub(crate) pipe_size: Option<Spanned<SizeText>>,
     pub(crate) splice: Option<Spanned<String>>,
     pub(crate) grace_period: Option<Spanned<DurationText>>,
+    pub(crate) stats_socket: Option<Spanned<String>>,
+    pub(crate) metrics: Option<Spanned<String>>,
 }
 
 /// One `[[listener]]`.
@@ -107,11 +109,11 @@ pub(crate) struct RawBackend {
     pub(crate) tls: Option<Spanned<RawBackTls>>,
 }
 
-/// A server: `"IP:PORT"` or `{ addr = "IP:PORT", maxconn = N }`.
+/// A server: `"IP:PORT"` or `{ addr = "IP:PORT", name = "NAME", maxconn = N, ... }`.
 #[derive(Debug)]
 pub(crate) enum RawServer {
     Addr(String),
-    Table(RawServerTable),
+    Table(Box<RawServerTable>),
 }
 
 /// A server written as a table.
@@ -119,7 +121,12 @@ pub(crate) enum RawServer {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawServerTable {
     pub(crate) addr: Spanned<String>,
+    pub(crate) name: Option<Spanned<String>>,
     pub(crate) maxconn: Option<Spanned<Int>>,
+    pub(crate) check: Option<Spanned<bool>>,
+    pub(crate) inter: Option<Spanned<DurationText>>,
+    pub(crate) rise: Option<Spanned<Int>>,
+    pub(crate) fall: Option<Spanned<Int>>,
 }
 
 /// A listener's `backend`: the name of a `[backend.NAME]` section, or a
@@ -224,13 +231,15 @@ impl<'de> Deserialize<'de> for RawServer {
         impl<'de> Visitor<'de> for V {
             type Value = RawServer;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a server address \"IP:PORT\" or a table { addr = \"IP:PORT\", maxconn = N }")
+                f.write_str(
+                    "a server address \"IP:PORT\" or a table { addr = \"IP:PORT\", name = \"NAME\", maxconn = N }",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawServer, E> {
                 Ok(RawServer::Addr(v.to_owned()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawServer, A::Error> {
-                RawServerTable::deserialize(MapAccessDeserializer::new(map)).map(RawServer::Table)
+                RawServerTable::deserialize(MapAccessDeserializer::new(map)).map(|t| RawServer::Table(Box::new(t)))
             }
         }
         d.deserialize_any(V)

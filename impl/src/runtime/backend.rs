@@ -96,6 +96,20 @@ impl BackendState {
     }
 }
 
+// ---- The runtime API's one hook (`super::control`) ----
+
+impl BackendState {
+    /// Sets whether server `i` may be picked: false while an operator
+    /// drains it or puts it in maintenance (its sessions keep their slots
+    /// to their end), true when it is ready again. The balancer reads it as
+    /// [`ServerView::usable`].
+    pub(crate) fn set_admin_usable(&mut self, i: u8, usable: bool) {
+        if let Some(s) = self.servers.get_mut(usize::from(i)) {
+            s.usable = usable;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,12 +79,29 @@ fn is_resource_error(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
 }
 
-/// The log's word for a TLS failure.
+/// The log's word for a TLS failure; for a certificate the verifier
+/// refused, the word and the verifier's reason.
 fn tls_reason(e: &TlsError) -> &'static str {
+    use connseq_tls::rustls::CertificateError as C;
     use connseq_tls::rustls::Error as E;
     match e.as_rustls() {
         E::AlertReceived(_) => "tls-alert-received",
-        E::InvalidCertificate(_) => "tls-bad-certificate",
+        E::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => "tls-bad-certificate: unknown issuer",
+            C::Expired | C::ExpiredContext { .. } => "tls-bad-certificate: expired",
+            C::NotValidYet | C::NotValidYetContext { .. } => "tls-bad-certificate: not valid yet",
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "tls-bad-certificate: not valid for the server's name"
+            }
+            C::BadSignature => "tls-bad-certificate: bad signature",
+            C::BadEncoding => "tls-bad-certificate: malformed",
+            C::Revoked => "tls-bad-certificate: revoked",
+            C::InvalidPurpose | C::InvalidPurposeContext { .. } => "tls-bad-certificate: not for TLS servers",
+            C::Other(o) if o.to_string().contains("CaUsedAsEndEntity") => {
+                "tls-bad-certificate: CA certificate used as end entity"
+            }
+            _ => "tls-bad-certificate",
+        },
         E::NoApplicationProtocol => "tls-no-alpn",
         E::InvalidMessage(_) | E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {
             "tls-not-tls"
@@ -225,11 +242,11 @@ impl Exec<'_> {
                 self.shared.counters.connects.fetch_add(1, Ordering::Relaxed);
                 slot.connects += 1;
                 let outcome = self.connect(slot, server);
-                self.count_failure(outcome)
+                self.count_failure(slot, outcome)
             }
             Action::FinishConnect => {
                 let outcome = self.finish_connect(slot);
-                self.count_failure(outcome)
+                self.count_failure(slot, outcome)
             }
             Action::ReleaseServer { server } => {
                 self.shared.backend(self.backend).release(server);
@@ -447,6 +464,17 @@ impl Exec<'_> {
                 slot.reason.get_or_insert(reason);
                 Outcome::Invalid
             }
+            // Our verification refused the server's certificate. The truthful
+            // report is "rejected: retrying cannot help", which the core has
+            // no outcome for yet (it retries any failed attempt); until it
+            // has one, this is reported as the peer's protocol failure it
+            // was counted as before, and the log line says why.
+            Step::Rejected(e) => {
+                let reason = tls_reason(&e);
+                debug!(target: "connseq::runtime", "{}: the {side} side's certificate was refused: {e}", slot.client);
+                slot.reason.get_or_insert(reason);
+                Outcome::Invalid
+            }
         }
     }
 
@@ -536,9 +564,12 @@ impl Exec<'_> {
         }
     }
 
-    fn count_failure(&self, outcome: Outcome) -> Outcome {
+    fn count_failure(&self, slot: &Slot, outcome: Outcome) -> Outcome {
         if matches!(outcome, Outcome::Refused | Outcome::NoResource) {
             self.shared.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
+            if let Some(server) = slot.server_idx {
+                self.shared.ops.tally.connect_failed(self.backend, server);
+            }
         }
         outcome
     }
@@ -707,6 +738,8 @@ impl Exec<'_> {
             return internal(slot, Action::Connect { server }, Outcome::Refused);
         };
         slot.server = Some(addr);
+        self.shared.ops.tally.attempt(self.backend, server, slot.server_idx);
+        slot.server_idx = Some(server);
         slot.times.connect = Some(self.now);
         slot.times.established = None;
         slot.header_sent = 0;

@@ -25,12 +25,16 @@
 
 mod backend;
 mod buffer;
+pub mod control;
 mod exec;
 mod session;
 mod shared;
+pub mod tally;
 mod timers;
 mod window;
 mod worker;
+
+pub use control::Control;
 
 use crate::config::ProxyConfig;
 use crate::sys::signal::{self, Signals};
@@ -116,6 +120,10 @@ pub struct SessionRecord {
     pub thread: usize,
     /// The last server connected to, if any.
     pub server: Option<SocketAddr>,
+    /// That server's name.
+    pub server_name: Option<String>,
+    /// The log line, as logged.
+    pub line: String,
     /// Time from the first pick to the assignment of a server (`Tw`).
     pub queue_ms: Option<Millis>,
     /// Time from the last connect() to established (`Tc`).
@@ -179,29 +187,25 @@ struct Started {
     workers: Vec<Worker>,
 }
 
-/// Binds every thread's listening sockets and builds the workers.
-fn start(config: &ProxyConfig, options: Options) -> io::Result<Started> {
+/// Binds every thread's listening sockets (or takes the inherited ones)
+/// and builds the workers.
+fn start(config: &ProxyConfig, options: Options, inherited: &mut worker::Inherited) -> io::Result<Started> {
     let threads = if options.stepped { 1 } else { config.global.threads.max(1) };
     let (listeners_cfg, backends) = worker::plan(config)?;
+    let (socks, addrs) = worker::bind_all(config, threads, inherited)?;
     let mut polls = Vec::with_capacity(threads);
     let mut remotes = Vec::with_capacity(threads);
-    let mut socks = Vec::with_capacity(threads);
-    let mut addrs: Vec<SocketAddr> = Vec::new();
-    for t in 0..threads {
+    for _ in 0..threads {
         let poll = Poll::new()?;
-        let (s, a) = worker::bind_listeners(config, (t > 0).then_some(addrs.as_slice()))?;
-        if t == 0 {
-            addrs = a;
-        }
         remotes.push(Remote::new(Waker::new(poll.registry(), worker::WAKER)?));
         polls.push(poll);
-        socks.push(s);
     }
     let clock = if options.manual_clock { Clock::Manual(AtomicU64::new(0)) } else { Clock::Real(Instant::now()) };
     let gauges =
         config.listeners.iter().map(|l| Gauge::new(usize::try_from(l.maxconn).unwrap_or(usize::MAX))).collect();
     let live = Gauge::new(usize::try_from(config.global.maxconn).unwrap_or(usize::MAX));
-    let mut shared = Shared::new(clock, live, gauges, backends, remotes, options.record_sessions, options.stepped);
+    let ops = control::Ops::new(config, threads);
+    let mut shared = Shared::new(ops, clock, live, gauges, backends, remotes, options.record_sessions, options.stepped);
     shared.hold_connects = options.hold_connects;
     shared.window = options.send_window.map(window::SendWindow::new);
     shared.breakage = options.breakage;
@@ -233,15 +237,68 @@ fn join(threads: Vec<JoinHandle<io::Result<()>>>) -> io::Result<()> {
     result
 }
 
+/// How `connseq proxy` runs besides its configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    /// Take the listening sockets over from the process whose runtime API
+    /// listens on this Unix socket (`-x`).
+    pub takeover: Option<std::path::PathBuf>,
+}
+
+/// Checks what a configuration names without binding anything (`connseq
+/// proxy --check`): the certificates, keys and CA bundles load, and every
+/// listening address and the metrics address is one of this host's (or a
+/// wildcard); the runtime API socket's directory exists.
+pub fn check(config: &ProxyConfig) -> io::Result<()> {
+    worker::plan(config)?;
+    let local = crate::sys::socket::local_ips()?;
+    let is_local = |a: &SocketAddr| a.ip().is_unspecified() || local.contains(&a.ip());
+    for l in &config.listeners {
+        if let Some(a) = l.addrs.iter().find(|a| !is_local(a)) {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!("listener '{}': {a} is not an address of this host", l.name),
+            ));
+        }
+    }
+    if let Some(a) = config.global.metrics.filter(|a| !is_local(a)) {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("metrics: {a} is not an address of this host"),
+        ));
+    }
+    if let Some(path) = &config.global.stats_socket {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("stats socket {}: no directory {}", path.display(), dir.display()),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Runs the proxy until SIGINT or SIGTERM (stop after the grace period) or
 /// SIGUSR1 (stop when the sessions are done). The calling thread runs the
 /// first event loop and watches the signals; the others get threads.
-pub fn run(config: &ProxyConfig) -> io::Result<()> {
+pub fn run(config: &ProxyConfig, run: Run) -> io::Result<()> {
     signal::ignore_sigpipe()?;
     // Block the signals before any thread starts, so that none gets them.
     let signals = Signals::new()?;
     let nofile = crate::sys::process::raise_nofile_limit()?;
-    let Started { workers, shared, .. } = start(config, Options::default())?;
+    // Sockets given rather than bound: systemd's, then the old process's.
+    let mut fds = crate::sys::listen_fds::take()?;
+    let mut takeover = run.takeover.as_deref().map(crate::admin::takeover::Takeover::request).transpose()?;
+    if let Some(t) = takeover.as_mut() {
+        fds.append(&mut t.sockets);
+    }
+    let mut inherited = worker::Inherited::new(fds)?;
+    let Started { workers, shared, .. } = start(config, Options::default(), &mut inherited)?;
+    for addr in inherited.leftover() {
+        tracing::warn!(target: "connseq::runtime", "an inherited socket listening on {addr} matches no listener; closed");
+    }
+    drop(inherited);
     // After the `listening on` lines, which scripts read first.
     let needed = u64::from(config.global.maxconn).saturating_mul(2).saturating_add(64);
     if config.global.maxconn != 0 && nofile < needed {
@@ -251,17 +308,29 @@ pub fn run(config: &ProxyConfig) -> io::Result<()> {
             config.global.maxconn
         );
     }
+    let control = Control::new(shared.clone());
+    let stats_socket = config.global.stats_socket.as_deref();
+    let admin = stats_socket.map(|p| crate::admin::serve(p, control.clone())).transpose()?;
+    let metrics = config.global.metrics.map(|a| crate::metrics::serve(a, control.clone())).transpose()?;
     let mut workers = workers.into_iter();
     let Some(mut first) = workers.next() else { return Ok(()) };
     first.watch_signals(signals)?;
     let others = spawn_workers(workers)?;
+    if let Some(t) = takeover {
+        // Every listening socket is in a poller: the old process may stop.
+        if let Err(e) = t.finish() {
+            tracing::warn!(target: "connseq::runtime", "takeover: the old process did not hear that this one runs: {e}");
+        }
+    }
     let result = first.run();
     if result.is_err() {
         // The signals are read on this thread only: without it nothing
         // would stop the others.
         shared.request_stop(StopMode::Hard);
     }
-    join(others).and(result)
+    let result = join(others).and(result);
+    drop((admin, metrics));
+    result
 }
 
 /// Starts the proxy's event loops on new threads. The listeners are bound
@@ -273,7 +342,7 @@ pub fn spawn(config: &ProxyConfig) -> io::Result<RunningProxy> {
 /// [`spawn`] with [`Options`].
 pub fn spawn_with(config: &ProxyConfig, options: Options) -> io::Result<RunningProxy> {
     signal::ignore_sigpipe()?;
-    let Started { shared, addrs, workers } = start(config, options)?;
+    let Started { shared, addrs, workers } = start(config, options, &mut worker::Inherited::default())?;
     let grace = crate::config::millis(config.global.grace_period);
     let threads = spawn_workers(workers)?;
     Ok(RunningProxy { addrs, shared, grace, threads })
@@ -303,6 +372,11 @@ impl RunningProxy {
     /// The counters since start.
     pub fn stats(&self) -> Stats {
         self.shared.stats()
+    }
+
+    /// A handle for the runtime API and the metrics.
+    pub fn control(&self) -> Control {
+        Control::new(self.shared.clone())
     }
 
     /// The sessions that ended since the last call (with
@@ -419,8 +493,9 @@ impl Drop for RunningProxy {
 }
 
 impl SessionRecord {
-    fn new(slot: &session::Slot, listener: &str, thread: usize, now: Millis) -> SessionRecord {
+    fn new(slot: &session::Slot, names: session::Names<'_>, thread: usize, now: Millis) -> SessionRecord {
         let t = &slot.times;
+        let listener = names.listener;
         let span = |a: Option<Millis>, b: Option<Millis>| Some(b?.saturating_sub(a?));
         SessionRecord {
             client: slot.client,
@@ -428,6 +503,8 @@ impl SessionRecord {
             listener: listener.to_owned(),
             thread,
             server: slot.server,
+            server_name: slot.server_idx.map(|i| names.server(Some(i)).to_owned()),
+            line: slot.log_line(names, now).to_string(),
             queue_ms: span(t.pick, t.assigned),
             connect_ms: span(t.connect, t.established),
             total_ms: now.saturating_sub(t.accept),

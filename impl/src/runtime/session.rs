@@ -77,6 +77,8 @@ pub(crate) struct Slot {
     /// an address family the proxy knows); `None` otherwise.
     pub(crate) forwarded: Option<(SocketAddr, SocketAddr)>,
     pub(crate) server: Option<SocketAddr>,
+    /// The index of that server in the backend.
+    pub(crate) server_idx: Option<u8>,
     /// Bytes sent to the server (`[0]`) and to the client (`[1]`).
     pub(crate) sent: [u64; 2],
     pub(crate) times: Times,
@@ -121,6 +123,7 @@ impl Slot {
             client,
             forwarded: None,
             server: None,
+            server_idx: None,
             sent: [0; 2],
             times: Times { accept: now, ..Times::default() },
             connects: 0,
@@ -195,11 +198,28 @@ impl Slot {
         c.reply.is_some() || c.rejected || (!c.started() && c.termination().cause == Cause::Normal)
     }
 
-    /// The log line, HAProxy tcplog-like: client, listener, server, times
-    /// `Tw/Tc/Tt` in ms (queue, connect, total; -1 when the step did not
-    /// happen), bytes to the server / to the client, termination code.
-    pub(crate) fn log_line<'a>(&'a self, listener: &'a str, now: Millis) -> LogLine<'a> {
-        LogLine { slot: self, listener, now }
+    /// The log line, HAProxy tcplog-like: client, listener, backend and
+    /// server names, times `Tw/Tc/Tt` in ms (queue, connect, total; -1 when
+    /// the step did not happen), bytes to the server / to the client,
+    /// termination code, then the reason and the real peer when there are.
+    pub(crate) fn log_line<'a>(&'a self, names: Names<'a>, now: Millis) -> LogLine<'a> {
+        LogLine { slot: self, names, now }
+    }
+}
+
+/// The names a session's log line shows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Names<'a> {
+    pub(crate) listener: &'a str,
+    pub(crate) backend: &'a str,
+    /// The backend's server names, by index.
+    pub(crate) servers: &'a [String],
+}
+
+impl Names<'_> {
+    /// The name of server `i`, `<NOSRV>` (HAProxy's word) for none.
+    pub(crate) fn server(&self, i: Option<u8>) -> &str {
+        i.and_then(|i| self.servers.get(usize::from(i))).map_or("<NOSRV>", String::as_str)
     }
 }
 
@@ -207,7 +227,7 @@ impl Slot {
 #[derive(Debug)]
 pub(crate) struct LogLine<'a> {
     slot: &'a Slot,
-    listener: &'a str,
+    names: Names<'a>,
     now: Millis,
 }
 
@@ -223,11 +243,8 @@ impl fmt::Display for LogLine<'_> {
         let s = self.slot;
         let t = &s.times;
         // As HAProxy: the client a PROXY header names, else the real peer.
-        write!(f, "{} [{}] ", s.source(), self.listener)?;
-        match s.server {
-            Some(a) => write!(f, "{a}")?,
-            None => f.write_str("-")?,
-        }
+        let n = &self.names;
+        write!(f, "{} [{}] {}/{}", s.source(), n.listener, n.backend, n.server(s.server_idx))?;
         write!(
             f,
             " {}/{}/{} {}/{} {}",
@@ -240,6 +257,11 @@ impl fmt::Display for LogLine<'_> {
         )?;
         if let Some(reason) = s.reason {
             write!(f, " {reason}")?;
+        }
+        if s.forwarded.is_some() {
+            // The source came from a PROXY header: the real peer is the
+            // proxy that sent it, which the operator may need to find.
+            write!(f, " peer={}", s.client)?;
         }
         Ok(())
     }

@@ -234,10 +234,14 @@ pub(crate) struct Shared {
     pub(crate) window: Option<super::window::SendWindow>,
     /// `Options::breakage` (tests only).
     pub(crate) breakage: super::Breakage,
+    /// The runtime API's names, counters, server states and queries.
+    pub(crate) ops: super::control::Ops,
 }
 
 impl Shared {
+    #[allow(clippy::too_many_arguments)] // one call, in `start`
     pub(crate) fn new(
+        ops: super::control::Ops,
         clock: Clock,
         live: Gauge,
         listeners: Vec<Gauge>,
@@ -261,6 +265,14 @@ impl Shared {
             connect_releases: AtomicU64::new(0),
             window: None,
             breakage: super::Breakage::None,
+            ops,
+        }
+    }
+
+    /// Wakes thread `me` (to read its mailbox or its queries).
+    pub(crate) fn wake(&self, me: usize) {
+        if let Some(r) = self.remotes.get(me) {
+            let _ = r.waker.wake();
         }
     }
 

@@ -16,6 +16,7 @@
 //! scratch vectors have grown to the load.
 
 use super::backend::{BackendState, Waiter};
+use super::control::{Query, SessionView};
 use super::exec::Exec;
 use super::session::Slot;
 use super::shared::{Msg, Shared, StopMode};
@@ -24,12 +25,13 @@ use super::{Held, SessionRecord};
 use crate::config::{ListenerOptions, ProxyConfig, SendProxy, ServerVerify};
 use crate::pool::{BufPool, PipePool};
 use crate::sys::signal::{Signal, Signals};
-use connseq_model::core::{Millis, Session, SessionConfig, SiState, Side, SpliceMode};
+use connseq_model::core::{Cause, Millis, Phase, Session, SessionConfig, SiState, Side, SpliceMode};
 use connseq_tls::{ClientTls, ServerTls, TlsConfigError};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +44,11 @@ const MAX_PIPES: usize = 1024;
 /// How long the listeners stay out of the poller after `accept` failed for
 /// lack of descriptors or memory (a session that ends re-arms them sooner).
 const ACCEPT_BACKOFF: Millis = 100;
+
+/// The shortest time between two accept-failure warnings of a thread: a
+/// proxy out of descriptors fails to accept every [`ACCEPT_BACKOFF`], and
+/// one line every 10 s says so without flooding the log.
+const ACCEPT_WARNING_EVERY: Millis = 10_000;
 
 pub(crate) const WAKER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
@@ -63,6 +70,9 @@ pub(crate) struct ListenerCfg {
     pub(crate) name: String,
     pub(crate) session: SessionConfig,
     pub(crate) backend: usize,
+    /// The backend's name and its servers' names, for the log line.
+    pub(crate) backend_name: String,
+    pub(crate) server_names: Arc<[String]>,
     /// Rules, monitor nets, PROXY and TLS settings of the listener.
     pub(crate) options: ListenerOptions,
     /// The PROXY header its backend sends, if any.
@@ -71,6 +81,13 @@ pub(crate) struct ListenerCfg {
     pub(crate) front_tls: Option<Arc<ServerTls>>,
     /// TLS towards the servers, loaded once.
     pub(crate) back_tls: Option<Arc<ClientTls>>,
+}
+
+impl ListenerCfg {
+    /// The names its sessions' log lines show.
+    pub(crate) fn names(&self) -> super::session::Names<'_> {
+        super::session::Names { listener: &self.name, backend: &self.backend_name, servers: &self.server_names }
+    }
 }
 
 fn alpn_list(names: &[String]) -> Vec<Vec<u8>> {
@@ -115,10 +132,13 @@ pub(crate) fn plan(config: &ProxyConfig) -> io::Result<(Vec<ListenerCfg>, Vec<Ba
             }
             None => None,
         };
+        let b = &l.backend;
         listeners.push(ListenerCfg {
             name: l.name.clone(),
             session: l.session_config(),
             backend,
+            backend_name: b.name.clone(),
+            server_names: (0..b.servers.len()).map(|i| b.server_name(i)).collect(),
             options: l.options.clone(),
             send_proxy: l.backend.send_proxy,
             front_tls,
@@ -131,35 +151,100 @@ pub(crate) fn plan(config: &ProxyConfig) -> io::Result<(Vec<ListenerCfg>, Vec<Ba
 /// A bound listening socket and the index of its listener configuration.
 pub(crate) type Bound = (TcpListener, usize);
 
-/// Binds this thread's listening sockets: one per address of every listener,
-/// `SO_REUSEPORT` when several threads bind the same addresses. `resolved`
-/// holds the addresses the first thread got (port 0 resolved); the first
-/// thread passes `None` and reports each address once on stderr.
-pub(crate) fn bind_listeners(
+/// Listening sockets this process was given rather than bound: by systemd
+/// (`LISTEN_FDS`) or by the process it takes over from (`-x`), each with
+/// its bound address.
+#[derive(Debug, Default)]
+pub(crate) struct Inherited(Vec<(SocketAddr, std::net::TcpListener)>);
+
+impl Inherited {
+    /// Keeps each of `fds` that is a listening TCP socket; an inherited
+    /// descriptor that is anything else is refused (a configuration error
+    /// of the service manager).
+    pub(crate) fn new(fds: Vec<std::os::fd::OwnedFd>) -> io::Result<Inherited> {
+        let mut socks = Vec::new();
+        for fd in fds {
+            let sock = std::net::TcpListener::from(fd);
+            let listening = nix::sys::socket::getsockopt(&sock, nix::sys::socket::sockopt::AcceptConn).unwrap_or(false);
+            let addr = sock.local_addr();
+            match (listening, addr) {
+                (true, Ok(addr)) => {
+                    sock.set_nonblocking(true)?;
+                    socks.push((addr, sock));
+                }
+                _ => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "an inherited descriptor is not a listening TCP socket",
+                    ))
+                }
+            }
+        }
+        Ok(Inherited(socks))
+    }
+
+    /// Takes every inherited socket bound to `addr` (none for port 0: each
+    /// bind of port 0 is a new port).
+    fn take(&mut self, addr: SocketAddr) -> Vec<std::net::TcpListener> {
+        if addr.port() == 0 {
+            return Vec::new();
+        }
+        let (mine, rest) = std::mem::take(&mut self.0).into_iter().partition(|(a, _)| *a == addr);
+        self.0 = rest;
+        mine.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// The addresses of the inherited sockets no listener took.
+    pub(crate) fn leftover(&self) -> Vec<SocketAddr> {
+        self.0.iter().map(|(a, _)| *a).collect()
+    }
+}
+
+/// Every thread's listening sockets: for each address of every listener,
+/// the inherited sockets bound to it, shared out among the threads (a
+/// thread may get several; a thread that gets none watches a duplicate of
+/// one), or else one new socket per thread, `SO_REUSEPORT` when several
+/// threads bind the same address. Prints each address once on stderr.
+/// Returns the sockets by thread and the addresses in configuration order
+/// (port 0 resolved).
+pub(crate) fn bind_all(
     config: &ProxyConfig,
-    resolved: Option<&[SocketAddr]>,
-) -> io::Result<(Vec<Bound>, Vec<SocketAddr>)> {
+    threads: usize,
+    inherited: &mut Inherited,
+) -> io::Result<(Vec<Vec<Bound>>, Vec<SocketAddr>)> {
     let reuse_port = config.global.threads > 1;
     let backlog = i32::try_from(config.global.maxconn).unwrap_or(i32::MAX).clamp(128, 65_535);
-    let mut socks = Vec::new();
+    let mut by_thread: Vec<Vec<Bound>> = (0..threads).map(|_| Vec::new()).collect();
     let mut addrs = Vec::new();
     for (li, l) in config.listeners.iter().enumerate() {
-        for addr in &l.addrs {
-            let addr = match resolved {
-                Some(r) => r[addrs.len()],
-                None => *addr,
-            };
-            let sock = crate::sys::socket::listen(addr, reuse_port, backlog)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-            let local = sock.local_addr()?;
-            if resolved.is_none() {
-                eprintln!("connseq: listening on {local}");
+        for &want in &l.addrs {
+            let given = inherited.take(want);
+            if let Some(first) = given.first() {
+                let local = first.local_addr()?;
+                eprintln!("connseq: listening on {local} (inherited)");
+                addrs.push(local);
+                for socks in by_thread.iter_mut().skip(given.len()) {
+                    socks.push((TcpListener::from_std(first.try_clone()?), li));
+                }
+                for (k, sock) in given.into_iter().enumerate() {
+                    by_thread[k % threads].push((TcpListener::from_std(sock), li));
+                }
+                continue;
             }
-            addrs.push(local);
-            socks.push((TcpListener::from_std(sock), li));
+            let mut addr = want;
+            for (t, socks) in by_thread.iter_mut().enumerate() {
+                let sock = crate::sys::socket::listen(addr, reuse_port, backlog)
+                    .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+                if t == 0 {
+                    addr = sock.local_addr()?;
+                    eprintln!("connseq: listening on {addr}");
+                    addrs.push(addr);
+                }
+                socks.push((TcpListener::from_std(sock), li));
+            }
         }
     }
-    Ok((socks, addrs))
+    Ok((by_thread, addrs))
 }
 
 /// The event loop of one thread and everything it owns.
@@ -187,6 +272,11 @@ pub(crate) struct Worker {
     stop_by: Option<Millis>,
     /// Set after `accept` ran out of descriptors: listeners rest until then.
     accept_backoff: Option<Millis>,
+    /// When the last accept-failure warning was logged, and how many
+    /// failures were not logged since (one warning per
+    /// [`ACCEPT_WARNING_EVERY`] at most).
+    accept_warned: Option<Millis>,
+    accept_unlogged: u64,
     signals: Option<Signals>,
     /// The last `Shared::connect_releases` seen.
     releases_seen: u64,
@@ -240,6 +330,8 @@ impl Worker {
             stop: StopMode::Running,
             stop_by: None,
             accept_backoff: None,
+            accept_warned: None,
+            accept_unlogged: 0,
             signals: None,
             releases_seen: 0,
             work: Vec::new(),
@@ -297,7 +389,10 @@ impl Worker {
             for ev in events.iter() {
                 let now = self.now();
                 match ev.token() {
-                    WAKER => self.read_inbox(now),
+                    WAKER => {
+                        self.read_inbox(now);
+                        self.answer_queries(now);
+                    }
                     SIGNALS => self.on_signals()?,
                     Token(t) if t < self.listeners.len() => self.accept(t, now),
                     Token(t) => {
@@ -540,7 +635,7 @@ impl Worker {
                             // again when a session ends or the backoff is over,
                             // so even a proxy with no session left resumes.
                             self.shared.counters.accept_errors.fetch_add(1, Ordering::Relaxed);
-                            warn!(target: "connseq::runtime", "accept: {e}; pausing the listeners for {ACCEPT_BACKOFF} ms");
+                            self.warn_accept_failure(&e, now);
                             self.accept_backoff = Some(now.saturating_add(ACCEPT_BACKOFF));
                             self.arm_listeners(now);
                             return;
@@ -548,6 +643,25 @@ impl Worker {
                     }
                 }
             }
+        }
+    }
+
+    /// Logs an accept failure, at most once per [`ACCEPT_WARNING_EVERY`]:
+    /// the failures in between are counted and the next line says how many.
+    fn warn_accept_failure(&mut self, e: &io::Error, now: Millis) {
+        if self.accept_warned.is_some_and(|at| now.saturating_sub(at) < ACCEPT_WARNING_EVERY) {
+            self.accept_unlogged += 1;
+            return;
+        }
+        let unlogged = std::mem::take(&mut self.accept_unlogged);
+        self.accept_warned = Some(now);
+        if unlogged == 0 {
+            warn!(target: "connseq::runtime", "accept: {e}; pausing the listeners for {ACCEPT_BACKOFF} ms");
+        } else {
+            warn!(
+                target: "connseq::runtime",
+                "accept: {e}; pausing the listeners for {ACCEPT_BACKOFF} ms ({unlogged} more failures since the last warning)"
+            );
         }
     }
 
@@ -584,6 +698,9 @@ impl Worker {
             return;
         }
         let id = self.shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        if let Some(t) = self.shared.ops.tally.listeners.get(cfg_idx) {
+            t.accepted.fetch_add(1, Ordering::Relaxed);
+        }
         let lcfg = &self.listeners_cfg[cfg_idx];
         let mut cfg = lcfg.session;
         if !self.pipes.splice_supported() {
@@ -659,6 +776,15 @@ impl Worker {
         slot.timer_queued = None;
         let cfg = slot.cfg;
         slot.core.handle_timeout(&cfg, now);
+        // The handshake timer struck in the middle of a TLS handshake the
+        // client had started: say so (the TLS state goes with the close).
+        let t = slot.core.termination();
+        let cut = slot.tls[Side::Front as usize]
+            .as_ref()
+            .is_some_and(|tls| tls.is_handshaking() && tls.handshake_bytes() > 0);
+        if (t.cause, t.phase) == (Cause::ClientTimeout, Phase::Request) && cut {
+            slot.reason.get_or_insert("tls-handshake-incomplete");
+        }
         self.mark_ready(idx);
     }
 
@@ -760,7 +886,7 @@ impl Worker {
     fn end_session(&mut self, idx: usize, now: Millis, forced: bool) {
         let Some(mut slot) = self.slots[idx].take() else { return };
         let listener = &self.listeners_cfg[slot.listener];
-        let line = slot.log_line(&listener.name, now);
+        let line = slot.log_line(listener.names(), now);
         if forced {
             warn!(target: "connseq::session", "{line} (closed at stop)");
         } else if slot.is_quiet() {
@@ -773,7 +899,8 @@ impl Worker {
         if slot.core.rejected {
             self.shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
         }
-        self.shared.record(|| SessionRecord::new(&slot, &listener.name, self.id, now));
+        self.shared.ops.tally.ended(slot.listener, listener.backend, &slot, now);
+        self.shared.record(|| SessionRecord::new(&slot, listener.names(), self.id, now));
         let registry = self.poll.registry();
         // The core closed both sockets already; this only guards a bug.
         slot.front.close(registry);
@@ -817,5 +944,63 @@ impl Worker {
                 self.end_session(idx, now, true);
             }
         }
+    }
+}
+
+// ---- The runtime API's queries (`super::control`) ----
+
+impl Worker {
+    /// Answers what the runtime API asked this thread since its last wake.
+    fn answer_queries(&mut self, now: Millis) {
+        for q in self.shared.ops.take_queries(self.id) {
+            match q {
+                Query::Sessions(reply) => {
+                    let _ = reply.send(self.session_views(now));
+                }
+                Query::Shutdown { id, reply } => {
+                    let _ = reply.send(self.shutdown_session(id, now));
+                }
+                Query::Listeners(reply) => {
+                    let socks = self.listeners.iter().filter_map(|l| l.sock.as_ref());
+                    let _ = reply.send(socks.filter_map(|s| s.as_fd().try_clone_to_owned().ok()).collect());
+                }
+            }
+        }
+    }
+
+    fn session_views(&self, now: Millis) -> Vec<SessionView> {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|s| SessionView {
+                id: s.id,
+                listener: s.listener,
+                backend: self.listeners_cfg[s.listener].backend,
+                slot: s.core.server,
+                server: s.server_idx,
+                peer: s.client,
+                source: s.source(),
+                age_ms: now.saturating_sub(s.times.accept),
+                to_server: s.sent[0],
+                to_client: s.sent[1],
+                si: [s.core.si(Side::Front), s.core.si(Side::Back)],
+                thread: self.id,
+            })
+            .collect()
+    }
+
+    /// HAProxy's `shutdown session`: the core kills session `id` (both
+    /// sides abortively, in its close order; the log line's code starts
+    /// with `K`). False if this thread has no such session.
+    fn shutdown_session(&mut self, id: u64, now: Millis) -> bool {
+        let Some(idx) = self.slots.iter().position(|s| s.as_ref().is_some_and(|s| s.id == id)) else {
+            return false;
+        };
+        if let Some(Some(slot)) = self.slots.get_mut(idx) {
+            let cfg = slot.cfg;
+            slot.core.handle_kill(&cfg, now);
+        }
+        self.drive(idx, now);
+        true
     }
 }

@@ -9,6 +9,8 @@
 #![allow(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::multiple_unsafe_ops_per_block)]
 
+pub mod fdpass;
+pub mod listen_fds;
 pub mod pipe;
 pub mod process;
 pub mod signal;

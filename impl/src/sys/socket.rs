@@ -118,6 +118,19 @@ pub fn queued_input<S: AsFd>(sock: &S) -> io::Result<usize> {
     usize::try_from(n).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
 }
 
+/// Every IP address assigned to an interface of this host (`getifaddrs`).
+pub fn local_ips() -> io::Result<Vec<std::net::IpAddr>> {
+    let addrs = nix::ifaddrs::getifaddrs().map_err(io::Error::from)?;
+    Ok(addrs
+        .filter_map(|ifa| {
+            let a = ifa.address?;
+            a.as_sockaddr_in()
+                .map(|v4| std::net::IpAddr::V4(v4.ip()))
+                .or_else(|| a.as_sockaddr_in6().map(|v6| std::net::IpAddr::V6(v6.ip())))
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{is_os_error, loopback_pair, pattern_byte, wait, Ready, SigpipeBlocked};

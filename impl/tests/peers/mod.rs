@@ -69,18 +69,35 @@ pub struct Haproxy {
 
 impl Haproxy {
     pub fn start(sections: &str) -> Haproxy {
+        Haproxy::start_with("", sections)
+    }
+
+    /// As [`Haproxy::start`], with `global` lines added to the global section.
+    pub fn start_with(global: &str, sections: &str) -> Haproxy {
         let dir = TempDir::new("haproxy");
         let cfg = dir.path("haproxy.cfg");
         let text = format!(
-            "global\n  log stdout format raw local0\n  maxconn 256\n\n\
+            "global\n  log stdout format raw local0\n  maxconn 256\n{global}\n\
              defaults\n  mode tcp\n  log global\n  option tcplog\n  timeout connect 5s\n  \
              timeout client 30s\n  timeout server 30s\n\n{sections}"
         );
-        std::fs::write(&cfg, &text).expect("write haproxy.cfg");
+        Haproxy::run(dir, &cfg, &text)
+    }
+
+    /// HAProxy on the whole configuration `text`, written to `cfg` in `dir`.
+    pub fn start_file(text: &str) -> Haproxy {
+        let dir = TempDir::new("haproxy");
+        let cfg = dir.path("haproxy.cfg");
+        Haproxy::run(dir, &cfg, text)
+    }
+
+    fn run(dir: TempDir, cfg: &std::path::Path, text: &str) -> Haproxy {
+        let text = text.to_owned();
+        std::fs::write(cfg, &text).expect("write haproxy.cfg");
         let mut child = Command::new("haproxy")
             .arg("-db")
             .arg("-f")
-            .arg(&cfg)
+            .arg(cfg)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -1,0 +1,149 @@
+//! The runtime API: HAProxy's stats socket for connseq. A Unix stream
+//! socket (`--stats-socket PATH`, `[global] stats-socket`) that takes one
+//! line of commands per connection, separated by `;`, and answers each
+//! (`commands` lists them, with HAProxy's names and answers), so that
+//! `echo "show stat" | socat stdio /run/connseq.sock` works as it does
+//! with HAProxy. `prompt` keeps the connection for more lines (interactive
+//! mode); `quit` ends it.
+//!
+//! The same socket lends the listening sockets to a new process (`connseq
+//! proxy -x PATH`, see `takeover`).
+//!
+//! The socket file is created with mode 0600 (only the proxy's user may
+//! steer it); a socket file left at the path by an earlier process is
+//! replaced, and the file is left in place at exit (a process that took
+//! over may be serving at the same path by then).
+
+mod commands;
+mod stat_csv;
+pub mod takeover;
+
+use crate::runtime::Control;
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// How long a connection may stay silent before it is closed.
+const IDLE: Duration = Duration::from_secs(60);
+
+/// How often the accepting thread looks whether it must stop.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// The runtime API's socket and the thread serving it; dropping it stops
+/// serving.
+#[derive(Debug)]
+pub struct AdminServer {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AdminServer {
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for AdminServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Binds the runtime API at `path` (replacing a socket file left there)
+/// and serves it on a thread of its own.
+pub fn serve(path: &Path, control: Control) -> io::Result<AdminServer> {
+    let named = |e: io::Error| io::Error::new(e.kind(), format!("stats socket {}: {e}", path.display()));
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path).map_err(named)?,
+        Ok(_) => return Err(named(io::Error::new(io::ErrorKind::AlreadyExists, "exists and is not a socket"))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(named(e)),
+    }
+    let listener = UnixListener::bind(path).map_err(named)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(named)?;
+    listener.set_nonblocking(true)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread =
+        std::thread::Builder::new().name("connseq-admin".into()).spawn(move || accept_loop(listener, control, flag))?;
+    Ok(AdminServer { path: path.to_owned(), stop, thread: Some(thread) })
+}
+
+fn accept_loop(listener: UnixListener, control: Control, stop: Arc<AtomicBool>) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let timeout = PollTimeout::try_from(STOP_POLL).unwrap_or(PollTimeout::MAX);
+    while !stop.load(Ordering::Acquire) {
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, timeout).is_err() {
+            continue;
+        }
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let control = control.clone();
+                    let spawned = std::thread::Builder::new().name("connseq-admin-conn".into()).spawn(move || {
+                        if let Err(e) = serve_connection(stream, &control) {
+                            info!(target: "connseq::runtime", "runtime API: connection ended: {e}");
+                        }
+                    });
+                    if let Err(e) = spawned {
+                        warn!(target: "connseq::runtime", "runtime API: cannot serve a connection: {e}");
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    warn!(target: "connseq::runtime", "runtime API: accept: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// One connection: a line of `;`-separated commands, each answered and
+/// followed by an empty line; more lines in interactive mode.
+fn serve_connection(stream: UnixStream, control: &Control) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(IDLE))?;
+    let mut out = stream.try_clone()?;
+    let mut lines = BufReader::new(stream);
+    let mut prompt = false;
+    let mut line = String::new();
+    loop {
+        if prompt {
+            out.write_all(b"> ")?;
+        }
+        line.clear();
+        if lines.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        for cmd in line.split(';').map(str::trim) {
+            match cmd {
+                "prompt" => prompt = !prompt,
+                "quit" => return Ok(()),
+                takeover::GETSOCKS => return takeover::lend(&mut lines, control),
+                _ => {
+                    let mut answer = commands::run(control, cmd);
+                    answer.push('\n');
+                    out.write_all(answer.as_bytes())?;
+                }
+            }
+        }
+        if !prompt {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The runtime API on real sockets, driven with `socat` as an operator's
+//! script drives HAProxy's stats socket: the same commands sent to HAProxy
+//! 2.6 and to connseq, with the same topology and traffic, get the same
+//! answers (HAProxy's words, HAProxy's CSV columns); a drained server
+//! finishes its sessions and gets no new one; `shutdown session` kills one
+//! session through the core.
+
+mod common;
+mod peers;
+
+use common::{connect, listener, proxy_config, records, round_trip, wait_until, EchoServer};
+use connseq::runtime::{self, Options, RunningProxy};
+use peers::{free_port, Haproxy, TempDir};
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{Shutdown, SocketAddr};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// `echo "CMD" | socat stdio PATH`, as a script would; what came back.
+fn socat(path: &Path, cmd: &str) -> String {
+    let mut child = Command::new("socat")
+        .arg("stdio")
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("socat runs (install socat: .ci/run does)");
+    child.stdin.take().expect("stdin").write_all(format!("{cmd}\n").as_bytes()).expect("send the command");
+    let out = child.wait_with_output().expect("socat ends");
+    assert!(out.status.success(), "socat {cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// The rows of `show stat`, each as column name -> value, keyed by
+/// `pxname/svname`; asserts the header is HAProxy's.
+fn stat_rows(csv: &str) -> (String, HashMap<String, HashMap<String, String>>) {
+    let mut lines = csv.lines();
+    let header = lines.next().expect("a header").to_owned();
+    let cols: Vec<&str> = header.trim_start_matches("# ").split(',').collect();
+    let mut rows = HashMap::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells.len(), cols.len(), "one cell per column: {line}");
+        let row: HashMap<String, String> =
+            cols.iter().zip(&cells).map(|(c, v)| ((*c).to_owned(), (*v).to_owned())).collect();
+        rows.insert(format!("{}/{}", row["pxname"], row["svname"]), row);
+    }
+    (header, rows)
+}
+
+fn start_connseq(listeners: Vec<connseq::config::ListenerConfig>, maxconn: u32) -> RunningProxy {
+    let options = Options { record_sessions: true, ..Options::default() };
+    runtime::spawn_with(&proxy_config(listeners, maxconn), options).expect("connseq starts")
+}
+
+/// A listener `fe` sending to a backend `be` with servers `s1`, `s2`.
+fn fe_be(servers: &[SocketAddr]) -> connseq::config::ListenerConfig {
+    let mut l = listener("fe", servers, 0, 0);
+    l.backend.name = "be".into();
+    l
+}
+
+#[test]
+fn haproxy_and_connseq_answer_the_same_socat_commands_the_same_way() {
+    let (e1, e2) = (EchoServer::start(), EchoServer::start());
+    let dir = TempDir::new("admin");
+    let (h_sock, c_sock) = (dir.path("haproxy.sock"), dir.path("connseq.sock"));
+    let front = free_port();
+    let haproxy = Haproxy::start_with(
+        &format!("  stats socket {} level admin\n", h_sock.display()),
+        &format!(
+            "frontend fe\n  bind {front}\n  default_backend be\nbackend be\n  balance roundrobin\n  \
+             server s1 {}\n  server s2 {}\n",
+            e1.addr(),
+            e2.addr()
+        ),
+    );
+    let proxy = start_connseq(vec![fe_be(&[e1.addr(), e2.addr()])], 256);
+    let _admin = connseq::admin::serve(&c_sock, proxy.control()).expect("the runtime API listens");
+
+    // One live session through each, on its first server.
+    let mut h_client = connect(front);
+    round_trip(&mut h_client, b"ping");
+    let mut c_client = connect(proxy.addrs()[0]);
+    round_trip(&mut c_client, b"ping");
+
+    let compare = |when: &str, cols: &[&str]| {
+        let (h_header, h_rows) = stat_rows(&socat(&h_sock, "show stat"));
+        let (c_header, c_rows) = stat_rows(&socat(&c_sock, "show stat"));
+        assert_eq!(c_header, h_header, "the header is HAProxy's");
+        let mut keys: Vec<&String> = h_rows.keys().collect();
+        keys.sort();
+        let mut c_keys: Vec<&String> = c_rows.keys().collect();
+        c_keys.sort();
+        assert_eq!(c_keys, keys, "{when}: the same rows");
+        for k in keys {
+            for &col in cols {
+                let frontend_only = col == "slim";
+                if frontend_only && !k.ends_with("/FRONTEND") {
+                    continue;
+                }
+                assert_eq!(c_rows[k][col], h_rows[k][col], "{when}: {k} column {col}");
+            }
+        }
+    };
+    let cols =
+        ["type", "status", "scur", "stot", "slim", "addr", "weight", "act", "bck", "mode", "algo", "qcur", "iid"];
+    compare("one session each", &cols[..cols.len() - 1]);
+
+    let sess = |path: &Path| socat(path, "show sess");
+    let (h_sess, c_sess) = (sess(&h_sock), sess(&c_sock));
+    for (out, client) in [(&h_sess, &h_client), (&c_sess, &c_client)] {
+        let src = format!("src={} fe=fe be=be srv=s1 ", client.local_addr().expect("local"));
+        assert!(out.lines().any(|l| l.starts_with("0x") && l.contains(&src)), "{src} in {out}");
+    }
+
+    // Each command answers the same bytes from both, errors included.
+    for cmd in [
+        "set server be/s9 state drain",
+        "set server bx/s1 state drain",
+        "set server be/s1 state bogus",
+        "disable server be/s9",
+        "shutdown session 0x1234",
+        "set server be/s1 state drain",
+    ] {
+        assert_eq!(socat(&c_sock, cmd), socat(&h_sock, cmd), "{cmd}");
+    }
+    compare("s1 drained", &["status"]);
+    let cmd = "disable server be/s2";
+    assert_eq!(socat(&c_sock, cmd), socat(&h_sock, cmd), "{cmd}");
+    compare("s1 drained, s2 in maintenance", &["status"]);
+    for cmd in ["enable server be/s2", "set server be/s1 state ready"] {
+        assert_eq!(socat(&c_sock, cmd), socat(&h_sock, cmd), "{cmd}");
+    }
+    compare("both ready again", &["status", "weight", "act"]);
+
+    // `show info`: HAProxy's keys, one `Key: value` a line.
+    for path in [&h_sock, &c_sock] {
+        let info = socat(path, "show info");
+        for key in ["Name: ", "Pid: ", "Nbthread: ", "Uptime_sec: ", "Maxconn: 256", "CurrConns: "] {
+            assert!(info.lines().any(|l| l.starts_with(key)), "{key} in {info}");
+        }
+    }
+    // Two commands on one line, `;`-separated, as HAProxy takes them.
+    let both = socat(&c_sock, "show info; show stat");
+    assert!(both.contains("Name: connseq\n") && both.contains("\n# pxname,svname,"), "{both}");
+
+    c_client.shutdown(Shutdown::Write).expect("FIN");
+    let _ = common::read_to_eof(&mut c_client);
+    h_client.shutdown(Shutdown::Write).expect("FIN");
+    let _ = common::read_to_eof(&mut h_client);
+    drop(haproxy);
+    proxy.stop().expect("stop");
+}
+
+#[test]
+fn a_drained_server_finishes_its_sessions_and_gets_no_new_one_until_ready() {
+    let (e1, e2) = (EchoServer::start(), EchoServer::start());
+    let dir = TempDir::new("drain");
+    let sock = dir.path("admin.sock");
+    let proxy = start_connseq(vec![listener("web", &[e1.addr(), e2.addr()], 0, 0)], 0);
+    let _admin = connseq::admin::serve(&sock, proxy.control()).expect("the runtime API listens");
+
+    let mut long = connect(proxy.addrs()[0]);
+    round_trip(&mut long, b"first");
+    assert_eq!(e1.accepted(), 1, "round robin starts with s1");
+    assert_eq!(socat(&sock, "set server web/s1 state drain"), "\n");
+
+    for i in 0..4 {
+        let mut c = connect(proxy.addrs()[0]);
+        round_trip(&mut c, format!("new {i}").as_bytes());
+        c.shutdown(Shutdown::Write).expect("FIN");
+        let _ = common::read_to_eof(&mut c);
+    }
+    assert_eq!((e1.accepted(), e2.accepted()), (1, 4), "no new session on the drained server");
+    let ended = records(&proxy, 4);
+    assert!(ended.iter().all(|r| r.server_name.as_deref() == Some("s2")), "{ended:?}");
+
+    // The drained server's session goes on to its end.
+    round_trip(&mut long, b"still served");
+    long.shutdown(Shutdown::Write).expect("FIN");
+    assert!(common::read_to_eof(&mut long).is_empty());
+    let r = records(&proxy, 1).pop().expect("the long session's record");
+    assert_eq!((r.server_name.as_deref(), r.termination.to_string().as_str()), (Some("s1"), "--"), "{}", r.line);
+    assert_eq!(r.to_server, "first".len() as u64 + "still served".len() as u64);
+
+    assert_eq!(socat(&sock, "disable server web/s2"), "\n");
+    let mut refused = connect(proxy.addrs()[0]);
+    assert!(common::read_to_eof(&mut refused).is_empty(), "no ready server: closed at once");
+    drop(refused);
+    let r = records(&proxy, 1).pop().expect("a record");
+    assert_eq!(r.termination.to_string(), "PC", "{}", r.line);
+
+    assert_eq!(socat(&sock, "set server web/s1 state ready"), "\n");
+    let mut c = connect(proxy.addrs()[0]);
+    round_trip(&mut c, b"back");
+    assert_eq!(e1.accepted(), 2, "s1 takes sessions again");
+    drop(c);
+    proxy.stop().expect("stop");
+}
+
+#[test]
+fn shutdown_session_kills_the_session_show_sess_lists_and_only_it() {
+    let server = EchoServer::start();
+    let dir = TempDir::new("kill");
+    let sock = dir.path("admin.sock");
+    let proxy = start_connseq(vec![listener("web", &[server.addr()], 0, 0)], 0);
+    let _admin = connseq::admin::serve(&sock, proxy.control()).expect("the runtime API listens");
+    let mut doomed = connect(proxy.addrs()[0]);
+    round_trip(&mut doomed, b"a");
+    let mut other = connect(proxy.addrs()[0]);
+    round_trip(&mut other, b"b");
+    let me = format!("src={} ", doomed.local_addr().expect("local"));
+    let listing = socat(&sock, "show sess");
+    let line = listing.lines().find(|l| l.contains(&me)).unwrap_or_else(|| panic!("{me} in {listing}"));
+    let id = line.split(':').next().expect("the id");
+    assert_eq!(socat(&sock, &format!("shutdown session {id}")), "\n");
+    let r = records(&proxy, 1).pop().expect("the killed session's record");
+    assert!(r.termination.to_string().starts_with('K'), "{}", r.line);
+    assert_eq!(r.client, doomed.local_addr().expect("local"));
+    let mut buf = [0u8; 1];
+    let got = std::io::Read::read(&mut doomed, &mut buf);
+    assert!(matches!(got, Ok(0) | Err(_)), "the client's connection is closed: {got:?}");
+    round_trip(&mut other, b"the other goes on");
+    wait_until("one session left", || socat(&sock, "show sess").lines().filter(|l| l.starts_with("0x")).count() == 1);
+    assert_eq!(socat(&sock, &format!("shutdown session {id}")), "No such session (use 'show sess').\n\n");
+    drop(other);
+    proxy.stop().expect("stop");
+}
