@@ -70,6 +70,14 @@ pub const CASES: &[Case] = &[
         resume: false,
     },
     Case {
+        id: "conn-splice",
+        label: "short connections, splice",
+        measure: Measure::Conns,
+        listener: "echo-splice",
+        tls: Tls::Plain,
+        resume: false,
+    },
+    Case {
         id: "conn-tls-full",
         label: "short connections, TLS 1.3 full handshake",
         measure: Measure::Conns,

@@ -72,6 +72,7 @@ impl Servers {
                 ("tls-term", Route::TlsTerm, self.sink.addr),
                 ("tls-orig", Route::TlsOrig, self.tls_sink.addr),
                 ("echo", Route::Copy, self.echo.addr),
+                ("echo-splice", Route::Splice, self.echo.addr),
                 ("tls-echo", Route::TlsTerm, self.echo.addr),
                 ("hold", Route::Copy, self.hold.addr),
                 ("tls-hold", Route::TlsTerm, self.hold.addr),
@@ -107,7 +108,7 @@ pub fn run(plan: &Plan) -> io::Result<Vec<Sample>> {
     };
     let clients = Clients { full: tls::client_config(false)?, resume: tls::client_config(true)? };
     let routes = servers.routes();
-    let maxconn = (plan.idle_conns + 1000).max(4000);
+    let maxconn = (plan.idle_conns + 500).max(4000);
     let mut samples = Vec::new();
     for &threads in &plan.threads {
         progress(&format!("{threads} proxy thread(s): starting connseq and HAProxy"));
@@ -223,7 +224,7 @@ fn idle(
     routes: &RouteSet,
 ) -> io::Result<Vec<Sample>> {
     let mut samples = Vec::new();
-    let maxconn = plan.idle_conns + 1000;
+    let maxconn = plan.idle_conns + 500;
     for round in 0..plan.idle_rounds {
         let mut order = [Kind::Connseq, Kind::Haproxy];
         order.rotate_left(round % 2);
@@ -264,7 +265,7 @@ fn idle(
 pub fn write(plan: &Plan, samples: &[Sample]) -> io::Result<String> {
     std::fs::create_dir_all(&plan.out)?;
     std::fs::write(plan.out.join("samples.json"), serde_json::to_string_pretty(samples).map_err(io::Error::other)?)?;
-    let md = report::markdown(samples, &plan.cases);
+    let md = report::markdown(samples, &plan.cases, plan.idle_conns);
     std::fs::write(plan.out.join("results.md"), &md)?;
     let r = Results::new(samples);
     for &t in &r.threads {
