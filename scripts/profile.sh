@@ -9,6 +9,7 @@
 #
 # This machine has no hardware counters (a VM): perf samples the cpu-clock
 # software event, which is enough to see where the time goes.
+# PROFILE_NO_BUILD=1 uses the release binaries as they are (no cargo build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case_id=${1:?usage: scripts/profile.sh CASE [connseq|haproxy] [OUT_DIR]}
@@ -20,8 +21,8 @@ command -v perf >/dev/null || { echo "profile.sh: perf is missing (apt-get insta
 if ! command -v inferno-flamegraph >/dev/null; then
   cargo install --quiet inferno
 fi
-cargo build --release -q -p connseq --bin connseq
-cargo build --release -q -p connseq-benches --bin side-by-side
+[ -n "${PROFILE_NO_BUILD:-}" ] || cargo build --release -q -p connseq --bin connseq
+[ -n "${PROFILE_NO_BUILD:-}" ] || cargo build --release -q -p connseq-benches --bin side-by-side
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
