@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::cases::{Case, Measure, Sample, CASES};
+use super::cases::{Case, Measure, Sample};
 use super::targets::Kind;
 
 /// A median and the spread around it, over rounds.
@@ -354,7 +354,17 @@ pub fn markdown(samples: &[Sample], cases: &[Case], idle_count: usize) -> String
     md
 }
 
-/// Every case, for callers that want the default list.
-pub fn all_cases() -> Vec<Case> {
-    CASES.to_vec()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spread_is_the_median_and_the_extremes_without_nans() {
+        let s = Spread::of(vec![3.0, f64::NAN, 1.0, 2.0, 10.0]).expect("values");
+        assert_eq!((s.median, s.min, s.max), (2.5, 1.0, 10.0));
+        let s = Spread::of(vec![0.9, 0.7, 0.8]).expect("values");
+        assert_eq!(s.median, 0.8);
+        assert!(Goal::AtMost(0.8).met(s) && !Goal::AtLeast(1.2).met(s));
+        assert!(Spread::of(vec![f64::NAN]).is_none());
+    }
 }

@@ -28,7 +28,7 @@ pub enum Route {
     TlsOrig,
 }
 
-/// Where each route goes: a server address, and whether that server speaks TLS.
+/// The listeners both proxies get: a name, what it does, and its server.
 #[derive(Debug, Clone)]
 pub struct RouteSet {
     /// `(name, route, server)` for every listener.
