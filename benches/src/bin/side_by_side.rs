@@ -94,6 +94,9 @@ fn run(args: Args) -> Result<(), String> {
     raise_nofile()?;
     let work = args.out.join("work");
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    // Absolute: the proxies' configurations name the certificate files, and
+    // connseq reads a relative path from the configuration file's directory.
+    let work = work.canonicalize().map_err(|e| format!("{}: {e}", work.display()))?;
     let plan = Plan {
         rounds: args.rounds.unwrap_or(rounds),
         window: Window { warmup: Duration::from_secs_f64(warmup), measure: Duration::from_secs_f64(seconds) },
@@ -155,10 +158,21 @@ fn find_or_install_haproxy() -> Result<PathBuf, String> {
 /// `cargo build --release -p connseq` (a no-op when it is fresh), then the binary beside this one.
 fn build_connseq() -> Result<PathBuf, String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--quiet", "-p", "connseq", "--bin", "connseq"])
-        .status()
-        .map_err(|e| format!("cannot run cargo to build connseq: {e}; pass --connseq PATH"))?;
+    let mut build = Command::new(cargo);
+    build.args(["build", "--release", "--quiet", "-p", "connseq", "--bin", "connseq"]);
+    // `cargo run` gives this process the variables of its own package; passed
+    // on, they make the nested build look different from a plain one and
+    // rebuild connseq each time the two alternate.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        let ours = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_", "CARGO_CRATE_", "CARGO_PRIMARY_PACKAGE"]
+            .iter()
+            .any(|p| key.starts_with(p));
+        if ours || key == "CARGO_RUSTC_CURRENT_DIR" {
+            build.env_remove(&key);
+        }
+    }
+    let status = build.status().map_err(|e| format!("cannot run cargo to build connseq: {e}; pass --connseq PATH"))?;
     if !status.success() {
         return Err("cargo build of connseq failed".to_owned());
     }
