@@ -204,6 +204,37 @@ fn an_idle_session_hits_the_client_timeout_and_both_sides_are_reset_with_cd() {
     proxy.stop().expect("stop");
 }
 
+/// The timer heap keeps the entry of the first deadline when traffic moves
+/// it later: that entry still pops at 10 s and must put the session back at
+/// its new deadline (16 s), neither firing early nor losing the timeout.
+#[test]
+fn traffic_pushes_the_client_timeout_back_and_it_fires_at_the_new_deadline() {
+    let server = EchoServer::start();
+    let mut l = listener("i", &[server.addr()], 0, 0);
+    l.timeouts.client = Duration::from_secs(10);
+    let (proxy, addr) = start(&proxy_config(vec![l], 0), MANUAL);
+    let mut c = connect(addr);
+    round_trip(&mut c, b"x");
+    proxy.advance(Duration::from_secs(6));
+    round_trip(&mut c, b"y");
+    // The first entry (10 s) pops at 11 s, with no traffic after it on this
+    // session; another session's round trip shows the loop ran past 11 s.
+    proxy.advance(Duration::from_secs(5));
+    let mut other = connect(addr);
+    round_trip(&mut other, b"o");
+    proxy.advance(Duration::from_secs(5));
+    let mut buf = [0u8; 8];
+    let got = c.read(&mut buf);
+    assert!(
+        matches!(&got, Err(e) if e.kind() == io::ErrorKind::ConnectionReset),
+        "the timeout fired at the deadline the traffic set: {got:?}"
+    );
+    let r = next_record(&proxy, &mut Vec::new());
+    assert_eq!(code(&r), "cD", "{r:?}");
+    assert_eq!((r.to_server, r.to_client, r.total_ms), (2, 2, 16_000));
+    proxy.stop().expect("stop");
+}
+
 #[test]
 fn a_listener_maxconn_holds_new_clients_in_the_backlog_until_a_session_ends() {
     let server = EchoServer::start();

@@ -136,6 +136,8 @@ fn fd_count_returns_to_baseline_after_10000_mixed_sessions() {
     // to see the ends and close theirs.
     wait_until("the proxy has no live session", || proxy.live_sessions() == 0);
     wait_until("the echo server has no open connection", || server.open() == 0);
+    // The spare splice pipes close a second after the proxy went idle.
+    wait_until("the descriptors are back to the baseline", || open_fd_count().is_ok_and(|n| n == baseline));
     let after = open_fd_count().expect("count fds");
     eprintln!(
         "fds: baseline {baseline}, after {SESSIONS} sessions {after}; echo server accepted {}",

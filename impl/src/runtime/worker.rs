@@ -41,6 +41,11 @@ use tracing::{debug, info, warn};
 /// shared out among the threads.
 const MAX_PIPES: usize = 1024;
 
+/// How long a thread with no session keeps its spare pipes: a proxy that
+/// goes idle between two sessions reuses them; one that stays idle closes
+/// them, so an idle proxy holds no pipe descriptor.
+const PIPE_LINGER: Millis = 1000;
+
 /// How long the listeners stay out of the poller after `accept` failed for
 /// lack of descriptors or memory (a session that ends re-arms them sooner).
 const ACCEPT_BACKOFF: Millis = 100;
@@ -277,6 +282,9 @@ pub(crate) struct Worker {
     /// [`ACCEPT_WARNING_EVERY`] at most).
     accept_warned: Option<Millis>,
     accept_unlogged: u64,
+    /// When the last session ended, while none is live: the spare pipes are
+    /// closed `PIPE_LINGER` later.
+    idle_since: Option<Millis>,
     signals: Option<Signals>,
     /// The last `Shared::connect_releases` seen.
     releases_seen: u64,
@@ -332,6 +340,7 @@ impl Worker {
             accept_backoff: None,
             accept_warned: None,
             accept_unlogged: 0,
+            idle_since: None,
             signals: None,
             releases_seen: 0,
             work: Vec::new(),
@@ -432,6 +441,7 @@ impl Worker {
             if self.accept_backoff.is_some_and(|until| now >= until) {
                 self.accept_backoff = None;
             }
+            self.trim_pipes_if_idle(now);
             self.arm_listeners(now);
             if let (Some(gate), true, true) = (&self.shared.gate, turn_open, idle) {
                 // Nothing was ready and the due timers fired: the turn ends.
@@ -502,7 +512,7 @@ impl Worker {
             return None;
         }
         let mut timeout = self.timers.timeout(now);
-        for until in [self.stop_by, self.accept_backoff].into_iter().flatten() {
+        for until in [self.stop_by, self.accept_backoff, self.pipe_trim_at()].into_iter().flatten() {
             let left = Duration::from_millis(until.saturating_sub(now));
             timeout = Some(timeout.map_or(left, |t| t.min(left)));
         }
@@ -713,6 +723,7 @@ impl Worker {
         slot.id = id;
         self.slots[idx] = Some(slot);
         self.live += 1;
+        self.idle_since = None;
         self.drive(idx, now);
     }
 
@@ -774,6 +785,14 @@ impl Worker {
             return;
         }
         slot.timer_queued = None;
+        // Traffic pushed the session's inactivity deadline later since this
+        // entry was pushed (the heap keeps one entry per session and does
+        // not move it): nothing is due, so the entry goes back at the new
+        // deadline and the core is not run for nothing.
+        if let Some(next) = slot.core.next_deadline().filter(|&d| d > now) {
+            self.timers.schedule(next, idx, gen, &mut slot.timer_queued);
+            return;
+        }
         let cfg = slot.cfg;
         slot.core.handle_timeout(&cfg, now);
         // The handshake timer struck in the middle of a TLS handshake the
@@ -910,20 +929,31 @@ impl Worker {
         self.gens[idx] = self.gens[idx].wrapping_add(1);
         self.free.push(idx);
         self.live -= 1;
-        self.trim_pipes_if_idle();
+        if self.live == 0 {
+            self.idle_since = Some(now);
+        }
         self.shared.counters.ended.fetch_add(1, Ordering::Relaxed);
         self.give_back_places(Some(slot.listener));
         // Descriptors freed: a resting listener may try again at once.
         self.accept_backoff = None;
     }
 
-    /// With no session left, the spare pipes are closed: an idle proxy holds
-    /// no pipe descriptor (while sessions run, spares are reused). A pool
-    /// that found splice unsupported is kept, so it stays off.
-    fn trim_pipes_if_idle(&mut self) {
-        if self.live == 0 && self.pipes.spares() > 0 && self.pipes.splice_supported() {
+    /// When the spare pipes are to be closed: `PIPE_LINGER` after the last
+    /// session ended, if none started since and there are spares.
+    fn pipe_trim_at(&self) -> Option<Millis> {
+        let since = self.idle_since.filter(|_| self.live == 0 && self.pipes.spares() > 0)?;
+        Some(since.saturating_add(PIPE_LINGER))
+    }
+
+    /// With no session left for `PIPE_LINGER`, the spare pipes are closed:
+    /// an idle proxy holds no pipe descriptor (while sessions come and go,
+    /// spares are reused). A pool that found splice unsupported is kept, so
+    /// it stays off.
+    fn trim_pipes_if_idle(&mut self, now: Millis) {
+        if self.pipe_trim_at().is_some_and(|at| now >= at) && self.pipes.splice_supported() {
             debug_assert_eq!(self.pipes.in_use(), 0, "a pipe outlived every session");
             self.pipes = PipePool::new(self.max_pipes, self.pipe_size);
+            self.idle_since = None;
         }
     }
 
