@@ -586,7 +586,7 @@ pub fn replay_with(sys: &System, init: &SysState, actions: &[SysAction], breakag
     let buffer = CHUNK * usize::from(sys.cfg.buf_cap.max(1));
     let pipe = CHUNK * usize::from(sys.cfg.pipe_cap.max(1));
     let servers = usize::from(sys.cfg.servers());
-    let mut h = match Harness::start(&cfg, &init.sess[0].env, init.busy, servers, (buffer, pipe), breakage) {
+    let mut h = match Harness::start(&cfg, &init.sess[0].env, init.backend.ghosts, servers, (buffer, pipe), breakage) {
         Ok(h) => h,
         Err(e) => return Outcome::Unsupported(format!("the harness could not start: {e}")),
     };

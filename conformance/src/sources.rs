@@ -5,8 +5,8 @@
 //! # Breadth-first paths ([`bfs`], [`bfs_traces`])
 //!
 //! Every maximal path of length at most `D` is too many: the small preset
-//! has 11,675 at `D = 6`, 5.5 million at `D = 12` and 31 million in all
-//! ([`count_paths`] counts them without building them). So the search merges
+//! has 4,641 at `D = 6`, and the number grows about four times with each
+//! step ([`count_paths`] counts them without building them). So the search merges
 //! paths that reach the same state at the same depth, as the checker merges
 //! states:
 //!
@@ -38,16 +38,13 @@
 //! then the leaves at `D`, then the edge traces), which is stable for a given
 //! model.
 //!
-//! The small preset, for each depth: traces (of which edge traces), and the
-//! `(class, kind)` edges they exercise out of the 95 of the whole space.
+//! The small preset, for each depth (`tests/traces.rs` pins these figures):
 //!
-//! | `D` | 1 | 2 | 3 | 4 | 5 | **6** | 8 | 10 | 12 |
-//! | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
-//! | all maximal paths | 6 | 26 | 112 | 534 | 2,596 | 11,675 | 159,250 | 1,207,578 | 5,492,513 |
-//! | traces | 6 | 26 | 89 | 260 | 748 | 2,022 (43) | - | - | - |
-//! | action kinds (of 9) | 6 | 8 | 9 | 9 | 9 | 9 | 9 | 9 | 9 |
-//! | actions (of 18) | 6 | 9 | 14 | 16 | 18 | 18 | 18 | 18 | 18 |
-//! | edges (of 95) | 6 | 18 | 40 | 58 | 73 | 95 | 95 | 95 | 95 |
+//! | `D` | 1 | 2 | 3 | 4 | 5 | **6** |
+//! | --- | --- | --- | --- | --- | --- | --- |
+//! | paths of exactly `D` steps | 5 | 17 | 69 | 310 | 1,247 | 4,513 |
+//! | states first reached at depth `D` | 5 | 17 | 56 | 188 | 587 | 1,621 |
+//! | traces (of which edge traces) | 5 | 17 | 60 | 198 | 620 | 1,774 (0) |
 //!
 //! [`DEFAULT_DEPTH`] is 6, the first depth that reaches everything.
 //!
@@ -90,7 +87,7 @@ use std::sync::Arc;
 /// The default depth of [`bfs_traces`]: the smallest depth at which the
 /// traces of the small preset exercise every action kind (depth 3 does),
 /// every action (depth 5 does) and every `(state class, action kind)` edge
-/// the preset takes anywhere in its state space: 2,022 traces
+/// the preset takes anywhere in its state space: 1,774 traces
 /// (`tests/traces.rs` checks it).
 pub const DEFAULT_DEPTH: usize = 6;
 

@@ -984,6 +984,9 @@ fn the_printed_configuration_loads_back_into_the_same_one() {
             "send-proxy = \"v2\"",
             "send-proxy-tlv = [\"ssl\", \"crc32c\"]",
             "tls = { ca = \"ca.pem\", sni = \"app.example.com\" }",
+            "src-conn-limit = 20",
+            "src-conn-rate = 100",
+            "src-conn-rate-period = \"30s\"",
             "servers = [ { addr = \"127.0.0.1:9000\", name = \"a\", maxconn = 9, inter = \"3s\", rise = 4, fall = 5 }, \"127.0.0.1:9001\" ]",
         ])
         .unwrap_or_else(|e| panic!("should load: {e}"));
@@ -991,4 +994,38 @@ fn the_printed_configuration_loads_back_into_the_same_one() {
     let other = TempDir::new(&[]);
     let again = other.load(&printed.lines().collect::<Vec<_>>()).unwrap_or_else(|e| panic!("{e}\n{printed}"));
     assert_eq!(again, c, "{printed}");
+}
+
+#[test]
+fn per_source_limits_load_with_a_default_window_and_are_checked() {
+    let in_backend = |lines: &[&'static str]| {
+        let mut v = MINIMAL.to_vec();
+        v.extend(APP);
+        v.extend_from_slice(lines);
+        v
+    };
+    let c = load(&in_backend(&["src-conn-limit = 20", "src-conn-rate = 100"]));
+    let limits = c.listeners[0].backend.limits;
+    assert_eq!((limits.conns, limits.rate, limits.period), (20, 100, Duration::from_secs(10)));
+    assert!(c.listeners[0].session_config().conn_rules, "the limits run in the connection-rules stage");
+    let c = load(&in_backend(&["src-conn-rate = 5", "src-conn-rate-period = \"1m\""]));
+    assert_eq!(c.listeners[0].backend.limits.period, Duration::from_secs(60));
+    assert!(!load(&minimal_with(&[])).listeners[0].session_config().conn_rules, "no limit, no stage");
+    let msg = error_at(&in_backend(&["src-conn-limit = -1"]), 7, "src-conn-limit");
+    assert!(msg.contains("out of range"), "{msg}");
+    error_at(&in_backend(&["src-conn-rate-period = \"0s\""]), 7, "src-conn-rate-period");
+    error_at(&minimal_with(&["src-conn-limit = 5"]), 5, "src-conn-limit");
+}
+
+/// Found by the `config_toml` fuzz target: a broken file whose parser error points into a
+/// multi-line string the recovering parser took for a key; the error quoted that "key" whole,
+/// newlines and control characters included, on dozens of lines.
+#[test]
+fn a_broken_file_gets_a_one_line_error_even_when_its_key_is_garbage() {
+    let text = include_str!("data/fuzz-config-multiline-key.toml");
+    let e = ProxyConfig::from_toml_str(text, "fuzz.toml").expect_err("not a configuration");
+    let msg = e.to_string();
+    assert!(msg.starts_with("fuzz.toml:"), "{msg}");
+    assert!(!msg.contains('\n'), "one line: {msg:?}");
+    assert!(e.key().is_some_and(|k| k.chars().count() <= 67), "{msg}");
 }

@@ -1,42 +1,34 @@
-//! An idle proxy sleeps in the poller: in one second with nothing happening
-//! it uses (almost) no CPU, with an idle session open and also with the
-//! listeners paused at the global maxconn. A busy loop would burn about a
-//! whole second of CPU in that second.
+//! An idle proxy sleeps in its poller: with an idle session open, with four threads, and with
+//! the listeners paused at the global maxconn while a client waits in the backlog.
 //!
-//! CPU time is process-wide, so this file has its own process and its tests
-//! take turns (a lock), so that neither measures the other's work.
+//! Counted, not timed: the proxy runs on the manual clock, where no deadline ever wakes a loop
+//! (only `RunningProxy::advance` moves time), so every return from the poller is caused by an
+//! event. The observation window is work, not time: round trips through an idle session,
+//! each a handful of events. A loop that polls without waiting shows as wake-ups with no event
+//! (`Stats::empty_wakeups`, which must stay 0); one that re-arms a paused listener, or spins on
+//! some other always-ready source, shows as far more wake-ups than round trips. Neither
+//! figure depends on the machine's speed or load.
 
 mod common;
 
 use common::{connect, listener, proxy_config, round_trip, EchoServer};
-use connseq::runtime::{self, RunningProxy};
-use connseq::sys::process::cpu_time;
+use connseq::runtime::{self, Options, RunningProxy, Stats};
 use std::net::TcpStream;
-use std::sync::Mutex;
-use std::thread;
-use std::time::Duration;
 
-/// Far above what an idle loop uses (none, bar a timer tick's accounting),
-/// far below the ~1000 ms a busy loop burns.
-const IDLE_CPU_BOUND: Duration = Duration::from_millis(50);
+/// Round trips that make the observation window.
+const ROUND_TRIPS: u64 = 50;
+/// Poller wake-ups one echo round trip may cause: the client's bytes, the server's answer, and
+/// the writable edges as each peer acknowledges (a few each way).
+const WAKEUPS_PER_ROUND_TRIP: u64 = 12;
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// The process's CPU time over one second of the test thread's sleep. The
-/// sleep is the measuring window, not a synchronisation.
-fn cpu_used_in_one_second() -> Duration {
-    let before = cpu_time().expect("getrusage");
-    thread::sleep(Duration::from_secs(1));
-    cpu_time().expect("getrusage") - before
-}
-
-/// A proxy with global `maxconn` to a fresh echo server, and `n` sessions
+/// A proxy on the manual clock with global `maxconn` to a fresh echo server, and `n` sessions
 /// through it, each shown to work by one echo.
 fn proxy_with_idle_sessions(maxconn: u32, n: usize, threads: usize) -> (EchoServer, RunningProxy, Vec<TcpStream>) {
     let server = EchoServer::start();
     let mut config = proxy_config(vec![listener("idle", &[server.addr()], 0, 0)], maxconn);
     config.global.threads = threads;
-    let proxy = runtime::spawn(&config).expect("the proxy starts");
+    let options = Options { manual_clock: true, ..Options::default() };
+    let proxy = runtime::spawn_with(&config, options).expect("the proxy starts");
     let clients: Vec<_> = (0..n)
         .map(|i| {
             let mut c = connect(proxy.addrs()[0]);
@@ -46,6 +38,28 @@ fn proxy_with_idle_sessions(maxconn: u32, n: usize, threads: usize) -> (EchoServ
         .collect();
     assert_eq!(proxy.live_sessions(), n);
     (server, proxy, clients)
+}
+
+/// Runs [`ROUND_TRIPS`] echoes spread over `clients` and returns the counters before and after.
+fn observe(proxy: &RunningProxy, clients: &mut [TcpStream]) -> (Stats, Stats) {
+    let before = proxy.stats();
+    for i in 0..ROUND_TRIPS {
+        let c = &mut clients[i as usize % clients.len()];
+        round_trip(c, format!("ping {i}").as_bytes());
+    }
+    (before, proxy.stats())
+}
+
+/// The loop slept between the events of the window.
+fn assert_slept(what: &str, (before, after): (Stats, Stats)) {
+    let wakeups = after.wakeups - before.wakeups;
+    eprintln!("{what}: {wakeups} wake-ups in {ROUND_TRIPS} round trips, {} with no event", after.empty_wakeups);
+    assert_eq!(after.empty_wakeups, 0, "{what}: the loop came back from the poller with nothing to do");
+    assert!(
+        wakeups <= ROUND_TRIPS * WAKEUPS_PER_ROUND_TRIP,
+        "{what}: {wakeups} wake-ups for {ROUND_TRIPS} round trips: something keeps the loop busy"
+    );
+    assert!(wakeups >= ROUND_TRIPS, "{what}: {wakeups} wake-ups: the window saw no work");
 }
 
 /// Half-closes each client and expects EOF and nothing else.
@@ -63,42 +77,30 @@ fn end(server: EchoServer, proxy: RunningProxy, clients: Vec<TcpStream>) {
 }
 
 #[test]
-fn an_idle_proxy_uses_no_cpu() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let (server, proxy, clients) = proxy_with_idle_sessions(0, 1, 1);
-
-    let used = cpu_used_in_one_second();
-    eprintln!("CPU used in one idle second, one idle session: {:.3} ms", used.as_secs_f64() * 1e3);
-    assert!(used < IDLE_CPU_BOUND, "an idle proxy used {used:?} of CPU in one second");
-
+fn an_idle_proxy_sleeps_between_events() {
+    let (server, proxy, mut clients) = proxy_with_idle_sessions(0, 1, 1);
+    assert_slept("one thread, one session", observe(&proxy, &mut clients));
     end(server, proxy, clients);
 }
 
 #[test]
-fn an_idle_proxy_with_four_threads_uses_no_cpu() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let (server, proxy, clients) = proxy_with_idle_sessions(0, 8, 4);
-
-    let used = cpu_used_in_one_second();
-    eprintln!("CPU used in one idle second, four threads, eight idle sessions: {:.3} ms", used.as_secs_f64() * 1e3);
-    assert!(used < IDLE_CPU_BOUND, "an idle proxy used {used:?} of CPU in one second");
-
+fn an_idle_proxy_with_four_threads_sleeps_between_events() {
+    let (server, proxy, mut clients) = proxy_with_idle_sessions(0, 8, 4);
+    assert_slept("four threads, eight sessions", observe(&proxy, &mut clients));
     end(server, proxy, clients);
 }
 
 #[test]
-fn a_proxy_paused_at_global_maxconn_uses_no_cpu() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let (server, proxy, clients) = proxy_with_idle_sessions(2, 2, 2);
-    // A third client waits in the listener's backlog: the listener is
-    // readable, and a loop that polls it while paused would spin.
+fn a_proxy_paused_at_global_maxconn_sleeps_with_a_client_in_the_backlog() {
+    let (server, proxy, mut clients) = proxy_with_idle_sessions(2, 2, 2);
+    // A third client waits in the listener's backlog: the listener is readable, and a loop
+    // that kept polling it while paused would wake up for it again and again.
     let third = connect(proxy.addrs()[0]);
     std::io::Write::write_all(&mut &third, b"third").expect("send");
 
-    let used = cpu_used_in_one_second();
-    eprintln!("CPU used in one idle second at maxconn with one waiting client: {:.3} ms", used.as_secs_f64() * 1e3);
-    assert!(used < IDLE_CPU_BOUND, "a proxy at maxconn used {used:?} of CPU in one second");
+    assert_slept("paused at maxconn, one client waiting", observe(&proxy, &mut clients));
     assert_eq!(server.accepted(), 2, "the third client was not served");
+    assert_eq!(proxy.stats().accepted, 2, "nor accepted");
 
     // Served once a slot frees: its echo, then EOF after its half-close.
     let mut third = third;

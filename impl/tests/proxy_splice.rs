@@ -4,6 +4,10 @@
 //! byte is checked against a position-dependent pattern. Every peer is a
 //! plain blocking socket in a test thread; a 30 s read timeout only turns a
 //! hang into a failure, never synchronises.
+//!
+//! The runtime falls back to buffers silently where a pipe cannot be had, so each test also
+//! counts the bytes that went through pipes (`Stats::spliced`): every byte with `always`, all
+//! but the first buffer's worth each way with `auto`.
 
 use connseq::config::{BackendConfig, GlobalConfig, ListenerConfig, ListenerOptions, ProxyConfig, ServerConfig};
 use connseq::runtime::{self, RunningProxy};
@@ -40,6 +44,21 @@ fn start_proxy(server: SocketAddr, splice: SpliceMode) -> (RunningProxy, SocketA
     (proxy, addr)
 }
 
+/// With `always` every byte forwarded went through a pipe; with `auto` the first bytes of each
+/// direction cross the buffer (HAProxy's splice-auto), at most a few buffers' worth.
+fn assert_spliced(proxy: &RunningProxy, splice: SpliceMode, forwarded: u64) {
+    let spliced = proxy.stats().spliced;
+    eprintln!("{splice:?}: {spliced} of {forwarded} bytes through pipes");
+    match splice {
+        SpliceMode::Always => assert_eq!(spliced, forwarded, "splice always: every byte through a pipe"),
+        SpliceMode::Auto => {
+            let through_buffers = forwarded - spliced.min(forwarded);
+            assert!(spliced <= forwarded && through_buffers <= 4 * 16 * 1024, "splice auto: {spliced} of {forwarded}");
+        }
+        SpliceMode::Never => assert_eq!(spliced, 0),
+    }
+}
+
 /// 20 MiB from the client to an echo server and the same 20 MiB back, at
 /// the same time, byte for byte.
 fn twenty_mebibytes_each_way(splice: SpliceMode, seed: u64) {
@@ -58,6 +77,7 @@ fn twenty_mebibytes_each_way(splice: SpliceMode, seed: u64) {
     up.join().expect("writer thread").expect("the client sends everything");
     assert_eq!(got, 20 * MIB as u64, "every byte came back, then EOF");
     assert_eq!(srv.join().expect("server thread").expect("the server echoes"), 20 * MIB as u64);
+    assert_spliced(&proxy, splice, 2 * 20 * MIB as u64);
     proxy.stop().expect("the proxy stops cleanly");
 }
 
@@ -95,6 +115,7 @@ fn half_close_while_the_server_keeps_sending(splice: SpliceMode, seed: u64) {
     let got = read_pattern_to_eof(&mut client, seed + 1, 0).expect("the response comes intact");
     assert_eq!(got, RESPONSE as u64, "every response byte, then EOF");
     assert_eq!(srv.join().expect("server thread").expect("the server's side"), REQUEST as u64, "the whole request");
+    assert_spliced(&proxy, splice, (REQUEST + RESPONSE) as u64);
     proxy.stop().expect("the proxy stops cleanly");
 }
 

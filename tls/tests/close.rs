@@ -7,7 +7,10 @@ mod common;
 use std::io::Read as _;
 use std::time::Duration;
 
-use common::{established, flush_fully, pattern, tcp_pair_with, End, Pki, LOOPBACK, MAX_ROUNDS};
+use common::{
+    drain_until_end, established, eventually, flush_fully, pattern, tcp_pair_with, wait_queued, wait_readable, End,
+    Pki, LOOPBACK, MAX_ROUNDS,
+};
 use connseq_tls::{Flush, Read, Step, TlsConn, Write};
 use socket2::SockRef;
 
@@ -16,6 +19,8 @@ fn pair() -> (End, End) {
     established(&pki.client(&[], Some("localhost")), &pki.server(&[]))
 }
 
+/// An observation window for something that must not happen (the only sleep left here: a
+/// wait for an event cannot show that none comes).
 fn settle() {
     std::thread::sleep(Duration::from_millis(20));
 }
@@ -25,9 +30,8 @@ fn close_notify_from_the_client_gives_the_server_a_clean_eof_after_the_data() {
     let (mut c, mut s) = pair();
     assert_eq!(c.tls.write(&c.sock, b"last words"), Write::Sent { consumed: 10, pending: false });
     assert_eq!(c.tls.close_notify(&c.sock), Flush::Done);
-    settle();
     let mut got = Vec::new();
-    assert_eq!(s.drain(&mut got), Read::Eof { clean: true });
+    assert_eq!(drain_until_end(&mut s, &mut got), Read::Eof { clean: true });
     assert_eq!(got, b"last words");
     // An end is sticky.
     assert_eq!(s.tls.read(&s.sock, &mut [0u8; 16]), Read::Eof { clean: true });
@@ -37,22 +41,19 @@ fn close_notify_from_the_client_gives_the_server_a_clean_eof_after_the_data() {
 fn close_notify_from_the_server_gives_the_client_a_clean_eof() {
     let (mut c, mut s) = pair();
     assert_eq!(s.tls.close_notify(&s.sock), Flush::Done);
-    settle();
-    assert_eq!(c.drain(&mut Vec::new()), Read::Eof { clean: true });
+    assert_eq!(drain_until_end(&mut c, &mut Vec::new()), Read::Eof { clean: true });
 }
 
 #[test]
 fn close_notify_shuts_one_direction_only() {
     let (mut c, mut s) = pair();
     assert_eq!(c.tls.close_notify(&c.sock), Flush::Done);
-    settle();
-    assert_eq!(s.drain(&mut Vec::new()), Read::Eof { clean: true });
+    assert_eq!(drain_until_end(&mut s, &mut Vec::new()), Read::Eof { clean: true });
     // The other direction still carries data, then its own close_notify.
     assert_eq!(s.tls.write(&s.sock, b"response"), Write::Sent { consumed: 8, pending: false });
     assert_eq!(s.tls.close_notify(&s.sock), Flush::Done);
-    settle();
     let mut got = Vec::new();
-    assert_eq!(c.drain(&mut got), Read::Eof { clean: true });
+    assert_eq!(drain_until_end(&mut c, &mut got), Read::Eof { clean: true });
     assert_eq!(got, b"response");
 }
 
@@ -62,8 +63,8 @@ fn close_notify_is_queued_once_and_leaves_the_socket_open() {
     assert_eq!(c.tls.close_notify(&c.sock), Flush::Done);
     assert_eq!(c.tls.close_notify(&c.sock), Flush::Done);
     assert!(!c.tls.has_pending_output());
-    settle();
     // One TLS 1.3 alert record: 5 header + 2 alert + 1 type + 16 AEAD tag.
+    wait_queued(&s.sock, 24);
     let mut raw = [0u8; 256];
     let n = (&s.sock).read(&mut raw).expect("the alert is in the socket");
     assert_eq!(n, 24);
@@ -78,9 +79,8 @@ fn tcp_fin_without_close_notify_is_an_unclean_eof_after_the_data() {
     let (mut c, mut s) = pair();
     assert_eq!(c.tls.write(&c.sock, b"tail"), Write::Sent { consumed: 4, pending: false });
     c.shutw();
-    settle();
     let mut got = Vec::new();
-    assert_eq!(s.drain(&mut got), Read::Eof { clean: false });
+    assert_eq!(drain_until_end(&mut s, &mut got), Read::Eof { clean: false });
     assert_eq!(got, b"tail");
     assert_eq!(s.tls.read(&s.sock, &mut [0u8; 16]), Read::Eof { clean: false });
 }
@@ -90,30 +90,30 @@ fn close_notify_then_fin_is_a_clean_eof() {
     let (mut c, mut s) = pair();
     assert_eq!(c.tls.close_notify(&c.sock), Flush::Done);
     c.shutw();
-    settle();
-    assert_eq!(s.drain(&mut Vec::new()), Read::Eof { clean: true });
+    assert_eq!(drain_until_end(&mut s, &mut Vec::new()), Read::Eof { clean: true });
 }
 
-fn reset(end: End) {
+/// Resets `end`'s connection and waits until the RST reached `peer`'s socket.
+fn reset(end: End, peer: &End) {
     SockRef::from(&end.sock).set_linger(Some(Duration::ZERO)).expect("SO_LINGER");
     drop(end);
-    settle();
+    wait_readable(&peer.sock);
 }
 
 #[test]
 fn a_peer_reset_is_reset_on_read() {
     let (c, mut s) = pair();
-    reset(c);
+    reset(c, &s);
     assert_eq!(s.tls.read(&s.sock, &mut [0u8; 16]), Read::Reset);
 }
 
 #[test]
 fn a_peer_reset_is_reset_on_write_and_close_notify() {
     let (c, mut s) = pair();
-    reset(c);
+    reset(c, &s);
     assert_eq!(s.tls.write(&s.sock, b"into the void"), Write::Reset);
     let (c, mut s) = pair();
-    reset(c);
+    reset(c, &s);
     assert_eq!(s.tls.close_notify(&s.sock), Flush::Reset);
 }
 
@@ -121,17 +121,10 @@ fn a_peer_reset_is_reset_on_write_and_close_notify() {
 fn a_write_after_the_peer_closed_is_reset_not_a_signal() {
     let (c, mut s) = pair();
     drop(c);
-    settle();
-    // The first send is answered with RST; the next fails with EPIPE
+    wait_readable(&s.sock);
+    // The first send is answered with RST; a later one fails with EPIPE
     // (MSG_NOSIGNAL: no SIGPIPE).
-    let mut outcome = Write::Sent { consumed: 0, pending: false };
-    for _ in 0..10 {
-        outcome = s.tls.write(&s.sock, b"anyone there?");
-        if outcome == Write::Reset {
-            break;
-        }
-        settle();
-    }
+    let outcome = eventually(|| s.tls.write(&s.sock, b"anyone there?"), |w| *w == Write::Reset);
     assert_eq!(outcome, Write::Reset);
 }
 

@@ -5,7 +5,6 @@
 mod common;
 
 use std::io::Read as _;
-use std::time::Duration;
 
 use common::{ends, handshake, tcp_pair, write_raw, Ca, End, Pki, TempDir, LOOPBACK};
 use connseq_tls::rustls::{AlertDescription, CertificateError, Error as RustlsError, InvalidMessage};
@@ -187,8 +186,7 @@ fn garbage_instead_of_a_client_hello_is_invalid_with_a_reason() {
     let (raw, sock) = tcp_pair();
     let mut s = End { tls: TlsConn::server(&pki.server(&[])).expect("server conn"), sock };
     write_raw(&raw, b"GET / HTTP/1.0\r\n\r\n");
-    std::thread::sleep(Duration::from_millis(20));
-    let step = s.tls.handshake(&s.sock);
+    let step = common::step_until_answered(&mut s);
     let Step::Invalid(err) = step else { panic!("server step {step:?}") };
     assert_eq!(err.as_rustls(), &RustlsError::InvalidMessage(InvalidMessage::InvalidContentType));
     assert!(err.to_string().contains("InvalidContentType"), "{err}");
@@ -203,8 +201,7 @@ fn garbage_instead_of_a_server_hello_is_invalid() {
     let mut c = End { tls: TlsConn::client(&pki.client(&[], Some("localhost")), LOOPBACK).expect("conn"), sock };
     assert_eq!(c.tls.handshake(&c.sock), Step::WantRead);
     write_raw(&raw, b"HTTP/1.0 400 Bad Request\r\n\r\n");
-    std::thread::sleep(Duration::from_millis(20));
-    assert!(matches!(c.tls.handshake(&c.sock), Step::Invalid(_)));
+    assert!(matches!(common::step_until_answered(&mut c), Step::Invalid(_)));
 }
 
 #[test]
@@ -214,9 +211,9 @@ fn an_invalid_peer_gets_an_alert() {
     let mut s = End { tls: TlsConn::server(&pki.server(&[])).expect("server conn"), sock };
     // A TLS 1.2 handshake record header announcing a ClientHello with a broken body.
     write_raw(&raw, &[0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0xff]);
-    std::thread::sleep(Duration::from_millis(20));
-    assert!(matches!(s.tls.handshake(&s.sock), Step::Invalid(_)));
-    std::thread::sleep(Duration::from_millis(20));
+    assert!(matches!(common::step_until_answered(&mut s), Step::Invalid(_)));
+    // A TLS 1.2 alert record: 5 bytes of header, 2 of alert.
+    common::wait_queued(&raw, 7);
     let mut alert = [0u8; 64];
     let n = raw.read(&mut alert).expect("the alert record is readable");
     assert!(n >= 7, "{n} bytes");
@@ -230,8 +227,7 @@ fn tcp_close_during_the_handshake_is_eof() {
     let (raw, sock) = tcp_pair();
     let mut s = End { tls: TlsConn::server(&pki.server(&[])).expect("server conn"), sock };
     drop(raw);
-    std::thread::sleep(Duration::from_millis(20));
-    assert_eq!(s.tls.handshake(&s.sock), Step::Eof);
+    assert_eq!(common::step_until_answered(&mut s), Step::Eof);
 }
 
 #[test]
@@ -241,8 +237,7 @@ fn reset_during_the_handshake_is_reset() {
     let mut c = End { tls: TlsConn::client(&pki.client(&[], Some("localhost")), LOOPBACK).expect("conn"), sock };
     assert_eq!(c.tls.handshake(&c.sock), Step::WantRead);
     // Close with unread data (the ClientHello): Linux answers with RST.
-    std::thread::sleep(Duration::from_millis(20));
+    common::wait_readable(&raw);
     drop(raw);
-    std::thread::sleep(Duration::from_millis(20));
-    assert_eq!(c.tls.handshake(&c.sock), Step::Reset);
+    assert_eq!(common::step_until_answered(&mut c), Step::Reset);
 }

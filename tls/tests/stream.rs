@@ -35,7 +35,8 @@ fn buffered_plaintext_all_comes_out_before_would_block() {
     for part in data.chunks(5000) {
         assert_eq!(c.tls.write(&c.sock, part), Write::Sent { consumed: 5000, pending: false });
     }
-    std::thread::sleep(Duration::from_millis(20));
+    // Each TLS 1.3 record: 5 bytes of header, the 5000 bytes, 1 of type, 16 of AEAD tag.
+    common::wait_queued(&s.sock, 3 * (5 + 5000 + 1 + 16));
     // A small buffer: several reads per record; no WouldBlock until all is out.
     let mut got = Vec::new();
     let mut out = [0u8; 100];
@@ -56,24 +57,15 @@ fn application_data_sent_with_the_last_flight_is_readable_after_done() {
     let (mut c, mut s) = common::ends(&pki.client(&[], Some("localhost")), &pki.server(&[]));
     // Client: ClientHello. Server: its whole flight. Client: Finished, done.
     assert_eq!(c.tls.handshake(&c.sock), Step::WantRead);
-    std::thread::sleep(Duration::from_millis(10));
+    // The ClientHello is one record in one segment: once readable, it is all there.
+    common::wait_readable(&s.sock);
     assert_eq!(s.tls.handshake(&s.sock), Step::WantRead);
-    std::thread::sleep(Duration::from_millis(10));
-    assert_eq!(c.tls.handshake(&c.sock), Step::Done);
+    assert_eq!(common::step_until_answered(&mut c), Step::Done);
     // The client's first record follows its Finished before the server steps.
     assert_eq!(c.tls.write(&c.sock, b"early"), Write::Sent { consumed: 5, pending: false });
-    std::thread::sleep(Duration::from_millis(10));
-    let mut step = s.tls.handshake(&s.sock);
-    for _ in 0..common::MAX_ROUNDS {
-        if step == Step::Done {
-            break;
-        }
-        std::thread::sleep(Duration::from_micros(100));
-        step = s.tls.handshake(&s.sock);
-    }
-    assert_eq!(step, Step::Done);
+    assert_eq!(common::step_until_answered(&mut s), Step::Done);
     let mut got = Vec::new();
-    assert_eq!(s.drain(&mut got), Read::WouldBlock);
+    assert_eq!(common::drain_at_least(&mut s, &mut got, 5), Read::WouldBlock);
     assert_eq!(got, b"early");
 }
 
@@ -84,8 +76,7 @@ fn reading_into_an_empty_buffer_moves_nothing() {
     assert_eq!(c.tls.write(&c.sock, b"x"), Write::Sent { consumed: 1, pending: false });
     assert_eq!(s.tls.read(&s.sock, &mut []), Read::Data(0));
     let mut got = Vec::new();
-    std::thread::sleep(Duration::from_millis(10));
-    assert_eq!(s.drain(&mut got), Read::WouldBlock);
+    assert_eq!(common::drain_at_least(&mut s, &mut got, 1), Read::WouldBlock);
     assert_eq!(got, b"x");
 }
 

@@ -22,7 +22,7 @@ use super::handshake::{
 use super::size::{format_size, parse_size};
 use super::{
     default_threads, BackendConfig, BackendTimeouts, CheckParams, GlobalConfig, ListenerConfig, ListenerOptions,
-    ListenerTimeouts, ProxyConfig, ServerConfig, QUICK_NAME,
+    ListenerTimeouts, ProxyConfig, ServerConfig, SourceLimits, QUICK_NAME,
 };
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::ArgMatches;
@@ -214,6 +214,19 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "CIDR", value_parser = Cidr::from_str, help_heading = "Quick mode: handshake")]
     pub deny_src: Vec<Cidr>,
 
+    /// Reset a peer's connection when its address already holds this many [default: 0, no limit].
+    #[arg(long, value_name = "N", help_heading = "Quick mode: handshake")]
+    pub src_conn_limit: Option<u32>,
+
+    /// Reset a peer's connection when its address opened this many in the last
+    /// --src-conn-rate-period [default: 0, no limit].
+    #[arg(long, value_name = "N", help_heading = "Quick mode: handshake")]
+    pub src_conn_rate: Option<u32>,
+
+    /// The sliding window of --src-conn-rate [default: 10s].
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, help_heading = "Quick mode: handshake")]
+    pub src_conn_rate_period: Option<Duration>,
+
     /// The rule flags in command-line order, recorded by
     /// [`ProxyArgs::order_rules`]; `None`: every allow before every deny.
     #[arg(skip)]
@@ -267,7 +280,7 @@ struct RulesInOrder {
 
 /// The clap ids of every quick-mode flag, which `--config` excludes (a test
 /// checks that this is every argument but `config`).
-const QUICK_FLAG_IDS: [&str; 39] = [
+const QUICK_FLAG_IDS: [&str; 42] = [
     "listen",
     "server",
     "balance",
@@ -307,6 +320,9 @@ const QUICK_FLAG_IDS: [&str; 39] = [
     "deny",
     "allow_src",
     "deny_src",
+    "src_conn_limit",
+    "src_conn_rate",
+    "src_conn_rate_period",
 ];
 
 impl ProxyArgs {
@@ -435,7 +451,13 @@ impl ProxyArgs {
             },
             ..d
         };
-        let backend = BackendConfig { send_proxy: self.send_proxy_config()?, tls: self.back_tls()?, ..backend };
+        let ld = SourceLimits::default();
+        let limits = SourceLimits {
+            conns: self.src_conn_limit.unwrap_or(ld.conns),
+            rate: self.src_conn_rate.unwrap_or(ld.rate),
+            period: timeout(self.src_conn_rate_period, ld.period).map_err(err("--src-conn-rate-period"))?,
+        };
+        let backend = BackendConfig { send_proxy: self.send_proxy_config()?, tls: self.back_tls()?, limits, ..backend };
         let tls = self.front_tls()?;
         let (conn_rules, src_rules) = self.rules()?;
         let options = ListenerOptions {

@@ -36,7 +36,7 @@ impl Source<'_> {
         ConfigError::File {
             file: self.file.to_owned(),
             line: self.line(span.start),
-            key: self.key_at(e.message(), &span),
+            key: self.key_at(e.message(), &span).map(|k| one_line(&k)),
             problem: Box::new(Problem::Toml(e.message().to_owned())),
         }
     }
@@ -122,6 +122,22 @@ fn find_in_value(value: &DeValue<'_>, at: usize, innermost: &mut Option<(usize, 
     }
 }
 
+/// The longest key an error quotes whole.
+const MAX_KEY_CHARS: usize = 64;
+
+/// A key as an error quotes it, on one line: a broken file can make the parser take a
+/// multi-line string, or a long stretch of garbage, for a key (found by the `config_toml` fuzz
+/// target), and the error must stay one line. Control characters are escaped and a long key is
+/// cut, with `...`.
+fn one_line(key: &str) -> String {
+    let escaped: String =
+        key.chars().flat_map(|c| if c.is_control() { c.escape_debug().collect() } else { vec![c] }).collect();
+    match escaped.char_indices().nth(MAX_KEY_CHARS) {
+        Some((cut, _)) => format!("{}...", &escaped[..cut]),
+        None => escaped,
+    }
+}
+
 /// `"timeout-client"` or `'x'` without quotes, and trimmed.
 fn unquote(key: &str) -> String {
     key.trim().trim_matches(['"', '\'']).trim().to_owned()
@@ -147,6 +163,14 @@ mod tests {
     fn at(text: &str, needle: &str) -> Range<usize> {
         let i = text.find(needle).expect("needle in text");
         i..i + needle.len()
+    }
+
+    #[test]
+    fn a_long_or_multi_line_key_is_quoted_on_one_line_and_cut() {
+        let long = "k".repeat(200);
+        assert_eq!(one_line(&long).chars().count(), MAX_KEY_CHARS + 3);
+        assert_eq!(one_line("a\nb\u{e}"), "a\\nb\\u{e}");
+        assert_eq!(one_line("timeout-client"), "timeout-client");
     }
 
     #[test]

@@ -222,7 +222,7 @@ impl ListenerConfig {
         SessionConfig {
             health: o.health,
             monitor: !o.monitor_nets.is_empty(),
-            conn_rules: !o.conn_rules.is_empty(),
+            conn_rules: !o.conn_rules.is_empty() || !b.limits.is_empty(),
             accept_proxy: o.accept_proxy,
             src_rules: !o.src_rules.is_empty(),
             tls_front: o.tls.is_some(),
@@ -282,6 +282,37 @@ pub struct ListenerOptions {
     pub src_rules: Rules,
     /// TLS termination.
     pub tls: Option<FrontTls>,
+}
+
+/// Per-source-address limits of a backend, checked in the connection-rules stage
+/// (HH_TCP_RULES_CONN) of its listeners on the real peer address, after the `rules`: HAProxy's
+/// `tcp-request connection reject if { sc_conn_cur(0) gt N }` and `{ sc_conn_rate(0) gt N }`
+/// with `track-sc0 src` in a table of `conn_cur,conn_rate(PERIOD)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceLimits {
+    /// Connections one source may hold at once (`src-conn-limit`); 0: no limit.
+    pub conns: u32,
+    /// New connections one source may open per `period` (`src-conn-rate`), counted over a
+    /// sliding window; 0: no limit.
+    pub rate: u32,
+    /// The window of `rate` (`src-conn-rate-period`). Default [`DEFAULT_SRC_CONN_RATE_PERIOD`].
+    pub period: Duration,
+}
+
+/// HAProxy's usual `conn_rate(10s)`.
+pub const DEFAULT_SRC_CONN_RATE_PERIOD: Duration = Duration::from_secs(10);
+
+impl Default for SourceLimits {
+    fn default() -> Self {
+        SourceLimits { conns: 0, rate: 0, period: DEFAULT_SRC_CONN_RATE_PERIOD }
+    }
+}
+
+impl SourceLimits {
+    /// No limit is set: the core needs no rules stage for them.
+    pub fn is_empty(&self) -> bool {
+        self.conns == 0 && self.rate == 0
+    }
 }
 
 impl Default for ListenerOptions {
@@ -346,6 +377,10 @@ pub struct BackendConfig {
     /// `servers`; a server past the end of this list takes the defaults of
     /// [`ServerOptions::numbered`].
     pub server_options: Vec<ServerOptions>,
+    /// Per-source limits on the sessions sent here, checked in the connection-rules stage of
+    /// every listener that uses this backend, which share the counts (HAProxy's stick table
+    /// declared in a backend, tracked from the frontends).
+    pub limits: SourceLimits,
 }
 
 impl BackendConfig {
@@ -364,6 +399,7 @@ impl BackendConfig {
             timeouts: BackendTimeouts::default(),
             send_proxy: None,
             tls: None,
+            limits: SourceLimits::default(),
         }
     }
 }

@@ -89,7 +89,16 @@ struct Backend {
     send_proxy_tlv: Vec<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<BackTls>,
+    #[serde(skip_serializing_if = "is_zero")]
+    src_conn_limit: u32,
+    #[serde(skip_serializing_if = "is_zero")]
+    src_conn_rate: u32,
+    src_conn_rate_period: String,
     servers: Vec<Server>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize)]
@@ -192,6 +201,9 @@ fn backend(b: &BackendConfig) -> Backend {
             sni: t.sni.clone(),
             alpn: t.alpn.clone(),
         }),
+        src_conn_limit: b.limits.conns,
+        src_conn_rate: b.limits.rate,
+        src_conn_rate_period: format_duration(b.limits.period),
         servers: b
             .servers
             .iter()

@@ -30,7 +30,7 @@ use super::toml_raw::{
 };
 use super::{
     BackendConfig, BackendTimeouts, CheckParams, GlobalConfig, ListenerConfig, ListenerOptions, ListenerTimeouts,
-    ProxyConfig, ServerConfig, ServerOptions,
+    ProxyConfig, ServerConfig, ServerOptions, SourceLimits,
 };
 use connseq_model::core::SpliceMode;
 use std::collections::BTreeMap;
@@ -171,6 +171,7 @@ impl Builder<'_> {
             send_proxy: self.send_proxy(b)?,
             tls: b.tls.as_ref().map(|t| self.back_tls(t)).transpose()?,
             server_options,
+            limits: self.source_limits(b)?,
             ..d
         })
     }
@@ -378,6 +379,15 @@ impl Builder<'_> {
             None => None,
         };
         Ok(ListenerOptions { splice, accept_proxy, health, monitor_nets, conn_rules, src_rules, tls })
+    }
+
+    /// `src-conn-limit`, `src-conn-rate` and `src-conn-rate-period`.
+    fn source_limits(&self, b: &RawBackend) -> Result<SourceLimits> {
+        let d = SourceLimits::default();
+        let conns = self.opt_int(&b.src_conn_limit, "src-conn-limit", 0, u32::MAX.into())?.unwrap_or(d.conns);
+        let rate = self.opt_int(&b.src_conn_rate, "src-conn-rate", 0, u32::MAX.into())?.unwrap_or(d.rate);
+        let period = self.opt_timeout(&b.src_conn_rate_period, "src-conn-rate-period", d.period)?;
+        Ok(SourceLimits { conns, rate, period })
     }
 
     /// The listener's addresses, each checked against those already bound

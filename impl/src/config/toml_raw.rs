@@ -107,6 +107,9 @@ pub(crate) struct RawBackend {
     pub(crate) send_proxy: Option<Spanned<String>>,
     pub(crate) send_proxy_tlv: Option<Spanned<Vec<Spanned<String>>>>,
     pub(crate) tls: Option<Spanned<RawBackTls>>,
+    pub(crate) src_conn_limit: Option<Spanned<Int>>,
+    pub(crate) src_conn_rate: Option<Spanned<Int>>,
+    pub(crate) src_conn_rate_period: Option<Spanned<DurationText>>,
 }
 
 /// A server: `"IP:PORT"` or `{ addr = "IP:PORT", name = "NAME", maxconn = N, ... }`.

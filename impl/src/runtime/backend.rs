@@ -1,12 +1,13 @@
-//! Per-backend balancer state shared by every event-loop thread (behind a
-//! mutex in `Shared`): each server's active count, the round-robin cursor
-//! and the queue of sessions waiting for a slot. The decisions are the
-//! core's ([`connseq_model::core::backend::pick`]); this file only keeps the
-//! counts.
+//! Per-backend state shared by every event-loop thread (behind a mutex in
+//! `Shared`): each server's slots, the round-robin cursor and the queue of
+//! sessions waiting for a slot. This file keeps the storage only: who gets a
+//! slot, who waits, and who is handed a freed slot is decided by the core
+//! (`connseq_model::core::backend`: `take`, `release`, `leave`, `offer`),
+//! the same code the model checks with sessions contending for a server.
 
 use crate::config::BackendConfig;
-use connseq_model::core::backend;
-use connseq_model::core::{Balance, Pick, ServerView};
+use connseq_model::core::backend::Shared;
+use connseq_model::core::ServerView;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
@@ -19,10 +20,9 @@ pub(crate) struct Waiter {
     pub(crate) gen: u32,
 }
 
-/// One backend's counters.
+/// One backend's slots and queue.
 #[derive(Debug)]
 pub(crate) struct BackendState {
-    balance: Balance,
     servers: Vec<ServerView>,
     addrs: Vec<SocketAddr>,
     cursor: usize,
@@ -33,7 +33,6 @@ impl BackendState {
     /// Fresh counters for `cfg`: every server usable, none busy.
     pub(crate) fn new(cfg: &BackendConfig) -> BackendState {
         BackendState {
-            balance: cfg.balance,
             servers: cfg.servers.iter().map(|s| ServerView { active: 0, maxconn: s.maxconn, usable: true }).collect(),
             addrs: cfg.servers.iter().map(|s| s.addr).collect(),
             cursor: 0,
@@ -41,58 +40,43 @@ impl BackendState {
         }
     }
 
-    /// Asks the balancer; an assigned server's slot is taken at once. A
-    /// `Queue` answer puts `waiter` in the queue.
-    pub(crate) fn pick(&mut self, avoid: Option<u8>, queue: bool, waiter: Waiter) -> Pick {
-        let pick = backend::pick(self.balance, &mut self.cursor, &self.servers, avoid, queue);
-        match pick {
-            Pick::Assigned(i) => self.take(i),
-            Pick::Queue => self.queue.push_back(waiter),
-            Pick::NoServer => {}
-        }
-        pick
-    }
-
     /// The address of server `i`, if it exists.
     pub(crate) fn addr(&self, i: u8) -> Option<SocketAddr> {
         self.addrs.get(usize::from(i)).copied()
-    }
-
-    /// Gives server `i`'s slot back.
-    pub(crate) fn release(&mut self, i: u8) {
-        if let Some(s) = self.servers.get_mut(usize::from(i)) {
-            s.active = s.active.saturating_sub(1);
-        }
-    }
-
-    /// If server `i` has room and someone still waits (`still_waiting` says
-    /// whether a queued session is alive and in QUE, or cannot tell because
-    /// it belongs to another thread, which then checks), takes the slot for
-    /// the first such waiter and returns it.
-    pub(crate) fn dequeue(&mut self, i: u8, still_waiting: impl Fn(Waiter) -> bool) -> Option<Waiter> {
-        let s = self.servers.get(usize::from(i))?;
-        if !(s.usable && (s.maxconn == 0 || s.active < s.maxconn)) {
-            return None;
-        }
-        while let Some(w) = self.queue.pop_front() {
-            if still_waiting(w) {
-                self.take(i);
-                return Some(w);
-            }
-        }
-        None
-    }
-
-    pub(crate) fn take(&mut self, i: u8) {
-        if let Some(s) = self.servers.get_mut(usize::from(i)) {
-            s.active += 1;
-        }
     }
 
     /// Active connections per server (for tests and logs).
     #[cfg(test)]
     pub(crate) fn active(&self) -> Vec<u32> {
         self.servers.iter().map(|s| s.active).collect()
+    }
+}
+
+impl Shared for BackendState {
+    type Waiter = Waiter;
+
+    fn servers(&mut self) -> &mut [ServerView] {
+        &mut self.servers
+    }
+
+    fn cursor(&mut self) -> &mut usize {
+        &mut self.cursor
+    }
+
+    fn push_waiter(&mut self, w: Waiter) {
+        self.queue.push_back(w);
+    }
+
+    fn waiters(&self) -> usize {
+        self.queue.len()
+    }
+
+    fn waiter(&self, pos: usize) -> Option<Waiter> {
+        self.queue.get(pos).copied()
+    }
+
+    fn remove_waiter(&mut self, pos: usize) -> Option<Waiter> {
+        self.queue.remove(pos)
     }
 }
 
@@ -114,6 +98,8 @@ impl BackendState {
 mod tests {
     use super::*;
     use crate::config::ServerConfig;
+    use connseq_model::core::backend::{leave, release, take};
+    use connseq_model::core::{Pick, SessionConfig};
 
     fn w(idx: usize) -> Waiter {
         Waiter { worker: 0, idx, gen: 0 }
@@ -124,26 +110,30 @@ mod tests {
         BackendState::new(&BackendConfig::new("b", vec![s(1), s(2)]))
     }
 
+    fn cfg() -> SessionConfig {
+        SessionConfig { queue: true, ..SessionConfig::default() }
+    }
+
     #[test]
     fn a_pick_takes_a_slot_and_a_release_gives_it_back() {
         let mut b = backend(0);
-        assert_eq!(b.pick(None, true, w(0)), Pick::Assigned(0));
-        assert_eq!(b.pick(None, true, w(1)), Pick::Assigned(1));
+        assert_eq!(take(&cfg(), &mut b, None, w(0)), Pick::Assigned(0));
+        assert_eq!(take(&cfg(), &mut b, None, w(1)), Pick::Assigned(1));
         assert_eq!(b.active(), [1, 1]);
-        b.release(0);
+        assert_eq!(release(&cfg(), &mut b, 0), None);
         assert_eq!(b.active(), [0, 1]);
     }
 
     #[test]
-    fn a_full_backend_queues_and_a_release_hands_the_slot_to_a_live_waiter() {
+    fn a_full_backend_queues_and_a_release_hands_the_slot_to_the_oldest_waiter() {
         let mut b = backend(1);
-        b.pick(None, true, w(0));
-        b.pick(None, true, w(1));
-        assert_eq!(b.pick(None, true, w(2)), Pick::Queue);
-        assert_eq!(b.pick(None, true, w(3)), Pick::Queue);
-        assert_eq!(b.dequeue(0, |_| true), None, "no room yet");
-        b.release(0);
-        assert_eq!(b.dequeue(0, |x| x.idx != 2), Some(w(3)), "the gone waiter is skipped");
-        assert_eq!(b.active(), [1, 1]);
+        take(&cfg(), &mut b, None, w(0));
+        take(&cfg(), &mut b, None, w(1));
+        assert_eq!(take(&cfg(), &mut b, None, w(2)), Pick::Queue);
+        assert_eq!(take(&cfg(), &mut b, None, w(3)), Pick::Queue);
+        assert!(leave(&mut b, w(2)), "a waiter that gives up leaves the queue");
+        assert!(!leave(&mut b, w(2)), "and is in it no more");
+        assert_eq!(release(&cfg(), &mut b, 0), Some(w(3)), "the slot goes straight to the next waiter");
+        assert_eq!(b.active(), [1, 1], "handed over, not freed");
     }
 }

@@ -20,6 +20,8 @@
 //! socket's `WouldBlock`. A pipe is full at its fill limit (`pipe-size`).
 
 use super::backend::Waiter;
+use super::handshake;
+use super::limits::Admit;
 use super::session::Slot;
 use super::shared::Shared;
 use super::worker::ListenerCfg;
@@ -27,9 +29,9 @@ use super::Breakage;
 use crate::config::{ProxyVersion, Verdict};
 use crate::pool::{BufPool, NoPipe, PipePool};
 use crate::sys::{pipe, socket};
-use connseq_model::core::{Action, Millis, Outcome, Pick, RuleStage, Side, Sink, Source, SpliceMode};
+use connseq_model::core::{backend, Action, Millis, Outcome, Pick, RuleStage, Side, Sink, Source, SpliceMode};
 use connseq_proxy_protocol as pp;
-use connseq_tls::{Flush, Read as TlsRead, Step, TlsConn, TlsError, Write as TlsWrite};
+use connseq_tls::{Flush, Read as TlsRead, Step, TlsConn, Write as TlsWrite};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use std::io;
@@ -53,22 +55,12 @@ pub(crate) struct Exec<'a> {
     /// This session's thread, slot index and generation (its place in a queue).
     pub(crate) waiter: Waiter,
     pub(crate) back_token: Token,
-    /// Servers whose slot this session gave back: the worker offers them to
-    /// the backend's queue.
-    pub(crate) released: &'a mut Vec<u8>,
+    /// Slots this session gave back that the backend handed to a waiting
+    /// session: the worker delivers them.
+    pub(crate) handoffs: &'a mut Vec<(Waiter, u8)>,
 }
 
-/// A read returned 0: the peer's FIN, unless an RST came after it. Linux
-/// then still reads the FIN (0) and keeps the reset as `EPIPE` in
-/// `SO_ERROR`; the model's kernel (and so the core) treats a reset after
-/// a FIN as a reset, so it is reported as one (kernel_axioms.rs,
-/// `data_for_a_closed_socket_after_its_fin_arrived_is_answered_with_rst_seen_as_epipe`).
-fn eof_or_reset(sock: &TcpStream) -> Outcome {
-    match socket::take_error(sock) {
-        Ok(Some(e)) if e.raw_os_error().is_some_and(is_reset) => Outcome::Reset,
-        _ => Outcome::Eof,
-    }
-}
+use super::handshake::{eof_or_reset, tls_reason};
 
 /// An errno that says the peer reset the connection.
 fn is_reset(errno: i32) -> bool {
@@ -77,38 +69,6 @@ fn is_reset(errno: i32) -> bool {
 
 fn is_resource_error(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
-}
-
-/// The log's word for a TLS failure; for a certificate the verifier
-/// refused, the word and the verifier's reason.
-fn tls_reason(e: &TlsError) -> &'static str {
-    use connseq_tls::rustls::CertificateError as C;
-    use connseq_tls::rustls::Error as E;
-    match e.as_rustls() {
-        E::AlertReceived(_) => "tls-alert-received",
-        E::InvalidCertificate(c) => match c {
-            C::UnknownIssuer => "tls-bad-certificate: unknown issuer",
-            C::Expired | C::ExpiredContext { .. } => "tls-bad-certificate: expired",
-            C::NotValidYet | C::NotValidYetContext { .. } => "tls-bad-certificate: not valid yet",
-            C::NotValidForName | C::NotValidForNameContext { .. } => {
-                "tls-bad-certificate: not valid for the server's name"
-            }
-            C::BadSignature => "tls-bad-certificate: bad signature",
-            C::BadEncoding => "tls-bad-certificate: malformed",
-            C::Revoked => "tls-bad-certificate: revoked",
-            C::InvalidPurpose | C::InvalidPurposeContext { .. } => "tls-bad-certificate: not for TLS servers",
-            C::Other(o) if o.to_string().contains("CaUsedAsEndEntity") => {
-                "tls-bad-certificate: CA certificate used as end entity"
-            }
-            _ => "tls-bad-certificate",
-        },
-        E::NoApplicationProtocol => "tls-no-alpn",
-        E::InvalidMessage(_) | E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {
-            "tls-not-tls"
-        }
-        E::PeerIncompatible(_) => "tls-incompatible",
-        _ => "tls-handshake-failed",
-    }
 }
 
 fn internal(slot: &Slot, action: Action, outcome: Outcome) -> Outcome {
@@ -171,6 +131,16 @@ impl Exec<'_> {
         if let (Some(side), Outcome::Reset) = (io_side, outcome) {
             slot.sock(side).reset = true;
         }
+        if crate::sys::take_spurious_eagain() {
+            // An injected EAGAIN (tests only): no edge will follow it.
+            let side = match action {
+                Action::Send { side, .. } | Action::Recv { side, .. } => Some(side),
+                _ => io_side,
+            };
+            if let Some(side) = side {
+                slot.sock(side).rearm = true;
+            }
+        }
         outcome
     }
 
@@ -228,7 +198,7 @@ impl Exec<'_> {
             }
             Action::PickServer { avoid } => {
                 slot.times.pick.get_or_insert(self.now);
-                let pick = self.shared.backend(self.backend).pick(avoid, slot.cfg.queue, self.waiter);
+                let pick = backend::take(&slot.cfg, &mut *self.shared.backend(self.backend), avoid, self.waiter);
                 match pick {
                     Pick::Assigned(_) => slot.times.assigned = Some(self.now),
                     Pick::Queue => {
@@ -249,8 +219,16 @@ impl Exec<'_> {
                 self.count_failure(slot, outcome)
             }
             Action::ReleaseServer { server } => {
-                self.shared.backend(self.backend).release(server);
-                self.released.push(server);
+                let handed = backend::release(&slot.cfg, &mut *self.shared.backend(self.backend), server);
+                if let Some(w) = handed {
+                    self.handoffs.push((w, server));
+                }
+                Outcome::Done
+            }
+            Action::LeaveQueue => {
+                // Not found: a slot was handed to this session meanwhile; it
+                // arrives (by message) and the core gives it back.
+                backend::leave(&mut *self.shared.backend(self.backend), self.waiter);
                 Outcome::Done
             }
             Action::Send { side, from: Source::Reply, .. } => self.send_reply(slot, side),
@@ -259,7 +237,8 @@ impl Exec<'_> {
                     RuleStage::Connection => (&self.listener.options.conn_rules, slot.client.ip()),
                     RuleStage::Source => (&self.listener.options.src_rules, slot.source().ip()),
                 };
-                Outcome::Verdict(rules.verdict(ip) == Verdict::Allow)
+                let allowed = rules.verdict(ip) == Verdict::Allow;
+                Outcome::Verdict(allowed && (stage == RuleStage::Source || self.admit_source(slot)))
             }
             Action::Send { side: Side::Back, from: Source::ProxyHeader, more } => self.send_proxy_header(slot, more),
             Action::RecvProxyHeader => Self::recv_proxy_header(slot),
@@ -291,39 +270,18 @@ impl Exec<'_> {
         }
     }
 
-    /// HH_ACCEPT_PROXY: peeks at what the client sent and parses it as a
-    /// PROXY header; once it is complete, reads exactly its bytes, so the
-    /// payload stays queued for the data layer. A split header waits for
-    /// more bytes (a new edge); the handshake timeout bounds the wait.
+    /// HH_ACCEPT_PROXY on the client's socket ([`handshake::recv_proxy_header`]).
     fn recv_proxy_header(slot: &mut Slot) -> Outcome {
         let Some(sock) = slot.front.stream.as_ref() else { return Outcome::Reset };
-        let mut buf = [0u8; pp::MAX_V2_LEN];
-        let n = match socket::peek(sock, &mut buf) {
-            Ok(0) => return Outcome::EofEmpty,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Outcome::WouldBlock,
-            Err(_) => return Outcome::Reset,
-        };
-        let len = match pp::parse(&buf[..n]) {
-            Ok(pp::Parsed::Complete(header, len)) => {
-                if header.command == pp::Command::Proxy {
-                    let a = &header.addresses;
-                    slot.forwarded = a.source().zip(a.destination());
-                }
-                len
-            }
-            Ok(pp::Parsed::Incomplete(_)) => return Outcome::WouldBlock,
-            Err(e) => {
-                slot.reason = Some(e.reason());
-                debug!(target: "connseq::runtime", "{}: invalid PROXY header: {e}", slot.client);
-                return Outcome::Invalid;
-            }
-        };
-        // The bytes are queued (the peek saw them): this read takes them all.
-        match socket::recv(sock, &mut buf[..len]) {
-            Ok(got) if got == len => Outcome::Done,
-            Ok(_) | Err(_) => Outcome::Reset,
+        let step = handshake::recv_proxy_header(sock);
+        if let Some(fwd) = step.forwarded {
+            slot.forwarded = Some(fwd);
         }
+        if let Some(reason) = step.reason {
+            slot.reason = Some(reason);
+            debug!(target: "connseq::runtime", "{}: invalid PROXY header: {reason}", slot.client);
+        }
+        step.outcome
     }
 
     /// HH_SEND_PROXY: the PROXY header, first on the server connection,
@@ -452,30 +410,12 @@ impl Exec<'_> {
                 self.sent_message(side);
             }
         }
-        match step {
-            Step::Done => Outcome::Done,
-            Step::WantRead => Outcome::WouldBlock,
-            Step::WantWrite => Outcome::WantWrite,
-            Step::Eof => eof_or_reset(sock),
-            Step::Reset => Outcome::Reset,
-            Step::Invalid(e) => {
-                let reason = tls_reason(&e);
-                debug!(target: "connseq::runtime", "{}: TLS handshake on the {side} side failed: {e}", slot.client);
-                slot.reason.get_or_insert(reason);
-                Outcome::Invalid
-            }
-            // Our verification refused the server's certificate. The truthful
-            // report is "rejected: retrying cannot help", which the core has
-            // no outcome for yet (it retries any failed attempt); until it
-            // has one, this is reported as the peer's protocol failure it
-            // was counted as before, and the log line says why.
-            Step::Rejected(e) => {
-                let reason = tls_reason(&e);
-                debug!(target: "connseq::runtime", "{}: the {side} side's certificate was refused: {e}", slot.client);
-                slot.reason.get_or_insert(reason);
-                Outcome::Invalid
-            }
+        let (outcome, reason) = handshake::tls_outcome(step, sock);
+        if let Some(reason) = reason {
+            debug!(target: "connseq::runtime", "{}: TLS handshake on the {side} side failed: {reason}", slot.client);
+            slot.reason.get_or_insert(reason);
         }
+        outcome
     }
 
     /// Reads plaintext from `side`'s TLS layer into its input channel.
@@ -562,6 +502,20 @@ impl Exec<'_> {
             (Some(_), None) => Outcome::Done,
             _ => Outcome::Reset,
         }
+    }
+
+    /// The backend's per-source limits (`src-conn-limit`, `src-conn-rate`), after the listener's
+    /// connection rules let the peer through: false when one refuses it (the core then
+    /// rejects the connection as for a deny rule; the reason goes to the log line).
+    fn admit_source(&self, slot: &mut Slot) -> bool {
+        let Some(table) = self.shared.sources.get(self.backend).and_then(Option::as_ref) else { return true };
+        let admit = table.admit(slot.client.ip(), self.now);
+        slot.source_counted = admit == Admit::Yes;
+        if let Some(reason) = admit.reason() {
+            slot.reason = Some(reason);
+            self.shared.counters.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+        admit == Admit::Yes
     }
 
     fn count_failure(&self, slot: &Slot, outcome: Outcome) -> Outcome {
@@ -685,6 +639,7 @@ impl Exec<'_> {
             Ok(0) => Outcome::WouldBlock,
             Ok(n) => {
                 self.sent_bytes(side, n);
+                self.shared.counters.spliced.fetch_add(n as u64, Ordering::Relaxed);
                 let drained = pipe.is_empty();
                 chan.release_pipe_if_empty(self.pipes);
                 slot.sent[dir as usize] += n as u64;
@@ -748,7 +703,7 @@ impl Exec<'_> {
         slot.held_readable = false;
         // The previous attempt's socket, if any, was closed by its SockClose.
         slot.back.close(self.registry);
-        let mut stream = match TcpStream::connect(addr) {
+        let mut stream = match socket::connect(addr) {
             Ok(s) => s,
             Err(e) if is_resource_error(&e) => return Outcome::NoResource,
             Err(_) => return Outcome::Refused,

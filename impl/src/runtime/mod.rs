@@ -27,6 +27,8 @@ mod backend;
 mod buffer;
 pub mod control;
 mod exec;
+pub mod handshake;
+mod limits;
 mod session;
 mod shared;
 pub mod tally;
@@ -163,8 +165,19 @@ pub struct Stats {
     pub queued: u64,
     /// accept() failures other than EAGAIN (out of descriptors...).
     pub accept_errors: u64,
-    /// Connections reset by a deny rule.
+    /// Connections reset by a deny rule or a per-source limit.
     pub rejected: u64,
+    /// Of those, the ones a per-source limit refused (`src-conn-limit`, `src-conn-rate`).
+    pub throttled: u64,
+    /// Bytes that went to a peer through a splice pipe (the rest went through buffers).
+    pub spliced: u64,
+    /// Times an event loop came back from its poller (with events, a due deadline, or
+    /// nothing at all).
+    pub wakeups: u64,
+    /// Wake-ups with no event and, on the manual clock, nothing due: a loop that polls
+    /// without waiting. On the manual clock an idle loop sleeps until an event, so any is a
+    /// busy loop; on the real clock a deadline that expired counts here too.
+    pub empty_wakeups: u64,
 }
 
 /// What an event loop holds of its pools (stepped mode: as its last turn
@@ -209,6 +222,9 @@ fn start(config: &ProxyConfig, options: Options, inherited: &mut worker::Inherit
     shared.hold_connects = options.hold_connects;
     shared.window = options.send_window.map(window::SendWindow::new);
     shared.breakage = options.breakage;
+    // One table per backend, in the order `worker::plan` numbers them (first use).
+    shared.sources =
+        config.backends().iter().map(|b| (!b.limits.is_empty()).then(|| limits::SourceTable::new(b.limits))).collect();
     let shared = Arc::new(shared);
     let listeners_cfg: Arc<[ListenerCfg]> = listeners_cfg.into();
     let mut workers = Vec::with_capacity(threads);

@@ -21,6 +21,9 @@ pub(crate) struct Sock {
     /// as the model's kernel says (Linux reports the reset once, then EOF
     /// or EPIPE).
     pub(crate) reset: bool,
+    /// A call on it was answered with an injected `EAGAIN` (`sys::fault`, tests only): the
+    /// worker re-arms it in the poller, which reports what the kernel really says.
+    pub(crate) rearm: bool,
 }
 
 impl Sock {
@@ -98,6 +101,9 @@ pub(crate) struct Slot {
     pub(crate) held_readable: bool,
     /// The deadline of this slot's live entry in the timer heap.
     pub(crate) timer_queued: Option<Millis>,
+    /// The backend's per-source limits counted this session among its client's open
+    /// connections: released when it ends.
+    pub(crate) source_counted: bool,
 }
 
 impl Slot {
@@ -134,6 +140,7 @@ impl Slot {
             ready: false,
             held_readable: false,
             timer_queued: None,
+            source_counted: false,
         }
     }
 

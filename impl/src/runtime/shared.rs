@@ -135,6 +135,10 @@ pub(crate) struct Counters {
     pub(crate) queued: AtomicU64,
     pub(crate) accept_errors: AtomicU64,
     pub(crate) rejected: AtomicU64,
+    pub(crate) throttled: AtomicU64,
+    pub(crate) spliced: AtomicU64,
+    pub(crate) wakeups: AtomicU64,
+    pub(crate) empty_wakeups: AtomicU64,
 }
 
 /// Stepped mode (tests and the conformance harness): the event loop runs
@@ -236,6 +240,8 @@ pub(crate) struct Shared {
     pub(crate) breakage: super::Breakage,
     /// The runtime API's names, counters, server states and queries.
     pub(crate) ops: super::control::Ops,
+    /// Each backend's per-source table, when it has limits (by backend index).
+    pub(crate) sources: Vec<Option<super::limits::SourceTable>>,
 }
 
 impl Shared {
@@ -266,6 +272,7 @@ impl Shared {
             window: None,
             breakage: super::Breakage::None,
             ops,
+            sources: Vec::new(),
         }
     }
 
@@ -324,7 +331,9 @@ impl Shared {
         if b.addr(server).is_none() {
             return false;
         }
-        b.take(server);
+        if let Some(srv) = connseq_model::core::backend::Shared::servers(&mut *b).get_mut(usize::from(server)) {
+            srv.active += 1;
+        }
         true
     }
 
@@ -383,6 +392,10 @@ impl Shared {
             queued: get(&c.queued),
             accept_errors: get(&c.accept_errors),
             rejected: get(&c.rejected),
+            throttled: get(&c.throttled),
+            spliced: get(&c.spliced),
+            wakeups: get(&c.wakeups),
+            empty_wakeups: get(&c.empty_wakeups),
         }
     }
 }

@@ -25,6 +25,7 @@ use super::{Held, SessionRecord};
 use crate::config::{ListenerOptions, ProxyConfig, SendProxy, ServerVerify};
 use crate::pool::{BufPool, PipePool};
 use crate::sys::signal::{Signal, Signals};
+use connseq_model::core::backend as balancer;
 use connseq_model::core::{Cause, Millis, Phase, Session, SessionConfig, SiState, Side, SpliceMode};
 use connseq_tls::{ClientTls, ServerTls, TlsConfigError};
 use mio::net::{TcpListener, TcpStream};
@@ -242,11 +243,13 @@ pub(crate) fn bind_all(
                     .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
                 if t == 0 {
                     addr = sock.local_addr()?;
-                    eprintln!("connseq: listening on {addr}");
-                    addrs.push(addr);
                 }
                 socks.push((TcpListener::from_std(sock), li));
             }
+            // Once every thread's socket listens: a script that reads this
+            // line may count on all of them.
+            eprintln!("connseq: listening on {addr}");
+            addrs.push(addr);
         }
     }
     Ok((by_thread, addrs))
@@ -292,7 +295,7 @@ pub(crate) struct Worker {
     work: Vec<usize>,
     /// Sessions an input of this batch touched, to run after it.
     ready: Vec<usize>,
-    released: Vec<u8>,
+    handoffs: Vec<(Waiter, u8)>,
     inbox: Vec<Msg>,
 }
 
@@ -345,7 +348,7 @@ impl Worker {
             releases_seen: 0,
             work: Vec::new(),
             ready: Vec::new(),
-            released: Vec::new(),
+            handoffs: Vec::new(),
             inbox: Vec::new(),
         })
     }
@@ -395,6 +398,7 @@ impl Worker {
                 Err(e) => return Err(e),
             }
             let idle = events.is_empty();
+            self.count_wakeup(idle);
             for ev in events.iter() {
                 let now = self.now();
                 match ev.token() {
@@ -521,6 +525,16 @@ impl Worker {
         timeout.map(|t| t + Duration::from_millis(1))
     }
 
+    /// Counts a return from the poller ([`super::Stats::wakeups`]); one with no event, outside
+    /// stepped mode (which polls without waiting on purpose), is an empty one.
+    fn count_wakeup(&self, no_event: bool) {
+        let c = &self.shared.counters;
+        c.wakeups.fetch_add(1, Ordering::Relaxed);
+        if no_event && self.shared.gate.is_none() {
+            c.empty_wakeups.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     fn on_signals(&mut self) -> io::Result<()> {
         let Some(signals) = self.signals.as_mut() else { return Ok(()) };
         let got = signals.read()?;
@@ -571,13 +585,19 @@ impl Worker {
             match msg {
                 Msg::Dequeued { backend, server, idx, gen } => self.on_dequeued(backend, server, idx, gen, now),
                 Msg::SlotFreed { backend, server } => {
-                    self.shared.backend(backend).release(server);
-                    self.offer_slot(backend, server, now);
-                    self.run_work(now);
+                    // No session of ours held it: the core's release decides
+                    // whether a waiting session gets it.
+                    let cfg: SessionConfig = SessionConfig::default();
+                    let handed = balancer::release(&cfg, &mut *self.shared.backend(backend), server);
+                    if let Some(w) = handed {
+                        self.deliver(backend, w, server, now);
+                    }
                 }
             }
         }
         self.inbox = inbox;
+        // The sessions handed a slot run now.
+        self.run_work(now);
     }
 
     /// Whether each listener may accept now, and the poller told so.
@@ -632,12 +652,19 @@ impl Worker {
                 self.arm_listeners(now);
                 return;
             }
-            match sock.accept() {
+            match crate::sys::socket::accept(sock) {
                 Ok((stream, client)) => self.start_session(cfg, stream, client, now),
                 Err(e) => {
                     self.give_back_places(Some(cfg));
                     match e.kind() {
-                        io::ErrorKind::WouldBlock => return,
+                        io::ErrorKind::WouldBlock => {
+                            if crate::sys::take_spurious_eagain() {
+                                // An injected EAGAIN (tests only): the backlog may hold
+                                // connections and no edge will say so; re-arming does.
+                                self.rearm_listener(t);
+                            }
+                            return;
+                        }
                         io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => continue,
                         _ => {
                             // EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection
@@ -672,6 +699,15 @@ impl Worker {
                 target: "connseq::runtime",
                 "accept: {e}; pausing the listeners for {ACCEPT_BACKOFF} ms ({unlogged} more failures since the last warning)"
             );
+        }
+    }
+
+    /// Re-registers listener `t`, so the poller reports it again if its backlog holds
+    /// connections (after an injected `EAGAIN`, tests only).
+    fn rearm_listener(&mut self, t: usize) {
+        let l = &mut self.listeners[t];
+        if let (Some(sock), true) = (l.sock.as_mut(), l.armed) {
+            let _ = self.poll.registry().reregister(sock, Token(t), Interest::READABLE);
         }
     }
 
@@ -807,47 +843,35 @@ impl Worker {
         self.mark_ready(idx);
     }
 
-    /// Whether session `(idx, gen)` of this thread is alive and queued.
-    fn is_waiting(slots: &[Option<Slot>], gens: &[u32], idx: usize, gen: u32) -> bool {
-        gens.get(idx) == Some(&gen) && matches!(slots.get(idx), Some(Some(s)) if s.core.si(Side::Back) == SiState::Que)
-    }
-
-    /// Another thread took a slot of `server` for our queued session.
-    fn on_dequeued(&mut self, backend: usize, server: u8, idx: usize, gen: u32, now: Millis) {
-        if Self::is_waiting(&self.slots, &self.gens, idx, gen) {
-            self.hand_slot(idx, server, now);
+    /// The backend handed server `server`'s slot to waiting session `w`, of
+    /// this thread or another.
+    fn deliver(&mut self, backend: usize, w: Waiter, server: u8, now: Millis) {
+        if w.worker == self.id {
+            self.on_dequeued(backend, server, w.idx, w.gen, now);
         } else {
-            // It left the queue meanwhile: the slot goes to the next waiter.
-            self.shared.backend(backend).release(server);
-            self.offer_slot(backend, server, now);
-        }
-        self.run_work(now);
-    }
-
-    /// Session `idx` (queued, of this thread) gets a slot on `server`.
-    fn hand_slot(&mut self, idx: usize, server: u8, now: Millis) {
-        if let Some(Some(s)) = self.slots.get_mut(idx) {
-            s.times.assigned = Some(now);
-            let cfg = s.cfg;
-            s.core.handle_dequeued(&cfg, server, now);
-            self.work.push(idx);
+            self.shared.send(w.worker, Msg::Dequeued { backend, server, idx: w.idx, gen: w.gen });
         }
     }
 
-    /// Server `server` of `backend` has a free slot: the first session still
-    /// waiting in the queue gets it, on this thread or (by message) another.
-    fn offer_slot(&mut self, backend: usize, server: u8, now: Millis) {
-        let me = self.id;
-        let handoff = {
-            let (slots, gens) = (&self.slots, &self.gens);
-            self.shared
-                .backend(backend)
-                .dequeue(server, |w: Waiter| w.worker != me || Self::is_waiting(slots, gens, w.idx, w.gen))
-        };
-        match handoff {
-            None => {}
-            Some(w) if w.worker == me => self.hand_slot(w.idx, server, now),
-            Some(w) => self.shared.send(w.worker, Msg::Dequeued { backend, server, idx: w.idx, gen: w.gen }),
+    /// The backend handed a slot on `server` to our session `(idx, gen)`:
+    /// the core takes it (and gives it back itself if it left the queue
+    /// meanwhile). A session that ended meanwhile cannot take it: the core's
+    /// release decides where it goes instead.
+    fn on_dequeued(&mut self, backend: usize, server: u8, idx: usize, gen: u32, now: Millis) {
+        match self.slots.get_mut(idx) {
+            Some(Some(s)) if self.gens.get(idx) == Some(&gen) => {
+                s.times.assigned = Some(now);
+                let cfg = s.cfg;
+                s.core.handle_dequeued(&cfg, server, now);
+                self.work.push(idx);
+            }
+            _ => {
+                let cfg: SessionConfig = SessionConfig::default();
+                let handed = balancer::release(&cfg, &mut *self.shared.backend(backend), server);
+                if let Some(w) = handed {
+                    self.deliver(backend, w, server, now);
+                }
+            }
         }
     }
 
@@ -877,7 +901,7 @@ impl Worker {
                 now,
                 waiter: Waiter { worker: self.id, idx, gen },
                 back_token,
-                released: &mut self.released,
+                handoffs: &mut self.handoffs,
             };
             loop {
                 let cfg = slot.cfg;
@@ -890,13 +914,23 @@ impl Worker {
                     slot.core.handle_ready(&cfg, side, true, false, now);
                 }
             }
+            for (side, token) in [(Side::Front, Token(back_token.0 - 1)), (Side::Back, back_token)] {
+                let sock = slot.sock(side);
+                if std::mem::take(&mut sock.rearm) {
+                    if let (Some(s), true) = (sock.stream.as_mut(), sock.registered) {
+                        // Only after an injected EAGAIN (tests): the poller reports the
+                        // socket again if it is ready.
+                        let _ = self.poll.registry().reregister(s, token, Interest::READABLE | Interest::WRITABLE);
+                    }
+                }
+            }
             if slot.core.is_closed() {
                 self.end_session(idx, now, false);
             } else if let Some(d) = slot.core.next_deadline() {
                 self.timers.schedule(d, idx, gen, &mut slot.timer_queued);
             }
-            while let Some(server) = self.released.pop() {
-                self.offer_slot(backend_idx, server, now);
+            while let Some((w, server)) = self.handoffs.pop() {
+                self.deliver(backend_idx, w, server, now);
             }
         }
     }
@@ -917,6 +951,12 @@ impl Worker {
         }
         if slot.core.rejected {
             self.shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        }
+        if slot.source_counted {
+            let backend = self.listeners_cfg[slot.listener].backend;
+            if let Some(table) = self.shared.sources.get(backend).and_then(Option::as_ref) {
+                table.release(slot.client.ip(), now);
+            }
         }
         self.shared.ops.tally.ended(slot.listener, listener.backend, &slot, now);
         self.shared.record(|| SessionRecord::new(&slot, listener.names(), self.id, now));

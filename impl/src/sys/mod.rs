@@ -9,6 +9,8 @@
 #![allow(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::multiple_unsafe_ops_per_block)]
 
+#[cfg(feature = "fault-injection")]
+pub mod fault;
 pub mod fdpass;
 pub mod listen_fds;
 pub mod pipe;
@@ -20,6 +22,59 @@ pub mod socket;
 pub(crate) mod test_support;
 
 use std::io;
+
+/// A call of this room that fault injection may strike (`fault`, built with the
+/// test-only `fault-injection` feature; without it every fault point is a no-op).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Call {
+    /// `recv` on a socket (data path and drain).
+    Recv,
+    /// `recv(MSG_PEEK)` (the PROXY header).
+    Peek,
+    /// `send` on a socket.
+    Send,
+    /// `splice` socket -> pipe.
+    SpliceIn,
+    /// `splice` pipe -> socket.
+    SpliceOut,
+    /// `accept` on a listening socket.
+    Accept,
+    /// `socket` + `connect` towards a server.
+    Connect,
+    /// `pipe2`.
+    Pipe,
+    /// `F_SETPIPE_SZ`: growing a pipe.
+    PipeGrow,
+}
+
+/// A fault point: the number of bytes `call` may move (`len`, or fewer for an injected short
+/// read or write), or the error injected in its place. `pipe_empty` tells a splice into an
+/// empty pipe. Without the `fault-injection` feature: always `Ok(len)`.
+#[inline]
+#[allow(unused_variables)]
+fn fault_point(call: Call, len: usize, pipe_empty: bool) -> io::Result<usize> {
+    #[cfg(feature = "fault-injection")]
+    match fault::check(call, len, pipe_empty) {
+        Some(fault::Injected::Fail(e)) => return Err(e),
+        Some(fault::Injected::Cap(n)) => return Ok(n.min(len)),
+        None => {}
+    }
+    Ok(len)
+}
+
+/// Whether a fault point of this thread injected an `EAGAIN` since the last call: the socket
+/// is in fact ready and no readiness edge will come, so the caller re-arms it in the poller.
+/// Always false without the `fault-injection` feature.
+pub fn take_spurious_eagain() -> bool {
+    #[cfg(feature = "fault-injection")]
+    {
+        fault::take_spurious()
+    }
+    #[cfg(not(feature = "fault-injection"))]
+    {
+        false
+    }
+}
 
 /// Turns a C return value into `io::Result`: `-1` becomes `errno`.
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {

@@ -24,7 +24,7 @@
 //!   `SIGPIPE` before `main`; the proxy states it with
 //!   [`super::signal::ignore_sigpipe`].
 
-use super::{cvt, cvt_size, retry_eintr};
+use super::{cvt, cvt_size, fault_point, retry_eintr, Call};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
@@ -53,6 +53,7 @@ pub struct Pipe {
 impl Pipe {
     /// Opens a pipe with `pipe2(O_NONBLOCK | O_CLOEXEC)`.
     pub fn new() -> io::Result<Pipe> {
+        fault_point(Call::Pipe, 0, false)?;
         let mut fds: [libc::c_int; 2] = [-1, -1];
         // SAFETY: `fds` is a writable array of two ints, which is what
         // pipe2(2) fills; nothing else is read or written.
@@ -75,6 +76,7 @@ impl Pipe {
     /// Fails with `EPERM` above `/proc/sys/fs/pipe-max-size` for an
     /// unprivileged process, and with `EBUSY` below what the pipe holds.
     pub fn set_capacity(&mut self, bytes: usize) -> io::Result<usize> {
+        fault_point(Call::PipeGrow, 0, false)?;
         let arg = libc::c_int::try_from(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: F_SETPIPE_SZ takes an int by value and touches no memory of
         // ours; the descriptor is open because we own it.
@@ -147,6 +149,7 @@ impl Pipe {
         if max == 0 {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
         }
+        let max = fault_point(Call::SpliceIn, max, self.len == 0)?;
         let n = splice(socket.as_fd(), self.wr.as_fd(), max)?;
         self.len += n;
         Ok(n)
@@ -162,6 +165,7 @@ impl Pipe {
         if want == 0 {
             return Ok(0);
         }
+        let want = fault_point(Call::SpliceOut, want, false)?;
         let n = splice(self.rd.as_fd(), socket.as_fd(), want)?;
         self.len -= n.min(self.len);
         Ok(n)

@@ -7,7 +7,7 @@
 //! blocking socket, and `send` passes `MSG_NOSIGNAL`, so a reset peer gives
 //! `EPIPE`/`ECONNRESET` and never a `SIGPIPE`.
 
-use super::{cvt_size, retry_eintr};
+use super::{cvt_size, fault_point, retry_eintr, Call};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
@@ -30,12 +30,27 @@ pub fn listen(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<st
     Ok(sock.into())
 }
 
+/// `accept` on a non-blocking listening socket (mio's, which makes the new socket
+/// non-blocking and close-on-exec). `WouldBlock` when the backlog is empty.
+pub fn accept(listener: &mio::net::TcpListener) -> io::Result<(mio::net::TcpStream, SocketAddr)> {
+    fault_point(Call::Accept, 0, false)?;
+    listener.accept()
+}
+
+/// A non-blocking socket connecting to `addr` (mio's `connect`: the connect is in progress
+/// when this returns; the socket's writability says when it ended).
+pub fn connect(addr: SocketAddr) -> io::Result<mio::net::TcpStream> {
+    fault_point(Call::Connect, 0, false)?;
+    mio::net::TcpStream::connect(addr)
+}
+
 /// `send(MSG_DONTWAIT | MSG_NOSIGNAL [| MSG_MORE])`, retrying `EINTR`.
 ///
 /// `more`: more data (or a shutw) is known to follow, so the kernel may hold
 /// a partial segment back (`MSG_MORE`); the next send without it pushes
 /// everything out. `EAGAIN` comes back as `WouldBlock`.
 pub fn send<S: AsFd>(sock: &S, buf: &[u8], more: bool) -> io::Result<usize> {
+    let buf = &buf[..fault_point(Call::Send, buf.len(), false)?];
     let mut flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
     if more {
         flags |= libc::MSG_MORE;
@@ -50,6 +65,8 @@ pub fn send<S: AsFd>(sock: &S, buf: &[u8], more: bool) -> io::Result<usize> {
 /// not EOF. `EAGAIN` comes back as `WouldBlock`; an incoming RST as
 /// `ConnectionReset`.
 pub fn recv<S: AsFd>(sock: &S, buf: &mut [u8]) -> io::Result<usize> {
+    let len = fault_point(Call::Recv, buf.len(), false)?;
+    let buf = &mut buf[..len];
     let fd = sock.as_fd();
     retry_eintr(|| {
         // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole
@@ -64,6 +81,8 @@ pub fn recv<S: AsFd>(sock: &S, buf: &mut [u8]) -> io::Result<usize> {
 /// header later). `Ok(0)` with a non-empty `buf` is the peer's FIN with
 /// nothing queued before it.
 pub fn peek<S: AsFd>(sock: &S, buf: &mut [u8]) -> io::Result<usize> {
+    let len = fault_point(Call::Peek, buf.len(), false)?;
+    let buf = &mut buf[..len];
     let fd = sock.as_fd();
     retry_eintr(|| {
         // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole

@@ -154,6 +154,10 @@ pub struct ModelConfig {
     /// two pieces (needs a wire of two chunks: a header piece waits on the
     /// wire for the rest).
     pub split: bool,
+    /// Sessions in the model (1, or 2 where they contend for a server).
+    pub sessions: u8,
+    /// Data chunks each peer of the second session may send.
+    pub second_chunks: u8,
     /// Features switched on.
     pub features: Features,
     /// The deliberate bug in the core, if any.
@@ -169,6 +173,10 @@ pub enum Preset {
     /// queue and retries (each runs on the small preset in `cargo test`,
     /// and all together in `full`).
     Default,
+    /// Two sessions contending for the servers' slots through the queue:
+    /// sessions outside the model may hold every slot, the second session
+    /// sends no data.
+    Queue,
     /// Partial I/O: two chunks each way through wires and buffers of two
     /// (a recv takes part of what is there, a send part of what is offered),
     /// handshake messages in pieces, with the PROXY header, TLS towards the
@@ -185,6 +193,7 @@ impl Preset {
             Preset::Small => "small",
             Preset::Default => "default",
             Preset::Io => "io",
+            Preset::Queue => "queue",
             Preset::Full => "full",
         }
     }
@@ -198,8 +207,9 @@ impl FromStr for Preset {
             "small" => Ok(Preset::Small),
             "default" => Ok(Preset::Default),
             "io" => Ok(Preset::Io),
+            "queue" => Ok(Preset::Queue),
             "full" => Ok(Preset::Full),
-            _ => Err(format!("unknown preset `{s}` (small, io, default or full)")),
+            _ => Err(format!("unknown preset `{s}` (small, io, queue, default or full)")),
         }
     }
 }
@@ -221,6 +231,8 @@ impl ModelConfig {
             buf_cap: 1,
             pipe_cap: 1,
             split: false,
+            sessions: 1,
+            second_chunks: 0,
             features: Features::default(),
             mutant: Mutant::None,
         };
@@ -232,6 +244,13 @@ impl ModelConfig {
                 // The queue and retries multiply the space by the servers'
                 // occupancy and the attempts: see docs/model.md for the sizes.
                 features: Features::all_but(Feature::Queue).without(Feature::Retries),
+                ..small
+            },
+            Preset::Queue => ModelConfig {
+                sessions: 2,
+                client_chunks: 0,
+                server_chunks: 0,
+                features: Features::default().with(Feature::Queue),
                 ..small
             },
             Preset::Io => ModelConfig {
@@ -263,6 +282,15 @@ impl ModelConfig {
     /// Whether `f` is on.
     pub fn has(&self, f: Feature) -> bool {
         self.features.has(f)
+    }
+
+    /// Whether sessions contend for the servers (two or more sessions).
+    /// Their peers then end only by closing: no half-close, no abort, no
+    /// refused connect (each is checked on one session by the other
+    /// presets), which keeps the product of two sessions' behaviours
+    /// within minutes.
+    pub fn contention(&self) -> bool {
+        self.sessions >= 2
     }
 
     /// Number of servers in the backend.

@@ -38,6 +38,7 @@ pub fn fmt_action(a: &Action) -> String {
         Action::SockClose { side, abortive: false } => format!("close {side}"),
         Action::SockClose { side, abortive: true } => format!("close {side} with RST"),
         Action::ReleaseServer { server } => format!("release slot on server {server}"),
+        Action::LeaveQueue => "leave the queue".into(),
     }
 }
 
@@ -59,8 +60,16 @@ pub fn fmt_outcome(o: &Outcome) -> String {
 /// their op statuses, channels with their flags, wires, peers, timers.
 pub fn summary(s: &SysState) -> String {
     let mut lines: Vec<String> = s.sessions().map(session_summary).collect();
-    if s.busy.contains(&true) {
-        lines.push(format!("other sessions hold servers {:?}", s.busy));
+    if s.backend.ghosts.contains(&true) {
+        lines.push(format!("other sessions hold servers {:?}", s.backend.ghosts));
+    }
+    let b = &s.backend;
+    if b.queue_len > 0 || b.waiting_len > 0 {
+        lines.push(format!(
+            "queue {:?} (told to wait: {:?})",
+            &b.queue[..usize::from(b.queue_len)],
+            &b.waiting[..usize::from(b.waiting_len)]
+        ));
     }
     lines.join("\n      ")
 }

@@ -16,8 +16,8 @@
 //! | a timer cuts a side, if nothing of that direction was moving | what the peer had read | what the proxy had taken |
 //!
 //! A client abort while the server connection is not yet carrying data also
-//! abandons the attempt: the request the proxy holds for it is excused (the
-//! note's CON -> DIS on a client abort). Events of the client side lower the
+//! abandons the attempt and any retry: the request the proxy holds for it is
+//! excused for the session (the note's CON -> DIS on a client abort). Events of the client side lower the
 //! session's horizons; events of the server side lower only the current
 //! attempt's, which the next attempt starts without.
 
@@ -49,11 +49,18 @@ impl System {
             let from = who.sends_on();
             let taken = x.taken_pos(from);
             Self::excuse(x, client_side, from, taken);
-            let back_carries = x.env.accepted && self.handshake_done(x, Side::Back);
+            // The server connection carries data only once the proxy took
+            // it as established (a SYN-ACK that comes after the connect
+            // timer gave the attempt up carries nothing).
+            let back_carries =
+                x.env.accepted && x.core.si_back == crate::core::SiState::Est && self.handshake_done(x, Side::Back);
             if who == Who::Client && !back_carries {
-                // The attempt in progress is abandoned with the client.
+                // The attempt in progress, and any retry the proxy starts
+                // before it reads the RST, is abandoned with the client: the
+                // session's horizon, not the attempt's (a retry would reset
+                // that one and owe a request no server connection carried).
                 let delivered = x.delivered_pos(Dir::Req);
-                Self::excuse(x, false, Dir::Req, delivered);
+                Self::excuse(x, true, Dir::Req, delivered);
             }
         }
     }

@@ -11,15 +11,39 @@
 
 use super::kernel::{Chunk, Fifo, Wire};
 use super::state::*;
-use super::system::{handshake_side, Events, System};
-use crate::core::{backend, Action, DataLayer, Outcome, Pick, RuleStage, ServerView, Side, Sink, Source};
+use super::system::{handshake_side, Events, Observer, System};
+use crate::core::{backend, Action, DataLayer, Outcome, Pick, RuleStage, Side, Sink, Source};
 
 impl System {
     /// Executes one core action of session `i`; the kernel's side effects on
     /// the proxy's own sockets (an RST provoked by a send) are reported
     /// through `ev`.
-    pub(super) fn execute(&self, n: &mut SysState, i: usize, action: Action, ev: &mut Events) -> Outcome {
-        let outcome = self.execute_inner(n, i, action, ev);
+    /// Also returns the session the backend handed a freed slot to, if a
+    /// release did (it runs next in the same turn).
+    pub(super) fn execute(
+        &self,
+        n: &mut SysState,
+        i: usize,
+        action: Action,
+        ev: &mut Events,
+        obs: &mut Observer,
+    ) -> (Outcome, Option<usize>) {
+        let mut handed = None;
+        let outcome = match action {
+            Action::ReleaseServer { server } => {
+                let x = &mut n.sess[i];
+                if x.env.slot.take().is_none() {
+                    n.violate(Violation::FillMismatch);
+                }
+                n.sess[i].exec.released += 1;
+                let scfg = *self.session_config(&n.sess[i]);
+                if let Some(j) = backend::release(&scfg, &mut n.backend, server) {
+                    handed = Some(self.hand_slot(n, usize::from(j), server, obs));
+                }
+                Outcome::Done
+            }
+            _ => self.execute_inner(n, i, action, ev),
+        };
         if let Some(side) = handshake_side(action) {
             if matches!(
                 outcome,
@@ -30,7 +54,7 @@ impl System {
                 self.excuse_broken_handshake(n, i, who);
             }
         }
-        outcome
+        (outcome, handed)
     }
 
     fn execute_inner(&self, n: &mut SysState, i: usize, action: Action, ev: &mut Events) -> Outcome {
@@ -49,31 +73,31 @@ impl System {
             }
             Action::TlsHandshake(side) => self.tls_handshake(n, i, side, ev),
             Action::PickServer { avoid } => {
-                let servers = self.cfg.servers() as usize;
-                let mut views = [ServerView::default(); 2];
-                for (k, v) in views.iter_mut().enumerate().take(servers) {
-                    v.usable = true;
-                    v.maxconn = 1;
-                    v.active =
-                        u32::from(n.busy[k]) + n.sessions().filter(|y| y.env.slot == Some(k as u8)).count() as u32;
-                }
-                let mut cursor = n.cursor as usize;
-                let scfg = self.session_config(&n.sess[i]);
-                let pick = backend::pick(scfg.balance, &mut cursor, &views[..servers], avoid, scfg.queue);
-                n.cursor = cursor as u8;
-                if let Pick::Assigned(k) = pick {
-                    if n.sess[i].env.slot.is_some() {
-                        n.violate(Violation::FillMismatch);
+                let scfg = *self.session_config(&n.sess[i]);
+                let pick = backend::take(&scfg, &mut n.backend, avoid, i as u8);
+                match pick {
+                    Pick::Assigned(k) => {
+                        if n.sess[i].env.slot.replace(k).is_some() {
+                            n.violate(Violation::FillMismatch);
+                        }
+                        if avoid.is_some() {
+                            n.witness(Witness::Redispatched);
+                        }
                     }
-                    n.sess[i].env.slot = Some(k);
-                    if avoid.is_some() {
-                        n.witness(Witness::Redispatched);
+                    Pick::Queue => {
+                        n.backend.told_to_wait(i as u8);
+                        n.sess[i].exec.queue_moves += 1;
+                        n.witness(Witness::Queued);
                     }
-                }
-                if pick == Pick::Queue {
-                    n.witness(Witness::Queued);
+                    Pick::NoServer => {}
                 }
                 Outcome::Pick(pick)
+            }
+            Action::LeaveQueue => {
+                backend::leave(&mut n.backend, i as u8);
+                n.backend.stops_waiting(i as u8);
+                n.sess[i].exec.queue_moves += 1;
+                Outcome::Done
             }
             Action::Connect { server } => self.connect(n, i, server),
             Action::FinishConnect => {
@@ -147,14 +171,8 @@ impl System {
                 self.proxy_close(n, i, side, abortive);
                 Outcome::Done
             }
-            Action::ReleaseServer { .. } => {
-                let x = &mut n.sess[i];
-                if x.env.slot.take().is_none() {
-                    n.violate(Violation::FillMismatch);
-                }
-                n.sess[i].exec.released += 1;
-                Outcome::Done
-            }
+            // Executed by `execute`, which hands the slot on.
+            Action::ReleaseServer { .. } => Outcome::Done,
         }
     }
 

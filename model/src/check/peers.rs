@@ -60,6 +60,7 @@ impl System {
                     }
                 } else {
                     let limit = match who {
+                        _ if i > 0 => c.second_chunks,
                         Who::Client => c.client_chunks,
                         Who::Server => c.server_chunks,
                     };
@@ -68,17 +69,21 @@ impl System {
                         out.push(SysAction::PeerSends(i, who));
                     }
                 }
-                // A TLS peer's close_notify needs room on the wire.
-                if !(x.tls_peer(who) && p.tls_up && !room) {
+                // Contention peers never half-close; a TLS peer's close_notify needs room.
+                if !(c.contention() || x.tls_peer(who) && p.tls_up && !room) {
                     out.push(SysAction::PeerShutsWrite(i, who));
                 }
             }
             out.push(SysAction::PeerCloses(i, who));
-            out.push(SysAction::PeerAborts(i, who));
+            if !c.contention() {
+                out.push(SysAction::PeerAborts(i, who));
+            }
         }
         if x.env.syn && !x.env.accepted && !x.env.refused {
             out.push(SysAction::ServerAccepts(i));
-            out.push(SysAction::ServerRefuses(i));
+            if !c.contention() {
+                out.push(SysAction::ServerRefuses(i));
+            }
         }
     }
 

@@ -16,7 +16,7 @@ use crate::core::{ChanFlags, ConnState, Connection, Dir, FdState};
 
 /// The measure of a whole state.
 pub fn measure(s: &SysState) -> u32 {
-    let freed = s.busy.iter().filter(|&&b| !b).count() as u32;
+    let freed = s.backend.ghosts.iter().filter(|&&b| !b).count() as u32;
     s.seen.count_ones() + 16 * freed + s.sessions().map(session).sum::<u32>()
 }
 
@@ -84,6 +84,7 @@ fn session(x: &Sess) -> u32 {
         + u32::from(e.sent_back)
         + u32::from(e.end[0])
         + u32::from(e.end[1])
+        + u32::from(e.queue_moves)
         + u32::from(e.pushed);
     let c = &x.core;
     let flags = |d: Dir| -> u32 {

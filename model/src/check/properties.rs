@@ -240,6 +240,30 @@ pub const PROPERTIES: &[PropDef] = &[
         source: "mio: read until WouldBlock; an edge that was consumed does not come back",
     },
     PropDef {
+        name: "a freed server slot goes to the session that waited longest",
+        kind: Kind::Always,
+        check: |_, s| ok(s, Violation::QueueOrder),
+        needs: NONE,
+        observes: "the order the clients were told to wait, against the order their sessions got a server",
+        source: "haproxy-semantics: QUE -> ASS, dequeued in order; issue: a freed slot goes to the oldest waiter",
+    },
+    PropDef {
+        name: "no client waits for a server while a server slot is free",
+        kind: Kind::Always,
+        check: |_, s| ok(s, Violation::Starved),
+        needs: NONE,
+        observes: "while the proxy sleeps: the clients told to wait, against the servers' free slots",
+        source: "haproxy-semantics: QUE -> ASS when a slot frees",
+    },
+    PropDef {
+        name: "no server holds more connections than its maxconn",
+        kind: Kind::Always,
+        check: |_, s| ok(s, Violation::MaxconnExceeded),
+        needs: NONE,
+        observes: "the connections each server holds (the proxy's and the other sessions')",
+        source: "haproxy-semantics: a server's maxconn; a queue timeout frees nothing it does not hold",
+    },
+    PropDef {
         name: "the proxy never sleeps with a connection open and no timer armed",
         kind: Kind::Always,
         check: |_, s| ok(s, Violation::SleepsWithoutTimer),
@@ -498,6 +522,14 @@ pub const PROPERTIES: &[PropDef] = &[
         source: "",
     },
     PropDef {
+        name: "two sessions wait, and a freed slot goes to one while the other still waits",
+        kind: Kind::Sometimes,
+        check: |_, s| s.witnessed(Witness::HandedOver),
+        needs: &[Feature::Queue],
+        observes: "",
+        source: "",
+    },
+    PropDef {
         name: "a health check is answered",
         kind: Kind::Sometimes,
         check: |_, s| {
@@ -628,10 +660,31 @@ pub fn applicable(model: &ConnseqModel) -> Vec<&'static PropDef> {
         .filter(|p| p.needs.iter().all(|&f| cfg.has(f)))
         .filter(|p| cfg.split || !p.name.contains("in two pieces"))
         .filter(|p| {
+            !(p.kind == Kind::Sometimes && needs_data(p.name)) || cfg.client_chunks > 0 && cfg.server_chunks > 0
+        })
+        .filter(|p| !(p.kind == Kind::Sometimes && needs_abort(p.name) && cfg.contention()))
+        .filter(|p| !p.name.starts_with("two sessions wait") || cfg.sessions >= 2)
+        .filter(|p| {
             let partial = p.name.starts_with("a recv takes part") || p.name.starts_with("a send takes part");
             !partial || (cfg.wire_cap >= 2 && cfg.buf_cap >= 2)
         })
         .collect()
+}
+
+/// Witnesses of data crossing, unreachable where peers send none.
+fn needs_data(name: &str) -> bool {
+    [
+        "a session ends cleanly with data both ways",
+        "the server closes while the client still sends",
+        "the proxy drains input before it closes",
+    ]
+    .iter()
+    .any(|w| name.starts_with(w))
+}
+
+/// Witnesses of an abort or a refusal, which contention peers never do.
+fn needs_abort(name: &str) -> bool {
+    name == "a client abort ends the session" || name == "a refused connect ends the session cleanly"
 }
 
 /// Looks a property up by name.
@@ -662,6 +715,8 @@ pub struct MutantDef {
     /// Sizes it needs: chunks each way, wire, buffer (at least these,
     /// `buf_cap` exactly when `exact_buf`).
     pub chunks: u8,
+    /// Sessions it needs (2 where sessions contend for a server).
+    pub sessions: u8,
     /// Chunks a wire holds.
     pub wire_cap: u8,
     /// Chunks a buffer holds.
@@ -671,7 +726,7 @@ pub struct MutantDef {
 }
 
 const fn m(mutant: Mutant, refutes: &'static str, needs: &'static [Feature]) -> MutantDef {
-    MutantDef { mutant, refutes, needs, chunks: 2, wire_cap: 1, buf_cap: 2, exact_buf: false }
+    MutantDef { mutant, refutes, needs, chunks: 2, sessions: 1, wire_cap: 1, buf_cap: 2, exact_buf: false }
 }
 
 /// Every mutant. Each is refuted in `cargo test` by the property it names
@@ -730,6 +785,14 @@ pub const MUTANTS: &[MutantDef] = &[
     ),
     m(Mutant::ShortWriteComplete, "every chunk reaches the other peer unless an event excuses its loss", NONE),
     m(Mutant::LingerSkippedAfterRetry, "the proxy's RST never destroys data a peer has not read", &[Feature::Retries]),
+    MutantDef {
+        chunks: 1,
+        ..m(
+            Mutant::LingerSkippedAfterRedispatch,
+            "the proxy's RST never destroys data a peer has not read",
+            &[Feature::Retries, Feature::TlsFront],
+        )
+    },
     m(
         Mutant::TruncationAsClose,
         "a TLS peer never reads a close_notify for a stream that was cut",
@@ -745,6 +808,21 @@ pub const MUTANTS: &[MutantDef] = &[
     m(Mutant::CloseNotifyNeverRetried, "no shutdown or close step waits that could run now", &[Feature::TlsFront]),
     m(Mutant::RetryFromCer, "a stream interface moves only along the note's transitions", &[Feature::Retries]),
     m(Mutant::CloseWithoutDrain, "every desired shutdown completes", NONE),
+    MutantDef {
+        chunks: 0,
+        sessions: 2,
+        ..m(Mutant::QueueSkipsOldest, "a freed server slot goes to the session that waited longest", &[Feature::Queue])
+    },
+    MutantDef {
+        chunks: 0,
+        sessions: 2,
+        ..m(Mutant::ReleaseForgetsQueue, "no client waits for a server while a server slot is free", &[Feature::Queue])
+    },
+    MutantDef {
+        chunks: 0,
+        sessions: 2,
+        ..m(Mutant::QueueTimeoutReleases, "no server holds more connections than its maxconn", &[Feature::Queue])
+    },
 ];
 
 impl MutantDef {
@@ -759,8 +837,15 @@ impl MutantDef {
         for &f in self.needs {
             cfg = cfg.with(f);
         }
-        cfg.client_chunks = cfg.client_chunks.max(self.chunks);
-        cfg.server_chunks = cfg.server_chunks.max(self.chunks);
+        if self.sessions >= 2 {
+            // Contention: the queue preset's peers (see `ModelConfig::contention`).
+            cfg.client_chunks = self.chunks;
+            cfg.server_chunks = self.chunks;
+        } else {
+            cfg.client_chunks = cfg.client_chunks.max(self.chunks);
+            cfg.server_chunks = cfg.server_chunks.max(self.chunks);
+        }
+        cfg.sessions = cfg.sessions.max(self.sessions);
         cfg.wire_cap = cfg.wire_cap.max(self.wire_cap);
         cfg.buf_cap = if self.exact_buf { self.buf_cap } else { cfg.buf_cap.max(self.buf_cap) };
         cfg

@@ -14,7 +14,8 @@
 //! the backend's servers.
 
 use super::kernel::Wire;
-use crate::core::{Dir, Session, Side, TimerKind};
+use crate::core::backend::Shared;
+use crate::core::{Dir, ServerView, Session, Side, TimerKind};
 use std::fmt;
 
 /// Sessions a state can hold.
@@ -222,6 +223,8 @@ pub struct Exec {
     pub pushed: u8,
     /// The proxy queued a FIN (shutdown or close) towards the peer of each side.
     pub fin_out: [bool; 2],
+    /// Queue events of this session: told to wait, handed a slot, left (progress).
+    pub queue_moves: u8,
 
     /// How the proxy read each peer's end, indexed by [`Side`]: 0 not yet,
     /// [`END_CLEAN`] a read0 after the whole stream (and a close_notify on
@@ -463,11 +466,17 @@ pub enum Violation {
     PendingStepIdle,
     /// A half-closed or draining connection had no timer bounding it.
     HalfClosedUnbounded,
+    /// A freed slot went to a session that was told to wait after another that still waits.
+    QueueOrder,
+    /// A client was told to wait while a server had a free slot, and the proxy sleeps.
+    Starved,
+    /// A server held more connections than its maxconn.
+    MaxconnExceeded,
 }
 
 impl Violation {
     /// Every violation.
-    pub const ALL: [Violation; 25] = [
+    pub const ALL: [Violation; 28] = [
         Violation::IoOnClosedFd,
         Violation::ChunkOrder,
         Violation::FinEarly,
@@ -493,6 +502,9 @@ impl Violation {
         Violation::StaleFullOut,
         Violation::PendingStepIdle,
         Violation::HalfClosedUnbounded,
+        Violation::QueueOrder,
+        Violation::Starved,
+        Violation::MaxconnExceeded,
     ];
 }
 
@@ -527,6 +539,102 @@ pub enum Witness {
     IdleTimeout,
     /// A TLS stream cut without close_notify reached the proxy.
     Truncation,
+    /// A freed slot went to a waiting session while another still waited.
+    HandedOver,
+}
+
+/// The backend the sessions share: its servers and its queue as the core's
+/// decisions (`core::backend`) read and change them, the sessions outside the
+/// model that hold slots, and, as the environment observed it, who was told
+/// to wait, in order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Backend {
+    /// Each server's slots taken (by sessions of the model and the others) and maxconn.
+    pub servers: [ServerView; 2],
+    /// The round-robin cursor.
+    pub cursor: usize,
+    /// The core's queue: session indices, oldest first.
+    pub queue: [u8; SESSIONS],
+    /// How many are in it.
+    pub queue_len: u8,
+    /// Another session, outside the model, holds a slot on server `i`.
+    pub ghosts: [bool; 2],
+    /// The sessions the balancer told to wait, in the order it told them
+    /// (what their clients observed), and how many still wait.
+    pub waiting: [u8; SESSIONS],
+    /// How many sessions wait.
+    pub waiting_len: u8,
+}
+
+impl Backend {
+    /// Whether session `i` was told to wait and was not handed a slot or
+    /// left since.
+    pub fn is_waiting(&self, i: u8) -> bool {
+        self.waiting[..usize::from(self.waiting_len)].contains(&i)
+    }
+
+    /// Records that session `i` was told to wait.
+    pub fn told_to_wait(&mut self, i: u8) {
+        if !self.is_waiting(i) && usize::from(self.waiting_len) < SESSIONS {
+            self.waiting[usize::from(self.waiting_len)] = i;
+            self.waiting_len += 1;
+        }
+    }
+
+    /// Records that session `i` waits no more; returns whether a session
+    /// told to wait before it still waits (it was served out of order).
+    pub fn stops_waiting(&mut self, i: u8) -> bool {
+        let len = usize::from(self.waiting_len);
+        let Some(pos) = self.waiting[..len].iter().position(|&w| w == i) else { return false };
+        self.waiting.copy_within(pos + 1..len, pos);
+        self.waiting_len -= 1;
+        self.waiting[usize::from(self.waiting_len)] = 0;
+        pos > 0
+    }
+
+    /// Whether some server has a free slot a waiting session could take.
+    pub fn slot_free(&self, servers: usize) -> bool {
+        self.servers[..servers].iter().any(|s| s.usable && (s.maxconn == 0 || s.active < s.maxconn))
+    }
+}
+
+impl Shared for Backend {
+    type Waiter = u8;
+
+    fn servers(&mut self) -> &mut [ServerView] {
+        &mut self.servers
+    }
+
+    fn cursor(&mut self) -> &mut usize {
+        &mut self.cursor
+    }
+
+    fn push_waiter(&mut self, w: u8) {
+        if usize::from(self.queue_len) < SESSIONS {
+            self.queue[usize::from(self.queue_len)] = w;
+            self.queue_len += 1;
+        }
+    }
+
+    fn waiters(&self) -> usize {
+        usize::from(self.queue_len)
+    }
+
+    fn waiter(&self, pos: usize) -> Option<u8> {
+        (pos < usize::from(self.queue_len)).then(|| self.queue[pos])
+    }
+
+    fn remove_waiter(&mut self, pos: usize) -> Option<u8> {
+        let len = usize::from(self.queue_len);
+        if pos >= len {
+            return None;
+        }
+        let w = self.queue[pos];
+        self.queue.copy_within(pos + 1..len, pos);
+        self.queue_len -= 1;
+        self.queue[usize::from(self.queue_len)] = 0;
+        Some(w)
+    }
 }
 
 /// One state of the closed system.
@@ -534,10 +642,8 @@ pub enum Witness {
 pub struct SysState {
     /// The sessions; those whose `env.active` is false do not exist.
     pub sess: [Sess; SESSIONS],
-    /// Other sessions fill server `i` (its maxconn is 1).
-    pub busy: [bool; 2],
-    /// Round-robin cursor of the backend.
-    pub cursor: u8,
+    /// The backend they share.
+    pub backend: Backend,
     /// Violation bits.
     pub violations: u32,
     /// Witness bits.

@@ -139,16 +139,27 @@ impl System {
                                 reject,
                                 ..Env::default()
                             };
+                            let mut backend = Backend { ghosts: b, ..Backend::default() };
+                            for (k, srv) in backend.servers.iter_mut().enumerate() {
+                                srv.maxconn = 1;
+                                srv.usable = k < usize::from(self.cfg.servers());
+                                srv.active = u32::from(b[k]);
+                            }
                             let mut s = SysState {
                                 sess: [Sess::default(); SESSIONS],
-                                busy: b,
-                                cursor: 0,
+                                backend,
                                 violations: 0,
                                 seen: 0,
                                 quiet: false,
                                 stop: false,
                             };
                             s.sess[0] = self.new_session(env);
+                            if self.cfg.sessions >= 2 {
+                                // A second client on the same listener: no
+                                // check, no rule against it.
+                                let second = Env { health: false, monitor_match: false, reject: 0, ..env };
+                                s.sess[1] = self.new_session(second);
+                            }
                             self.derive(&mut s);
                             out.push(s);
                         }
@@ -201,7 +212,7 @@ impl System {
             self.peer_actions(i, x, out);
         }
         for i in 0..2u8 {
-            if s.busy[i as usize] {
+            if s.backend.ghosts[i as usize] {
                 out.push(SysAction::SlotFrees(i));
             }
         }
@@ -253,8 +264,24 @@ impl System {
         if measure(&n) <= measure(s) {
             n.violate(Violation::NoProgress);
         }
+        self.check_servers(&mut n);
         self.derive(&mut n);
         n
+    }
+
+    /// Observable: no server holds more of the proxy's connections (and the
+    /// other sessions') than its maxconn.
+    fn check_servers(&self, n: &mut SysState) {
+        for k in 0..usize::from(self.cfg.servers()) {
+            let srv = n.backend.servers[k];
+            let conns = u32::from(n.backend.ghosts[k])
+                + n.sessions()
+                    .filter(|x| x.exec.fd_open[Side::Back as usize] && x.env.attempt_server == Some(k as u8))
+                    .count() as u32;
+            if srv.maxconn != 0 && conns > srv.maxconn {
+                n.violate(Violation::MaxconnExceeded);
+            }
+        }
     }
 
     /// Recomputes the derived flags of `n` and, if the proxy sleeps, checks
@@ -267,21 +294,39 @@ impl System {
         }
     }
 
+    /// A session outside the model leaves server `k`: the backend releases
+    /// its slot, and the core decides whether a waiting session gets it.
     fn slot_frees(&self, n: &mut SysState, k: u8, obs: &mut Observer) {
-        n.busy[k as usize] = false;
-        for i in 0..SESSIONS {
-            let x = &n.sess[i];
-            if x.env.active && x.core.si_back == SiState::Que && x.env.slot.is_none() {
-                let before = n.sess[i];
-                let x = &mut n.sess[i];
-                x.env.slot = Some(k);
-                let scfg = *self.session_config(x);
-                x.core.handle_dequeued(&scfg, k, 0);
-                n.witness(Witness::Queued);
-                self.check_core_step(n, i, &before, obs);
-                break;
-            }
+        n.backend.ghosts[k as usize] = false;
+        let scfg = *self.session_config(&n.sess[0]);
+        if let Some(j) = crate::core::backend::release(&scfg, &mut n.backend, k) {
+            self.hand_slot(n, usize::from(j), k, obs);
         }
+    }
+
+    /// The backend handed server `k`'s slot to waiting session `j`.
+    pub(super) fn hand_slot(&self, n: &mut SysState, j: usize, k: u8, obs: &mut Observer) -> usize {
+        if j >= SESSIONS || !n.sess[j].env.active {
+            n.violate(Violation::FillMismatch);
+            return j;
+        }
+        if n.backend.stops_waiting(j as u8) {
+            n.violate(Violation::QueueOrder);
+        }
+        n.witness(Witness::Queued);
+        if n.backend.waiting_len > 0 {
+            n.witness(Witness::HandedOver);
+        }
+        let before = n.sess[j];
+        if n.sess[j].env.slot.replace(k).is_some() {
+            n.violate(Violation::FillMismatch);
+        }
+        let x = &mut n.sess[j];
+        x.exec.queue_moves += 1;
+        let scfg = *self.session_config(x);
+        x.core.handle_dequeued(&scfg, k, 0);
+        self.check_core_step(n, j, &before, obs);
+        j
     }
 
     fn timer_fires(&self, n: &mut SysState, i: usize, k: TimerKind, obs: &mut Observer) {
@@ -308,10 +353,26 @@ impl System {
     // The proxy's turn.
     // ------------------------------------------------------------------
 
+    /// Runs session `i` until its core waits, then every session the
+    /// backend handed a freed slot to during it (the runtime's `run_work`).
     fn proxy_turn(
         &self,
         n: &mut SysState,
         i: usize,
+        log: &mut Option<&mut Vec<(Action, Outcome)>>,
+        obs: &mut Observer,
+    ) {
+        let mut work = vec![i];
+        while let Some(j) = work.pop() {
+            self.run_session(n, j, &mut work, log, obs);
+        }
+    }
+
+    fn run_session(
+        &self,
+        n: &mut SysState,
+        i: usize,
+        work: &mut Vec<usize>,
         log: &mut Option<&mut Vec<(Action, Outcome)>>,
         obs: &mut Observer,
     ) {
@@ -325,7 +386,10 @@ impl System {
             }
             let before = n.sess[i];
             let mut events = Events::default();
-            let outcome = self.execute(n, i, action, &mut events);
+            let (outcome, handed) = self.execute(n, i, action, &mut events, obs);
+            if let Some(j) = handed {
+                work.push(j);
+            }
             if let Some(l) = log.as_deref_mut() {
                 l.push((action, outcome));
             }
@@ -416,6 +480,10 @@ impl System {
 
     /// What may not be true while the proxy sleeps.
     fn check_quiescent(&self, n: &mut SysState) {
+        // Observable: a client told to wait while a server has room.
+        if n.backend.waiting_len > 0 && n.backend.slot_free(usize::from(self.cfg.servers())) {
+            n.violate(Violation::Starved);
+        }
         for i in 0..SESSIONS {
             let x = n.sess[i];
             if !x.env.active {

@@ -1,7 +1,10 @@
-//! The backend side's decisions: which server, whether to queue, and what to
-//! do after a failed connect attempt. The balancer's counters are shared by
-//! every session of a backend, so they live with the caller (the runtime's
-//! backend, or the model's servers); the decisions are made here.
+//! The backend side's decisions: which server, whether to queue, who gets a
+//! freed slot, and what to do after a failed connect attempt. The balancer's
+//! counters and the queue are shared by every session of a backend, so they
+//! live with the caller (the runtime's backend, or the model's servers,
+//! through [`Shared`]); the decisions are made here.
+
+use super::config::{Bugs, Mutant, SessionConfig};
 
 /// Load-balancing algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -15,7 +18,7 @@ pub enum Balance {
 }
 
 /// What the balancer needs to know about one server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct ServerView {
     /// Connections this server currently holds slots for.
     pub active: u32,
@@ -97,6 +100,95 @@ pub fn after_failure(retries: u8, used: u8, redispatch: bool, turn_around: bool)
     } else {
         Retry::SameServer
     }
+}
+
+/// The state a backend's sessions share, as the core decides on it: each
+/// server's slots, the round-robin cursor and the queue. The runtime keeps it
+/// in growable collections behind a mutex (`impl/src/runtime/backend.rs`);
+/// the model in fixed arrays (`check::state::Shared`). Only the storage is
+/// theirs: who gets a slot, who waits, who is handed a freed slot is decided
+/// here ([`take`], [`release`], [`leave`], [`offer`]).
+pub trait Shared {
+    /// A session waiting in the queue.
+    type Waiter: Copy + PartialEq;
+
+    /// The servers, in the backend's order.
+    fn servers(&mut self) -> &mut [ServerView];
+    /// The round-robin cursor.
+    fn cursor(&mut self) -> &mut usize;
+    /// Appends a waiter at the back of the queue (the newest).
+    fn push_waiter(&mut self, w: Self::Waiter);
+    /// How many wait.
+    fn waiters(&self) -> usize;
+    /// The waiter at `pos` (0 is the oldest).
+    fn waiter(&self, pos: usize) -> Option<Self::Waiter>;
+    /// Removes the waiter at `pos`.
+    fn remove_waiter(&mut self, pos: usize) -> Option<Self::Waiter>;
+}
+
+fn room(s: &ServerView) -> bool {
+    s.has_room()
+}
+
+/// Session `me` asks for a server, avoiding `avoid` if it can: a server with
+/// room gives it a slot (counted at once), a full backend queues it (when
+/// `cfg.queue`), or there is no server for it.
+pub fn take<B: Bugs, S: Shared>(cfg: &SessionConfig<B>, shared: &mut S, avoid: Option<u8>, me: S::Waiter) -> Pick {
+    let mut cursor = *shared.cursor();
+    let p = pick(cfg.balance, &mut cursor, shared.servers(), avoid, cfg.queue);
+    *shared.cursor() = cursor;
+    match p {
+        Pick::Assigned(i) => {
+            if let Some(s) = shared.servers().get_mut(usize::from(i)) {
+                s.active += 1;
+            }
+        }
+        Pick::Queue => shared.push_waiter(me),
+        Pick::NoServer => {}
+    }
+    p
+}
+
+/// Server `i`'s slot is given back. If a session waits and the server may
+/// take one, the slot goes straight to the oldest waiter, who is returned (it
+/// is handed server `i`: [`crate::core::Session::handle_dequeued`]); the
+/// count does not move. Otherwise the slot is freed.
+pub fn release<B: Bugs, S: Shared>(cfg: &SessionConfig<B>, shared: &mut S, i: u8) -> Option<S::Waiter> {
+    let idx = usize::from(i);
+    let usable = shared.servers().get(idx).is_some_and(|s| s.usable);
+    let hand_over = !cfg.mutant.has(Mutant::ReleaseForgetsQueue);
+    if usable && shared.waiters() > 0 && hand_over {
+        // The oldest waiter first (mutant: the newest).
+        let pos = if cfg.mutant.has(Mutant::QueueSkipsOldest) { shared.waiters() - 1 } else { 0 };
+        return shared.remove_waiter(pos);
+    }
+    if let Some(s) = shared.servers().get_mut(idx) {
+        s.active = s.active.saturating_sub(1);
+    }
+    None
+}
+
+/// A free slot on server `i` that no release brought (a server made ready
+/// again): the oldest waiter takes it, if the server has room.
+pub fn offer<S: Shared>(shared: &mut S, i: u8) -> Option<S::Waiter> {
+    let idx = usize::from(i);
+    let has_room = shared.servers().get(idx).is_some_and(room);
+    if !has_room || shared.waiters() == 0 {
+        return None;
+    }
+    let w = shared.remove_waiter(0)?;
+    if let Some(s) = shared.servers().get_mut(idx) {
+        s.active += 1;
+    }
+    Some(w)
+}
+
+/// Session `me` leaves the queue (queue timeout, client abort). It holds no
+/// slot, so nothing is freed. False if it was not in the queue (a slot was
+/// handed to it meanwhile: it releases that one).
+pub fn leave<S: Shared>(shared: &mut S, me: S::Waiter) -> bool {
+    let found = (0..shared.waiters()).find(|&p| shared.waiter(p) == Some(me));
+    found.and_then(|p| shared.remove_waiter(p)).is_some()
 }
 
 #[cfg(test)]

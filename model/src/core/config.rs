@@ -265,9 +265,22 @@ mutants! {
     /// The lingering drain is skipped once a connect was retried.
     LingerSkippedAfterRetry = "linger-skipped-after-retry",
         "closes without the lingering drain, but only on a session whose connect was retried";
+    /// The lingering drain is skipped on a TLS connection once a connect was
+    /// redispatched and the request carried data.
+    LingerSkippedAfterRedispatch = "linger-skipped-after-redispatch",
+        "closes a TLS connection without the lingering drain, but only on a session that was redispatched to another server and carried a request";
     /// The handshake timer re-arms itself instead of closing.
     HandshakeTimerRearms = "handshake-timer-rearms",
         "re-arms the handshake timer when it fires instead of closing the slow client, so such a session never ends";
+    /// A freed slot goes to the newest waiter.
+    QueueSkipsOldest = "queue-skips-oldest",
+        "hands a freed server slot to the newest session in the queue instead of the oldest";
+    /// A release frees the slot without handing it to a waiter.
+    ReleaseForgetsQueue = "release-forgets-queue",
+        "frees a released server slot without looking at the queue, so a waiting session waits on while a slot is free";
+    /// Leaving the queue gives back a slot the session never held.
+    QueueTimeoutReleases = "queue-timeout-releases",
+        "gives a server slot back when a session leaves the queue (its queue timeout or its client's abort), though it never held one";
     /// A truncated TLS stream is forwarded as a clean close.
     TruncationAsClose = "truncation-as-close",
         "forwards a TLS stream that ended without close_notify (a truncation) as a clean close, with a close_notify";

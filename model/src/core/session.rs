@@ -174,6 +174,8 @@ pub enum Action {
         /// Server index in the backend.
         server: u8,
     },
+    /// Leave the backend's queue without a slot (queue timeout, client abort).
+    LeaveQueue,
 }
 
 /// What happened when the runtime performed an [`Action`].
@@ -256,6 +258,9 @@ pub struct Session {
     pub fail_cause: Cause,
     /// HH_ACCEPT_SESSION ran: the session exists.
     pub started: bool,
+    /// The session is in its backend's queue (from a `Queue` pick until it is
+    /// handed a slot or leaves).
+    pub queued: bool,
 }
 
 impl Session {
@@ -299,6 +304,7 @@ impl Session {
             rejected: false,
             fail_cause: Cause::Normal,
             started: false,
+            queued: false,
         };
         s.update(cfg, now);
         s
@@ -382,6 +388,7 @@ impl Session {
             && self.front.fd == FdState::Closed
             && self.back.fd == FdState::Closed
             && self.server.is_none()
+            && !self.queued
             && self.req.is_empty()
             && self.res.is_empty()
     }
@@ -456,8 +463,12 @@ impl Session {
 
     /// A queued session was given a slot on `server` by the balancer.
     pub fn handle_dequeued<B: Bugs>(&mut self, cfg: &SessionConfig<B>, server: u8, now: Millis) {
+        // The slot is this session's now, whatever it is doing: a session
+        // that left QUE meanwhile (its hand-off crossed its timeout) gives
+        // it back (`poll_action`).
+        self.queued = false;
+        self.server = Some(server);
         if self.si_back == SiState::Que {
-            self.server = Some(server);
             self.set_si(Side::Back, SiState::Ass);
         }
         self.update(cfg, now);
@@ -612,7 +623,10 @@ impl Session {
                     self.server = Some(srv);
                     self.set_si(Side::Back, SiState::Ass);
                 }
-                Outcome::Pick(Pick::Queue) if cfg.queue => self.set_si(Side::Back, SiState::Que),
+                Outcome::Pick(Pick::Queue) if cfg.queue => {
+                    self.queued = true;
+                    self.set_si(Side::Back, SiState::Que);
+                }
                 _ => {
                     self.term.record(Cause::Proxy, Phase::Connect);
                     self.give_up_server();
@@ -702,7 +716,12 @@ impl Session {
             }
             Action::ReleaseServer { .. } => {
                 self.server = None;
+                if cfg.mutant.has(Mutant::QueueTimeoutReleases) && self.si_back != SiState::Que {
+                    // The bug's "release" stood for leaving the queue.
+                    self.queued = false;
+                }
             }
+            Action::LeaveQueue => self.queued = false,
         }
         self.update(cfg, now);
     }
@@ -1122,7 +1141,11 @@ impl Session {
         }
         // Both directions shut: close (SHR and SHW, the note's si_shutw/si_shutr).
         let skip_linger = cfg.mutant.has(Mutant::CloseWithoutDrain)
-            || cfg.mutant.has(Mutant::LingerSkippedAfterRetry) && self.retries_used > 0;
+            || cfg.mutant.has(Mutant::LingerSkippedAfterRetry) && self.retries_used > 0
+            || cfg.mutant.has(Mutant::LingerSkippedAfterRedispatch)
+                && self.failed_server.is_some()
+                && self.req.seen_data
+                && self.conn(side).data != DataLayer::Raw;
         let c = self.conn_mut(side);
         let lingering_done = c.shr() || skip_linger && c.draining();
         if !c.closing() && c.shw() && lingering_done {
@@ -1234,6 +1257,16 @@ impl Session {
 
     /// The next I/O action, or `None` when the session waits for an event.
     pub fn poll_action<B: Bugs>(&self, cfg: &SessionConfig<B>) -> Option<Action> {
+        // A session that no longer waits leaves the queue first, so the next
+        // freed slot goes to one that does.
+        if self.queued && self.si_back != SiState::Que {
+            return Some(if cfg.mutant.has(Mutant::QueueTimeoutReleases) {
+                // The bug: leaving the queue gives a slot back.
+                Action::ReleaseServer { server: 0 }
+            } else {
+                Action::LeaveQueue
+            });
+        }
         for side in Side::BOTH {
             if let Some(a) = self.close_step(cfg, side) {
                 return Some(a);

@@ -377,7 +377,8 @@ pub fn plausible_outcome(rng: &mut Rng, action: Action) -> Outcome {
         | Action::DataClose(_)
         | Action::CtrlClose(_)
         | Action::SockClose { .. }
-        | Action::ReleaseServer { .. } => &[(1, Done)],
+        | Action::ReleaseServer { .. }
+        | Action::LeaveQueue => &[(1, Done)],
     };
     let total: u64 = choices.iter().map(|&(w, _)| w).sum();
     let mut roll = rng.below(total);

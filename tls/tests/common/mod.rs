@@ -319,3 +319,69 @@ fn base64(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// Turns a hang into a failure in the bounded waits below; never a synchronisation.
+pub const HANG_GUARD: Duration = Duration::from_secs(30);
+
+/// Repeats a non-blocking `step` until `done` accepts its answer, checking every 100 µs, and
+/// returns that answer; after [`HANG_GUARD`] it returns the last answer, for the caller's
+/// assertion to report. This replaces "sleep, then assert one step": on a loaded machine the
+/// peer's bytes may take longer than any fixed sleep to cross loopback.
+pub fn eventually<T>(mut step: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    let deadline = std::time::Instant::now() + HANG_GUARD;
+    loop {
+        let answer = step();
+        if done(&answer) || std::time::Instant::now() >= deadline {
+            return answer;
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+/// Repeats a handshake step while it waits for the peer ([`Step::WantRead`]); the first other
+/// answer (or the last after [`HANG_GUARD`]).
+pub fn step_until_answered(end: &mut End) -> Step {
+    eventually(|| end.tls.handshake(&end.sock), |s| *s != Step::WantRead)
+}
+
+/// Reads into `into` until an answer other than `WouldBlock` (an end, or an error), bounded by
+/// [`HANG_GUARD`]; the bytes that came before it stay in `into`.
+pub fn drain_until_end(end: &mut End, into: &mut Vec<u8>) -> Read {
+    eventually(|| end.drain(into), |r| *r != Read::WouldBlock)
+}
+
+/// Reads into `into` until it holds at least `len` bytes (bounded by [`HANG_GUARD`]); the
+/// last answer, `WouldBlock` when the bytes came and nothing else.
+pub fn drain_at_least(end: &mut End, into: &mut Vec<u8>, len: usize) -> Read {
+    let deadline = std::time::Instant::now() + HANG_GUARD;
+    loop {
+        let answer = end.drain(into);
+        if into.len() >= len || answer != Read::WouldBlock || std::time::Instant::now() >= deadline {
+            return answer;
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+}
+
+/// Waits until `sock` has at least `len` bytes queued for reading (peeked, not consumed),
+/// bounded by [`HANG_GUARD`].
+pub fn wait_queued(sock: &TcpStream, len: usize) {
+    let mut buf = vec![0u8; len];
+    let got = eventually(|| sock.peek(&mut buf).unwrap_or(0), |n| *n >= len);
+    assert!(got >= len, "{got} of {len} bytes arrived within {HANG_GUARD:?}");
+}
+
+/// Waits until `sock` is readable: data, an end or an error is queued (bounded by
+/// [`HANG_GUARD`]). What a readiness event says, and like it this consumes nothing: a peek
+/// would take a pending reset (Linux reports it once).
+pub fn wait_readable(sock: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let mut poll = mio::Poll::new().expect("epoll");
+    let fd = sock.as_raw_fd();
+    let mut source = mio::unix::SourceFd(&fd);
+    poll.registry().register(&mut source, mio::Token(0), mio::Interest::READABLE).expect("register");
+    let mut events = mio::Events::with_capacity(4);
+    poll.poll(&mut events, Some(HANG_GUARD)).expect("epoll_wait");
+    assert!(!events.is_empty(), "nothing to read within {HANG_GUARD:?}");
+    poll.registry().deregister(&mut source).expect("deregister");
+}

@@ -1,0 +1,306 @@
+//! The proxy's bulk transfers under injected system-call faults (`connseq::sys::fault`, built
+//! with the test-only `fault-injection` feature): EAGAIN on any call, short reads and writes,
+//! ENOBUFS and ENOMEM on send, EMFILE and ENFILE on accept and on the server connect,
+//! ECONNRESET and EPIPE in the middle of a send or a splice, splice answering EINVAL (the
+//! fallback to buffers), a pipe that cannot grow, no pipe at all.
+//!
+//! Each test runs sessions that each send a pattern stream through the proxy to an echo
+//! server and read the echo back, with the faults striking at random points drawn from a
+//! seed (printed; `CONNSEQ_FAULT_SEED=N` repeats a run's choices, as far as the threads'
+//! timing lets). Every session must end in order, with the termination code its fault
+//! explains, and lose nothing that must arrive:
+//! - `--`: the client got its whole stream back, intact, then EOF;
+//! - `SD` or `SL` (a send to or receive from the server failed, with data flowing or while
+//!   closing): the client got exactly the bytes the proxy wrote to it, intact, then a clean EOF;
+//! - `CD` or `CL` (the same on the client's side): the server got exactly the bytes the proxy
+//!   wrote to it, then a clean EOF;
+//! - `RC` (no socket for the server): the client got nothing and a clean EOF.
+//!
+//! The faults are process-wide, so the tests take turns.
+
+mod common;
+
+use common::stream::{pattern, server_socket, write_pattern, MIB};
+use common::{wait_until, HANG_GUARD};
+use connseq::config::{BackendConfig, GlobalConfig, ListenerConfig, ListenerOptions, ProxyConfig, ServerConfig};
+use connseq::runtime::{self, Options, RunningProxy, SessionRecord};
+use connseq::sys::fault::{self, Call, Fault, Plan, Rule};
+use connseq_model::core::SpliceMode;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Mutex;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Sessions per test, at once.
+const SESSIONS: usize = 6;
+/// Bytes each client sends (and gets back).
+const LEN: usize = MIB + 4321;
+
+fn seed(test: u64) -> u64 {
+    let seed = std::env::var("CONNSEQ_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5EED_0000 + test);
+    eprintln!("fault seed {seed} (CONNSEQ_FAULT_SEED={seed} repeats it)");
+    seed
+}
+
+fn config(server: SocketAddr, splice: SpliceMode, pipe_size: Option<usize>) -> ProxyConfig {
+    let mut backend = BackendConfig::new("app", vec![ServerConfig { addr: server, maxconn: 0 }]);
+    backend.retries = 0;
+    backend.timeouts.turn_around = Duration::ZERO;
+    let listener = ListenerConfig {
+        name: "faults".into(),
+        addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+        backend,
+        timeouts: Default::default(),
+        maxconn: 0,
+        options: ListenerOptions { splice, ..ListenerOptions::default() },
+    };
+    let global = GlobalConfig { threads: 1, splice, pipe_size, ..GlobalConfig::default() };
+    ProxyConfig { listeners: vec![listener], global }
+}
+
+/// What one client saw: the echo bytes it read (checked against its stream as they came) and
+/// how its read ended.
+#[derive(Debug)]
+struct ClientSaw {
+    client: SocketAddr,
+    got: u64,
+    end: Result<(), io::ErrorKind>,
+}
+
+/// An echo server that keeps the result of each connection: bytes echoed until a clean EOF,
+/// or the error that ended it.
+fn echo_server(l: TcpListener, n: usize) -> JoinHandle<Vec<io::Result<u64>>> {
+    thread::spawn(move || {
+        let conns: Vec<_> = (0..n)
+            .map_while(|_| l.accept().ok())
+            .map(|(mut s, _)| {
+                thread::spawn(move || -> io::Result<u64> {
+                    s.set_read_timeout(Some(HANG_GUARD))?;
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut total = 0u64;
+                    loop {
+                        let n = s.read(&mut buf)?;
+                        if n == 0 {
+                            s.shutdown(Shutdown::Write)?;
+                            return Ok(total);
+                        }
+                        s.write_all(&buf[..n])?;
+                        total += n as u64;
+                    }
+                })
+            })
+            .collect();
+        conns.into_iter().map(|h| h.join().expect("an echo thread")).collect()
+    })
+}
+
+/// One client: sends its stream and half-closes while it reads the echo, checking each byte.
+fn client(addr: SocketAddr, seed: u64) -> JoinHandle<ClientSaw> {
+    thread::spawn(move || {
+        let mut s = TcpStream::connect(addr).expect("connect to the proxy");
+        s.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
+        let me = s.local_addr().expect("local address");
+        let mut w = s.try_clone().expect("clone");
+        // The writer may fail when the proxy gave up on this client: what came back says why.
+        let writer = thread::spawn(move || {
+            let _ = write_pattern(&mut w, seed, LEN);
+            let _ = w.shutdown(Shutdown::Write);
+        });
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0u64;
+        let end = loop {
+            match s.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    for &b in &buf[..n] {
+                        assert_eq!(b, pattern(seed, got), "byte {got} of the echo to {me} is wrong");
+                        got += 1;
+                    }
+                }
+                Err(e) => break Err(e.kind()),
+            }
+        };
+        writer.join().expect("the writer");
+        ClientSaw { client: me, got, end }
+    })
+}
+
+/// Runs [`SESSIONS`] sessions through a proxy of `splice` mode under `rules` and checks every
+/// session by its code (see the module's doc); returns the records and the strike counts.
+fn run(test: u64, splice: SpliceMode, pipe_size: Option<usize>, rules: Vec<Rule>) -> (Vec<SessionRecord>, Vec<u64>) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (l, server) = server_socket();
+    let echoes = echo_server(l, SESSIONS);
+    let options = Options { record_sessions: true, ..Options::default() };
+    let mut proxy: RunningProxy = runtime::spawn_with(&config(server, splice, pipe_size), options).expect("start");
+    let addr = proxy.addrs()[0];
+    let installed = fault::install(Plan { seed: seed(test), rules });
+    let clients: Vec<_> = (0..SESSIONS).map(|i| client(addr, test * 100 + i as u64)).collect();
+    let saw: Vec<ClientSaw> = clients.into_iter().map(|c| c.join().expect("a client")).collect();
+    wait_until("every session ended", || proxy.stats().ended >= SESSIONS as u64);
+    let struck = installed.struck();
+    drop(installed);
+    proxy.shutdown().expect("the proxy stops");
+    let records = proxy.take_records();
+    // The echo server waits for one connection per session; sessions that never reached it
+    // (RC) are stood in for by empty ones.
+    while !echoes.is_finished() {
+        drop(TcpStream::connect(server));
+        thread::sleep(Duration::from_millis(1));
+    }
+    let echoed = echoes.join().expect("the echo server");
+    check(&records, &saw, &echoed);
+    eprintln!(
+        "struck {struck:?}; codes {:?}; {} spliced bytes",
+        records.iter().map(|r| r.termination.to_string()).collect::<Vec<_>>(),
+        proxy.stats().spliced
+    );
+    (records, struck)
+}
+
+/// Every session's code explains what its peers saw.
+fn check(records: &[SessionRecord], saw: &[ClientSaw], echoed: &[io::Result<u64>]) {
+    assert_eq!(records.len(), SESSIONS, "one record per session");
+    for r in records {
+        let c = saw.iter().find(|c| c.client == r.client).expect("each record is a client's");
+        match r.termination.to_string().as_str() {
+            "--" => {
+                assert_eq!((c.got, c.end), (LEN as u64, Ok(())), "{r:?}: the whole echo, then EOF");
+                assert_eq!((r.to_server, r.to_client), (LEN as u64, LEN as u64), "{r:?}");
+            }
+            "SD" | "SL" => assert_eq!((c.got, c.end), (r.to_client, Ok(())), "{r:?}: what the proxy wrote, then EOF"),
+            "CD" | "CL" => assert!(
+                echoed.iter().any(|e| matches!(e, Ok(n) if *n == r.to_server)),
+                "{r:?}: no server connection got exactly {} bytes then EOF: {echoed:?}",
+                r.to_server
+            ),
+            "RC" => assert_eq!((c.got, c.end, r.to_server), (0, Ok(()), 0), "{r:?}: nothing, then EOF"),
+            other => panic!("{r:?}: unexpected code {other}"),
+        }
+    }
+}
+
+fn codes(records: &[SessionRecord]) -> Vec<String> {
+    let mut v: Vec<String> = records.iter().map(|r| r.termination.to_string()).collect();
+    v.sort();
+    v
+}
+
+fn all_normal(records: &[SessionRecord]) {
+    assert_eq!(codes(records), vec!["--".to_string(); SESSIONS], "every session ends normally");
+}
+
+#[test]
+fn eagain_on_every_kind_of_call_delays_but_loses_nothing() {
+    for (i, splice) in [SpliceMode::Never, SpliceMode::Always].into_iter().enumerate() {
+        let eagain = |call| Rule::new(call, Fault::Errno(libc::EAGAIN), 300);
+        let rules = vec![
+            eagain(Call::Recv),
+            eagain(Call::Send),
+            eagain(Call::SpliceIn),
+            eagain(Call::SpliceOut),
+            eagain(Call::Accept),
+        ];
+        let (records, struck) = run(1 + i as u64, splice, None, rules);
+        all_normal(&records);
+        // Through buffers every byte meets recv and send; through pipes, splice.
+        let data_path = if splice == SpliceMode::Always { &struck[2..4] } else { &struck[0..2] };
+        assert!(data_path.iter().all(|&n| n > 0) && struck[4] > 0, "{struck:?}");
+    }
+}
+
+#[test]
+fn short_reads_and_writes_of_any_size_lose_nothing() {
+    for (i, splice) in [SpliceMode::Never, SpliceMode::Always].into_iter().enumerate() {
+        let short = |call| Rule::new(call, Fault::Short(4096), 500);
+        let rules = vec![short(Call::Recv), short(Call::Send), short(Call::SpliceIn), short(Call::SpliceOut)];
+        let (records, struck) = run(10 + i as u64, splice, None, rules);
+        all_normal(&records);
+        assert!(struck.iter().sum::<u64>() > 100, "{struck:?}");
+    }
+}
+
+#[test]
+fn enobufs_or_enomem_on_a_send_ends_that_session_in_order() {
+    for (i, errno) in [libc::ENOBUFS, libc::ENOMEM].into_iter().enumerate() {
+        let rules = vec![Rule::new(Call::Send, Fault::Errno(errno), 10).at_most(2)];
+        let (records, struck) = run(20 + i as u64, SpliceMode::Never, None, rules);
+        let failed = records.iter().filter(|r| r.termination.to_string() != "--").count() as u64;
+        assert!(
+            failed >= 1 && failed <= struck[0],
+            "a session ends per fault at most: {:?} {struck:?}",
+            codes(&records)
+        );
+    }
+}
+
+#[test]
+fn econnreset_or_epipe_in_the_middle_of_a_send_or_a_splice_ends_that_session_in_order() {
+    let mut n = 0;
+    for splice in [SpliceMode::Never, SpliceMode::Always] {
+        for errno in [libc::ECONNRESET, libc::EPIPE] {
+            let call = if splice == SpliceMode::Always { Call::SpliceOut } else { Call::Send };
+            let rules = vec![Rule::new(call, Fault::Errno(errno), 10).at_most(2)];
+            n += 1;
+            let (records, struck) = run(30 + n, splice, None, rules);
+            let failed = records.iter().filter(|r| r.termination.to_string() != "--").count() as u64;
+            assert!(
+                failed >= 1 && failed <= struck[0],
+                "a session ends per fault at most: {:?} {struck:?}",
+                codes(&records)
+            );
+        }
+    }
+}
+
+#[test]
+fn emfile_or_enfile_on_accept_pauses_and_then_serves_everyone() {
+    for (i, errno) in [libc::EMFILE, libc::ENFILE].into_iter().enumerate() {
+        let rules = vec![Rule::new(Call::Accept, Fault::Errno(errno), 400).at_most(4)];
+        let (records, struck) = run(40 + i as u64, SpliceMode::Auto, None, rules);
+        all_normal(&records);
+        assert!(struck[0] > 0, "{struck:?}");
+    }
+}
+
+#[test]
+fn emfile_or_enfile_on_the_server_connect_ends_with_rc() {
+    for (i, errno) in [libc::EMFILE, libc::ENFILE].into_iter().enumerate() {
+        let rules = vec![Rule::new(Call::Connect, Fault::Errno(errno), 1000).at_most(2)];
+        let (records, struck) = run(50 + i as u64, SpliceMode::Auto, None, rules);
+        assert_eq!(struck, vec![2]);
+        let mut want = vec!["--".to_string(); SESSIONS - 2];
+        want.extend(["RC".to_string(), "RC".to_string()]);
+        want.sort();
+        assert_eq!(codes(&records), want);
+    }
+}
+
+#[test]
+fn splice_answering_einval_falls_back_to_buffers() {
+    let rules = vec![Rule::new(Call::SpliceIn, Fault::SpliceUnsupported, 1000)];
+    let (records, struck) = run(60, SpliceMode::Always, None, rules);
+    all_normal(&records);
+    assert!(struck[0] >= SESSIONS as u64, "each session's first splice failed: {struck:?}");
+}
+
+#[test]
+fn a_pipe_that_cannot_grow_keeps_the_default_size() {
+    let rules = vec![Rule::new(Call::PipeGrow, Fault::Errno(libc::EPERM), 1000)];
+    let (records, struck) = run(70, SpliceMode::Always, Some(1 << 20), rules);
+    all_normal(&records);
+    assert!(struck[0] > 0, "{struck:?}");
+}
+
+#[test]
+fn no_pipe_at_all_falls_back_to_buffers() {
+    for (i, errno) in [libc::EMFILE, libc::ENFILE, libc::ENOMEM].into_iter().enumerate() {
+        let rules = vec![Rule::new(Call::Pipe, Fault::Errno(errno), 1000)];
+        let (records, struck) = run(80 + i as u64, SpliceMode::Always, None, rules);
+        all_normal(&records);
+        assert!(struck[0] > 0, "{struck:?}");
+    }
+}

@@ -1,0 +1,101 @@
+//! Accept when the process is out of file descriptors (EMFILE), with no
+//! session alive: no session end will wake the listeners, so the proxy must
+//! retry on its own (a 100 ms backoff) and serve the waiting client once
+//! descriptors are free again; it never spins on the failing accept.
+//!
+//! The warning it logs comes once, then at most once per 10 s with the
+//! number of failures in between (not once per failed accept).
+//!
+//! The descriptor limit and the log subscriber are process-wide, so this is
+//! the only test in its binary.
+
+mod common;
+
+use common::{listener, proxy_config, round_trip, wait_until, EchoServer};
+use connseq::runtime;
+use connseq::sys::process::{open_fd_count, set_nofile_soft_limit};
+use socket2::{Domain, Socket, Type};
+use std::fs::File;
+use std::io::Read;
+use std::net::{Shutdown, TcpStream};
+use std::sync::{Arc, Mutex};
+
+/// Where the proxy's log lines go in this test.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn lines_with(&self, needle: &str) -> usize {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+        text.lines().filter(|l| l.contains(needle)).count()
+    }
+}
+
+#[test]
+fn the_accept_failure_warning_comes_once_then_at_most_every_ten_seconds() {
+    let logs = Logs::default();
+    let sink = logs.clone();
+    tracing_subscriber::fmt().with_writer(move || sink.clone()).with_ansi(false).init();
+    let server = EchoServer::start();
+    let proxy = runtime::spawn(&proxy_config(vec![listener("e", &[server.addr()], 0, 0)], 0)).expect("start");
+    let addr = proxy.addrs()[0];
+    let mut warmup = TcpStream::connect(addr).expect("connect");
+    round_trip(&mut warmup, b"warm");
+    warmup.shutdown(Shutdown::Write).expect("half-close");
+    let mut rest = Vec::new();
+    warmup.read_to_end(&mut rest).expect("EOF");
+    drop(warmup);
+    wait_until("the warm-up session ended", || proxy.live_sessions() == 0);
+
+    // The client's socket exists before the descriptors run out; its
+    // connect needs none.
+    let client = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let limit = open_fd_count().expect("count") as u64 + 16;
+    let old = set_nofile_soft_limit(limit).expect("lower the limit");
+    let mut hog = Vec::new();
+    while let Ok(f) = File::open("/dev/null") {
+        hog.push(f);
+    }
+    assert!(!hog.is_empty(), "the hog took the last descriptors");
+    client.connect(&addr.into()).expect("the kernel completes the handshake into the backlog");
+    wait_until("the proxy's accept failed", || proxy.stats().accept_errors >= 1);
+    assert_eq!(proxy.stats().accepted, 1, "only the warm-up was accepted");
+    // One failure every backoff period while the descriptors stay out:
+    // several failures, one warning.
+    wait_until("the proxy's accept failed again and again", || proxy.stats().accept_errors >= 4);
+    assert_eq!(
+        logs.lines_with("accept: Too many open files"),
+        1,
+        "one warning for {} failures",
+        proxy.stats().accept_errors
+    );
+    let errors_while_out = proxy.stats().accept_errors;
+
+    // Descriptors free again, and still no session alive: the backoff ends
+    // and the waiting client is served.
+    drop(hog);
+    set_nofile_soft_limit(old).expect("restore the limit");
+    let mut client: TcpStream = client.into();
+    client.set_read_timeout(Some(common::HANG_GUARD)).expect("timeout");
+    round_trip(&mut client, b"after EMFILE");
+    client.shutdown(Shutdown::Write).expect("half-close");
+    client.read_to_end(&mut rest).expect("EOF");
+    assert!(rest.is_empty());
+    let stats = proxy.stats();
+    assert_eq!(stats.accepted, 2);
+    // One failed accept per backoff period at most: not a busy loop. The
+    // bound is loose (a slow machine may take several periods to free the
+    // descriptors) but a spinning accept makes thousands.
+    assert!(stats.accept_errors - errors_while_out < 1000, "{stats:?}");
+    proxy.stop().expect("stop");
+}
