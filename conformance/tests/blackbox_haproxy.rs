@@ -157,9 +157,11 @@ fn haproxy_departs_from_the_model_only_as_recorded_and_connseq_not_at_all() {
     // The harness ran: every playable trace was played, and read something.
     assert!(haproxy.errors.is_empty(), "harness errors: {:?}", haproxy.errors);
     assert_eq!(haproxy.traces, traces.len(), "every BFS trace was considered");
-    assert!(haproxy.runs >= 300, "{} runs", haproxy.runs);
-    assert!(haproxy.compared >= 400, "{} reads compared", haproxy.compared);
-    assert!(haproxy.agree_runs >= haproxy.runs / 2, "{}", haproxy.table());
+    // Close to the last measured run (376 runs, 449 reads compared, 350
+    // runs agree): a harness that stops playing or reading shows here.
+    assert!(haproxy.runs >= 370, "{} runs", haproxy.runs);
+    assert!(haproxy.compared >= 440, "{} reads compared", haproxy.compared);
+    assert!(haproxy.agree_runs >= 340, "{}", haproxy.table());
     // The classes this HAProxy shows (see HAPROXY_2_6_CLASSES).
     if version.starts_with("2.6.") {
         assert_eq!(haproxy.observed(), HAPROXY_2_6_CLASSES, "{}", haproxy.table());
