@@ -80,6 +80,10 @@ pub enum Outcome {
     /// pessimistic than Linux (a kernel-axiom test shows Linux's behaviour);
     /// the comparison stops there.
     Explained(String),
+    /// The harness itself failed (it could not start the proxy, or a socket
+    /// call of its own failed): neither agreement nor a divergence, and never
+    /// a pass.
+    HarnessError(String),
 }
 
 /// Where and how the real run departed from the model.
@@ -588,14 +592,14 @@ pub fn replay_with(sys: &System, init: &SysState, actions: &[SysAction], breakag
     let servers = usize::from(sys.cfg.servers());
     let mut h = match Harness::start(&cfg, &init.sess[0].env, init.backend.ghosts, servers, (buffer, pipe), breakage) {
         Ok(h) => h,
-        Err(e) => return Outcome::Unsupported(format!("the harness could not start: {e}")),
+        Err(e) => return Outcome::HarnessError(format!("the harness could not start: {e}")),
     };
     match run(sys, init, actions, &mut h) {
         Ok(compared) => Outcome::Agrees { compared },
         Err(Stop::Diverged(d)) => Outcome::Diverges(d),
         Err(Stop::Unsupported(why)) => Outcome::Unsupported(why),
         Err(Stop::Explained(why)) => Outcome::Explained(why),
-        Err(Stop::Io(e)) => Outcome::Unsupported(format!("harness I/O error: {e}")),
+        Err(Stop::Io(e)) => Outcome::HarnessError(format!("harness I/O error: {e}")),
     }
 }
 

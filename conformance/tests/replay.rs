@@ -22,6 +22,7 @@ struct Tally {
     compared: usize,
     unsupported: std::collections::BTreeMap<String, usize>,
     explained: Vec<String>,
+    errors: Vec<String>,
     diverged: Vec<(Trace, String)>,
 }
 
@@ -45,6 +46,14 @@ fn campaign(sys: &System, traces: &[Trace], breakage: Breakage) -> Tally {
             }
             Outcome::Unsupported(why) => *t.unsupported.entry(why).or_default() += 1,
             Outcome::Explained(why) => t.explained.push(why),
+            // On the correct runtime a harness error fails the test that met
+            // it; a broken runtime may leave the harness waiting for what
+            // never comes, which is counted, not hidden.
+            Outcome::HarnessError(e) if breakage == Breakage::None => {
+                let actions: Vec<String> = trace.actions.iter().map(|a| a.to_string()).collect();
+                panic!("harness error: {e}\n  trace: {}", actions.join(" ; "))
+            }
+            Outcome::HarnessError(e) => t.errors.push(e),
             Outcome::Diverges(d) => {
                 let lost = d.actual == replay::TURN_LOST;
                 t.diverged.push((trace.clone(), d.to_string()));
@@ -77,6 +86,9 @@ fn show(t: &Tally) -> String {
     );
     for (why, n) in &t.unsupported {
         s.push_str(&format!("  unsupported x{n}: {why}\n"));
+    }
+    for e in &t.errors {
+        s.push_str(&format!("  harness error: {e}\n"));
     }
     let mut classes: std::collections::BTreeMap<String, usize> = Default::default();
     for (_, d) in &t.diverged {

@@ -4,7 +4,7 @@
 //! fewer, earlier alternatives, earlier initial states), printed with its
 //! ITF form so that `connseq-conformance replay --trace FILE` replays it.
 //!
-//! `Agrees`, `Unsupported` and `Explained` all pass: only a divergence fails.
+//! `Agrees`, `Unsupported` and `Explained` pass; a divergence or a harness error fails.
 
 use connseq::runtime::Breakage;
 use connseq_conformance::itf;
@@ -41,6 +41,7 @@ fn walks_agree(sys: &System, breakage: Breakage, cases: &Cell<u32>) -> Result<()
         cases.set(cases.get() + 1);
         match replay_with(sys, &inits[t.init], &t.actions, breakage) {
             Outcome::Diverges(d) => Err(TestCaseError::fail(d.to_string())),
+            Outcome::HarnessError(e) => Err(TestCaseError::fail(format!("harness error: {e}"))),
             Outcome::Agrees { .. } | Outcome::Unsupported(_) | Outcome::Explained(_) => Ok(()),
         }
     });

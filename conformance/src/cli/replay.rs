@@ -97,7 +97,8 @@ pub fn run(a: &ReplayArgs) -> CliResult {
     progress.clear();
     print!("{}", tally.summary(traces.len(), start.elapsed()));
     if tally.diverged.is_empty() {
-        return Ok(ExitCode::SUCCESS);
+        // A harness error is not a pass: exit 2, as for any error of the tool.
+        return Ok(if tally.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) });
     }
     let files = write_divergences(&sys, &a.out, &tally.diverged)?;
     for ((t, d), file) in tally.diverged.iter().zip(&files) {
@@ -116,6 +117,7 @@ struct Tally {
     compared: usize,
     explained: BTreeMap<String, usize>,
     unsupported: BTreeMap<String, usize>,
+    errors: BTreeMap<String, usize>,
     diverged: Vec<(Trace, Divergence)>,
 }
 
@@ -128,6 +130,7 @@ impl Tally {
             }
             Outcome::Explained(why) => *self.explained.entry(reason(&why)).or_default() += 1,
             Outcome::Unsupported(why) => *self.unsupported.entry(reason(&why)).or_default() += 1,
+            Outcome::HarnessError(why) => *self.errors.entry(reason(&why)).or_default() += 1,
             Outcome::Diverges(d) => self.diverged.push((t.clone(), d)),
         }
     }
@@ -143,6 +146,10 @@ impl Tally {
         }
         row(&mut s, "unsupported", self.unsupported.values().sum());
         for (why, n) in &self.unsupported {
+            s.push_str(&format!("      {n:>7}   {why}\n"));
+        }
+        row(&mut s, "errors", self.errors.values().sum());
+        for (why, n) in &self.errors {
             s.push_str(&format!("      {n:>7}   {why}\n"));
         }
         row(&mut s, "diverge", self.diverged.len());
@@ -225,6 +232,7 @@ fn run_one(file: &Path) -> CliResult {
     let stop = match &outcome {
         Outcome::Diverges(d) => Some(d.step),
         Outcome::Explained(why) | Outcome::Unsupported(why) => first_step(why),
+        Outcome::HarnessError(_) => None,
         Outcome::Agrees { .. } => None,
     };
     println!("  step  {:<34} {:<9} {:<22} {:<22} termination", "action", "si", "client read", "server read");
@@ -257,6 +265,10 @@ fn run_one(file: &Path) -> CliResult {
         Outcome::Unsupported(why) => {
             println!("unsupported: {why}");
             Ok(ExitCode::SUCCESS)
+        }
+        Outcome::HarnessError(why) => {
+            println!("harness error: {why}");
+            Ok(ExitCode::from(2))
         }
         Outcome::Diverges(d) => {
             print_divergence(&t, &d);
