@@ -181,6 +181,23 @@ fn a_runtime_that_drops_a_postponed_close_notify_is_caught() {
 }
 
 #[test]
+fn a_runtime_that_reports_an_eof_as_a_reset_is_caught() {
+    let sys = small();
+    let traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);
+    // The session ends as an abort: the core's operations, its end and its
+    // termination code differ from the orderly close the model predicts.
+    assert_caught(&sys, &traces, Breakage::EofAsReset, &["the core's state", "the session", "the termination code"]);
+}
+
+#[test]
+fn a_runtime_that_closes_every_socket_with_linger_zero_is_caught() {
+    let sys = small();
+    let traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);
+    // A peer reads an RST where the model says FIN.
+    assert_caught(&sys, &traces, Breakage::LingerZero, &["what the server read", "what the client read"]);
+}
+
+#[test]
 fn a_runtime_that_keeps_a_buffer_on_an_idle_connection_is_caught() {
     let sys = small();
     let traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);

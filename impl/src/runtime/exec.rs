@@ -150,6 +150,12 @@ impl Exec<'_> {
             Action::Send { side, from: Source::Buffer, .. } if slot.tls[side as usize].is_some() => {
                 self.tls_send(slot, side)
             }
+            Action::Recv { side, into: Sink::Buffer } if self.shared.breakage == Breakage::EofAsReset => {
+                match self.recv(slot, side) {
+                    Outcome::Eof => Outcome::Reset,
+                    o => o,
+                }
+            }
             Action::Recv { side, into: Sink::Buffer } => self.recv(slot, side),
             Action::Recv { into: Sink::Discard, .. } if self.shared.breakage == Breakage::CloseWithoutDrain => {
                 Outcome::Eof
@@ -186,7 +192,7 @@ impl Exec<'_> {
             }
             Action::SockClose { side, abortive } => {
                 let sock = slot.sock(side);
-                if abortive {
+                if abortive || self.shared.breakage == Breakage::LingerZero {
                     if let Some(s) = sock.stream.as_ref() {
                         // If SO_LINGER cannot be set the close is a FIN: the
                         // peer sees an orderly end instead of a reset.

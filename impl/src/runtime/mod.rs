@@ -107,6 +107,12 @@ pub enum Breakage {
     /// A buffer taken for a read that brought nothing (EAGAIN, EOF) is kept
     /// instead of given back: an idle connection holds a buffer.
     KeepIdleBuffer,
+    /// A recv into a buffer that reads EOF reports a reset: an orderly end
+    /// taken for an abort (the session ends as an abort, with resets).
+    EofAsReset,
+    /// Every close is abortive (`SO_LINGER {1, 0}`): the peer reads an RST
+    /// where the note's close sends a FIN.
+    LingerZero,
 }
 
 /// What the log line of an ended session says, as values.
