@@ -198,6 +198,30 @@ fn a_runtime_that_closes_every_socket_with_linger_zero_is_caught() {
 }
 
 #[test]
+fn a_runtime_that_takes_a_short_write_as_complete_is_caught() {
+    let base = ModelConfig::preset(Preset::Small);
+    // Two chunks in a buffer, one on the wire: a send takes part of what it is given.
+    let sys = System::new(ModelConfig { client_chunks: 2, server_chunks: 2, buf_cap: 2, ..base });
+    let traces = sources::random_walks(&sys, 300, 32, 4);
+    // The real buffer empties while the model's still holds the rest; a peer
+    // would read less.
+    assert_caught(
+        &sys,
+        &traces,
+        Breakage::ShortWriteComplete,
+        &["the core's state", "what the client read", "what the server read"],
+    );
+}
+
+#[test]
+fn a_runtime_that_never_arms_the_timers_the_core_asks_for_is_caught() {
+    let sys = small();
+    let traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);
+    // A timer the model fires never fires: the session stays as it was.
+    assert_caught(&sys, &traces, Breakage::TimerNotArmed, &["the core's state", "the session", "the termination code"]);
+}
+
+#[test]
 fn a_runtime_that_keeps_a_buffer_on_an_idle_connection_is_caught() {
     let sys = small();
     let traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);

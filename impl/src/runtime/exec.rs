@@ -685,6 +685,10 @@ impl Exec<'_> {
             Ok(n) => {
                 self.sent_bytes(side, n);
                 buf.consume(n, self.pool);
+                if self.shared.breakage == Breakage::ShortWriteComplete {
+                    let rest = buf.pending().len();
+                    buf.consume(rest, self.pool);
+                }
                 let drained = buf.is_empty();
                 slot.sent[dir as usize] += n as u64;
                 Outcome::Sent { drained }

@@ -113,6 +113,12 @@ pub enum Breakage {
     /// Every close is abortive (`SO_LINGER {1, 0}`): the peer reads an RST
     /// where the note's close sends a FIN.
     LingerZero,
+    /// A short write is taken as complete: what the send did not take is
+    /// dropped from the buffer and the send reports it drained.
+    ShortWriteComplete,
+    /// The deadline the core asks for is never put in the timer queue: no
+    /// timer of a session ever fires.
+    TimerNotArmed,
 }
 
 /// What the log line of an ended session says, as values.

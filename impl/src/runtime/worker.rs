@@ -927,7 +927,9 @@ impl Worker {
             if slot.core.is_closed() {
                 self.end_session(idx, now, false);
             } else if let Some(d) = slot.core.next_deadline() {
-                self.timers.schedule(d, idx, gen, &mut slot.timer_queued);
+                if self.shared.breakage != super::Breakage::TimerNotArmed {
+                    self.timers.schedule(d, idx, gen, &mut slot.timer_queued);
+                }
             }
             while let Some((w, server)) = self.handoffs.pop() {
                 self.deliver(backend_idx, w, server, now);
