@@ -222,6 +222,20 @@ fn a_runtime_that_never_arms_the_timers_the_core_asks_for_is_caught() {
 }
 
 #[test]
+fn a_runtime_that_takes_a_splice_of_zero_for_eagain_is_caught() {
+    use connseq_model::check::Feature;
+    let base = ModelConfig::preset(Preset::Small);
+    // Two chunks each way: the second crosses through the pipe, and the FIN after it is read by
+    // a splice.
+    let cfg = ModelConfig { client_chunks: 2, server_chunks: 2, buf_cap: 2, pipe_cap: 2, ..base };
+    let sys = System::new(cfg.with(Feature::Splice));
+    let traces = sources::random_walks(&sys, 300, 32, 5);
+    // The read0 the model sees never comes: the core's shutr steps differ, or
+    // the session ends where the model's goes on.
+    assert_caught(&sys, &traces, Breakage::SpliceZeroAsEagain, &["the core's state", "the session"]);
+}
+
+#[test]
 fn a_runtime_that_keeps_a_buffer_on_an_idle_connection_is_caught() {
     let sys = small();
     let traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);

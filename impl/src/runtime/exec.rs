@@ -572,6 +572,7 @@ impl Exec<'_> {
         let got = pipe.splice_in(sock, pipe.room());
         let (empty, full) = (pipe.is_empty(), pipe.is_full());
         let outcome = match got {
+            Ok(0) if self.shared.breakage == Breakage::SpliceZeroAsEagain => Outcome::WouldBlock,
             Ok(0) => eof_or_reset(sock),
             Ok(_) => Outcome::Data { full },
             // Empty pipe: the socket has nothing. Bytes in the pipe: the

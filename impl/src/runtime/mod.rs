@@ -119,6 +119,9 @@ pub enum Breakage {
     /// The deadline the core asks for is never put in the timer queue: no
     /// timer of a session ever fires.
     TimerNotArmed,
+    /// A splice from a socket that returns 0 (the peer's FIN) is taken for
+    /// EAGAIN: the end of stream is never seen.
+    SpliceZeroAsEagain,
 }
 
 /// What the log line of an ended session says, as values.
