@@ -15,11 +15,8 @@ mod common;
 
 use common::{listener, proxy_config, round_trip, wait_until, EchoServer};
 use connseq::runtime::{self, Options, RunningProxy};
-use connseq::sys::process::{open_fd_count, set_nofile_soft_limit};
-use socket2::{Domain, Socket, Type};
-use std::fs::File;
 use std::io::Read;
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::time::Duration;
 
 /// The runtime's accept backoff (`worker::ACCEPT_BACKOFF`).
@@ -46,16 +43,7 @@ fn accept_backs_off_after_emfile_and_resumes_with_no_live_session() {
     assert!(common::finish(warmup).is_empty(), "EOF after the echo");
     wait_until("the warm-up session ended", || proxy.live_sessions() == 0);
 
-    // The waiting client's socket exists before the descriptors run out; its connect needs none.
-    let client = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    let limit = open_fd_count().expect("count") as u64 + 16;
-    let old = set_nofile_soft_limit(limit).expect("lower the limit");
-    let mut hog = Vec::new();
-    while let Ok(f) = File::open("/dev/null") {
-        hog.push(f);
-    }
-    assert!(!hog.is_empty(), "the hog took the last descriptors");
-    client.connect(&addr.into()).expect("the kernel completes the handshake into the backlog");
+    let out = common::OutOfDescriptors::connect(addr);
     wait_until("the proxy's accept failed", || proxy.stats().accept_errors >= 1);
 
     // Resting: the loop turns and does not try to accept again.
@@ -74,11 +62,8 @@ fn accept_backs_off_after_emfile_and_resumes_with_no_live_session() {
     assert_eq!(proxy.stats().accepted, 1, "only the warm-up was accepted");
 
     // Descriptors free again and no session alive: only the backoff's end resumes accepting.
-    drop(hog);
-    set_nofile_soft_limit(old).expect("restore the limit");
+    let mut client = out.release();
     assert!(proxy.advance(BACKOFF));
-    let mut client: TcpStream = client.into();
-    client.set_read_timeout(Some(common::HANG_GUARD)).expect("timeout");
     round_trip(&mut client, b"after EMFILE");
     client.shutdown(Shutdown::Write).expect("half-close");
     let mut rest = Vec::new();

@@ -13,9 +13,6 @@ mod common;
 
 use common::{listener, proxy_config, round_trip, wait_until, EchoServer};
 use connseq::runtime;
-use connseq::sys::process::{open_fd_count, set_nofile_soft_limit};
-use socket2::{Domain, Socket, Type};
-use std::fs::File;
 use std::io::Read;
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -57,17 +54,7 @@ fn the_accept_failure_warning_comes_once_then_at_most_every_ten_seconds() {
     drop(warmup);
     wait_until("the warm-up session ended", || proxy.live_sessions() == 0);
 
-    // The client's socket exists before the descriptors run out; its
-    // connect needs none.
-    let client = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    let limit = open_fd_count().expect("count") as u64 + 16;
-    let old = set_nofile_soft_limit(limit).expect("lower the limit");
-    let mut hog = Vec::new();
-    while let Ok(f) = File::open("/dev/null") {
-        hog.push(f);
-    }
-    assert!(!hog.is_empty(), "the hog took the last descriptors");
-    client.connect(&addr.into()).expect("the kernel completes the handshake into the backlog");
+    let out = common::OutOfDescriptors::connect(addr);
     wait_until("the proxy's accept failed", || proxy.stats().accept_errors >= 1);
     assert_eq!(proxy.stats().accepted, 1, "only the warm-up was accepted");
     // One failure every backoff period while the descriptors stay out:
@@ -83,10 +70,7 @@ fn the_accept_failure_warning_comes_once_then_at_most_every_ten_seconds() {
 
     // Descriptors free again, and still no session alive: the backoff ends
     // and the waiting client is served.
-    drop(hog);
-    set_nofile_soft_limit(old).expect("restore the limit");
-    let mut client: TcpStream = client.into();
-    client.set_read_timeout(Some(common::HANG_GUARD)).expect("timeout");
+    let mut client = out.release();
     round_trip(&mut client, b"after EMFILE");
     client.shutdown(Shutdown::Write).expect("half-close");
     client.read_to_end(&mut rest).expect("EOF");

@@ -271,3 +271,41 @@ fn echo(mut s: TcpStream, done: impl FnOnce()) {
         }
     }
 }
+
+/// A client in the proxy's backlog while the process has no descriptor left
+/// (EMFILE on the proxy's next accept). The descriptor limit is process-wide:
+/// a test that uses this is the only one in its binary.
+pub struct OutOfDescriptors {
+    client: Socket,
+    hog: Vec<std::fs::File>,
+    old_limit: u64,
+}
+
+impl OutOfDescriptors {
+    /// Lowers the soft limit to a few descriptors above those open, takes
+    /// them all, and connects a client to `addr` (the client's socket exists
+    /// before the descriptors run out; its connect needs none).
+    pub fn connect(addr: SocketAddr) -> OutOfDescriptors {
+        use connseq::sys::process::{open_fd_count, set_nofile_soft_limit};
+        let client = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        let limit = open_fd_count().expect("count") as u64 + 16;
+        let old_limit = set_nofile_soft_limit(limit).expect("lower the limit");
+        let mut hog = Vec::new();
+        while let Ok(f) = std::fs::File::open("/dev/null") {
+            hog.push(f);
+        }
+        assert!(!hog.is_empty(), "the hog took the last descriptors");
+        client.connect(&addr.into()).expect("the kernel completes the handshake into the backlog");
+        OutOfDescriptors { client, hog, old_limit }
+    }
+
+    /// Frees the descriptors, restores the limit and returns the waiting
+    /// client (read timeout: the hang guard).
+    pub fn release(self) -> TcpStream {
+        drop(self.hog);
+        connseq::sys::process::set_nofile_soft_limit(self.old_limit).expect("restore the limit");
+        let client: TcpStream = self.client.into();
+        client.set_read_timeout(Some(HANG_GUARD)).expect("timeout");
+        client
+    }
+}
