@@ -63,7 +63,10 @@ fn connseq_binary() -> PathBuf {
     let release = profile_dir.file_name().is_some_and(|n| n == "release");
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace");
     let mut build = Command::new(env!("CARGO"));
-    build.current_dir(workspace).args(["build", "-q", "-p", "connseq", "--bin", "connseq"]);
+    // With the features this crate builds connseq with (`test-hooks`), so
+    // that the binary `cargo test` built is fresh and not rebuilt; the hooks
+    // are never enabled in a run started by command.
+    build.current_dir(workspace).args(["build", "-q", "-p", "connseq", "--bin", "connseq", "--features", "test-hooks"]);
     if release {
         build.arg("--release");
     }

@@ -188,3 +188,20 @@ fn a_client_reset_mid_transfer_ends_the_server_side_and_the_proxy_serves_the_nex
     assert_eq!(second.expect("second session"), 5);
     stop_expecting_codes(proxy, &["CD", "--"]);
 }
+
+/// A broken runtime (`Options::breakage`, for the conformance suite) exists
+/// only with the `test-hooks` feature; without it the proxy refuses to start
+/// rather than run correctly where a test asked for a bug.
+#[test]
+fn a_breakage_needs_the_test_hooks_feature() {
+    let server = common::EchoServer::start();
+    let config = common::proxy_config(vec![common::listener("b", &[server.addr()], 0, 0)], 0);
+    let options = runtime::Options { breakage: runtime::Breakage::SkipShutdown, ..runtime::Options::default() };
+    let hooks = cfg!(feature = "test-hooks");
+    match (runtime::spawn_with(&config, options), hooks) {
+        (Ok(proxy), true) => proxy.stop().expect("stop"),
+        (Err(e), false) => assert!(e.to_string().contains("test-hooks"), "{e}"),
+        (Ok(_), false) => panic!("a breakage started without test-hooks"),
+        (Err(e), true) => panic!("refused with test-hooks: {e}"),
+    }
+}

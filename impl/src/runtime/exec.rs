@@ -150,16 +150,14 @@ impl Exec<'_> {
             Action::Send { side, from: Source::Buffer, .. } if slot.tls[side as usize].is_some() => {
                 self.tls_send(slot, side)
             }
-            Action::Recv { side, into: Sink::Buffer } if self.shared.breakage == Breakage::EofAsReset => {
+            Action::Recv { side, into: Sink::Buffer } if self.shared.broken(Breakage::EofAsReset) => {
                 match self.recv(slot, side) {
                     Outcome::Eof => Outcome::Reset,
                     o => o,
                 }
             }
             Action::Recv { side, into: Sink::Buffer } => self.recv(slot, side),
-            Action::Recv { into: Sink::Discard, .. } if self.shared.breakage == Breakage::CloseWithoutDrain => {
-                Outcome::Eof
-            }
+            Action::Recv { into: Sink::Discard, .. } if self.shared.broken(Breakage::CloseWithoutDrain) => Outcome::Eof,
             Action::Recv { side, into: Sink::Discard } => Self::drain(slot, side),
             Action::Send { side, from: Source::Buffer, more } => self.send(slot, side, more),
             Action::Recv { side, into: Sink::Pipe } => self.recv_pipe(slot, side),
@@ -169,7 +167,7 @@ impl Exec<'_> {
                 buf.clear_all(self.pool, self.pipes);
                 Outcome::Done
             }
-            Action::CtrlShutw(_) if self.shared.breakage == Breakage::SkipShutdown => Outcome::Done,
+            Action::CtrlShutw(_) if self.shared.broken(Breakage::SkipShutdown) => Outcome::Done,
             Action::CtrlShutw(side) => {
                 if let Some(s) = slot.sock(side).stream.as_ref() {
                     // The core counts shutdown(SHUT_WR) as done whatever
@@ -192,7 +190,7 @@ impl Exec<'_> {
             }
             Action::SockClose { side, abortive } => {
                 let sock = slot.sock(side);
-                if abortive || self.shared.breakage == Breakage::LingerZero {
+                if abortive || self.shared.broken(Breakage::LingerZero) {
                     if let Some(s) = sock.stream.as_ref() {
                         // If SO_LINGER cannot be set the close is a FIN: the
                         // peer sees an orderly end instead of a reset.
@@ -489,11 +487,8 @@ impl Exec<'_> {
     /// full answers `WouldBlock` and the core retries when it is writable.
     fn tls_close_notify(&self, slot: &mut Slot, side: Side) -> Outcome {
         let (sock, tls, _) = slot.tls_io(side, side.output());
-        let would_block = if self.shared.breakage == Breakage::DropPostponedCloseNotify {
-            Outcome::Done
-        } else {
-            Outcome::WouldBlock
-        };
+        let would_block =
+            if self.shared.broken(Breakage::DropPostponedCloseNotify) { Outcome::Done } else { Outcome::WouldBlock };
         match (sock, tls) {
             (Some(_), Some(_)) if !self.room_for_message(side) => would_block,
             (Some(sock), Some(tls)) => match tls.close_notify(sock) {
@@ -547,7 +542,7 @@ impl Exec<'_> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
             Err(_) => Outcome::Reset,
         };
-        if self.shared.breakage != Breakage::KeepIdleBuffer {
+        if !self.shared.broken(Breakage::KeepIdleBuffer) {
             buf.release_if_empty(self.pool);
         }
         outcome
@@ -572,7 +567,7 @@ impl Exec<'_> {
         let got = pipe.splice_in(sock, pipe.room());
         let (empty, full) = (pipe.is_empty(), pipe.is_full());
         let outcome = match got {
-            Ok(0) if self.shared.breakage == Breakage::SpliceZeroAsEagain => Outcome::WouldBlock,
+            Ok(0) if self.shared.broken(Breakage::SpliceZeroAsEagain) => Outcome::WouldBlock,
             Ok(0) => eof_or_reset(sock),
             Ok(_) => Outcome::Data { full },
             // Empty pipe: the socket has nothing. Bytes in the pipe: the
@@ -686,7 +681,7 @@ impl Exec<'_> {
             Ok(n) => {
                 self.sent_bytes(side, n);
                 buf.consume(n, self.pool);
-                if self.shared.breakage == Breakage::ShortWriteComplete {
+                if self.shared.broken(Breakage::ShortWriteComplete) {
                     let rest = buf.pending().len();
                     buf.consume(rest, self.pool);
                 }

@@ -236,7 +236,12 @@ fn start(config: &ProxyConfig, options: Options, inherited: &mut worker::Inherit
     let mut shared = Shared::new(ops, clock, live, gauges, backends, remotes, options.record_sessions, options.stepped);
     shared.hold_connects = options.hold_connects;
     shared.window = options.send_window.map(window::SendWindow::new);
-    shared.breakage = options.breakage;
+    if options.breakage != Breakage::None && !cfg!(feature = "test-hooks") {
+        // A test that asks for a broken runtime and silently got a correct one
+        // would prove nothing.
+        return Err(io::Error::other("Options::breakage needs connseq's `test-hooks` feature"));
+    }
+    shared.set_breakage(options.breakage);
     // One table per backend, in the order `worker::plan` numbers them (first use).
     shared.sources =
         config.backends().iter().map(|b| (!b.limits.is_empty()).then(|| limits::SourceTable::new(b.limits))).collect();

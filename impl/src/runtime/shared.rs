@@ -236,8 +236,8 @@ pub(crate) struct Shared {
     pub(crate) connect_releases: AtomicU64,
     /// `Options::send_window` (the conformance harness's shim).
     pub(crate) window: Option<super::window::SendWindow>,
-    /// `Options::breakage` (tests only).
-    pub(crate) breakage: super::Breakage,
+    /// `Options::breakage` (tests only: see [`Shared::broken`]).
+    breakage: super::Breakage,
     /// The runtime API's names, counters, server states and queries.
     pub(crate) ops: super::control::Ops,
     /// Each backend's per-source table, when it has limits (by backend index).
@@ -245,6 +245,19 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Whether the executor is deliberately broken by `b` (`Options::breakage`).
+    /// Always false, and removed by the compiler, without the `test-hooks`
+    /// feature: the release binary carries no breakage.
+    #[inline(always)]
+    pub(crate) fn broken(&self, b: super::Breakage) -> bool {
+        cfg!(feature = "test-hooks") && self.breakage == b
+    }
+
+    /// Sets the deliberate breakage (`Options::breakage`).
+    pub(crate) fn set_breakage(&mut self, b: super::Breakage) {
+        self.breakage = b;
+    }
+
     #[allow(clippy::too_many_arguments)] // one call, in `start`
     pub(crate) fn new(
         ops: super::control::Ops,

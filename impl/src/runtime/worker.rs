@@ -21,7 +21,7 @@ use super::exec::Exec;
 use super::session::Slot;
 use super::shared::{Msg, Shared, StopMode};
 use super::timers::TimerHeap;
-use super::{Held, SessionRecord};
+use super::{Breakage, Held, SessionRecord};
 use crate::config::{ListenerOptions, ProxyConfig, SendProxy, ServerVerify};
 use crate::pool::{BufPool, PipePool};
 use crate::sys::signal::{Signal, Signals};
@@ -927,7 +927,7 @@ impl Worker {
             if slot.core.is_closed() {
                 self.end_session(idx, now, false);
             } else if let Some(d) = slot.core.next_deadline() {
-                if self.shared.breakage != super::Breakage::TimerNotArmed {
+                if !self.shared.broken(Breakage::TimerNotArmed) {
                     self.timers.schedule(d, idx, gen, &mut slot.timer_queued);
                 }
             }
