@@ -97,9 +97,12 @@
 //!   message for (session tickets, an alert after garbage) is read through.
 //! - **The server peer is per connection.** At each connect the model's
 //!   server starts afresh: the replay accepts the newest connection.
-//! - **Other sessions are part of the environment.** `SlotFrees(i)` (the
-//!   queue feature) frees a server slot the harness holds for them
-//!   (`RunningProxy::hold_slot` / `free_slot`).
+//! - **Other sessions are real.** The model's other sessions (a busy
+//!   server slot in the initial state) are real sessions through a second
+//!   listener that shares the backend; `SlotFrees(i)` (the queue feature)
+//!   aborts the one on server `i`, so the proxy's own release and dequeue
+//!   hand the slot over. Traces where two modelled sessions act are
+//!   unsupported: the harness plays one session's peers.
 //! - **Linux is sometimes kinder than the model's kernel** (an RST does not
 //!   destroy what the receiver already received, an RST after both FINs
 //!   finds no socket): such traces are [`replay::Outcome::Explained`], each

@@ -24,7 +24,8 @@
 //! | server accepts | `accept()` on the server's listener, then the attempt is released |
 //! | server refuses | the attempt is released; the server's port was bound without listening when the proxy connected (the harness reads the answer ahead in the trace), so the kernel refused it: `SO_ERROR` is `ECONNREFUSED` |
 //! | timer fires | the manual clock moves to that timer's deadline in the real core |
-//! | a slot frees | `RunningProxy::free_slot`: the slot the harness held from the start for the model's other sessions is given back, and the queue gets it at the next turn |
+//! | (initial state) other sessions hold servers | real sessions through a second listener (`ghost`) that shares the backend, one per busy server, established before the replayed client connects; their timers never fire within a replay |
+//! | a slot frees | the ghost on that server aborts (its client resets): at the next turn the proxy ends it, releases the slot through the core's `backend::release` and hands it to the queued session, its real dequeue |
 //!
 //! After each "proxy runs" the real core (the runtime's snapshot) is
 //! compared with the model's: stream-interface states, each connection's FD
@@ -50,7 +51,7 @@ use connseq::config::{
 use connseq::runtime::{self, Breakage, Held, Options, RunningProxy};
 use connseq_model::check::system::TLS_UP;
 use connseq_model::check::{Piece, SysAction, SysState, System, Who};
-use connseq_model::core::{Channel, Dir, Fill, NoBugs, Op, Session, SessionConfig, Side, Timeouts, TimerKind};
+use connseq_model::core::{Channel, Dir, Fill, NoBugs, Op, Session, SessionConfig, SiState, Side, Timeouts, TimerKind};
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -332,6 +333,49 @@ struct Harness {
     pki: Option<&'static Pki>,
     sent: [u8; 2],
     clock: u64,
+    /// The model's other sessions (`Backend::ghosts`), real ones: for each
+    /// server, the client and server sockets of a session of the ghost
+    /// listener that holds its slot, while it does.
+    ghosts: Vec<Option<(TcpStream, TcpStream)>>,
+    /// Connections the proxy had accepted before the replayed client
+    /// connected (the ghosts).
+    accepted_before: u64,
+}
+
+/// The listener the ghost sessions come through (index 1 in the
+/// configuration; the replayed session's is 0). It shares the backend,
+/// so its sessions take the same server slots.
+const GHOST: &str = "ghost";
+
+/// A ghost's timeouts: no timer of a ghost fires within a replay (its
+/// manual clock moves by seconds).
+const GHOST_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// The ghost listener: the replayed listener's backend (the same name, so
+/// the same slots and queue) without its handshake layers, and with
+/// timeouts that never fire.
+fn ghost_listener(model: &ListenerConfig) -> ListenerConfig {
+    let mut g = model.clone();
+    g.name = GHOST.into();
+    g.options = ListenerOptions {
+        splice: model.options.splice,
+        accept_proxy: false,
+        health: false,
+        monitor_nets: Vec::new(),
+        conn_rules: Rules::default(),
+        src_rules: Rules::default(),
+        tls: None,
+    };
+    g.timeouts = connseq::config::ListenerTimeouts {
+        handshake: GHOST_TIMEOUT,
+        client: GHOST_TIMEOUT,
+        client_fin: GHOST_TIMEOUT,
+    };
+    g.backend.tls = None;
+    g.backend.send_proxy = None;
+    let t = &mut g.backend.timeouts;
+    (t.connect, t.server, t.server_fin, t.queue) = (GHOST_TIMEOUT, GHOST_TIMEOUT, GHOST_TIMEOUT, GHOST_TIMEOUT);
+    g
 }
 
 fn chunk(who: Who, n: u8) -> [u8; CHUNK] {
@@ -370,16 +414,14 @@ impl Harness {
         }
         config.global.buffer_size = buffer;
         config.global.pipe_size = Some(pipe);
-        let proxy = runtime::spawn_with(&config, options)?;
-        // The model's other sessions are busy server slots: held here,
-        // freed at the trace's "a slot frees" (`RunningProxy::hold_slot`).
-        for (i, _) in busy.iter().enumerate().filter(|(_, &b)| b) {
-            if !proxy.hold_slot(0, i as u8) {
-                return Err(io::Error::other(format!("the proxy has no server {i} to hold a slot on")));
-            }
+        let ghosts = busy.iter().take(servers.len()).any(|&b| b);
+        if ghosts {
+            let g = ghost_listener(&config.listeners[0]);
+            config.listeners.push(g);
         }
+        let proxy = runtime::spawn_with(&config, options)?;
         let addr = proxy.addrs()[0];
-        Ok(Harness {
+        let mut h = Harness {
             proxy,
             addr,
             servers,
@@ -393,7 +435,80 @@ impl Harness {
             pki,
             sent: [0; 2],
             clock: 0,
-        })
+            ghosts: Vec::new(),
+            accepted_before: 0,
+        };
+        if ghosts {
+            h.start_ghosts(busy)?;
+        }
+        Ok(h)
+    }
+
+    /// The model's other sessions, as real sessions through the ghost
+    /// listener, each holding the slot of a server the initial state says
+    /// is busy. One ghost connects per server, in server order, so that the
+    /// balancer's cursor comes back where the model's starts; then the
+    /// ghosts of the servers that are free end.
+    fn start_ghosts(&mut self, busy: [bool; 2]) -> io::Result<()> {
+        let entry = self.proxy.addrs()[1];
+        for i in 0..self.servers.len() {
+            let client = TcpStream::connect(entry)?;
+            client.set_nonblocking(true)?;
+            // Accepted, a server picked, its connect held; then released.
+            self.run_proxy()?;
+            self.proxy.release_connects();
+            self.run_proxy()?;
+            let deadline = Instant::now() + HANG_GUARD;
+            let server = loop {
+                if let Some(s) = self.servers[i].try_accept() {
+                    break s;
+                }
+                if Instant::now() > deadline {
+                    return Err(io::Error::other(format!("ghost {i} never reached server {i}")));
+                }
+                std::thread::yield_now();
+            };
+            self.ghosts.push(Some((client, server)));
+        }
+        for i in (0..self.servers.len()).filter(|&i| !busy[i]) {
+            self.end_ghost(i)?;
+        }
+        self.run_proxy()?;
+        let live = self.proxy.cores_on(1);
+        let want = busy.iter().take(self.servers.len()).filter(|&&b| b).count();
+        if live.len() != want || live.iter().any(|c| c.si_back != SiState::Est) {
+            return Err(io::Error::other(format!(
+                "{} ghost sessions established where the model has {want}",
+                live.iter().filter(|c| c.si_back == SiState::Est).count()
+            )));
+        }
+        // The ghosts' own log lines are not the replayed session's.
+        let _ = self.proxy.take_records();
+        self.accepted_before = self.proxy.stats().accepted;
+        Ok(())
+    }
+
+    /// The ghost on server `i` ends (its client aborts): at its next turn
+    /// the proxy closes that session and releases the slot through the
+    /// core's `backend::release`, which hands it to the oldest waiter. This
+    /// is the model's "a slot frees". False if no ghost holds that slot.
+    fn end_ghost(&mut self, i: usize) -> io::Result<bool> {
+        let Some((client, server)) = self.ghosts.get_mut(i).and_then(Option::take) else { return Ok(false) };
+        socket2::SockRef::from(&client).set_linger(Some(Duration::ZERO))?;
+        drop(client);
+        drop(server);
+        Ok(true)
+    }
+
+    /// The replayed session's log records since the last call (the ghosts'
+    /// are left out).
+    fn take_records(&self) -> Vec<connseq::runtime::SessionRecord> {
+        self.proxy.take_records().into_iter().filter(|r| r.listener != GHOST).collect()
+    }
+
+    /// Whether the proxy accepted the replayed client yet.
+    fn accepted(&self) -> bool {
+        self.proxy.stats().accepted > self.accepted_before
     }
 
     /// The client connects (the model's initial state: a connection accepted).
@@ -641,6 +756,12 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
     // A slot freed since the proxy's last turn: the runtime hands it over
     // and runs the waiting session at once, when it reads the message.
     let mut slot_freed_since_turn = false;
+    // The client's RST came since the proxy's last turn: the runtime reads
+    // its inputs in the order they came, so the waiting session reads the
+    // RST (and leaves the queue, `CQ`) before the ghost that freed a slot
+    // after it ends; the model hands the slot over at once, before the proxy
+    // reads (`CC`). A FIN or a close reads the same either way.
+    let mut client_ended_since_turn: Option<SysAction> = None;
     h.connect_client()?;
     let mut log = Vec::new();
     for (i, &a) in actions.iter().enumerate() {
@@ -662,6 +783,9 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
             if model.sess[0].exec.tls[0] < TLS_UP && next.sess[0].exec.tls[0] == TLS_UP && c.closed && !c.reset_sent {
                 rst_dropped = Some((i, TICKETS));
             }
+        }
+        if let SysAction::PeerAborts(0, Who::Client) = a {
+            client_ended_since_turn.get_or_insert(a);
         }
         if let SysAction::PeerCloses(0, who) | SysAction::PeerAborts(0, who) = a {
             let proxy_fin = model.sess[0].core.conn(who.side()).ops.done(Op::CtrlShutw);
@@ -707,7 +831,8 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                 }
                 fired_since_turn.clear();
                 slot_freed_since_turn = false;
-                let real = h.proxy.cores();
+                client_ended_since_turn = None;
+                let real = h.proxy.cores_on(0);
                 match (next.sess[0].core.is_closed(), real.first()) {
                     (false, Some(core)) => {
                         let (e, r) = (projection(&next.sess[0].core), projection(core));
@@ -716,7 +841,7 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                         }
                     }
                     (true, None) => {
-                        let recs = h.proxy.take_records();
+                        let recs = h.take_records();
                         let code = recs.first().map(|r| r.termination.to_string()).unwrap_or_default();
                         if code != next.sess[0].core.termination().to_string() {
                             return Err(diverge(
@@ -739,7 +864,7 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                     (false, None) => {
                         // Before the proxy accepted there is no real core: the
                         // model's initial state is an accepted connection.
-                        if h.proxy.stats().accepted > 0 {
+                        if h.accepted() {
                             return Err(diverge("the session", "alive".into(), "ended".into()));
                         }
                     }
@@ -868,13 +993,13 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                 h.proxy.release_connects();
             }
             SysAction::TimerFires(0, kind) => {
-                if h.proxy.stats().accepted == 0 {
+                if !h.accepted() {
                     return Err(Stop::Unsupported(
                         "a timer fires before the proxy's first turn (the runtime runs a session as it accepts it)"
                             .into(),
                     ));
                 }
-                let Some(core) = h.proxy.cores().first().copied() else {
+                let Some(core) = h.proxy.cores_on(0).first().copied() else {
                     return Err(diverge("the session", format!("alive with timer {kind} armed"), "ended".into()));
                 };
                 let Some(deadline) = core.timers.deadline(kind) else {
@@ -931,9 +1056,16 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                          the runtime at its next turn, after it hands over the slot)"
                     )));
                 }
-                slot_freed_since_turn |= model.sess[0].core.si_back == connseq_model::core::SiState::Que;
-                if !h.proxy.free_slot(0, server) {
-                    return Err(Stop::Unsupported(format!("{a}: the proxy has no server {server}")));
+                let waiting = model.sess[0].core.si_back == SiState::Que;
+                if let (true, Some(end)) = (waiting, client_ended_since_turn) {
+                    return Err(Stop::Unsupported(format!(
+                        "{a} while the waiting session's client RST ({end}) is unread: the runtime reads inputs in \
+                         the order they came, the model hands the slot over before the proxy reads"
+                    )));
+                }
+                slot_freed_since_turn |= waiting;
+                if !h.end_ghost(usize::from(server))? {
+                    return Err(Stop::Io(io::Error::other(format!("{a}: no ghost session holds that slot"))));
                 }
             }
             SysAction::ClientSendsHello(0, Piece::Whole) => {

@@ -439,7 +439,14 @@ impl RunningProxy {
     /// Stepped mode: the cores of the live sessions as the last turn left
     /// them (empty otherwise).
     pub fn cores(&self) -> Vec<Session> {
-        self.shared.gate.as_ref().map(|g| g.snapshot()).unwrap_or_default()
+        self.shared.gate.as_ref().map(|g| g.snapshot().into_iter().map(|(_, c)| c).collect()).unwrap_or_default()
+    }
+
+    /// [`RunningProxy::cores`] of the sessions listener `listener` (its
+    /// index in the configuration) accepted.
+    pub fn cores_on(&self, listener: usize) -> Vec<Session> {
+        let all = self.shared.gate.as_ref().map(|g| g.snapshot()).unwrap_or_default();
+        all.into_iter().filter(|&(l, _)| l == listener).map(|(_, c)| c).collect()
     }
 
     /// Stepped mode: the buffers and pipes the loop held at the end of the
@@ -468,30 +475,6 @@ impl RunningProxy {
             }
             None => false,
         }
-    }
-
-    /// Takes a slot on server `server` of backend `backend` as a session
-    /// would, without one: the server counts one more active connection
-    /// (false if there is no such server). With [`RunningProxy::free_slot`]
-    /// this stands for sessions other than the ones a test drives, which is
-    /// how the model sees them (a busy server slot), so a replay of one
-    /// session can queue it behind them and free the slot at the step the
-    /// trace says. Real sessions could hold the slots too, but their own
-    /// events would interleave with the replayed session's turns.
-    pub fn hold_slot(&self, backend: usize, server: u8) -> bool {
-        self.shared.hold_slot(backend, server)
-    }
-
-    /// Gives back a slot taken by [`RunningProxy::hold_slot`]: the first
-    /// thread releases it and hands it to the first queued session, exactly
-    /// as when a session of its own ends (at its next turn in stepped mode).
-    /// False, and nothing is sent, if there is no such server.
-    pub fn free_slot(&self, backend: usize, server: u8) -> bool {
-        if !self.shared.has_server(backend, server) {
-            return false;
-        }
-        self.shared.send(0, shared::Msg::SlotFreed { backend, server });
-        true
     }
 
     /// Stops accepting and lets the sessions finish, as SIGUSR1 does; the

@@ -102,11 +102,6 @@ pub(crate) enum Msg {
     /// session `(idx, gen)` of the receiving thread. If that session is no
     /// longer waiting, the receiver gives the slot back.
     Dequeued { backend: usize, server: u8, idx: usize, gen: u32 },
-    /// A slot on `server` of backend `backend` that no session of this
-    /// process held was given back ([`crate::runtime::RunningProxy::free_slot`]):
-    /// the receiver releases it and offers it to the queue, as it does when
-    /// one of its sessions ends.
-    SlotFreed { backend: usize, server: u8 },
 }
 
 /// A thread as the others see it.
@@ -149,7 +144,9 @@ pub(crate) struct Gate {
     /// (turns granted, turns done).
     turns: Mutex<(u64, u64)>,
     cv: Condvar,
-    snapshot: Mutex<(Vec<Session>, Held)>,
+    /// The live sessions' cores, each with its listener's index, and the
+    /// pools held, as the last turn left them.
+    snapshot: Mutex<(Vec<(usize, Session)>, Held)>,
 }
 
 impl Gate {
@@ -163,7 +160,7 @@ impl Gate {
 
     /// The loop finished its turn with these sessions, holding this much of
     /// its pools.
-    pub(crate) fn turn_done(&self, cores: Vec<Session>, held: Held) {
+    pub(crate) fn turn_done(&self, cores: Vec<(usize, Session)>, held: Held) {
         *lock(&self.snapshot) = (cores, held);
         let mut t = lock(&self.turns);
         t.1 = t.0;
@@ -192,7 +189,7 @@ impl Gate {
         true
     }
 
-    pub(crate) fn snapshot(&self) -> Vec<Session> {
+    pub(crate) fn snapshot(&self) -> Vec<(usize, Session)> {
         lock(&self.snapshot).0.clone()
     }
 
@@ -334,25 +331,6 @@ impl Shared {
 
     pub(crate) fn backend(&self, i: usize) -> MutexGuard<'_, BackendState> {
         lock(&self.backends[i])
-    }
-
-    /// Takes a slot of `server` in `backend` for no session (see
-    /// `RunningProxy::hold_slot`); false if there is no such server.
-    pub(crate) fn hold_slot(&self, backend: usize, server: u8) -> bool {
-        let Some(b) = self.backends.get(backend) else { return false };
-        let mut b = lock(b);
-        if b.addr(server).is_none() {
-            return false;
-        }
-        if let Some(srv) = connseq_model::core::backend::Shared::servers(&mut *b).get_mut(usize::from(server)) {
-            srv.active += 1;
-        }
-        true
-    }
-
-    /// Whether `backend` has a server `server`.
-    pub(crate) fn has_server(&self, backend: usize, server: u8) -> bool {
-        self.backends.get(backend).is_some_and(|b| lock(b).addr(server).is_some())
     }
 
     /// Posts `msg` to thread `to` and wakes it.

@@ -30,6 +30,7 @@ use connseq_model::core::{Cause, Millis, Phase, Session, SessionConfig, SiState,
 use connseq_tls::{ClientTls, ServerTls, TlsConfigError};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
@@ -293,8 +294,12 @@ pub(crate) struct Worker {
     releases_seen: u64,
     // Scratch space reused by every batch.
     work: Vec<usize>,
-    /// Sessions an input of this batch touched, to run after it.
-    ready: Vec<usize>,
+    /// Sessions an input of this batch touched, to run after it, in the
+    /// order their first input came: a session that ends and frees a
+    /// server slot runs before the inputs of a session that came later, so
+    /// a waiting session is handed the slot before it reads what its peers
+    /// did afterwards (the order the model's "a slot frees" has).
+    ready: VecDeque<usize>,
     handoffs: Vec<(Waiter, u8)>,
     inbox: Vec<Msg>,
 }
@@ -347,7 +352,7 @@ impl Worker {
             signals: None,
             releases_seen: 0,
             work: Vec::new(),
-            ready: Vec::new(),
+            ready: VecDeque::new(),
             handoffs: Vec::new(),
             inbox: Vec::new(),
         })
@@ -449,7 +454,7 @@ impl Worker {
             self.arm_listeners(now);
             if let (Some(gate), true, true) = (&self.shared.gate, turn_open, idle) {
                 // Nothing was ready and the due timers fired: the turn ends.
-                let cores = self.slots.iter().flatten().map(|s| s.core).collect();
+                let cores = self.slots.iter().flatten().map(|s| (s.listener, s.core)).collect();
                 let held = Held { buffers: self.pool.in_use(), pipes: self.pipes.in_use() };
                 gate.turn_done(cores, held);
                 turn_open = false;
@@ -584,15 +589,6 @@ impl Worker {
         for msg in inbox.drain(..) {
             match msg {
                 Msg::Dequeued { backend, server, idx, gen } => self.on_dequeued(backend, server, idx, gen, now),
-                Msg::SlotFreed { backend, server } => {
-                    // No session of ours held it: the core's release decides
-                    // whether a waiting session gets it.
-                    let cfg: SessionConfig = SessionConfig::default();
-                    let handed = balancer::release(&cfg, &mut *self.shared.backend(backend), server);
-                    if let Some(w) = handed {
-                        self.deliver(backend, w, server, now);
-                    }
-                }
             }
         }
         self.inbox = inbox;
@@ -797,14 +793,14 @@ impl Worker {
         if let Some(Some(slot)) = self.slots.get_mut(idx) {
             if !slot.ready {
                 slot.ready = true;
-                self.ready.push(idx);
+                self.ready.push_back(idx);
             }
         }
     }
 
     /// Runs every session an input of this batch touched.
     fn drive_ready(&mut self, now: Millis) {
-        while let Some(idx) = self.ready.pop() {
+        while let Some(idx) = self.ready.pop_front() {
             if let Some(Some(slot)) = self.slots.get_mut(idx) {
                 slot.ready = false;
                 self.drive(idx, now);
