@@ -872,6 +872,15 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                         return Err(diverge("the session", "ended".into(), projection(core)));
                     }
                 }
+                // Each server counts the slots the model's backend counts
+                // (the replayed session's and the ghosts'): a slot kept or
+                // given back twice shows here before any client waits.
+                let servers = usize::from(sys.cfg.servers());
+                let expected: Vec<u32> = next.backend.servers[..servers].iter().map(|s| s.active).collect();
+                let real = h.proxy.server_slots(0);
+                if real != expected {
+                    return Err(diverge("the server slots taken", format!("{expected:?}"), format!("{real:?}")));
+                }
                 // A channel holds a buffer or a pipe only while the model
                 // says data is in flight in it: an idle connection holds
                 // none, and an ended session has given everything back.

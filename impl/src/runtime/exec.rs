@@ -128,6 +128,16 @@ impl Exec<'_> {
             }
         }
         let outcome = self.perform(slot, action);
+        if let (Action::Send { side: Side::Front, .. }, Outcome::WouldBlock) = (action, outcome) {
+            if self.shared.broken(Breakage::WritableNotRearmed) {
+                // The bug: writable interest is dropped while the client is
+                // slow, to spare wake-ups, and never armed again.
+                if let Some(s) = slot.front.stream.as_mut() {
+                    let _ = self.registry.reregister(s, Token(self.back_token.0 - 1), Interest::READABLE);
+                }
+                slot.front.read_only = true;
+            }
+        }
         if let (Some(side), Outcome::Reset) = (io_side, outcome) {
             slot.sock(side).reset = true;
         }
@@ -221,6 +231,12 @@ impl Exec<'_> {
             Action::FinishConnect => {
                 let outcome = self.finish_connect(slot);
                 self.count_failure(slot, outcome)
+            }
+            Action::ReleaseServer { .. }
+                if self.shared.broken(Breakage::SlotKeptAfterFailedConnect) && slot.times.established.is_none() =>
+            {
+                // The bug: "it never connected, so it holds nothing".
+                Outcome::Done
             }
             Action::ReleaseServer { server } => {
                 let handed = backend::release(&slot.cfg, &mut *self.shared.backend(self.backend), server);
@@ -530,6 +546,12 @@ impl Exec<'_> {
     }
 
     fn recv(&mut self, slot: &mut Slot, side: Side) -> Outcome {
+        if self.shared.broken(Breakage::EdgeNotDrained) && !std::mem::take(&mut slot.sock(side).edge) {
+            // The bug: one recv per readable edge, as if the poller were
+            // level-triggered; bytes left behind by the last one wait for an
+            // edge that never comes.
+            return Outcome::WouldBlock;
+        }
         let (sock, buf) = slot.io(side, side.input());
         let Some(sock) = sock else { return Outcome::Reset };
         let got = socket::recv(sock, buf.space(self.pool));
@@ -542,6 +564,11 @@ impl Exec<'_> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
             Err(_) => Outcome::Reset,
         };
+        if self.shared.broken(Breakage::BufferReturnedInUse) && outcome == Outcome::Eof {
+            // The bug: the end of stream is taken for "this buffer is done"
+            // and it goes back to the pool with what it still holds.
+            buf.clear(self.pool);
+        }
         if !self.shared.broken(Breakage::KeepIdleBuffer) {
             buf.release_if_empty(self.pool);
         }

@@ -122,6 +122,22 @@ pub enum Breakage {
     /// A splice from a socket that returns 0 (the peer's FIN) is taken for
     /// EAGAIN: the end of stream is never seen.
     SpliceZeroAsEagain,
+    /// After a send to the client meets EAGAIN, the client's socket is
+    /// registered for readable events only and writable interest is never
+    /// armed again: the session stalls once the client's socket was full.
+    WritableNotRearmed,
+    /// One recv per readable edge, as if the poller were level-triggered:
+    /// what a recv leaves in the socket (its buffer was full) is read only
+    /// when more arrives.
+    EdgeNotDrained,
+    /// A recv that reads the end of stream gives the channel's buffer back
+    /// to the pool with the bytes it still holds: what was not yet sent
+    /// before the FIN is lost.
+    BufferReturnedInUse,
+    /// A server slot is released only by a session whose connection was
+    /// established: after a refused or timed-out connect the server keeps
+    /// counting the slot.
+    SlotKeptAfterFailedConnect,
 }
 
 /// What the log line of an ended session says, as values.
@@ -453,6 +469,12 @@ impl RunningProxy {
     /// last turn (nothing otherwise).
     pub fn held(&self) -> Held {
         self.shared.gate.as_ref().map(|g| g.held()).unwrap_or_default()
+    }
+
+    /// Each server's slots taken in backend `backend` (sessions holding a
+    /// connection or a claim on it), as the balancer counts them.
+    pub fn server_slots(&self, backend: usize) -> Vec<u32> {
+        self.shared.server_slots(backend)
     }
 
     /// With [`Options::hold_connects`]: lets the connect attempts in progress

@@ -24,6 +24,12 @@ pub(crate) struct Sock {
     /// A call on it was answered with an injected `EAGAIN` (`sys::fault`, tests only): the
     /// worker re-arms it in the poller, which reports what the kernel really says.
     pub(crate) rearm: bool,
+    /// Registered for readable events only (the `WritableNotRearmed`
+    /// breakage, tests only): the poller never reports it writable.
+    pub(crate) read_only: bool,
+    /// The poller reported it readable since the last recv (kept for the
+    /// `EdgeNotDrained` breakage, tests only).
+    pub(crate) edge: bool,
 }
 
 impl Sock {

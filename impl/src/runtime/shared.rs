@@ -333,6 +333,14 @@ impl Shared {
         lock(&self.backends[i])
     }
 
+    /// Each server's slots taken in backend `backend` (empty if there is
+    /// no such backend).
+    pub(crate) fn server_slots(&self, backend: usize) -> Vec<u32> {
+        let Some(b) = self.backends.get(backend) else { return Vec::new() };
+        let mut b = lock(b);
+        connseq_model::core::backend::Shared::servers(&mut *b).iter().map(|s| s.active).collect()
+    }
+
     /// Posts `msg` to thread `to` and wakes it.
     pub(crate) fn send(&self, to: usize, msg: Msg) {
         let r = &self.remotes[to];

@@ -483,6 +483,7 @@ impl Worker {
                     // Writable, and readable if something came while held
                     // (a refusal's error, the server's first bytes or FIN).
                     let readable = slot.back.error.is_some() || std::mem::take(&mut slot.held_readable);
+                    slot.back.edge |= readable;
                     slot.core.handle_ready(&cfg, Side::Back, readable, true, now);
                     self.mark_ready(idx);
                 }
@@ -504,7 +505,10 @@ impl Worker {
         for idx in 0..self.slots.len() {
             if let Some(Some(slot)) = self.slots.get_mut(idx) {
                 let cfg = slot.cfg;
-                for side in Side::BOTH.into_iter().filter(|&s| reopened[s as usize]) {
+                // As the poller would: only a socket registered for
+                // writable events is reported writable.
+                let read_only = [slot.front.read_only, slot.back.read_only];
+                for side in Side::BOTH.into_iter().filter(|&s| reopened[s as usize] && !read_only[s as usize]) {
                     slot.core.handle_ready(&cfg, side, false, true, now);
                 }
                 self.mark_ready(idx);
@@ -765,6 +769,7 @@ impl Worker {
     fn on_ready(&mut self, idx: usize, side: Side, readable: bool, writable: bool, now: Millis) {
         let Some(Some(slot)) = self.slots.get_mut(idx) else { return };
         let cfg = slot.cfg;
+        slot.sock(side).edge |= readable;
         slot.core.handle_ready(&cfg, side, readable, writable, now);
         self.mark_ready(idx);
     }
@@ -907,6 +912,7 @@ impl Worker {
                 let cfg = slot.cfg;
                 slot.core.handle_outcome(&cfg, action, outcome, now);
                 if let Some(side) = slot.rearm_read.take() {
+                    slot.sock(side).edge = true;
                     slot.core.handle_ready(&cfg, side, true, false, now);
                 }
             }
