@@ -395,7 +395,14 @@ fn in_stepped_mode_the_proxy_runs_only_in_the_turns_it_is_granted() {
         send_window: None,
         breakage: connseq::runtime::Breakage::None,
     };
-    let (proxy, addr) = start(&proxy_config(vec![listener("step", &[server.addr()], 0, 0)], 0), options);
+    let config = proxy_config(vec![listener("step", &[server.addr()], 0, 0)], 0);
+    if !cfg!(feature = "test-hooks") {
+        // Stepped mode is a test hook: the release build refuses it.
+        let e = connseq::runtime::spawn_with(&config, options).expect_err("stepped mode without test-hooks");
+        assert!(e.to_string().contains("test-hooks"), "{e}");
+        return;
+    }
+    let (proxy, addr) = start(&config, options);
     let mut c = connect(addr);
     c.write_all(b"ping").expect("send");
     assert_eq!(proxy.stats().accepted, 0, "no turn yet: the connection waits in the backlog");

@@ -80,13 +80,13 @@ impl Exec<'_> {
     /// How many of `want` bytes may go to `side`'s peer: all of them, but
     /// with the conformance harness's shim (`Options::send_window`).
     fn room(&self, side: Side, want: usize) -> usize {
-        self.shared.window.as_ref().map_or(want, |w| w.bytes(side, want))
+        self.shared.window().map_or(want, |w| w.bytes(side, want))
     }
 
     /// Whether one message (a reply, a PROXY header, a TLS flight or
     /// close_notify) may go to `side`'s peer: yes, but with the shim.
     fn room_for_message(&self, side: Side) -> bool {
-        self.shared.window.as_ref().map_or(true, |w| w.message(side))
+        self.shared.window().map_or(true, |w| w.message(side))
     }
 
     /// The shim refused a write: a socket that is really full holds nothing
@@ -98,14 +98,14 @@ impl Exec<'_> {
 
     /// `n` bytes went to `side`'s peer (counted by the shim only).
     fn sent_bytes(&self, side: Side, n: usize) {
-        if let Some(w) = &self.shared.window {
+        if let Some(w) = self.shared.window() {
             w.sent_bytes(side, n);
         }
     }
 
     /// A message went to `side`'s peer (counted by the shim only).
     fn sent_message(&self, side: Side) {
-        if let Some(w) = &self.shared.window {
+        if let Some(w) = self.shared.window() {
             w.sent_message(side);
         }
     }
@@ -752,7 +752,7 @@ impl Exec<'_> {
     }
 
     fn finish_connect(&mut self, slot: &mut Slot) -> Outcome {
-        if self.shared.hold_connects && !slot.connect_released {
+        if self.shared.holds_connects() && !slot.connect_released {
             // The conformance harness's shim (`Options::hold_connects`): the
             // attempt stays in progress until the model's server answers.
             return Outcome::WouldBlock;

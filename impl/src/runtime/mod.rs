@@ -52,6 +52,13 @@ use std::time::{Duration, Instant};
 use worker::{ListenerCfg, Worker};
 
 /// How the proxy runs besides its configuration (tests set these).
+///
+/// `stepped`, `hold_connects`, `send_window` and `breakage` are the
+/// conformance harness's hooks: they take effect only with connseq's
+/// `test-hooks` feature (which the conformance crate enables), and
+/// [`spawn_with`] refuses them without it. In the release binary the code
+/// behind them is a constant branch the compiler removes (`.ci/run` checks
+/// the binary is built without the feature).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     /// Time moves only by [`RunningProxy::advance`]: every timeout, the
@@ -252,10 +259,18 @@ fn start(config: &ProxyConfig, options: Options, inherited: &mut worker::Inherit
     let mut shared = Shared::new(ops, clock, live, gauges, backends, remotes, options.record_sessions, options.stepped);
     shared.hold_connects = options.hold_connects;
     shared.window = options.send_window.map(window::SendWindow::new);
-    if options.breakage != Breakage::None && !cfg!(feature = "test-hooks") {
-        // A test that asks for a broken runtime and silently got a correct one
-        // would prove nothing.
-        return Err(io::Error::other("Options::breakage needs connseq's `test-hooks` feature"));
+    if !cfg!(feature = "test-hooks") {
+        // A test that asks for a broken runtime, or for the harness's shims,
+        // and silently got the plain runtime would prove nothing.
+        let asked = [
+            (options.breakage != Breakage::None, "Options::breakage"),
+            (options.stepped, "Options::stepped"),
+            (options.hold_connects, "Options::hold_connects"),
+            (options.send_window.is_some(), "Options::send_window"),
+        ];
+        if let Some((_, what)) = asked.iter().find(|(on, _)| *on) {
+            return Err(io::Error::other(format!("{what} needs connseq's `test-hooks` feature")));
+        }
     }
     shared.set_breakage(options.breakage);
     // One table per backend, in the order `worker::plan` numbers them (first use).
@@ -449,26 +464,26 @@ impl RunningProxy {
     /// has ended).
     pub fn turn(&self) -> bool {
         let gone = || self.threads.iter().any(JoinHandle::is_finished);
-        self.shared.gate.as_ref().is_some_and(|g| g.run_turn(Duration::from_secs(30), gone))
+        self.shared.gate().is_some_and(|g| g.run_turn(Duration::from_secs(30), gone))
     }
 
     /// Stepped mode: the cores of the live sessions as the last turn left
     /// them (empty otherwise).
     pub fn cores(&self) -> Vec<Session> {
-        self.shared.gate.as_ref().map(|g| g.snapshot().into_iter().map(|(_, c)| c).collect()).unwrap_or_default()
+        self.shared.gate().map(|g| g.snapshot().into_iter().map(|(_, c)| c).collect()).unwrap_or_default()
     }
 
     /// [`RunningProxy::cores`] of the sessions listener `listener` (its
     /// index in the configuration) accepted.
     pub fn cores_on(&self, listener: usize) -> Vec<Session> {
-        let all = self.shared.gate.as_ref().map(|g| g.snapshot()).unwrap_or_default();
+        let all = self.shared.gate().map(|g| g.snapshot()).unwrap_or_default();
         all.into_iter().filter(|&(l, _)| l == listener).map(|(_, c)| c).collect()
     }
 
     /// Stepped mode: the buffers and pipes the loop held at the end of the
     /// last turn (nothing otherwise).
     pub fn held(&self) -> Held {
-        self.shared.gate.as_ref().map(|g| g.held()).unwrap_or_default()
+        self.shared.gate().map(|g| g.held()).unwrap_or_default()
     }
 
     /// Each server's slots taken in backend `backend` (sessions holding a
@@ -490,7 +505,7 @@ impl RunningProxy {
     /// writable at the next turn. False (and nothing happens) without the
     /// option.
     pub fn set_send_window(&self, side: Side, chunks: usize) -> bool {
-        match &self.shared.window {
+        match self.shared.window() {
             Some(w) => {
                 w.set(side, chunks);
                 true

@@ -225,13 +225,15 @@ pub(crate) struct Shared {
     remotes: Vec<Remote>,
     pub(crate) counters: Counters,
     records: Option<Mutex<Vec<SessionRecord>>>,
-    /// Stepped mode's gate (one thread only).
-    pub(crate) gate: Option<Gate>,
-    /// `Options::hold_connects` (the conformance harness's shim).
+    /// Stepped mode's gate (one thread only; read through [`Shared::gate`]).
+    gate: Option<Gate>,
+    /// `Options::hold_connects` (the conformance harness's shim; read
+    /// through [`Shared::holds_connects`]).
     pub(crate) hold_connects: bool,
     /// Bumped by `RunningProxy::release_connects`.
     pub(crate) connect_releases: AtomicU64,
-    /// `Options::send_window` (the conformance harness's shim).
+    /// `Options::send_window` (the conformance harness's shim; read through
+    /// [`Shared::window`]).
     pub(crate) window: Option<super::window::SendWindow>,
     /// `Options::breakage` (tests only: see [`Shared::broken`]).
     breakage: super::Breakage,
@@ -246,6 +248,32 @@ impl Shared {
     /// Always false, and removed by the compiler, without the `test-hooks`
     /// feature: the release binary carries no breakage.
     #[inline(always)]
+    /// Stepped mode's gate. The conformance harness's hooks (stepped mode
+    /// and the connect and send-window shims) exist only with the
+    /// `test-hooks` feature: without it this is a constant `None` and the
+    /// code behind it is removed from the release binary.
+    pub(crate) fn gate(&self) -> Option<&Gate> {
+        if cfg!(feature = "test-hooks") {
+            self.gate.as_ref()
+        } else {
+            None
+        }
+    }
+
+    /// The send-window shim (`Options::send_window`), with `test-hooks` only.
+    pub(crate) fn window(&self) -> Option<&super::window::SendWindow> {
+        if cfg!(feature = "test-hooks") {
+            self.window.as_ref()
+        } else {
+            None
+        }
+    }
+
+    /// The connect shim (`Options::hold_connects`), with `test-hooks` only.
+    pub(crate) fn holds_connects(&self) -> bool {
+        cfg!(feature = "test-hooks") && self.hold_connects
+    }
+
     pub(crate) fn broken(&self, b: super::Breakage) -> bool {
         cfg!(feature = "test-hooks") && self.breakage == b
     }
@@ -309,7 +337,7 @@ impl Shared {
         }
         self.stop.fetch_max(mode as u8, Ordering::AcqRel);
         self.wake_all();
-        if let Some(g) = &self.gate {
+        if let Some(g) = self.gate() {
             g.wake();
         }
     }

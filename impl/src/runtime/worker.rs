@@ -385,7 +385,7 @@ impl Worker {
                     return Ok(());
                 }
             }
-            let timeout = match &self.shared.gate {
+            let timeout = match self.shared.gate() {
                 // Stepped: wait for a turn, then poll without sleeping.
                 Some(gate) => {
                     if !turn_open {
@@ -420,7 +420,7 @@ impl Worker {
                         // The harness's send window (`Options::send_window`)
                         // may say the peer takes nothing more: then the
                         // socket is not reported writable, as a full one is not.
-                        let room = self.shared.window.as_ref().map_or(true, |w| !w.is_shut(side));
+                        let room = self.shared.window().map_or(true, |w| !w.is_shut(side));
                         let writable = (ev.is_writable() && room) || ev.is_write_closed() || ev.is_error();
                         if ev.is_error() {
                             self.note_error(idx, side);
@@ -452,7 +452,7 @@ impl Worker {
             }
             self.trim_pipes_if_idle(now);
             self.arm_listeners(now);
-            if let (Some(gate), true, true) = (&self.shared.gate, turn_open, idle) {
+            if let (Some(gate), true, true) = (self.shared.gate(), turn_open, idle) {
                 // Nothing was ready and the due timers fired: the turn ends.
                 let cores = self.slots.iter().flatten().map(|s| (s.listener, s.core)).collect();
                 let held = Held { buffers: self.pool.in_use(), pipes: self.pipes.in_use() };
@@ -466,7 +466,7 @@ impl Worker {
     /// may complete; its writable edge was spent while held, so it is
     /// reported again. True if something was released.
     fn follow_connect_releases(&mut self) -> bool {
-        if !self.shared.hold_connects {
+        if !self.shared.holds_connects() {
             return false;
         }
         let n = self.shared.connect_releases.load(Ordering::Acquire);
@@ -496,7 +496,7 @@ impl Worker {
     /// refused write is reported writable, as the kernel reports a socket
     /// that was full. True if a side was.
     fn follow_send_window(&mut self) -> bool {
-        let Some(window) = self.shared.window.as_ref() else { return false };
+        let Some(window) = self.shared.window() else { return false };
         let reopened = Side::BOTH.map(|s| window.take_reopened(s));
         if !reopened.contains(&true) {
             return false;
@@ -539,7 +539,7 @@ impl Worker {
     fn count_wakeup(&self, no_event: bool) {
         let c = &self.shared.counters;
         c.wakeups.fetch_add(1, Ordering::Relaxed);
-        if no_event && self.shared.gate.is_none() {
+        if no_event && self.shared.gate().is_none() {
             c.empty_wakeups.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -777,7 +777,7 @@ impl Worker {
     /// `Options::hold_connects`: session `idx`'s connect attempt waits for
     /// the harness's release.
     fn connect_held(&self, idx: usize) -> bool {
-        self.shared.hold_connects
+        self.shared.holds_connects()
             && matches!(self.slots.get(idx), Some(Some(s)) if s.core.si(Side::Back) == SiState::Con && !s.connect_released)
     }
 
