@@ -16,6 +16,7 @@ pub mod describe;
 pub mod diagram;
 pub mod excuse;
 mod exec;
+pub mod health;
 pub mod kernel;
 mod peers;
 pub mod progress;

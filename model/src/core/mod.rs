@@ -8,6 +8,7 @@
 //! - [`handshake`]: the incoming and outgoing handshake handlers;
 //! - [`channel`]: the channel between two connections and its six flags;
 //! - [`backend`]: server choice, queueing, retries;
+//! - [`health`]: a server's health from its checks, and whether it may be picked;
 //! - [`timers`]: which timers are armed;
 //! - [`session`]: the transition function that ties them together;
 //! - [`termination`]: the two-letter termination code;
@@ -19,6 +20,7 @@ pub mod config;
 pub mod connection;
 pub mod fd;
 pub mod handshake;
+pub mod health;
 pub mod op;
 pub mod session;
 pub mod stream_interface;
