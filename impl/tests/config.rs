@@ -877,12 +877,11 @@ fn servers_carry_their_names_and_check_settings() {
 }
 
 #[test]
-fn a_server_that_asks_for_health_checks_is_refused_at_its_line() {
+fn a_server_that_asks_for_health_checks_gets_them() {
     let lines =
         [&MINIMAL[..], &["[backend.app]", "servers = [", "  { addr = \"127.0.0.1:9000\", check = true },", "]"]]
             .concat();
-    let msg = error_at(&lines, 7, "check");
-    assert!(msg.contains("health checks are not supported yet"), "{msg}");
+    assert!(load(&lines).listeners[0].backend.server_check(0).enabled);
 }
 
 #[test]
@@ -912,7 +911,7 @@ fn check_settings_out_of_range_and_duplicate_server_names_are_refused() {
 }
 
 #[test]
-fn quick_mode_check_flags_are_checked_then_check_is_refused() {
+fn quick_mode_check_flags_are_checked_and_check_turns_checks_on() {
     let parse = |extra: &[&str]| {
         let mut argv = vec!["connseq-proxy", "--listen", "127.0.0.1:0", "--server", "127.0.0.1:1"];
         argv.extend_from_slice(extra);
@@ -922,8 +921,9 @@ fn quick_mode_check_flags_are_checked_then_check_is_refused() {
     let check = c.listeners[0].backend.server_check(0);
     assert_eq!((check.inter, check.rise, check.fall), (Duration::from_secs(1), 4, 6));
     assert_eq!(c.listeners[0].backend.server_name(0), "s1");
-    let e = parse(&["--server-check"]).expect_err("refused");
-    assert_eq!(e.to_string().split(" (").next(), Some("flag '--server-check': health checks are not supported yet"));
+    assert!(!check.enabled, "no check without --server-check");
+    let c = parse(&["--server-check"]).expect("valid");
+    assert!(c.listeners[0].backend.server_check(0).enabled);
     let e = parse(&["--server-rise", "0"]).expect_err("refused");
     assert_eq!(e.key(), Some("--server-rise"));
 }

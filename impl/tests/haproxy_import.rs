@@ -137,14 +137,14 @@ fn lenient_leaves_out_what_connseq_does_not_do_and_names_each_line() {
 }
 
 #[test]
-fn health_checks_are_refused_at_their_server_line_or_left_out_when_lenient() {
-    let text = "defaults\n  mode tcp\nlisten web\n  bind 127.0.0.1:0\n  server a 127.0.0.1:1 check inter 500ms rise 1 fall 5\n";
-    let msg = refused_at(text, 5, "server");
-    assert!(msg.contains("health checks are not supported yet"), "{msg}");
-    let lenient = load(text, true).expect("loads");
-    assert_eq!(lenient.warnings.len(), 1);
-    let check = lenient.config.listeners[0].backend.server_check(0);
-    assert_eq!((check.enabled, check.inter, check.rise, check.fall), (false, Duration::from_millis(500), 1, 5));
+fn health_checks_are_read_from_the_server_line() {
+    let text = "defaults\n  mode tcp\nlisten web\n  bind 127.0.0.1:0\n  server a 127.0.0.1:1 check inter 500ms rise 1 fall 5\n  server b 127.0.0.1:2\n";
+    let loaded = load(text, false).expect("loads");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let b = &loaded.config.listeners[0].backend;
+    let check = b.server_check(0);
+    assert_eq!((check.enabled, check.inter, check.rise, check.fall), (true, Duration::from_millis(500), 1, 5));
+    assert!(!b.server_check(1).enabled, "a server without 'check' is not checked");
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //! servers and the backend). A column connseq has no figure for is empty,
 //! as HAProxy leaves a column that does not apply.
 
-use crate::runtime::control::{AdminState, ServerStats, Snapshot, Topology};
+use crate::runtime::control::{ServerStats, Snapshot, Topology};
+use connseq_model::core::health::Status;
 use std::collections::HashMap;
 
 /// HAProxy 2.6's `show stat` header, without the leading `# `.
@@ -81,12 +82,12 @@ impl Row {
     }
 }
 
-/// The status HAProxy 2.6 shows for a server without health checks.
-fn server_status(s: AdminState) -> &'static str {
-    match s {
-        AdminState::Ready => "no check",
-        AdminState::Drain => "DRAIN",
-        AdminState::Maint => "MAINT",
+/// The status HAProxy 2.6 shows for a server: `no check` for a ready
+/// server without checks, else UP, DOWN, DRAIN or MAINT.
+fn server_status(s: &ServerStats) -> &'static str {
+    match (s.status, s.check) {
+        (Status::Up, None) => "no check",
+        (st, _) => st.name(),
     }
 }
 
@@ -96,6 +97,13 @@ fn server_row(r: &mut Row, s: &ServerStats) {
     r.set("wretr", s.retries).set("wredis", s.redispatches).set("cli_abrt", s.client_aborts);
     r.set("srv_abrt", s.server_aborts).set("qtime", s.queue.mean_ms()).set("ctime", s.connect.mean_ms());
     r.set("ttime", s.total.mean_ms()).set("eresp", 0);
+    if let Some(c) = s.check {
+        r.set("chkfail", c.failures).set("chkdown", c.downs).set("check_rise", c.rise).set("check_fall", c.fall);
+        r.set("check_health", c.health);
+        if let Some(last) = c.last {
+            r.set("check_status", last);
+        }
+    }
 }
 
 /// The CSV of `show stat`, header first, each line ending with `,` as
@@ -128,7 +136,7 @@ pub(crate) fn render(top: &Topology, snap: &Snapshot, filter: Filter) -> String 
             }
             let mut r = Row::new(&bi.name, &s.name, RowType::Server, iid, si + 1);
             server_row(&mut r, ss);
-            r.set("status", server_status(ss.state)).set("weight", 1).set("uweight", 1).set("act", 1).set("bck", 0);
+            r.set("status", server_status(ss)).set("weight", 1).set("uweight", 1).set("act", 1).set("bck", 0);
             if s.maxconn != 0 {
                 r.set("slim", s.maxconn);
             }
@@ -136,7 +144,7 @@ pub(crate) fn render(top: &Topology, snap: &Snapshot, filter: Filter) -> String 
             r.write(&mut out);
         }
         if filter.keeps(iid, RowType::Backend, 0) {
-            let ready = bs.servers.iter().filter(|s| s.state == AdminState::Ready).count();
+            let ready = bs.servers.iter().filter(|s| s.status == Status::Up).count();
             let sum = |f: fn(&ServerStats) -> u64| bs.servers.iter().map(f).sum::<u64>();
             let mut r = Row::new(&bi.name, "BACKEND", RowType::Backend, iid, 0);
             r.set("qcur", bs.queued).set("scur", sum(|s| s.current)).set("stot", sum(|s| s.sessions));

@@ -93,16 +93,6 @@ pub(crate) fn check_count(n: i64) -> Result<u32, Problem> {
     int(n, 1, i64::from(MAX_CHECK_COUNT))
 }
 
-/// A server's `check`: carried by the configuration, refused until this
-/// version has health checks (never silently ignored).
-pub(crate) fn check_enabled(enabled: bool) -> Result<bool, Problem> {
-    if enabled {
-        Err(Problem::ChecksNotSupported)
-    } else {
-        Ok(false)
-    }
-}
-
 /// A listener or backend name: not empty, letters, digits, `-_.:` only
 /// (HAProxy's proxy names), so it can stand unquoted in a log line.
 pub(crate) fn name(text: &str) -> Result<String, Problem> {

@@ -269,10 +269,6 @@ pub enum Problem {
     /// clear at accept, before any handshake.
     #[error("health replies are never encrypted: a health listener cannot have tls")]
     HealthWithTls,
-    /// A server with `check`: the configuration may carry the health-check
-    /// settings, but this version cannot check servers yet.
-    #[error("health checks are not supported yet (remove 'check': every server is used until the runtime API sets it to drain or maint)")]
-    ChecksNotSupported,
     /// Two servers of one backend with one name.
     #[error("server name '{name}' is used twice in backend '{backend}'")]
     DuplicateServer {

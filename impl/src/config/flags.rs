@@ -170,8 +170,11 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "NAME", value_parser = checks::sni, help_heading = "Quick mode: handshake")]
     pub server_sni: Option<String>,
 
-    /// Check the servers' health (HAProxy's `check`): not supported yet, and
-    /// refused rather than ignored.
+    /// Check the servers' health (HAProxy's `check`): a TCP connect every
+    /// `--server-inter` (with the PROXY v2 LOCAL header and the TLS
+    /// handshake when the servers get them); a server is DOWN after
+    /// `--server-fall` failures in a row, UP again after `--server-rise`
+    /// passes.
     #[arg(long, help_heading = "Quick mode: servers")]
     pub server_check: bool,
 
@@ -482,14 +485,12 @@ impl ProxyArgs {
             Some(n) => checks::check_count(i64::from(n)).map_err(err(flag)),
             None => Ok(default),
         };
-        let params = CheckParams {
-            enabled: false,
+        Ok(CheckParams {
+            enabled: self.server_check,
             inter: timeout(self.server_inter, d.inter).map_err(err("--server-inter"))?,
             rise: count(self.server_rise, d.rise, "--server-rise")?,
             fall: count(self.server_fall, d.fall, "--server-fall")?,
-        };
-        checks::check_enabled(self.server_check).map_err(err("--server-check"))?;
-        Ok(params)
+        })
     }
 
     /// `--send-proxy` with its `--send-proxy-tlv`s.

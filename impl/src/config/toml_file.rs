@@ -295,16 +295,12 @@ impl Builder<'_> {
             Some(v) => checks::check_count(v.get_ref().0).map_err(|p| self.err(v.span(), key, p)),
             None => Ok(default),
         };
-        let params = CheckParams {
-            enabled: false,
+        Ok(CheckParams {
+            enabled: t.check.as_ref().is_some_and(|c| *c.get_ref()),
             inter: self.opt_timeout(&t.inter, "inter", d.inter)?,
             rise: count(&t.rise, "rise", d.rise)?,
             fall: count(&t.fall, "fall", d.fall)?,
-        };
-        if let Some(c) = &t.check {
-            checks::check_enabled(*c.get_ref()).map_err(|p| self.err(c.span(), "check", p))?;
-        }
-        Ok(params)
+        })
     }
 
     fn listener(

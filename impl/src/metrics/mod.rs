@@ -26,6 +26,9 @@
 //! | `connseq_server_connect_time_seconds` | histogram | `backend`, `server` |
 //! | `connseq_server_queue_time_seconds` | histogram | `backend`, `server` |
 //! | `connseq_server_state` | gauge (1 for the state it is in) | `backend`, `server`, `state` |
+//! | `connseq_server_status` | gauge (1 for the status it has: `UP`, `DOWN`, `DRAIN`, `MAINT`) | `backend`, `server`, `status` |
+//! | `connseq_server_check_failures`, `_check_downs` | counter (checked servers) | `backend`, `server` |
+//! | `connseq_server_check_health` | gauge (checked servers: the health counter, UP from `rise`) | `backend`, `server` |
 //! | `connseq_process_current_connections`, `_uptime_seconds` | gauge | |
 //!
 //! Counters carry the `_total` suffix in the output, as OpenMetrics wants.
@@ -33,6 +36,7 @@
 use crate::runtime::control::{AdminState, Snapshot, Topology};
 use crate::runtime::tally::{Times, TIME_BUCKETS_MS};
 use crate::runtime::Control;
+use connseq_model::core::health::Status;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -295,6 +299,36 @@ pub fn render(top: &Topology, snap: &Snapshot) -> String {
                 (labels, i64::from(s.state == st))
             })
         }),
+    );
+    gauges(
+        &mut reg,
+        "server_status",
+        "What the balancer makes of the server (its checks and its admin state): 1 for the status it has",
+        servers().flat_map(|(b, i, s)| {
+            [Status::Up, Status::Down, Status::Drain, Status::Maint].into_iter().map(move |st| {
+                let mut labels = srv(b, i);
+                labels.push(("status", st.name().to_owned()));
+                (labels, i64::from(s.status == st))
+            })
+        }),
+    );
+    counters(
+        &mut reg,
+        "server_check_failures",
+        "Failed health checks, a session's refused connect included",
+        servers().filter_map(|(b, i, s)| Some((srv(b, i), s.check?.failures))),
+    );
+    counters(
+        &mut reg,
+        "server_check_downs",
+        "Times the server went DOWN",
+        servers().filter_map(|(b, i, s)| Some((srv(b, i), s.check?.downs))),
+    );
+    gauges(
+        &mut reg,
+        "server_check_health",
+        "The health counter: UP from rise, fully up at rise + fall - 1",
+        servers().filter_map(|(b, i, s)| Some((srv(b, i), i64::from(s.check?.health)))),
     );
     gauges(
         &mut reg,

@@ -7,6 +7,7 @@
 
 use crate::config::BackendConfig;
 use connseq_model::core::backend::Shared;
+use connseq_model::core::health::{self, Admin, Change, Health, Rules, Status};
 use connseq_model::core::ServerView;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -20,24 +21,91 @@ pub(crate) struct Waiter {
     pub(crate) gen: u32,
 }
 
-/// One backend's slots and queue.
+/// One backend's slots and queue, and each server's health and operator
+/// state, from which the balancer's `usable` follows.
 #[derive(Debug)]
 pub(crate) struct BackendState {
     servers: Vec<ServerView>,
     addrs: Vec<SocketAddr>,
     cursor: usize,
     queue: VecDeque<Waiter>,
+    admin: Vec<Admin>,
+    checks: Vec<Option<CheckState>>,
+}
+
+/// A checked server's health and what `show stat` shows of its checks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CheckState {
+    pub(crate) rules: Rules,
+    pub(crate) health: Health,
+    /// Failed checks (and connect failures counted as such) since start.
+    pub(crate) failures: u64,
+    /// Times it went DOWN.
+    pub(crate) downs: u64,
+    /// The last result: passed, and its description (`L4OK`, ...).
+    pub(crate) last: Option<(bool, &'static str)>,
 }
 
 impl BackendState {
     /// Fresh counters for `cfg`: every server usable, none busy.
     pub(crate) fn new(cfg: &BackendConfig) -> BackendState {
+        let checks = (0..cfg.servers.len())
+            .map(|i| {
+                let p = cfg.server_check(i);
+                p.enabled.then(|| {
+                    let rules = Rules { rise: p.rise, fall: p.fall };
+                    CheckState { rules, health: Health::new(rules), failures: 0, downs: 0, last: None }
+                })
+            })
+            .collect();
         BackendState {
             servers: cfg.servers.iter().map(|s| ServerView { active: 0, maxconn: s.maxconn, usable: true }).collect(),
             addrs: cfg.servers.iter().map(|s| s.addr).collect(),
             cursor: 0,
             queue: VecDeque::new(),
+            admin: vec![Admin::Ready; cfg.servers.len()],
+            checks,
         }
+    }
+
+    /// Whether server `i` is UP (a server without checks always is).
+    fn is_up(&self, i: usize) -> bool {
+        self.checks.get(i).copied().flatten().map_or(true, |c| c.health.is_up(c.rules))
+    }
+
+    /// The state `show stat` gives server `i`.
+    pub(crate) fn status(&self, i: usize) -> Status {
+        health::status(self.admin.get(i).copied().unwrap_or_default(), self.is_up(i))
+    }
+
+    /// Server `i`'s checks, if it is checked.
+    pub(crate) fn check(&self, i: usize) -> Option<CheckState> {
+        self.checks.get(i).copied().flatten()
+    }
+
+    /// Servers the balancer may pick now.
+    pub(crate) fn usable_count(&self) -> usize {
+        self.servers.iter().filter(|s| s.usable).count()
+    }
+
+    fn refresh(&mut self, i: usize) {
+        let usable = health::usable(self.admin.get(i).copied().unwrap_or_default(), self.is_up(i));
+        if let Some(s) = self.servers.get_mut(i) {
+            s.usable = usable;
+        }
+    }
+
+    /// The result of a check of server `i` (or a connect failure a session
+    /// saw, counted as a failed check): the core's health counter decides
+    /// whether the server changed state. Nothing for a server not checked.
+    pub(crate) fn record_check(&mut self, i: usize, passed: bool, what: &'static str) -> Option<Change> {
+        let c = self.checks.get_mut(i)?.as_mut()?;
+        let change = c.health.record(c.rules, passed);
+        c.last = Some((passed, what));
+        c.failures += u64::from(!passed);
+        c.downs += u64::from(change == Some(Change::WentDown));
+        self.refresh(i);
+        change
     }
 
     /// The address of server `i`, if it exists.
@@ -83,13 +151,13 @@ impl Shared for BackendState {
 // ---- The runtime API's one hook (`super::control`) ----
 
 impl BackendState {
-    /// Sets whether server `i` may be picked: false while an operator
-    /// drains it or puts it in maintenance (its sessions keep their slots
-    /// to their end), true when it is ready again. The balancer reads it as
-    /// [`ServerView::usable`].
-    pub(crate) fn set_admin_usable(&mut self, i: u8, usable: bool) {
-        if let Some(s) = self.servers.get_mut(usize::from(i)) {
-            s.usable = usable;
+    /// Sets server `i`'s operator state: in DRAIN or MAINT it is not
+    /// picked (its sessions keep their slots to their end); READY, it is
+    /// picked again when UP. The balancer reads it as [`ServerView::usable`].
+    pub(crate) fn set_admin(&mut self, i: u8, admin: Admin) {
+        if let Some(a) = self.admin.get_mut(usize::from(i)) {
+            *a = admin;
+            self.refresh(usize::from(i));
         }
     }
 }

@@ -14,6 +14,7 @@
 use super::shared::{Shared, StopMode};
 use super::tally::{Tally, Times};
 use crate::config::{balance_name, ProxyConfig};
+use connseq_model::core::health::Status;
 use connseq_model::core::{SiState, Side};
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
@@ -53,6 +54,16 @@ impl AdminState {
             "drain" => Some(AdminState::Drain),
             "maint" => Some(AdminState::Maint),
             _ => None,
+        }
+    }
+
+    /// The core's name for it.
+    pub fn core(self) -> connseq_model::core::health::Admin {
+        use connseq_model::core::health::Admin;
+        match self {
+            AdminState::Ready => Admin::Ready,
+            AdminState::Drain => Admin::Drain,
+            AdminState::Maint => Admin::Maint,
         }
     }
 
@@ -219,6 +230,11 @@ pub struct ListenerStats {
 pub struct ServerStats {
     /// Its admin state.
     pub state: AdminState,
+    /// What the balancer makes of it: UP, DOWN (its checks failed),
+    /// DRAIN or MAINT.
+    pub status: connseq_model::core::health::Status,
+    /// Its health checks, if it is checked.
+    pub check: Option<CheckStats>,
     /// Sessions holding a slot on it now.
     pub current: u64,
     /// Sessions that made a connect attempt to it.
@@ -243,6 +259,25 @@ pub struct ServerStats {
     pub queue: Times,
     /// See `connect`.
     pub total: Times,
+}
+
+/// A checked server's checks at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckStats {
+    /// `rise` and `fall`.
+    pub rise: u32,
+    /// See `rise`.
+    pub fall: u32,
+    /// The health counter (HAProxy's `check_health`): UP from `rise`.
+    pub health: u32,
+    /// Failed checks since start (HAProxy's `chkfail`), a session's
+    /// refused connect included.
+    pub failures: u64,
+    /// Times it went DOWN (`chkdown`).
+    pub downs: u64,
+    /// The last check's status word (`L4OK`, `L4CON`, `L4TOUT`, `L6OK`,
+    /// `L6TOUT`, `L6RSP`), if one ran.
+    pub last: Option<&'static str>,
 }
 
 /// A backend's figures at one moment.
@@ -395,7 +430,7 @@ impl Control {
     pub fn set_server_state(&self, backend: &str, server: &str, state: AdminState) -> Result<(), NoSuch> {
         let (b, s) = self.topology().find_server(backend, server)?;
         self.ops().states[b][usize::from(s)].store(state as u8, Ordering::Release);
-        self.shared.backend(b).set_admin_usable(s, state == AdminState::Ready);
+        self.shared.backend(b).set_admin(s, state.core());
         Ok(())
     }
 
@@ -439,6 +474,25 @@ impl Control {
                 }
             })
             .collect();
+        // Each server's status and checks, read under its backend's lock.
+        let health: Vec<Vec<(Status, Option<CheckStats>)>> = (0..ops.tally.servers.len())
+            .map(|b| {
+                let st = self.shared.backend(b);
+                (0..ops.tally.servers[b].len())
+                    .map(|i| {
+                        let check = st.check(i).map(|c| CheckStats {
+                            rise: c.rules.rise,
+                            fall: c.rules.fall,
+                            health: c.health.counter(),
+                            failures: c.failures,
+                            downs: c.downs,
+                            last: c.last.map(|(_, w)| w),
+                        });
+                        (st.status(i), check)
+                    })
+                    .collect()
+            })
+            .collect();
         let mut backends: Vec<BackendStats> = ops
             .tally
             .servers
@@ -451,6 +505,8 @@ impl Control {
                     .enumerate()
                     .map(|(i, s)| ServerStats {
                         state: ops.state(b, i),
+                        status: health[b].get(i).map_or(Status::Up, |h| h.0),
+                        check: health[b].get(i).and_then(|h| h.1),
                         current: 0,
                         sessions: load(&s.sessions),
                         connect_failures: load(&s.connect_failures),

@@ -540,6 +540,11 @@ impl Exec<'_> {
             self.shared.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
             if let Some(server) = slot.server_idx {
                 self.shared.ops.tally.connect_failed(self.backend, server);
+                if outcome == Outcome::Refused {
+                    // Passive observation: a checked server that refuses a
+                    // session counts a failed check.
+                    super::health::report(self.shared, self.backend, server, Err("L4CON-SESSION"));
+                }
             }
         }
         outcome

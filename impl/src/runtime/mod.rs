@@ -10,7 +10,8 @@
 //! - `exec`: one action -> syscalls -> one outcome;
 //! - `session`, `buffer`: what a session holds (sockets, pooled buffers and
 //!   pipes, counters) and its log line;
-//! - `backend`: per-backend server counts and queue;
+//! - `backend`: per-backend server counts, queue and server health;
+//! - `health`: the active checks, one thread per checked server;
 //! - `timers`: the deadline heap.
 //!
 //! Threads: `threads` event loops, each with its own `SO_REUSEPORT` socket
@@ -28,6 +29,7 @@ mod buffer;
 pub mod control;
 mod exec;
 pub mod handshake;
+mod health;
 mod limits;
 mod session;
 mod shared;
@@ -236,6 +238,8 @@ struct Started {
     addrs: Vec<SocketAddr>,
     /// Every worker, the first one to be run by the caller.
     workers: Vec<Worker>,
+    /// The servers to check, each on a thread of its own.
+    checks: Vec<health::Target>,
 }
 
 /// Binds every thread's listening sockets (or takes the inherited ones)
@@ -277,12 +281,23 @@ fn start(config: &ProxyConfig, options: Options, inherited: &mut worker::Inherit
     shared.sources =
         config.backends().iter().map(|b| (!b.limits.is_empty()).then(|| limits::SourceTable::new(b.limits))).collect();
     let shared = Arc::new(shared);
+    // Each backend's transport, as its first listener loaded it: the checks use it.
+    let back: Vec<_> = (0..config.backends().len())
+        .map(|b| {
+            listeners_cfg
+                .iter()
+                .find(|l| l.backend == b)
+                .map(|l| (l.send_proxy, l.back_tls.clone()))
+                .unwrap_or_default()
+        })
+        .collect();
+    let checks = health::targets(config, &back);
     let listeners_cfg: Arc<[ListenerCfg]> = listeners_cfg.into();
     let mut workers = Vec::with_capacity(threads);
     for (id, (poll, s)) in polls.into_iter().zip(socks).enumerate() {
         workers.push(Worker::new(id, poll, shared.clone(), s, listeners_cfg.clone(), config)?);
     }
-    Ok(Started { shared, addrs, workers })
+    Ok(Started { shared, addrs, workers, checks })
 }
 
 fn spawn_workers(workers: impl IntoIterator<Item = Worker>) -> io::Result<Vec<JoinHandle<io::Result<()>>>> {
@@ -361,7 +376,7 @@ pub fn run(config: &ProxyConfig, run: Run) -> io::Result<()> {
         fds.append(&mut t.sockets);
     }
     let mut inherited = worker::Inherited::new(fds)?;
-    let Started { workers, shared, .. } = start(config, Options::default(), &mut inherited)?;
+    let Started { workers, shared, checks, .. } = start(config, Options::default(), &mut inherited)?;
     for addr in inherited.leftover() {
         tracing::warn!(target: "connseq::runtime", "an inherited socket listening on {addr} matches no listener; closed");
     }
@@ -382,7 +397,8 @@ pub fn run(config: &ProxyConfig, run: Run) -> io::Result<()> {
     let mut workers = workers.into_iter();
     let Some(mut first) = workers.next() else { return Ok(()) };
     first.watch_signals(signals)?;
-    let others = spawn_workers(workers)?;
+    let mut others = spawn_workers(workers)?;
+    others.extend(health::spawn(&shared, checks)?);
     if let Some(t) = takeover {
         // Every listening socket is in a poller: the old process may stop.
         if let Err(e) = t.finish() {
@@ -409,9 +425,10 @@ pub fn spawn(config: &ProxyConfig) -> io::Result<RunningProxy> {
 /// [`spawn`] with [`Options`].
 pub fn spawn_with(config: &ProxyConfig, options: Options) -> io::Result<RunningProxy> {
     signal::ignore_sigpipe()?;
-    let Started { shared, addrs, workers } = start(config, options, &mut worker::Inherited::default())?;
+    let Started { shared, addrs, workers, checks } = start(config, options, &mut worker::Inherited::default())?;
     let grace = crate::config::millis(config.global.grace_period);
-    let threads = spawn_workers(workers)?;
+    let mut threads = spawn_workers(workers)?;
+    threads.extend(health::spawn(&shared, checks)?);
     Ok(RunningProxy { addrs, shared, grace, threads })
 }
 

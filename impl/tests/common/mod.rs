@@ -147,7 +147,12 @@ pub struct EchoServer {
 
 impl EchoServer {
     pub fn start() -> EchoServer {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind the test server");
+        EchoServer::start_on(SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// [`EchoServer::start`] on `addr` (a server brought back on its port).
+    pub fn start_on(addr: SocketAddr) -> EchoServer {
+        let l = TcpListener::bind(addr).expect("bind the test server");
         let addr = l.local_addr().expect("local address");
         let accepted = Arc::new(AtomicUsize::new(0));
         let open = Arc::new(AtomicUsize::new(0));

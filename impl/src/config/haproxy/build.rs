@@ -177,12 +177,9 @@ fn backend(p: &Proxy, diag: &mut Diag<'_>) -> Result<BackendConfig, ConfigError>
         }
         same_as_first(first, srv, diag)?;
         let o = &srv.opts;
-        if let Some(line) = o.check {
-            diag.refuse(line, "server", Problem::ChecksNotSupported)?;
-        }
         let d = CheckParams::default();
         let check = CheckParams {
-            enabled: false,
+            enabled: o.check.is_some(),
             inter: o.inter.unwrap_or(d.inter),
             rise: o.rise.unwrap_or(d.rise),
             fall: o.fall.unwrap_or(d.fall),

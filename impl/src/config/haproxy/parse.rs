@@ -354,7 +354,11 @@ impl Reader<'_> {
                     "client-fin" => &mut s.timeout_client_fin,
                     "server-fin" => &mut s.timeout_server_fin,
                     "check" => {
-                        diag.unsupported(n, &kw, "health checks are not supported yet")?;
+                        diag.unsupported(
+                            n,
+                            &kw,
+                            "a TCP check is a connect: it is bounded by timeout connect and inter",
+                        )?;
                         return Ok(true);
                     }
                     _ => {
