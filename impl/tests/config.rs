@@ -1029,3 +1029,37 @@ fn a_broken_file_gets_a_one_line_error_even_when_its_key_is_garbage() {
     assert!(!msg.contains('\n'), "one line: {msg:?}");
     assert!(e.key().is_some_and(|k| k.chars().count() <= 67), "{msg}");
 }
+
+#[test]
+fn use_backend_routes_name_named_backends_and_print_back() {
+    let lines = [
+        "[[listener]]",
+        "name = \"web\"",
+        "listen = [\"127.0.0.1:0\"]",
+        "backend = \"app\"",
+        "use-backend = [ { backend = \"db\", src = [\"10.0.0.0/8\"] }, { backend = \"app\", src = [\"127.0.0.0/8\"], unless = true } ]",
+        "[backend.app]",
+        "servers = [\"127.0.0.1:9000\"]",
+        "[backend.db]",
+        "servers = [\"127.0.0.1:9001\"]",
+    ];
+    let c = load(&lines);
+    let routes = &c.listeners[0].options.routes;
+    assert_eq!(routes.len(), 2);
+    assert_eq!((routes[0].backend.name.as_str(), routes[0].negated), ("db", false));
+    assert_eq!((routes[1].backend.name.as_str(), routes[1].negated), ("app", true));
+    let printed = connseq::config::to_toml(&c);
+    assert!(printed.contains("use-backend"), "{printed}");
+    let f = TempFile::new(&printed.lines().collect::<Vec<_>>());
+    let again = ProxyConfig::from_file(f.path()).expect("the printed configuration loads");
+    assert_eq!(again.listeners[0].options.routes, c.listeners[0].options.routes);
+
+    let mut unknown = lines.to_vec();
+    unknown[4] = "use-backend = [ { backend = \"nope\", src = [\"10.0.0.0/8\"] } ]";
+    let msg = error_at(&unknown, 5, "backend");
+    assert!(msg.contains("nope"), "{msg}");
+    let mut with_proxy = lines.to_vec();
+    with_proxy.insert(4, "accept-proxy = true");
+    let msg = error_at(&with_proxy, 6, "use-backend");
+    assert!(msg.contains("accept-proxy"), "{msg}");
+}

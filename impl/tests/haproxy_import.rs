@@ -364,3 +364,44 @@ fn haproxy_and_connseq_treat_the_same_traffic_the_same_way_under_one_configurati
     drop(haproxy);
     proxy.stop().expect("stop");
 }
+
+#[test]
+fn use_backend_on_src_becomes_routes_in_order_and_refuses_what_it_cannot_do() {
+    let text = "\
+defaults
+  mode tcp
+frontend fe
+  bind 127.0.0.1:0
+  acl office src 10.0.0.0/8 192.168.0.0/16
+  use_backend internal if office
+  use_backend lab if { src 172.16.0.0/12 }
+  use_backend public unless office
+  default_backend public
+backend internal
+  server i1 127.0.0.1:1
+backend lab
+  server l1 127.0.0.1:2
+backend public
+  server p1 127.0.0.1:3
+";
+    let loaded = load(text, false).expect("loads");
+    let routes = &loaded.config.listeners[0].options.routes;
+    let summary: Vec<(String, usize, bool)> =
+        routes.iter().map(|r| (r.backend.name.clone(), r.nets.len(), r.negated)).collect();
+    assert_eq!(
+        summary,
+        [("internal".to_owned(), 2, false), ("lab".to_owned(), 1, false), ("public".to_owned(), 2, true)]
+    );
+    assert!(routes[0].matches("10.1.2.3".parse().expect("ip")) && !routes[0].matches("127.0.0.1".parse().expect("ip")));
+    let names: Vec<&str> = loaded.config.backends().iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(names, ["public", "internal", "lab"]);
+
+    let unknown = text.replace("use_backend lab if", "use_backend nowhere if");
+    let msg = refused_at(&unknown, 7, "use_backend");
+    assert!(msg.contains("nowhere"), "{msg}");
+    let with_proxy = text.replace("bind 127.0.0.1:0", "bind 127.0.0.1:0 accept-proxy");
+    let msg = refused_at(&with_proxy, 6, "use_backend");
+    assert!(msg.contains("accept-proxy"), "{msg}");
+    let two = text.replace("use_backend internal if office", "use_backend internal if office lab");
+    refused_at(&two, 6, "use_backend");
+}

@@ -436,3 +436,32 @@ fn in_stepped_mode_the_proxy_runs_only_in_the_turns_it_is_granted() {
     assert!(proxy.cores().is_empty());
     proxy.stop().expect("stop");
 }
+
+/// `use-backend`: a client whose address a route matches gets that route's
+/// backend, the others the listener's own; `unless` inverts the match.
+#[test]
+fn a_route_on_the_client_address_chooses_the_backend() {
+    use connseq::config::{Cidr, Route};
+    let own = EchoServer::start();
+    let routed = EchoServer::start();
+    let run = |negated: bool| -> (usize, usize) {
+        let (before_own, before_routed) = (own.accepted(), routed.accepted());
+        let mut l = listener("web", &[own.addr()], 0, 0);
+        let mut other = listener("db", &[routed.addr()], 0, 0).backend;
+        other.name = "db".into();
+        let nets = vec!["127.0.0.0/8".parse::<Cidr>().expect("cidr")];
+        l.options.routes = vec![Route { backend: other, nets, negated }];
+        let (proxy, addr) = start(&proxy_config(vec![l], 0), Options { record_sessions: true, ..Options::default() });
+        for _ in 0..3 {
+            let mut c = connect(addr);
+            round_trip(&mut c, b"hi");
+            drop(common::finish(c));
+        }
+        let recs = common::records(&proxy, 3);
+        assert!(recs.iter().all(|r| r.listener == "web"), "the listener's name in every line");
+        proxy.stop().expect("stop");
+        (own.accepted() - before_own, routed.accepted() - before_routed)
+    };
+    assert_eq!(run(false), (0, 3), "127.0.0.1 matches the route");
+    assert_eq!(run(true), (3, 0), "unless: 127.0.0.1 does not take it");
+}

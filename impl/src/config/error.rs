@@ -269,6 +269,9 @@ pub enum Problem {
     /// clear at accept, before any handshake.
     #[error("health replies are never encrypted: a health listener cannot have tls")]
     HealthWithTls,
+    /// Routes on a listener that expects a PROXY header.
+    #[error("use-backend routes at accept on the real peer address: not with accept-proxy, whose source comes later")]
+    RoutesWithAcceptProxy,
     /// Two servers of one backend with one name.
     #[error("server name '{name}' is used twice in backend '{backend}'")]
     DuplicateServer {

@@ -471,6 +471,7 @@ impl ProxyArgs {
             conn_rules,
             src_rules,
             tls,
+            routes: Vec::new(),
         };
         let listener =
             ListenerConfig { name: QUICK_NAME.into(), addrs: self.listen, backend, timeouts, maxconn: 0, options };

@@ -135,15 +135,18 @@ impl ProxyConfig {
         toml_file::parse(text, file)
     }
 
-    /// Every backend once, in the order listeners first use them. Two listeners
+    /// Every backend once, in the order listeners first use them (a listener's own
+    /// backend, then its routes'). Two listeners
     /// that reference one `[backend.NAME]` section hold equal copies of it: the
     /// runtime shares per-server state (connection counts, queue, round-robin
     /// cursor) by [`BackendConfig::name`], which is unique.
     pub fn backends(&self) -> Vec<&BackendConfig> {
         let mut seen: Vec<&BackendConfig> = Vec::new();
         for l in &self.listeners {
-            if !seen.iter().any(|b| b.name == l.backend.name) {
-                seen.push(&l.backend);
+            for b in std::iter::once(&l.backend).chain(l.options.routes.iter().map(|r| &r.backend)) {
+                if !seen.iter().any(|s| s.name == b.name) {
+                    seen.push(b);
+                }
             }
         }
         seen
@@ -282,6 +285,29 @@ pub struct ListenerOptions {
     pub src_rules: Rules,
     /// TLS termination.
     pub tls: Option<FrontTls>,
+    /// Backends chosen by the client's address (`use-backend`, HAProxy's
+    /// `use_backend NAME if ACL` on `src`), the first that matches; the
+    /// listener's own backend otherwise. Matched at accept on the real peer
+    /// address (not with `accept_proxy`, whose source comes later).
+    pub routes: Vec<Route>,
+}
+
+/// A backend chosen for the clients of some address blocks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// The backend.
+    pub backend: BackendConfig,
+    /// The blocks the client's address is matched against.
+    pub nets: Vec<Cidr>,
+    /// `unless`: the route is taken by the clients outside the blocks.
+    pub negated: bool,
+}
+
+impl Route {
+    /// Whether a client at `ip` takes this route.
+    pub fn matches(&self, ip: std::net::IpAddr) -> bool {
+        self.nets.iter().any(|n| n.contains(ip)) != self.negated
+    }
 }
 
 /// Per-source-address limits of a backend, checked in the connection-rules stage
@@ -325,6 +351,7 @@ impl Default for ListenerOptions {
             conn_rules: Rules::default(),
             src_rules: Rules::default(),
             tls: None,
+            routes: Vec::new(),
         }
     }
 }

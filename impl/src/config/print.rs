@@ -55,6 +55,16 @@ struct Listener {
     src_rules: Vec<BTreeMap<&'static str, String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<FrontTls>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    use_backend: Vec<RoutePrint>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct RoutePrint {
+    backend: String,
+    src: Vec<String>,
+    unless: bool,
 }
 
 #[derive(Serialize)]
@@ -175,6 +185,15 @@ fn listener(l: &ListenerConfig) -> Listener {
             certs: t.certs.iter().map(|(c, k)| CertPair { cert: absolute(c), key: absolute(k) }).collect(),
             alpn: t.alpn.clone(),
         }),
+        use_backend: o
+            .routes
+            .iter()
+            .map(|r| RoutePrint {
+                backend: r.backend.name.clone(),
+                src: r.nets.iter().map(|n| n.to_string()).collect(),
+                unless: r.negated,
+            })
+            .collect(),
     }
 }
 

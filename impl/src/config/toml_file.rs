@@ -30,7 +30,7 @@ use super::toml_raw::{
 };
 use super::{
     BackendConfig, BackendTimeouts, CheckParams, GlobalConfig, ListenerConfig, ListenerOptions, ListenerTimeouts,
-    ProxyConfig, ServerConfig, ServerOptions, SourceLimits,
+    ProxyConfig, Route, ServerConfig, ServerOptions, SourceLimits,
 };
 use connseq_model::core::SpliceMode;
 use std::collections::BTreeMap;
@@ -263,6 +263,32 @@ impl Builder<'_> {
         Ok(Rules(rules))
     }
 
+    /// A listener's `use-backend` routes, each to a `[backend.NAME]`.
+    fn routes(
+        &self,
+        l: &RawListener,
+        backends: &BTreeMap<String, BackendConfig>,
+        accept_proxy: bool,
+    ) -> Result<Vec<Route>> {
+        let Some(list) = &l.use_backend else { return Ok(Vec::new()) };
+        if accept_proxy && !list.get_ref().is_empty() {
+            return Err(self.err(list.span(), "use-backend", Problem::RoutesWithAcceptProxy));
+        }
+        let mut routes = Vec::new();
+        for r in list.get_ref() {
+            let r = r.get_ref();
+            let name = r.backend.get_ref();
+            let backend = backends.get(name).cloned().ok_or_else(|| {
+                let known = backends.keys().cloned().collect::<Vec<_>>().join(", ");
+                self.err(r.backend.span(), "backend", Problem::UnknownBackend { name: name.clone(), known })
+            })?;
+            let nets =
+                r.src.get_ref().iter().map(|n| self.cidr(n.get_ref(), n.span(), "src")).collect::<Result<_>>()?;
+            routes.push(Route { backend, nets, negated: r.unless.as_ref().is_some_and(|u| *u.get_ref()) });
+        }
+        Ok(routes)
+    }
+
     fn cidr(&self, text: &str, span: Range<usize>, key: &str) -> Result<Cidr> {
         text.parse().map_err(|reason| self.err(span, key, Problem::Cidr { value: text.to_owned(), reason }))
     }
@@ -349,7 +375,9 @@ impl Builder<'_> {
             Some(s) => parse_splice(s.get_ref()).map_err(|p| self.err(s.span(), "splice", p))?,
             None => global.splice,
         };
-        Ok(ListenerConfig { name, addrs, backend, timeouts, maxconn, options: self.options(l, splice)? })
+        let mut options = self.options(l, splice)?;
+        options.routes = self.routes(l, backends, options.accept_proxy)?;
+        Ok(ListenerConfig { name, addrs, backend, timeouts, maxconn, options })
     }
 
     /// The listener's handshake keys, with the checks across them: source
@@ -374,7 +402,16 @@ impl Builder<'_> {
             Some(t) => Some(self.front_tls(t)?),
             None => None,
         };
-        Ok(ListenerOptions { splice, accept_proxy, health, monitor_nets, conn_rules, src_rules, tls })
+        Ok(ListenerOptions {
+            splice,
+            accept_proxy,
+            health,
+            monitor_nets,
+            conn_rules,
+            src_rules,
+            tls,
+            routes: Vec::new(),
+        })
     }
 
     /// `src-conn-limit`, `src-conn-rate` and `src-conn-rate-period`.

@@ -51,6 +51,16 @@ pub(crate) struct RawListener {
     pub(crate) rules: Option<Spanned<Vec<Spanned<RawRule>>>>,
     pub(crate) src_rules: Option<Spanned<Vec<Spanned<RawRule>>>>,
     pub(crate) tls: Option<Spanned<RawFrontTls>>,
+    pub(crate) use_backend: Option<Spanned<Vec<Spanned<RawRoute>>>>,
+}
+
+/// A route: `{ backend = "NAME", src = ["CIDR", ...], unless = false }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawRoute {
+    pub(crate) backend: Spanned<String>,
+    pub(crate) src: Spanned<Vec<Spanned<String>>>,
+    pub(crate) unless: Option<Spanned<bool>>,
 }
 
 /// A rule: `{ allow = "CIDR" }` or `{ deny = "CIDR" }` (exactly one, which

@@ -74,6 +74,9 @@ pub(crate) struct Slot {
     pub(crate) rearm_read: Option<Side>,
     /// Index of the listener configuration.
     pub(crate) listener: usize,
+    /// The entry of the configurations its backend comes from: the
+    /// listener's own, or one of its `use-backend` routes.
+    pub(crate) route: usize,
     pub(crate) front: Sock,
     pub(crate) back: Sock,
     /// The data layer of each side when it is TLS (`[front, back]`),
@@ -127,6 +130,7 @@ impl Slot {
             cfg,
             rearm_read: None,
             listener,
+            route: listener,
             front: Sock { stream: Some(stream), ..Sock::default() },
             back: Sock::default(),
             tls: [None, None],

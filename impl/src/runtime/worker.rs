@@ -22,7 +22,7 @@ use super::session::Slot;
 use super::shared::{Msg, Shared, StopMode};
 use super::timers::TimerHeap;
 use super::{Breakage, Held, SessionRecord};
-use crate::config::{ListenerOptions, ProxyConfig, SendProxy, ServerVerify};
+use crate::config::{Cidr, ListenerConfig, ListenerOptions, ProxyConfig, SendProxy, ServerVerify};
 use crate::pool::{BufPool, PipePool};
 use crate::sys::signal::{Signal, Signals};
 use connseq_model::core::backend as balancer;
@@ -88,6 +88,18 @@ pub(crate) struct ListenerCfg {
     pub(crate) front_tls: Option<Arc<ServerTls>>,
     /// TLS towards the servers, loaded once.
     pub(crate) back_tls: Option<Arc<ClientTls>>,
+    /// `use-backend`: the blocks, negated or not, and the entry (an index
+    /// into the configurations, past the listeners') whose backend a client
+    /// they match gets, first match first.
+    pub(crate) routes: Vec<(Vec<Cidr>, bool, usize)>,
+}
+
+impl ListenerCfg {
+    /// The entry a client at `ip` of this listener (entry `me`) gets.
+    pub(crate) fn route(&self, me: usize, ip: std::net::IpAddr) -> usize {
+        let hit = |(nets, negated, _): &&(Vec<Cidr>, bool, usize)| nets.iter().any(|n| n.contains(ip)) != *negated;
+        self.routes.iter().find(hit).map_or(me, |r| r.2)
+    }
 }
 
 impl ListenerCfg {
@@ -108,51 +120,57 @@ fn tls_error(listener: &str, e: TlsConfigError) -> io::Error {
 /// The listener configurations (with their certificates loaded) and the
 /// backends' initial state, as the threads share them.
 pub(crate) fn plan(config: &ProxyConfig) -> io::Result<(Vec<ListenerCfg>, Vec<BackendState>)> {
-    let mut backends = Vec::new();
-    let mut names: Vec<&str> = Vec::new();
-    let mut listeners = Vec::new();
-    for l in &config.listeners {
-        let backend = match names.iter().position(|n| *n == l.backend.name) {
-            Some(i) => i,
-            None => {
-                names.push(&l.backend.name);
-                backends.push(BackendState::new(&l.backend));
-                backends.len() - 1
-            }
-        };
-        let front_tls = match &l.options.tls {
-            Some(t) => {
-                Some(ServerTls::from_pem_files(&t.certs, &alpn_list(&t.alpn)).map_err(|e| tls_error(&l.name, e))?)
-            }
-            None => None,
-        };
-        let back_tls = match &l.backend.tls {
-            Some(t) => {
-                let (ca, insecure) = match &t.verify {
-                    ServerVerify::Ca(path) => (Some(path.as_path()), false),
-                    ServerVerify::Insecure => (None, true),
-                };
-                Some(
-                    ClientTls::new(ca, insecure, &alpn_list(&t.alpn), t.sni.clone())
-                        .map_err(|e| tls_error(&l.name, e))?,
-                )
-            }
-            None => None,
-        };
-        let b = &l.backend;
-        listeners.push(ListenerCfg {
-            name: l.name.clone(),
-            session: l.session_config(),
-            backend,
-            backend_name: b.name.clone(),
-            server_names: (0..b.servers.len()).map(|i| b.server_name(i)).collect(),
-            options: l.options.clone(),
-            send_proxy: l.backend.send_proxy,
-            front_tls,
-            back_tls,
-        });
+    // Backends numbered as `ProxyConfig::backends` lists them.
+    let all = config.backends();
+    let names: Vec<&str> = all.iter().map(|b| b.name.as_str()).collect();
+    let backends = all.iter().map(|b| BackendState::new(b)).collect();
+    let number = |name: &str| names.iter().position(|n| *n == name).unwrap_or(0);
+    // One entry per listener, at its index; then one per route of each,
+    // the listener with the route's backend.
+    let mut listeners: Vec<ListenerCfg> =
+        config.listeners.iter().map(|l| entry(l, number(&l.backend.name))).collect::<io::Result<_>>()?;
+    for (li, l) in config.listeners.iter().enumerate() {
+        for r in &l.options.routes {
+            let mut routed = l.clone();
+            routed.backend = r.backend.clone();
+            routed.options.routes.clear();
+            let at = listeners.len();
+            listeners.push(entry(&routed, number(&r.backend.name))?);
+            listeners[li].routes.push((r.nets.clone(), r.negated, at));
+        }
     }
     Ok((listeners, backends))
+}
+
+/// What `l`'s sessions share, with their backend numbered `backend`.
+fn entry(l: &ListenerConfig, backend: usize) -> io::Result<ListenerCfg> {
+    let front_tls = match &l.options.tls {
+        Some(t) => Some(ServerTls::from_pem_files(&t.certs, &alpn_list(&t.alpn)).map_err(|e| tls_error(&l.name, e))?),
+        None => None,
+    };
+    let back_tls = match &l.backend.tls {
+        Some(t) => {
+            let (ca, insecure) = match &t.verify {
+                ServerVerify::Ca(path) => (Some(path.as_path()), false),
+                ServerVerify::Insecure => (None, true),
+            };
+            Some(ClientTls::new(ca, insecure, &alpn_list(&t.alpn), t.sni.clone()).map_err(|e| tls_error(&l.name, e))?)
+        }
+        None => None,
+    };
+    let b = &l.backend;
+    Ok(ListenerCfg {
+        name: l.name.clone(),
+        session: l.session_config(),
+        backend,
+        backend_name: b.name.clone(),
+        server_names: (0..b.servers.len()).map(|i| b.server_name(i)).collect(),
+        options: l.options.clone(),
+        send_proxy: l.backend.send_proxy,
+        front_tls,
+        back_tls,
+        routes: Vec::new(),
+    })
 }
 
 /// A bound listening socket and the index of its listener configuration.
@@ -747,7 +765,9 @@ impl Worker {
         if let Some(t) = self.shared.ops.tally.listeners.get(cfg_idx) {
             t.accepted.fetch_add(1, Ordering::Relaxed);
         }
-        let lcfg = &self.listeners_cfg[cfg_idx];
+        // `use-backend`: the entry of the backend this client gets.
+        let route = self.listeners_cfg[cfg_idx].route(cfg_idx, client.ip());
+        let lcfg = &self.listeners_cfg[route];
         let mut cfg = lcfg.session;
         if !self.pipes.splice_supported() {
             cfg.splice = SpliceMode::Never;
@@ -755,6 +775,7 @@ impl Worker {
         let monitor_match = lcfg.options.monitor_nets.iter().any(|n| n.contains(client.ip()));
         let core = Session::accept(&cfg, now, monitor_match);
         let mut slot = Slot::new(core, cfg, cfg_idx, stream, client, now);
+        slot.route = route;
         slot.front.registered = true;
         slot.id = id;
         self.slots[idx] = Some(slot);
@@ -891,10 +912,10 @@ impl Worker {
             let back_token = Token(self.listeners.len() + 2 * idx + 1);
             let gen = self.gens[idx];
             let Some(Some(slot)) = self.slots.get_mut(idx) else { continue };
-            let backend_idx = self.listeners_cfg[slot.listener].backend;
+            let backend_idx = self.listeners_cfg[slot.route].backend;
             let mut exec = Exec {
                 registry: self.poll.registry(),
-                listener: &self.listeners_cfg[slot.listener],
+                listener: &self.listeners_cfg[slot.route],
                 pool: &mut self.pool,
                 pipes: &mut self.pipes,
                 shared: &self.shared,
@@ -942,7 +963,7 @@ impl Worker {
     /// Logs and frees slot `idx`; its places in the gauges are given back.
     fn end_session(&mut self, idx: usize, now: Millis, forced: bool) {
         let Some(mut slot) = self.slots[idx].take() else { return };
-        let listener = &self.listeners_cfg[slot.listener];
+        let listener = &self.listeners_cfg[slot.route];
         let line = slot.log_line(listener.names(), now);
         if forced {
             warn!(target: "connseq::session", "{line} (closed at stop)");
@@ -957,7 +978,7 @@ impl Worker {
             self.shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
         }
         if slot.source_counted {
-            let backend = self.listeners_cfg[slot.listener].backend;
+            let backend = self.listeners_cfg[slot.route].backend;
             if let Some(table) = self.shared.sources.get(backend).and_then(Option::as_ref) {
                 table.release(slot.client.ip(), now);
             }
@@ -1049,7 +1070,7 @@ impl Worker {
             .map(|s| SessionView {
                 id: s.id,
                 listener: s.listener,
-                backend: self.listeners_cfg[s.listener].backend,
+                backend: self.listeners_cfg[s.route].backend,
                 slot: s.core.server,
                 server: s.server_idx,
                 peer: s.client,

@@ -12,7 +12,7 @@ use crate::config::error::{ConfigError, Problem};
 use crate::config::handshake::{BackTls, Cidr, FrontTls, Rule, Rules, SendProxy, ServerVerify, Verdict};
 use crate::config::{
     default_threads, BackendConfig, BackendTimeouts, CheckParams, GlobalConfig, ListenerConfig, ListenerOptions,
-    ListenerTimeouts, ProxyConfig, ServerConfig, ServerOptions,
+    ListenerTimeouts, ProxyConfig, Route, ServerConfig, ServerOptions,
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -65,7 +65,8 @@ pub(crate) fn build(s: Sections, diag: &mut Diag<'_>) -> Result<ProxyConfig, Con
                 return Err(diag.error(p.line, kind_name(p.kind), problem));
             }
         };
-        let l = listener(p, backend, &global, &mut bound, diag)?;
+        let mut l = listener(p, backend, &global, &mut bound, diag)?;
+        l.options.routes = routes(p, &backends, l.options.accept_proxy, diag)?;
         listeners.push(l);
     }
     if listeners.is_empty() {
@@ -130,8 +131,47 @@ fn listener(
             conn_rules: rules(p, diag)?,
             src_rules: Rules::default(),
             tls,
+            routes: Vec::new(),
         },
     })
+}
+
+/// `use_backend` rules as routes, in order. HAProxy evaluates them on the
+/// session, where `src` is the PROXY header's source with `accept-proxy`;
+/// connseq chooses at accept on the real peer address, so the two together
+/// are refused rather than routed on another address.
+fn routes(
+    p: &Proxy,
+    backends: &BTreeMap<String, BackendConfig>,
+    accept_proxy: bool,
+    diag: &mut Diag<'_>,
+) -> Result<Vec<Route>, ConfigError> {
+    let mut out = Vec::new();
+    for u in &p.uses {
+        if accept_proxy {
+            diag.unsupported(
+                u.line,
+                "use_backend",
+                "use_backend with accept-proxy (connseq routes at accept, on the real peer address)",
+            )?;
+            continue;
+        }
+        let Some(backend) = backends.get(&u.name).cloned() else {
+            let known = backends.keys().cloned().collect::<Vec<_>>().join(", ");
+            return Err(diag.error(
+                u.line,
+                "use_backend",
+                Problem::UnknownBackend { name: u.name.clone(), known: format!("backends with servers: {known}") },
+            ));
+        };
+        // No condition: every client (no block, negated).
+        let (nets, negated) = match &u.nets {
+            Some(n) => (n.clone(), u.negated),
+            None => (Vec::new(), true),
+        };
+        out.push(Route { backend, nets, negated });
+    }
+    Ok(out)
 }
 
 /// `tcp-request connection` rules as connseq's first-match rules. A

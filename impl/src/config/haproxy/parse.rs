@@ -117,6 +117,17 @@ pub(crate) struct ConnRule {
     pub(crate) negated: bool,
 }
 
+/// A `use_backend NAME [if|unless COND]` rule, translated.
+#[derive(Clone, Debug)]
+pub(crate) struct UseBackend {
+    pub(crate) line: usize,
+    pub(crate) name: String,
+    /// The blocks it matches; `None`: every address.
+    pub(crate) nets: Option<Vec<Cidr>>,
+    /// `unless` (or `if !acl`).
+    pub(crate) negated: bool,
+}
+
 /// What kind of proxy section.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -135,6 +146,7 @@ pub(crate) struct Proxy {
     pub(crate) binds: Vec<Bind>,
     pub(crate) default_backend: Option<(usize, String)>,
     pub(crate) rules: Vec<ConnRule>,
+    pub(crate) uses: Vec<UseBackend>,
     pub(crate) monitor_nets: Vec<Cidr>,
     pub(crate) servers: Vec<Server>,
     acls: HashMap<String, Vec<Cidr>>,
@@ -210,6 +222,7 @@ pub(crate) fn sections(lines: &[Line], dir: &Path, diag: &mut Diag<'_>) -> Resul
                     binds: Vec::new(),
                     default_backend: None,
                     rules: Vec::new(),
+                    uses: Vec::new(),
                     monitor_nets: Vec::new(),
                     servers: Vec::new(),
                     acls: HashMap::new(),
@@ -417,11 +430,11 @@ impl Reader<'_> {
                 p.binds.push(b);
             }
             ["default_backend", name] if front => p.default_backend = Some((n, (*name).to_owned())),
-            ["use_backend", ..] if front => diag.unsupported(
-                n,
-                "use_backend",
-                "choosing a backend by rule (a listener sends every session to its default_backend)",
-            )?,
+            ["use_backend", name, cond @ ..] if front => {
+                if let Some((negated, nets)) = self.condition(p, n, "use_backend", cond, diag)? {
+                    p.uses.push(UseBackend { line: n, name: (*name).to_owned(), nets, negated });
+                }
+            }
             ["acl", _, "src", nets @ ..] if front && nets.iter().any(|t| t.starts_with('-')) => diag.unsupported(
                 n,
                 "acl",
@@ -455,33 +468,32 @@ impl Reader<'_> {
         text.parse().map_err(|reason| diag.error(n, kw, Problem::Cidr { value: text.to_owned(), reason }))
     }
 
-    /// `tcp-request connection accept|reject [if|unless COND]`, COND being
-    /// `{ src BLOCK... }` or an ACL name, maybe negated with `!`.
-    fn conn_rule(
+    /// `[if|unless COND]` after an action, COND being `{ src BLOCK... }` or
+    /// an ACL name, maybe negated with `!`: whether it is negated and its
+    /// blocks (`None`: no condition, every address); `None` when it is not
+    /// supported and left out (`--lenient`).
+    #[allow(clippy::type_complexity)]
+    fn condition(
         &self,
-        p: &mut Proxy,
+        p: &Proxy,
         n: usize,
-        action: &str,
+        kw: &str,
         cond: &[&str],
         diag: &mut Diag<'_>,
-    ) -> Result<(), ConfigError> {
-        let kw = "tcp-request connection";
-        let verdict = match action {
-            "accept" => Verdict::Allow,
-            "reject" => Verdict::Deny,
-            other => return diag.unsupported(n, kw, &format!("the action '{other}' (accept and reject are)")),
-        };
+    ) -> Result<Option<(bool, Option<Vec<Cidr>>)>, ConfigError> {
         let (negated, nets) = match cond {
             [] => (false, None),
             [word @ ("if" | "unless"), rest @ ..] => {
                 let mut negated = *word == "unless";
                 let nets = match rest {
                     ["{", "src", nets @ .., "}"] if nets.iter().any(|t| t.starts_with('-')) => {
-                        return diag.unsupported(
-                            n,
-                            kw,
-                            "match flags such as -f FILE (write the address blocks in the configuration)",
-                        );
+                        return diag
+                            .unsupported(
+                                n,
+                                kw,
+                                "match flags such as -f FILE (write the address blocks in the configuration)",
+                            )
+                            .map(|()| None);
                     }
                     ["{", "src", nets @ .., "}"] if !nets.is_empty() => {
                         nets.iter().map(|t| self.cidr(diag, n, kw, t)).collect::<Result<Vec<_>, _>>()?
@@ -506,17 +518,39 @@ impl Reader<'_> {
                         }
                     }
                     _ => {
-                        return diag.unsupported(
-                            n,
-                            kw,
-                            "a condition other than one src match ({ src BLOCK... } or one ACL on src)",
-                        )
+                        return diag
+                            .unsupported(
+                                n,
+                                kw,
+                                "a condition other than one src match ({ src BLOCK... } or one ACL on src)",
+                            )
+                            .map(|()| None)
                     }
                 };
                 (negated, Some(nets))
             }
             _ => return Err(diag.error(n, kw, Problem::Syntax("expected 'if' or 'unless' after the action".into()))),
         };
+        Ok(Some((negated, nets)))
+    }
+
+    /// `tcp-request connection accept|reject [if|unless COND]`, COND being
+    /// `{ src BLOCK... }` or an ACL name, maybe negated with `!`.
+    fn conn_rule(
+        &self,
+        p: &mut Proxy,
+        n: usize,
+        action: &str,
+        cond: &[&str],
+        diag: &mut Diag<'_>,
+    ) -> Result<(), ConfigError> {
+        let kw = "tcp-request connection";
+        let verdict = match action {
+            "accept" => Verdict::Allow,
+            "reject" => Verdict::Deny,
+            other => return diag.unsupported(n, kw, &format!("the action '{other}' (accept and reject are)")),
+        };
+        let Some((negated, nets)) = self.condition(p, n, kw, cond, diag)? else { return Ok(()) };
         p.rules.push(ConnRule { line: n, verdict, nets, negated });
         Ok(())
     }
