@@ -28,7 +28,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 pub(crate) struct SendWindow {
     /// Bytes of one chunk.
     chunk: usize,
-    /// Room per [`Side`], in chunks; `usize::MAX` before the harness sets it.
+    /// Room per [`Side`], in bytes (the harness's chunks times `chunk`);
+    /// `usize::MAX` before the harness sets it. Counted in bytes, so that a
+    /// short write (injected: `sys::fault`) leaves the rest of its chunk's
+    /// room for the rest of the chunk.
     room: [AtomicUsize; 2],
     /// A write to this side was refused since the room last grew.
     refused: [AtomicBool; 2],
@@ -50,7 +53,7 @@ impl SendWindow {
     /// The harness: `side`'s peer can take `chunks` more.
     pub(crate) fn set(&self, side: Side, chunks: usize) {
         let i = side as usize;
-        self.room[i].store(chunks, Ordering::Release);
+        self.room[i].store(chunks.saturating_mul(self.chunk), Ordering::Release);
         if chunks > 0 && self.refused[i].swap(false, Ordering::AcqRel) {
             self.reopened[i].store(true, Ordering::Release);
         }
@@ -72,7 +75,7 @@ impl SendWindow {
     /// (remembered, so that the room growing again reports the side).
     pub(crate) fn bytes(&self, side: Side, want: usize) -> usize {
         let room = self.room[side as usize].load(Ordering::Acquire);
-        let allowed = want.min(room.saturating_mul(self.chunk));
+        let allowed = want.min(room);
         if allowed == 0 && want > 0 {
             self.refused[side as usize].store(true, Ordering::Release);
         }
@@ -87,17 +90,17 @@ impl SendWindow {
 
     /// `n` bytes went to `side`'s peer.
     pub(crate) fn sent_bytes(&self, side: Side, n: usize) {
-        self.take(side, n.div_ceil(self.chunk));
+        self.take(side, n);
     }
 
     /// One message went to `side`'s peer.
     pub(crate) fn sent_message(&self, side: Side) {
-        self.take(side, 1);
+        self.take(side, self.chunk);
     }
 
-    fn take(&self, side: Side, chunks: usize) {
+    fn take(&self, side: Side, bytes: usize) {
         let room = &self.room[side as usize];
-        let _ = room.fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| Some(r.saturating_sub(chunks)));
+        let _ = room.fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| Some(r.saturating_sub(bytes)));
     }
 }
 
@@ -123,6 +126,8 @@ mod tests {
         assert!(!w.take_reopened(Side::Back), "reported once");
         w.sent_message(Side::Back);
         w.sent_bytes(Side::Back, 3);
+        assert_eq!(w.bytes(Side::Back, 8), 5, "a short write leaves the rest of its chunk's room");
+        w.sent_bytes(Side::Back, 5);
         assert_eq!(w.bytes(Side::Back, 8), 0);
         w.set(Side::Back, 1);
         assert!(w.take_reopened(Side::Back));
