@@ -44,7 +44,11 @@ fn campaign(sys: &System, traces: &[Trace], breakage: Breakage) -> Tally {
                 t.compared += compared;
                 t.agreeing.push(trace.clone());
             }
-            Outcome::Unsupported(why) => *t.unsupported.entry(why).or_default() += 1,
+            Outcome::Unsupported(why) => {
+                // Only a named reason may skip a trace.
+                assert!(replay::unsupported_class(&why).is_some(), "an unnamed reason to skip a trace: {why}");
+                *t.unsupported.entry(why).or_default() += 1
+            }
             Outcome::Explained(why) => t.explained.push(why),
             // On the correct runtime a harness error fails the test that met
             // it; a broken runtime may leave the harness waiting for what

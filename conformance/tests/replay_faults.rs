@@ -41,6 +41,9 @@ fn campaign(sys: &System, plan: Option<Plan>) -> (usize, usize, Vec<String>, u64
     for t in &traces {
         match replay_with(sys, &inits[t.init], &t.actions, Breakage::None) {
             Outcome::Agrees { .. } => agree += 1,
+            Outcome::Unsupported(why) if connseq_conformance::replay::unsupported_class(&why).is_none() => {
+                bad.push(format!("an unnamed reason to skip a trace: {why}"))
+            }
             Outcome::Unsupported(why) | Outcome::Explained(why) => {
                 other += 1;
                 if std::env::var_os("SHOW").is_some() {
