@@ -20,9 +20,11 @@
 //! server pick or release (the backend's mutex), and when a queued session
 //! of one thread gets a slot freed on another (a message and a wake).
 //!
-//! This slice: raw TCP on buffers and splice pipes (as the `splice` mode
-//! says). Not yet: TLS, PROXY headers, rules (the listener configuration
-//! does not ask the core for them).
+//! What a session carries: raw TCP on buffers and splice pipes (as the
+//! `splice` mode says), TLS on either side (`connseq-tls`), PROXY headers
+//! received and sent, health and monitor replies and connection rules (the
+//! handshake handlers the core runs, executed in `exec`), a backend chosen by
+//! the listener's routes, and servers whose health is checked (`health`).
 
 mod backend;
 mod buffer;

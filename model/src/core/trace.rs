@@ -1,7 +1,7 @@
 //! Every stream-interface move goes through one setter, which reports it
 //! here. Recording is off unless a thread asks for it (the model checker and
-//! the `diagram` command do; the runtime logs moves at trace level), so the
-//! runtime pays one thread-local read per move.
+//! the `diagram` command do; the runtime does not, and logs one line per
+//! session), so the runtime pays one thread-local read per move.
 
 use super::session::Side;
 use super::SiState;
