@@ -50,7 +50,21 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, String> {
         ..CheckOptions::default()
     };
     let live = std::io::stderr().is_terminal() && !a.json;
+    // Not on a terminal (CI, a log file): one plain line a minute, so a long
+    // search shows how far it got.
+    let mut next_line = std::time::Duration::from_secs(60);
     let mut progress = |p: check::runner::Progress| {
+        if !live && !a.json && p.elapsed >= next_line {
+            next_line += std::time::Duration::from_secs(60);
+            eprintln!(
+                "checking {}: {} states, {} unique, depth {}, {:.0} s",
+                cfg.preset,
+                p.states,
+                p.unique,
+                p.depth,
+                p.elapsed.as_secs_f64()
+            );
+        }
         if live {
             let secs = p.elapsed.as_secs_f64().max(0.001);
             eprint!(
