@@ -279,6 +279,7 @@ fn handshake_options(cfg: &SessionConfig, env: &connseq_model::check::system::En
         conn_rules: if cfg.conn_rules { rules(env.reject == 1, "127.0.0.0/8") } else { Rules::default() },
         src_rules: if cfg.src_rules { rules(env.reject == 2, HEADER_SOURCE_NET) } else { Rules::default() },
         tls: None,
+        propagate_abort: cfg.propagate_abort,
     }
 }
 
@@ -365,6 +366,7 @@ fn ghost_listener(model: &ListenerConfig) -> ListenerConfig {
         conn_rules: Rules::default(),
         src_rules: Rules::default(),
         tls: None,
+        propagate_abort: false,
     };
     g.timeouts = connseq::config::ListenerTimeouts {
         handshake: GHOST_TIMEOUT,

@@ -235,6 +235,7 @@ impl ListenerConfig {
             redispatch: b.redispatch,
             turn_around: !b.timeouts.turn_around.is_zero(),
             timeouts: self.core_timeouts(),
+            propagate_abort: o.propagate_abort,
             mutant: NoBugs,
         }
     }
@@ -282,6 +283,10 @@ pub struct ListenerOptions {
     pub src_rules: Rules,
     /// TLS termination.
     pub tls: Option<FrontTls>,
+    /// A peer's reset in the middle of its stream reaches the other peer as a
+    /// reset, once every byte before it was delivered and acknowledged
+    /// (`propagate-abort`), instead of HAProxy's FIN. Default off.
+    pub propagate_abort: bool,
 }
 
 /// Per-source-address limits of a backend, checked in the connection-rules stage
@@ -325,6 +330,7 @@ impl Default for ListenerOptions {
             conn_rules: Rules::default(),
             src_rules: Rules::default(),
             tls: None,
+            propagate_abort: false,
         }
     }
 }

@@ -378,7 +378,8 @@ impl Builder<'_> {
             Some(t) => Some(self.front_tls(t)?),
             None => None,
         };
-        Ok(ListenerOptions { splice, accept_proxy, health, monitor_nets, conn_rules, src_rules, tls })
+        let propagate_abort = flag(&l.propagate_abort);
+        Ok(ListenerOptions { splice, accept_proxy, health, monitor_nets, conn_rules, src_rules, tls, propagate_abort })
     }
 
     /// `src-conn-limit`, `src-conn-rate` and `src-conn-rate-period`.

@@ -51,6 +51,7 @@ pub(crate) struct RawListener {
     pub(crate) rules: Option<Spanned<Vec<Spanned<RawRule>>>>,
     pub(crate) src_rules: Option<Spanned<Vec<Spanned<RawRule>>>>,
     pub(crate) tls: Option<Spanned<RawFrontTls>>,
+    pub(crate) propagate_abort: Option<Spanned<bool>>,
 }
 
 /// A rule: `{ allow = "CIDR" }` or `{ deny = "CIDR" }` (exactly one, which

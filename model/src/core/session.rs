@@ -42,7 +42,7 @@
 use super::backend::{self, Pick, Retry};
 use super::channel::{ChanFlags, Channel, Dir, Fill, Sink, Source};
 use super::config::{Bugs, Mutant, SessionConfig, SpliceMode};
-use super::connection::{ConnState, Connection, DataLayer};
+use super::connection::{ConnState, Connection, DataLayer, PendingRst};
 use super::handshake::{Handler, HandlerSet, Reply, RuleStage};
 use super::op::{Op, OpStatus};
 use super::termination::{Cause, Phase, Termination};
@@ -176,6 +176,12 @@ pub enum Action {
     },
     /// Leave the backend's queue without a slot (queue timeout, client abort).
     LeaveQueue,
+    /// An RST is owed to the peer of `side` (`--propagate-abort`): read the
+    /// socket's send queue (`SIOCOUTQ`). [`Outcome::Done`] when the peer
+    /// acknowledged every byte, [`Outcome::WouldBlock`] when some are still
+    /// unacknowledged (ask again when the socket is reported writable; a
+    /// runtime whose kernel sends no edge for acknowledgements polls).
+    CheckSendQueue(Side),
 }
 
 /// What happened when the runtime performed an [`Action`].
@@ -458,6 +464,10 @@ impl Session {
         if writable && !(side == Side::Front && cfg.mutant.has(Mutant::LostWriteWakeup)) {
             self.chan_mut(side.output()).flags.clear(ChanFlags::FULL_OUT);
         }
+        if writable && self.conn(side).rst == PendingRst::AwaitingAck {
+            // The peer may have acknowledged more: look at the queue again.
+            self.conn_mut(side).rst = PendingRst::Scheduled;
+        }
         self.update(cfg, now);
     }
 
@@ -722,6 +732,16 @@ impl Session {
                 }
             }
             Action::LeaveQueue => self.queued = false,
+            Action::CheckSendQueue(side) => match outcome {
+                // Every byte before the abort reached the peer: now the RST.
+                Outcome::Done => self.abort(cfg, side),
+                Outcome::WouldBlock => self.conn_mut(side).rst = PendingRst::AwaitingAck,
+                // This peer reset too: nothing is left to pass on.
+                _ => {
+                    self.record_peer_fault(side);
+                    self.peer_gone(cfg, side);
+                }
+            },
         }
         self.update(cfg, now);
     }
@@ -776,10 +796,7 @@ impl Session {
                     ch.flags.set(ChanFlags::ERR_IN);
                 }
             }
-            _ => {
-                self.record_peer_fault(side);
-                self.peer_gone(cfg, side);
-            }
+            _ => self.peer_failed(cfg, side, outcome),
         }
     }
 
@@ -832,10 +849,18 @@ impl Session {
             },
             Outcome::WouldBlock => self.chan_mut(dir).flags.set(ChanFlags::FULL_OUT),
             _ if side == Side::Back && self.si_back == SiState::Con => self.connect_failed(cfg, Cause::Server),
-            _ => {
-                self.record_peer_fault(side);
-                self.peer_gone(cfg, side);
-            }
+            _ => self.peer_failed(cfg, side, outcome),
+        }
+    }
+
+    /// A recv or send of the stream on `side` failed: the peer is gone. A
+    /// reset (ECONNRESET, EPIPE) is marked on the channel it fed, so that
+    /// with `propagate_abort` the other peer gets an RST, not a FIN.
+    fn peer_failed<B: Bugs>(&mut self, cfg: &SessionConfig<B>, side: Side, outcome: Outcome) {
+        self.record_peer_fault(side);
+        self.peer_gone(cfg, side);
+        if cfg.propagate_abort && outcome == Outcome::Reset {
+            self.chan_mut(side.input()).aborted = true;
         }
     }
 
@@ -1106,13 +1131,22 @@ impl Session {
         let ch = *self.chan(dir);
         let flushed = ch.is_empty() || cfg.mutant.has(Mutant::FinBeforeFlush);
         let c = self.conn(cons);
-        if ch.has(ChanFlags::SHUT_IN)
-            && flushed
-            && !gone
-            && c.carries_data()
-            && self.si(cons) == SiState::Est
-            && !c.ops.get(Op::DataShutw).is_desired()
-        {
+        let ends = ch.has(ChanFlags::SHUT_IN) && flushed && !gone && c.carries_data() && self.si(cons) == SiState::Est;
+        if ends && ch.aborted && !cfg.mutant.has(Mutant::AbortAsFin) {
+            // Abort propagation: the producer's peer reset its stream, so its
+            // consumer's peer gets an RST instead of a FIN, scheduled behind
+            // every byte already sent (the send queue must empty first).
+            if c.rst == PendingRst::None {
+                if cfg.mutant.has(Mutant::RstBeforeAck) {
+                    // The bug: the RST at once, over data still in flight.
+                    self.abort(cfg, cons);
+                } else {
+                    self.conn_mut(cons).rst = PendingRst::Scheduled;
+                }
+            }
+            return;
+        }
+        if ends && !c.ops.get(Op::DataShutw).is_desired() {
             let c = self.conn_mut(cons);
             c.ops.desire(Op::DataShutw);
             c.ops.desire(Op::CtrlShutw);
@@ -1233,7 +1267,9 @@ impl Session {
         // write side towards that peer is shut. A peer that sent its FIN and
         // still receives (shr without shw) stays under the inactivity timer:
         // a half-closed client waiting for a slow response is not cut short.
-        let half = |c: &Connection| (c.shw() && !c.shr()) || c.draining();
+        // An RST owed behind the data waits under the fin timer too: the
+        // stream towards that peer is over, only its acknowledgement is not.
+        let half = |c: &Connection| (c.shw() && !c.shr()) || c.draining() || c.rst != PendingRst::None;
         let fin_timers = !cfg.mutant.has(Mutant::NoFinTimer);
         let idle_timers = !cfg.mutant.has(Mutant::NoIdleTimer);
         let want = [
@@ -1296,6 +1332,12 @@ impl Session {
         for side in Side::BOTH {
             if let Some(a) = self.send_step(side) {
                 return Some(a);
+            }
+        }
+        for side in Side::BOTH {
+            let c = self.conn(side);
+            if c.rst == PendingRst::Scheduled && c.is_open() && !c.closing() {
+                return Some(Action::CheckSendQueue(side));
             }
         }
         for side in Side::BOTH {

@@ -130,6 +130,8 @@ fn listener(
             conn_rules: rules(p, diag)?,
             src_rules: Rules::default(),
             tls,
+            // HAProxy has no such option: an imported configuration behaves as HAProxy.
+            propagate_abort: false,
         },
     })
 }
