@@ -7,9 +7,15 @@
 //! The resetting peer writes its bytes, waits until its kernel's send queue
 //! is empty (`SIOCOUTQ` 0: the proxy's kernel has them all), and only then
 //! closes with `SO_LINGER {1, 0}`, so the RST destroys none of them on the
-//! way in. The other peer starts reading only after that reset: whatever the
-//! proxy still holds for it when the RST reaches the proxy must still arrive,
-//! which an RST sent before the proxy's send queue emptied would destroy.
+//! way in. The other peer has a small receive buffer and starts reading only
+//! after that reset, so when the proxy reads the RST (after the last byte)
+//! bytes still wait in the proxy's send queue: an RST sent before that queue
+//! emptied would destroy them (loopback acknowledges at once whatever fits
+//! in the receiver's buffer, so without the small buffer nothing would be in
+//! flight). An executor that answers `CheckSendQueue` with `Done` at once
+//! fails both (seen with `--test-threads 1`; run in parallel on a loaded
+//! machine, the client-reset one can pass by luck when the server drains
+//! everything before the proxy reads the reset).
 //! No assertion is about time; waits poll a condition under the hang guard.
 
 use connseq::config::ProxyConfig;
@@ -18,8 +24,9 @@ mod common;
 
 use common::stream::{accept, pattern, server_socket, spawn, write_pattern};
 use common::{abort, connect, proxy_config, wait_until};
+use socket2::{Domain, SockRef, Socket, Type};
 use std::io::{self, Read};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc;
 
 /// More than the proxy's buffer, less than what the kernels of a loopback
@@ -37,6 +44,27 @@ fn start_proxy(server: SocketAddr, propagate_abort: bool) -> (RunningProxy, Sock
         runtime::spawn_with(&config(server, propagate_abort), runtime::Options::default()).expect("the proxy starts");
     let addr = proxy.addrs()[0];
     (proxy, addr)
+}
+
+/// The reader's receive buffer: far less than `LEN`.
+const SMALL_RCVBUF: usize = 4096;
+
+/// A blocking client of the proxy with a small receive buffer (set before
+/// the connect, so the window it advertises is small from the start).
+fn connect_small_window(addr: SocketAddr) -> TcpStream {
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    s.set_recv_buffer_size(SMALL_RCVBUF).expect("SO_RCVBUF");
+    s.connect(&addr.into()).expect("connect to the proxy");
+    let s = TcpStream::from(s);
+    s.set_read_timeout(Some(common::HANG_GUARD)).expect("read timeout");
+    s
+}
+
+/// The test server's socket, whose connections have a small receive buffer.
+fn server_socket_small_window() -> (TcpListener, SocketAddr) {
+    let (l, addr) = server_socket();
+    SockRef::from(&l).set_recv_buffer_size(SMALL_RCVBUF).expect("SO_RCVBUF");
+    (l, addr)
 }
 
 /// Writes `LEN` bytes of stream `seed`, waits until the peer's kernel
@@ -80,7 +108,7 @@ fn server_resets_mid_response(propagate_abort: bool) -> (u64, io::Result<()>) {
         reset_tx.send(()).expect("the client waits for the reset");
     });
     let (mut proxy, addr) = start_proxy(server, propagate_abort);
-    let mut client = connect(addr);
+    let mut client = connect_small_window(addr);
     reset_rx.recv().expect("the server reset its connection");
     let end = read_to_end_checked(&mut client, 7);
     // Our close ends the proxy's lingering drain of this connection.
@@ -94,7 +122,7 @@ fn server_resets_mid_response(propagate_abort: bool) -> (u64, io::Result<()>) {
 /// The client sends `LEN` bytes and resets; the server reads after the
 /// reset. Returns what the server read and how its stream ended.
 fn client_resets_mid_request(propagate_abort: bool) -> (u64, io::Result<()>) {
-    let (l, server) = server_socket();
+    let (l, server) = server_socket_small_window();
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let srv = spawn(move || {
         let mut s = accept(&l);
