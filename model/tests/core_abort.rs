@@ -130,3 +130,20 @@ fn a_client_that_resets_while_the_rst_waits_ends_the_wait() {
     d.close(Side::Front, false);
     assert!(d.s.is_closed());
 }
+
+// ----------------------------------------------------------------------
+// Half-closed by the client: its stream already ended with a FIN.
+// ----------------------------------------------------------------------
+
+/// Found by the checker (small preset with tls-back): a client reset that
+/// came after its FIN was propagated, over the close_notify the server was
+/// owed for the clean end.
+#[test]
+fn a_reset_after_the_peers_fin_is_not_propagated() {
+    let mut d = client_half_closed(propagating());
+    d.server_sends(Sink::Buffer, false);
+    d.perform(Action::Send { side: Side::Front, from: Source::Buffer, more: false }, Outcome::Reset);
+    assert!(!d.s.req.aborted, "the request stream had ended with a FIN");
+    assert_eq!(d.s.back.rst, PendingRst::None);
+    assert_eq!(d.count(Action::CheckSendQueue(Side::Back)), 0);
+}

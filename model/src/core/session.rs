@@ -854,12 +854,14 @@ impl Session {
     }
 
     /// A recv or send of the stream on `side` failed: the peer is gone. A
-    /// reset (ECONNRESET, EPIPE) is marked on the channel it fed, so that
-    /// with `propagate_abort` the other peer gets an RST, not a FIN.
+    /// reset (ECONNRESET, EPIPE) that ended the stream it fed (no FIN or
+    /// error ended it before) is marked on that channel, so that with
+    /// `propagate_abort` the other peer gets an RST, not a FIN.
     fn peer_failed<B: Bugs>(&mut self, cfg: &SessionConfig<B>, side: Side, outcome: Outcome) {
+        let was_open = !self.chan(side.input()).has(ChanFlags::SHUT_IN);
         self.record_peer_fault(side);
         self.peer_gone(cfg, side);
-        if cfg.propagate_abort && outcome == Outcome::Reset {
+        if cfg.propagate_abort && outcome == Outcome::Reset && was_open {
             self.chan_mut(side.input()).aborted = true;
         }
     }
@@ -1132,7 +1134,8 @@ impl Session {
         let flushed = ch.is_empty() || cfg.mutant.has(Mutant::FinBeforeFlush);
         let c = self.conn(cons);
         let ends = ch.has(ChanFlags::SHUT_IN) && flushed && !gone && c.carries_data() && self.si(cons) == SiState::Est;
-        if ends && ch.aborted && !cfg.mutant.has(Mutant::AbortAsFin) {
+        let fin_ordered = c.ops.get(Op::DataShutw).is_desired();
+        if ends && ch.aborted && !fin_ordered && !cfg.mutant.has(Mutant::AbortAsFin) {
             // Abort propagation: the producer's peer reset its stream, so its
             // consumer's peer gets an RST instead of a FIN, scheduled behind
             // every byte already sent (the send queue must empty first).
@@ -1146,7 +1149,7 @@ impl Session {
             }
             return;
         }
-        if ends && !c.ops.get(Op::DataShutw).is_desired() {
+        if ends && !fin_ordered {
             let c = self.conn_mut(cons);
             c.ops.desire(Op::DataShutw);
             c.ops.desire(Op::CtrlShutw);
