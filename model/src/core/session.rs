@@ -38,6 +38,18 @@
 //! side is gone drains its input (the active shutr: `read_abort_pending`)
 //! and closes only after the peer's FIN or the fin timer, so a close never
 //! turns into an RST that destroys a response the peer has not read.
+//!
+//! # Abort propagation (`SessionConfig::propagate_abort`)
+//!
+//! ```text
+//!   peer's reset (recv/send: Reset) -> channel.aborted
+//!   channel empty: consumer.rst = SCHEDULED (instead of DSHW/CSHW)
+//!   SCHEDULED -> CheckSendQueue: Done -> close with SO_LINGER {1, 0}
+//!                               WouldBlock -> AWAITING_ACK --writable--> SCHEDULED
+//! ```
+//!
+//! The RST waits behind every byte already sent, bounded by the fin timer
+//! (docs/model.md, "Abort propagation").
 
 use super::backend::{self, Pick, Retry};
 use super::channel::{ChanFlags, Channel, Dir, Fill, Sink, Source};
