@@ -307,6 +307,7 @@ fn handshake_options(cfg: &SessionConfig, env: &connseq_model::check::system::En
         src_rules: if cfg.src_rules { rules(env.reject == 2, HEADER_SOURCE_NET) } else { Rules::default() },
         tls: None,
         routes: Vec::new(),
+        propagate_abort: cfg.propagate_abort,
     }
 }
 
@@ -394,6 +395,7 @@ fn ghost_listener(model: &ListenerConfig) -> ListenerConfig {
         src_rules: Rules::default(),
         tls: None,
         routes: Vec::new(),
+        propagate_abort: false,
     };
     g.timeouts = connseq::config::ListenerTimeouts {
         handshake: GHOST_TIMEOUT,

@@ -125,6 +125,7 @@ fn config(input: &mut Bytes<'_>) -> Option<(SessionConfig<Mutant>, bool)> {
         balance: if bit(b, 5) { Balance::LeastConn } else { Balance::RoundRobin },
         retries: c % 5,
         timeouts,
+        propagate_abort: bit(b, 7),
         mutant: mutant(),
     };
     Some((cfg, bit(b, 6)))
@@ -149,7 +150,7 @@ fn outcomes(action: Action) -> &'static [Outcome] {
         Action::Recv { .. } => &[Data { full: false }, Data { full: true }, WouldBlock, Eof, Truncated, Reset],
         Action::Send { from: Source::Reply, .. } => &[Sent { drained: true }, WouldBlock, Reset],
         Action::Send { .. } => &[Sent { drained: true }, Sent { drained: false }, WouldBlock, Reset],
-        Action::DataShutw(_) => &[Done, WouldBlock, Reset],
+        Action::DataShutw(_) | Action::CheckSendQueue(_) => &[Done, WouldBlock, Reset],
         Action::Discard(_)
         | Action::CtrlShutw(_)
         | Action::DataClose(_)
@@ -172,7 +173,8 @@ fn silent(action: Action) -> Outcome {
         | Action::FinishConnect
         | Action::Recv { .. }
         | Action::Send { .. }
-        | Action::DataShutw(_) => Outcome::WouldBlock,
+        | Action::DataShutw(_)
+        | Action::CheckSendQueue(_) => Outcome::WouldBlock,
         Action::Discard(_)
         | Action::CtrlShutw(_)
         | Action::DataClose(_)
@@ -324,7 +326,8 @@ impl Watch {
             | Action::CtrlShutw(side)
             | Action::DataClose(side)
             | Action::CtrlClose(side)
-            | Action::SockClose { side, .. } => Some(side),
+            | Action::SockClose { side, .. }
+            | Action::CheckSendQueue(side) => Some(side),
             Action::Connect { server } => {
                 assert!(!self.fd_open[Side::Back as usize], "connect while the last attempt's socket is open");
                 assert_eq!(self.slot, Some(server), "connect to a server whose slot it does not hold");

@@ -968,6 +968,7 @@ fn the_printed_configuration_loads_back_into_the_same_one() {
             "maxconn = 50",
             "timeout-client = \"1500us\"",
             "accept-proxy = true",
+            "propagate-abort = true",
             "monitor-net = [\"192.0.2.0/24\"]",
             "rules = [ { deny = \"10.0.0.0/8\" }, { allow = \"0.0.0.0/0\" } ]",
             "src-rules = [ { deny = \"203.0.113.0/24\" } ]",
@@ -994,6 +995,20 @@ fn the_printed_configuration_loads_back_into_the_same_one() {
     let other = TempDir::new(&[]);
     let again = other.load(&printed.lines().collect::<Vec<_>>()).unwrap_or_else(|e| panic!("{e}\n{printed}"));
     assert_eq!(again, c, "{printed}");
+}
+
+#[test]
+fn propagate_abort_is_off_by_default_and_reaches_the_core_from_the_file_and_the_flag() {
+    let off = load(&minimal_with(&[]));
+    assert!(!off.listeners[0].options.propagate_abort && !off.listeners[0].session_config().propagate_abort);
+    let on = load(&minimal_with(&["propagate-abort = true"]));
+    assert!(on.listeners[0].options.propagate_abort && on.listeners[0].session_config().propagate_abort);
+    assert!(connseq::config::to_toml(&on).contains("propagate-abort = true"));
+    error_at(&minimal_with(&["propagate-abort = \"yes\""]), 5, "propagate-abort");
+    let argv = ["proxy", "--listen", "127.0.0.1:0", "--server", "127.0.0.1:1", "--propagate-abort"];
+    let matches = ProxyArgs::command().try_get_matches_from(argv).expect("valid flags");
+    let c = ProxyArgs::from_arg_matches(&matches).expect("matches fit").into_config().expect("valid");
+    assert!(c.listeners[0].session_config().propagate_abort);
 }
 
 #[test]

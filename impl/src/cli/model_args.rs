@@ -10,7 +10,7 @@ pub struct ModelArgs {
     #[arg(long, default_value = "default")]
     pub preset: Preset,
     /// Switch a feature on (repeatable): tls-front, tls-back, proxy-in,
-    /// proxy-out, splice, health, monitor, rules, retries, queue, garbage.
+    /// proxy-out, splice, health, monitor, rules, retries, queue, garbage, propagate-abort.
     #[arg(long = "feature", value_name = "FEATURE")]
     pub features: Vec<Feature>,
     /// Checker threads.

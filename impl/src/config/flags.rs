@@ -194,6 +194,13 @@ pub struct ProxyArgs {
     #[arg(long, help_heading = "Quick mode: handshake")]
     pub health: bool,
 
+    /// When a peer resets its connection in the middle of its stream, reset
+    /// the other connection too, once every byte received before it was
+    /// delivered and acknowledged (instead of a FIN, which looks like a
+    /// complete stream).
+    #[arg(long, help_heading = "Quick mode")]
+    pub propagate_abort: bool,
+
     /// Sources in this block get an "HTTP/1.0 200 OK" reply and a close
     /// instead of a session. Repeatable.
     #[arg(long, value_name = "CIDR", value_parser = Cidr::from_str, help_heading = "Quick mode: handshake")]
@@ -283,7 +290,7 @@ struct RulesInOrder {
 
 /// The clap ids of every quick-mode flag, which `--config` excludes (a test
 /// checks that this is every argument but `config`).
-const QUICK_FLAG_IDS: [&str; 42] = [
+const QUICK_FLAG_IDS: [&str; 43] = [
     "listen",
     "server",
     "balance",
@@ -318,6 +325,7 @@ const QUICK_FLAG_IDS: [&str; 42] = [
     "server_rise",
     "server_fall",
     "health",
+    "propagate_abort",
     "monitor_net",
     "allow",
     "deny",
@@ -472,6 +480,7 @@ impl ProxyArgs {
             src_rules,
             tls,
             routes: Vec::new(),
+            propagate_abort: self.propagate_abort,
         };
         let listener =
             ListenerConfig { name: QUICK_NAME.into(), addrs: self.listen, backend, timeouts, maxconn: 0, options };
@@ -616,6 +625,7 @@ impl ProxyArgs {
             ("--server-rise", self.server_rise.is_some()),
             ("--server-fall", self.server_fall.is_some()),
             ("--health", self.health),
+            ("--propagate-abort", self.propagate_abort),
             ("--monitor-net", !self.monitor_net.is_empty()),
             ("--allow", !self.allow.is_empty()),
             ("--deny", !self.deny.is_empty()),

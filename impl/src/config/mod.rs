@@ -238,6 +238,7 @@ impl ListenerConfig {
             redispatch: b.redispatch,
             turn_around: !b.timeouts.turn_around.is_zero(),
             timeouts: self.core_timeouts(),
+            propagate_abort: o.propagate_abort,
             mutant: NoBugs,
         }
     }
@@ -290,6 +291,10 @@ pub struct ListenerOptions {
     /// listener's own backend otherwise. Matched at accept on the real peer
     /// address (not with `accept_proxy`, whose source comes later).
     pub routes: Vec<Route>,
+    /// A peer's reset in the middle of its stream reaches the other peer as a
+    /// reset, once every byte before it was delivered and acknowledged
+    /// (`propagate-abort`), instead of HAProxy's FIN. Default off.
+    pub propagate_abort: bool,
 }
 
 /// A backend chosen for the clients of some address blocks.
@@ -352,6 +357,7 @@ impl Default for ListenerOptions {
             src_rules: Rules::default(),
             tls: None,
             routes: Vec::new(),
+            propagate_abort: false,
         }
     }
 }

@@ -402,6 +402,7 @@ impl Builder<'_> {
             Some(t) => Some(self.front_tls(t)?),
             None => None,
         };
+        let propagate_abort = flag(&l.propagate_abort);
         Ok(ListenerOptions {
             splice,
             accept_proxy,
@@ -411,6 +412,7 @@ impl Builder<'_> {
             src_rules,
             tls,
             routes: Vec::new(),
+            propagate_abort,
         })
     }
 

@@ -52,6 +52,7 @@ pub(crate) struct RawListener {
     pub(crate) src_rules: Option<Spanned<Vec<Spanned<RawRule>>>>,
     pub(crate) tls: Option<Spanned<RawFrontTls>>,
     pub(crate) use_backend: Option<Spanned<Vec<Spanned<RawRoute>>>>,
+    pub(crate) propagate_abort: Option<Spanned<bool>>,
 }
 
 /// A route: `{ backend = "NAME", src = ["CIDR", ...], unless = false }`.

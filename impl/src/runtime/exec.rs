@@ -116,7 +116,8 @@ impl Exec<'_> {
             Action::Recv { side, .. }
             | Action::Send { side, .. }
             | Action::TlsHandshake(side)
-            | Action::DataShutw(side) => Some(side),
+            | Action::DataShutw(side)
+            | Action::CheckSendQueue(side) => Some(side),
             Action::RecvProxyHeader => Some(Side::Front),
             _ => None,
         };
@@ -252,6 +253,7 @@ impl Exec<'_> {
                 Outcome::Done
             }
             Action::Send { side, from: Source::Reply, .. } => self.send_reply(slot, side),
+            Action::CheckSendQueue(side) => Self::check_send_queue(slot, side),
             Action::EvalRules(stage) => {
                 let (rules, ip) = match stage {
                     RuleStage::Connection => (&self.listener.options.conn_rules, slot.client.ip()),
@@ -263,6 +265,31 @@ impl Exec<'_> {
             Action::Send { side: Side::Back, from: Source::ProxyHeader, more } => self.send_proxy_header(slot, more),
             Action::RecvProxyHeader => Self::recv_proxy_header(slot),
             Action::Send { from: Source::ProxyHeader, .. } => internal(slot, action, Outcome::Reset),
+        }
+    }
+
+    /// Before an RST that propagates the other peer's abort: whether `side`'s
+    /// peer acknowledged every byte written to it (TLS records the data
+    /// layer still holds are flushed first). `WouldBlock` when some are not:
+    /// Linux sends no writable edge when acknowledgements empty a send queue
+    /// that never filled, so the worker reports the socket writable again
+    /// after [`super::session::ACK_POLL`] (`Slot::ack_poll`).
+    fn check_send_queue(slot: &mut Slot, side: Side) -> Outcome {
+        let (sock, tls, _) = slot.tls_io(side, side.output());
+        let Some(sock) = sock else { return Outcome::Reset };
+        if let Some(tls) = tls.filter(|t| t.has_pending_output()) {
+            match tls.flush(sock) {
+                Flush::Done => {}
+                Flush::WouldBlock => return Outcome::WouldBlock,
+                Flush::Reset => return Outcome::Reset,
+            }
+        }
+        match socket::unacked_output(sock) {
+            Ok(0) => Outcome::Done,
+            Ok(_) => Outcome::WouldBlock,
+            // The ioctl cannot fail on an open TCP socket but for a kernel
+            // bug; then the RST goes now rather than never.
+            Err(_) => Outcome::Done,
         }
     }
 

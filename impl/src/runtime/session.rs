@@ -2,7 +2,7 @@
 //! sockets, the two channels' buffers, and what the log line reports.
 
 use super::buffer::ChanBuf;
-use connseq_model::core::{Dir, Millis, Session, SessionConfig, Side};
+use connseq_model::core::{Dir, Millis, PendingRst, Session, SessionConfig, Side};
 use connseq_tls::TlsConn;
 use mio::net::TcpStream;
 use mio::Registry;
@@ -60,6 +60,12 @@ pub(crate) struct Times {
     pub(crate) established: Option<Millis>,
 }
 
+/// How often a session whose core waits for a peer's acknowledgement before
+/// an RST (`PendingRst::AwaitingAck`) looks at the send queue again, in
+/// milliseconds: Linux reports no writable edge when acknowledgements empty
+/// a send queue that never filled, so the worker reports one itself.
+pub(crate) const ACK_POLL: Millis = 10;
+
 /// A live session.
 #[derive(Debug)]
 pub(crate) struct Slot {
@@ -110,6 +116,9 @@ pub(crate) struct Slot {
     pub(crate) held_readable: bool,
     /// The deadline of this slot's live entry in the timer heap.
     pub(crate) timer_queued: Option<Millis>,
+    /// When the worker reports the socket of an RST owed behind the data
+    /// writable again ([`ACK_POLL`]); `None` while no RST waits.
+    pub(crate) ack_poll: Option<Millis>,
     /// The backend's per-source limits counted this session among its client's open
     /// connections: released when it ends.
     pub(crate) source_counted: bool,
@@ -150,7 +159,44 @@ impl Slot {
             ready: false,
             held_readable: false,
             timer_queued: None,
+            ack_poll: None,
             source_counted: false,
+        }
+    }
+
+    /// Arms or clears [`Slot::ack_poll`] after the core ran: armed while a
+    /// side waits for its peer's acknowledgement before an RST.
+    pub(crate) fn update_ack_poll(&mut self, now: Millis) {
+        if Side::BOTH.iter().any(|&s| self.core.conn(s).rst == PendingRst::AwaitingAck) {
+            self.ack_poll.get_or_insert(now + ACK_POLL);
+        } else {
+            self.ack_poll = None;
+        }
+    }
+
+    /// The ack poll is due: each side waiting for an acknowledgement is
+    /// reported writable, so the core looks at its send queue again.
+    /// Returns whether it was due.
+    pub(crate) fn poll_acks(&mut self, now: Millis) -> bool {
+        if self.ack_poll.map_or(true, |d| d > now) {
+            return false;
+        }
+        self.ack_poll = None;
+        let cfg = self.cfg;
+        for side in Side::BOTH {
+            if self.core.conn(side).rst == PendingRst::AwaitingAck {
+                self.core.handle_ready(&cfg, side, false, true, now);
+            }
+        }
+        true
+    }
+
+    /// The earliest time the worker must run this session without an
+    /// event: the core's next deadline or the ack poll.
+    pub(crate) fn next_wake(&self) -> Option<Millis> {
+        match (self.core.next_deadline(), self.ack_poll) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 

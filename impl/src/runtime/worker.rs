@@ -843,11 +843,17 @@ impl Worker {
             return;
         }
         slot.timer_queued = None;
+        if slot.poll_acks(now) && slot.core.next_deadline().map_or(true, |d| d > now) {
+            // Only the ack poll was due: the session runs (and its next
+            // wake-up is scheduled again after it).
+            self.mark_ready(idx);
+            return;
+        }
         // Traffic pushed the session's inactivity deadline later since this
         // entry was pushed (the heap keeps one entry per session and does
         // not move it): nothing is due, so the entry goes back at the new
         // deadline and the core is not run for nothing.
-        if let Some(next) = slot.core.next_deadline().filter(|&d| d > now) {
+        if let Some(next) = slot.next_wake().filter(|&d| d > now) {
             self.timers.schedule(next, idx, gen, &mut slot.timer_queued);
             return;
         }
@@ -947,9 +953,10 @@ impl Worker {
                     }
                 }
             }
+            slot.update_ack_poll(now);
             if slot.core.is_closed() {
                 self.end_session(idx, now, false);
-            } else if let Some(d) = slot.core.next_deadline() {
+            } else if let Some(d) = slot.next_wake() {
                 if !self.shared.broken(Breakage::TimerNotArmed) {
                     self.timers.schedule(d, idx, gen, &mut slot.timer_queued);
                 }

@@ -137,6 +137,21 @@ pub fn queued_input<S: AsFd>(sock: &S) -> io::Result<usize> {
     usize::try_from(n).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
 }
 
+/// Bytes written to `sock` that its peer has not acknowledged yet, sent or
+/// not (`SIOCOUTQ`, tcp(7); the ioctl is `TIOCOUTQ` by number): 0 once the
+/// peer's kernel has received every byte written so far, which an RST then
+/// no longer destroys (kernel axiom: what a receiver had received survives
+/// the RST). The core's `CheckSendQueue` asks for it before an RST that
+/// propagates a peer's abort.
+pub fn unacked_output<S: AsFd>(sock: &S) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one int through the pointer, which points to
+    // `n`, alive and writable for the whole call; the descriptor is borrowed,
+    // hence open for the call.
+    super::cvt(unsafe { libc::ioctl(sock.as_fd().as_raw_fd(), libc::TIOCOUTQ, &mut n as *mut libc::c_int) })?;
+    usize::try_from(n).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
+}
+
 /// Every IP address assigned to an interface of this host (`getifaddrs`).
 pub fn local_ips() -> io::Result<Vec<std::net::IpAddr>> {
     let addrs = nix::ifaddrs::getifaddrs().map_err(io::Error::from)?;

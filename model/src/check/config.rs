@@ -29,11 +29,14 @@ pub enum Feature {
     Queue,
     /// Peers that send garbage instead of a PROXY header or a TLS hello.
     Garbage,
+    /// `--propagate-abort`: a peer's reset reaches the other peer as a reset,
+    /// after every byte before it.
+    PropagateAbort,
 }
 
 impl Feature {
     /// Every feature.
-    pub const ALL: [Feature; 11] = [
+    pub const ALL: [Feature; 12] = [
         Feature::TlsFront,
         Feature::TlsBack,
         Feature::ProxyIn,
@@ -45,6 +48,7 @@ impl Feature {
         Feature::Retries,
         Feature::Queue,
         Feature::Garbage,
+        Feature::PropagateAbort,
     ];
 
     /// Name on the command line.
@@ -61,6 +65,7 @@ impl Feature {
             Feature::Retries => "retries",
             Feature::Queue => "queue",
             Feature::Garbage => "garbage",
+            Feature::PropagateAbort => "propagate-abort",
         }
     }
 }
@@ -243,7 +248,9 @@ impl ModelConfig {
                 server_chunks: 2,
                 // The queue and retries multiply the space by the servers'
                 // occupancy and the attempts: see docs/model.md for the sizes.
-                features: Features::all_but(Feature::Queue).without(Feature::Retries),
+                // Abort propagation is an option beyond HAProxy, checked on
+                // the small preset and in `full`.
+                features: Features::all_but(Feature::Queue).without(Feature::Retries).without(Feature::PropagateAbort),
                 ..small
             },
             Preset::Queue => ModelConfig {
@@ -329,6 +336,7 @@ impl ModelConfig {
             redispatch: retries,
             turn_around: retries,
             timeouts: Timeouts::default(),
+            propagate_abort: self.has(Feature::PropagateAbort),
             mutant: self.mutant,
         }
     }

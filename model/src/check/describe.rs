@@ -39,6 +39,7 @@ pub fn fmt_action(a: &Action) -> String {
         Action::SockClose { side, abortive: true } => format!("close {side} with RST"),
         Action::ReleaseServer { server } => format!("release slot on server {server}"),
         Action::LeaveQueue => "leave the queue".into(),
+        Action::CheckSendQueue(s) => format!("read the send queue of {s}"),
     }
 }
 

@@ -9,6 +9,7 @@
 //! A recv into a buffer with no room is what `recv(2)` with a zero length
 //! is: it returns 0, which reads as an end of stream.
 
+use super::config::Feature;
 use super::kernel::{Chunk, Fifo, Wire};
 use super::state::*;
 use super::system::{handshake_side, Events, Observer, System};
@@ -104,8 +105,9 @@ impl System {
                 if !self.fd_ok(n, i, Side::Back) {
                     return Outcome::Reset;
                 }
-                let x = &n.sess[i];
+                let x = &mut n.sess[i];
                 if x.env.accepted {
+                    x.exec.connected = self.cfg.has(Feature::PropagateAbort);
                     Outcome::Done
                 } else if x.env.refused {
                     Outcome::Refused
@@ -173,6 +175,26 @@ impl System {
             }
             // Executed by `execute`, which hands the slot on.
             Action::ReleaseServer { .. } => Outcome::Done,
+            Action::CheckSendQueue(side) => {
+                if !self.fd_ok(n, i, side) {
+                    return Outcome::Reset;
+                }
+                let who = peer_of(side);
+                let x = &n.sess[i];
+                if x.up(who).rst {
+                    return Outcome::Reset;
+                }
+                // The wire does not tell the sender's queue from the
+                // receiver's: empty means the peer read it all, which is more
+                // than Linux's SIOCOUTQ of 0 says (acknowledged), and the
+                // same for what an RST destroys (kernel axiom: what the
+                // receiver had received survives the RST).
+                if x.down(who).q.is_empty() {
+                    Outcome::Done
+                } else {
+                    Outcome::WouldBlock
+                }
+            }
         }
     }
 
@@ -192,6 +214,7 @@ impl System {
         x.back_up = Wire::default();
         x.back_down = Wire::default();
         x.exec.sent_back = false;
+        x.exec.connected = false;
         x.server = Peer::default();
         x.env.syn = true;
         x.env.accepted = false;
@@ -372,6 +395,9 @@ impl System {
         if x.up(who).rst {
             x.up_mut(who).q.clear();
             x.exec.end[side as usize] = END_CUT;
+            if self.cfg.has(Feature::PropagateAbort) {
+                x.exec.rst_seen[side as usize] = true;
+            }
             return Outcome::Reset;
         }
         let more_behind = x.up(who).q.len() > 1;
@@ -446,9 +472,12 @@ impl System {
         }
         let who = peer_of(side);
         let d = side.output() as usize;
-        let x = &n.sess[i];
+        let x = &mut n.sess[i];
         if x.up(who).rst {
             // EPIPE / ECONNRESET: the peer reset this connection.
+            if self.cfg.has(Feature::PropagateAbort) {
+                x.exec.rst_seen[side as usize] = true;
+            }
             return Outcome::Reset;
         }
         if x.down(who).full(self.cfg.wire_cap) {
@@ -535,9 +564,13 @@ impl System {
         let x = &mut n.sess[i];
         let horizon = x.excuse.horizon(dir);
         let lost = x.down(who).q.iter().filter_map(|c| c.data_id()).any(|id| id < horizon);
+        let owed = x.rst_owed(who);
         x.down_mut(who).reset();
         if lost && x.is_proxied() {
             n.violate(Violation::RstDestroyedData);
+            if owed {
+                n.violate(Violation::AbortBeforeData);
+            }
         }
     }
 }

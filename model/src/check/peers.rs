@@ -288,10 +288,34 @@ impl System {
             if check && who == Who::Client && !me.got_reply && x.end_owed(dir) {
                 bad.push(Violation::CheckLeaked);
             }
+            // After the other peer's RST ended its stream, an RST is owed, not a FIN.
+            if x.rst_owed(who) {
+                bad.push(Violation::AbortAsFin);
+            }
             for v in bad {
                 n.violate(v);
             }
         }
+    }
+
+    /// Whether an RST of `who` now ends a stream the proxy carries: the
+    /// server connection is up (its connect succeeded), both handshakes are done, `who` has not ended its stream with a FIN, the
+    /// proxy's sockets towards both peers are open, the proxy has ended
+    /// neither (no FIN queued to the other peer, no RST to either), and the
+    /// other peer is still there. Read from the peers, the wires and the
+    /// runtime's sockets.
+    fn stream_live(&self, x: &Sess, who: Who) -> bool {
+        let other = who.other();
+        x.is_proxied()
+            && x.exec.connected
+            && self.handshake_done(x, Side::Front)
+            && self.handshake_done(x, Side::Back)
+            && !x.peer(who).shut_wr
+            && x.exec.fd_open == [true, true]
+            && !x.exec.fin_out[other.side() as usize]
+            && !x.down(who).rst
+            && !x.down(other).rst
+            && !x.peer(other).closed
     }
 
     /// A close_notify reaching `who` claims the other peer ended its stream
@@ -304,6 +328,10 @@ impl System {
     /// input left unread), else with a FIN.
     fn peer_close(&self, n: &mut SysState, i: usize, who: Who, rst: bool) {
         let side = who.side();
+        if rst && self.cfg.has(Feature::PropagateAbort) {
+            let live = self.stream_live(&n.sess[i], who);
+            n.sess[i].peer_mut(who).rst_live = live;
+        }
         self.excuse_peer_close(n, i, who, rst);
         let x = &mut n.sess[i];
         let tls = x.tls_peer(who);

@@ -54,6 +54,10 @@ fn conn(x: &Connection) -> u32 {
         + (8 - x.hs.len())
         + u32::from(x.error)
         + u32::from(x.abortive)
+        // A look at the send queue moves SCHEDULED to AWAITING_ACK; the way
+        // back is a writable edge, which only a peer's read (a peer counter)
+        // brings.
+        + u32::from(x.rst.rank())
         + match x.state {
             ConnState::Closed => 0,
             ConnState::Accepted | ConnState::Connecting => 1,

@@ -116,6 +116,15 @@ pub fn ends_passed_on(x: &Sess) -> bool {
     })
 }
 
+/// `propagate-abort`: every peer owed an RST (the other peer's RST ended its
+/// stream) has it on its wire or read it, or left; never a FIN.
+pub fn abort_passed_on(x: &Sess) -> bool {
+    [super::state::Who::Client, super::state::Who::Server].iter().all(|&who| {
+        let p = x.peer(who);
+        !x.rst_owed(who) || (!p.got_fin && (x.down(who).rst || p.got_rst || p.closed))
+    })
+}
+
 /// Every property, in report order.
 pub const PROPERTIES: &[PropDef] = &[
     // ------------------------------------------------------------ safety
@@ -150,6 +159,14 @@ pub const PROPERTIES: &[PropDef] = &[
         needs: NONE,
         observes: "the chunks an RST of the proxy removes from a peer's receive queue",
         source: "note: drain input, wait for read0 or ack(shutw), then close(); RFC 9112 9.6",
+    },
+    PropDef {
+        name: "an abort reaches the other peer as an RST, never before the data that preceded it",
+        kind: Kind::Always,
+        check: |_, s| ok(s, Violation::AbortAsFin) && ok(s, Violation::AbortBeforeData),
+        needs: NONE,
+        observes: "with propagate-abort, after one peer's RST ended its stream and the proxy read it: the FIN the other peer reads, and the chunks the proxy's RST removes from its receive queue",
+        source: "issue 16 item 4: a truncated response must be told from a complete one; kernel axiom: what a receiver had received survives an RST",
     },
     PropDef {
         name: "no payload crosses before every handshake handler finished",
@@ -287,6 +304,14 @@ pub const PROPERTIES: &[PropDef] = &[
         needs: NONE,
         observes: "the chunks each peer read or has in its receive queue, against those the other sent",
         source: "DESIGN: no byte lost where no peer aborted; excuses: docs/model.md",
+    },
+    PropDef {
+        name: "an abort is propagated to the other peer",
+        kind: Kind::Eventually,
+        check: |_, s| at_stop(s, abort_passed_on),
+        needs: NONE,
+        observes: "with propagate-abort, after one peer's RST ended its stream and the proxy read it: the RST the other peer read or holds",
+        source: "issue 16 item 4: abort propagation, beyond HAProxy",
     },
     PropDef {
         name: "every clean end of stream reaches the other peer unless an event excuses it",
@@ -603,6 +628,28 @@ pub const PROPERTIES: &[PropDef] = &[
         source: "",
     },
     PropDef {
+        name: "a server's reset reaches the client as an RST after the response before it",
+        kind: Kind::Sometimes,
+        check: |_, s| {
+            let x = s.first();
+            x.server.rst_live && x.exec.rst_seen[1] && x.client.got > 0 && x.client.got_rst
+        },
+        needs: &[Feature::PropagateAbort],
+        observes: "",
+        source: "",
+    },
+    PropDef {
+        name: "a client's reset reaches the server as an RST after the request before it",
+        kind: Kind::Sometimes,
+        check: |_, s| {
+            let x = s.first();
+            x.client.rst_live && x.exec.rst_seen[0] && x.server.got > 0 && x.server.got_rst
+        },
+        needs: &[Feature::PropagateAbort],
+        observes: "",
+        source: "",
+    },
+    PropDef {
         name: "a close_notify is postponed, then reaches the peer",
         kind: Kind::Sometimes,
         check: |_, s| s.witnessed(Witness::PostponedShutw) && s.sessions().any(|x| x.client.got_cn || x.server.got_cn),
@@ -804,6 +851,17 @@ pub const MUTANTS: &[MutantDef] = &[
         &[Feature::TlsFront],
     ),
     m(Mutant::HandshakeTimerRearms, "every step makes progress", &[Feature::ProxyIn]),
+    m(
+        Mutant::RstBeforeAck,
+        "an abort reaches the other peer as an RST, never before the data that preceded it",
+        &[Feature::PropagateAbort],
+    ),
+    m(
+        Mutant::AbortAsFin,
+        "an abort reaches the other peer as an RST, never before the data that preceded it",
+        &[Feature::PropagateAbort],
+    ),
+    m(Mutant::AbortAsFin, "an abort is propagated to the other peer", &[Feature::PropagateAbort]),
     MutantDef { wire_cap: 2, ..m(Mutant::LostWakeup, "EMPTY_IN only when the socket holds nothing to read", NONE) },
     m(Mutant::CloseNotifyNeverRetried, "no shutdown or close step waits that could run now", &[Feature::TlsFront]),
     m(Mutant::RetryFromCer, "a stream interface moves only along the note's transitions", &[Feature::Retries]),

@@ -144,6 +144,11 @@ pub struct Peer {
     pub got_any: bool,
     /// A handshake with this peer failed (garbage, or a close mid-handshake).
     pub hs_broken: bool,
+    /// `propagate-abort` only: its RST ended a stream the proxy was carrying
+    /// (both handshakes done, its own stream not ended by a FIN, the proxy's
+    /// sockets towards both peers open and neither peer reset by the proxy
+    /// nor gone): the other peer is owed an RST once the proxy reads this one.
+    pub rst_live: bool,
 }
 
 /// What the environment chose for one session, and what happened to its
@@ -230,6 +235,12 @@ pub struct Exec {
     /// [`END_CLEAN`] a read0 after the whole stream (and a close_notify on
     /// TLS), [`END_CUT`] a truncation or a reset.
     pub end: [u8; 2],
+    /// `propagate-abort` only: a recv or send of the proxy on that side
+    /// (`[front, back]`) returned the peer's reset.
+    pub rst_seen: [bool; 2],
+    /// `propagate-abort` only: `SO_ERROR` read after this attempt's connect
+    /// said it succeeded (the proxy took the server connection as up).
+    pub connected: bool,
 }
 
 /// [`Exec::tls`] of a side whose TLS handshake is complete.
@@ -379,6 +390,13 @@ impl Sess {
         self.exec.taken[dir as usize]
     }
 
+    /// `propagate-abort`: `who` is owed an RST, because the other peer's RST
+    /// ended a stream the proxy carried and the proxy read that RST.
+    pub fn rst_owed(&self, who: Who) -> bool {
+        let other = who.other();
+        self.peer(other).rst_live && self.exec.rst_seen[other.side() as usize]
+    }
+
     /// The chunks of `dir` that must still arrive: all sent, up to the horizon.
     pub fn owed(&self, dir: Dir) -> u8 {
         self.sent(dir).min(self.excuse.horizon(dir))
@@ -447,6 +465,10 @@ pub enum Violation {
     Stalled,
     /// The proxy sleeps with a socket open and no timer armed.
     SleepsWithoutTimer,
+    /// A peer read a FIN though the other peer's RST ended its stream (`propagate-abort`).
+    AbortAsFin,
+    /// A propagated RST destroyed data that preceded the abort (`propagate-abort`).
+    AbortBeforeData,
     // ---- internal consistency: the core's bookkeeping against itself or the runtime
     /// A lower layer closed (or shut) before the layer above it.
     LayerOrder,
@@ -476,7 +498,7 @@ pub enum Violation {
 
 impl Violation {
     /// Every violation.
-    pub const ALL: [Violation; 28] = [
+    pub const ALL: [Violation; 30] = [
         Violation::IoOnClosedFd,
         Violation::ChunkOrder,
         Violation::FinEarly,
@@ -493,6 +515,8 @@ impl Violation {
         Violation::TlsForgedCleanEnd,
         Violation::Stalled,
         Violation::SleepsWithoutTimer,
+        Violation::AbortAsFin,
+        Violation::AbortBeforeData,
         Violation::LayerOrder,
         Violation::OpBackwards,
         Violation::IllegalSiMove,

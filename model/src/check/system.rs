@@ -605,8 +605,11 @@ impl System {
         if end_waits && p_ready && room {
             return true;
         }
-        // An end of stream read and not passed on.
-        if x.exec.end[ps] != 0 && held == 0 && c_ready {
+        // An end of stream read and not passed on. A reset passed on as an
+        // RST (propagate-abort) waits for the receiver to read what it holds:
+        // only its read can move it.
+        let rst_waits = x.exec.rst_seen[ps] && !down.q.is_empty();
+        if x.exec.end[ps] != 0 && held == 0 && c_ready && !rst_waits {
             let needs_cn = x.tls_peer(c) && x.exec.end[ps] == END_CLEAN;
             let cn_out = down.q.iter().any(|ch| ch == Chunk::CLOSE_NOTIFY) || x.peer(c).got_cn;
             if !needs_cn || cn_out || !down.full(cap) {

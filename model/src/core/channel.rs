@@ -157,6 +157,10 @@ pub struct Channel {
     pub pipe: Fill,
     /// Data has already crossed this channel (splice `auto` starts after the first buffer).
     pub seen_data: bool,
+    /// The producer's peer reset its connection (ECONNRESET, EPIPE) before
+    /// it ended its stream: with `propagate_abort`, the consumer's peer is
+    /// owed an RST once the channel is flushed. Never set without it.
+    pub aborted: bool,
 }
 
 impl Channel {

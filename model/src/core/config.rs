@@ -60,6 +60,11 @@ pub struct SessionConfig<B = NoBugs> {
     pub turn_around: bool,
     /// Timer durations.
     pub timeouts: Timeouts,
+    /// `--propagate-abort`: a peer's reset in the middle of its stream is
+    /// passed on as a reset of the other connection, once every byte taken
+    /// before it was delivered and acknowledged, instead of HAProxy's FIN
+    /// (docs/operations.md, docs/model.md "Abort propagation").
+    pub propagate_abort: bool,
     /// The deliberate bugs: [`NoBugs`] in the proxy, a [`Mutant`] in the checker.
     pub mutant: B,
 }
@@ -107,6 +112,7 @@ impl<B> SessionConfig<B> {
             redispatch,
             turn_around,
             timeouts,
+            propagate_abort,
             mutant: _,
         } = self;
         SessionConfig {
@@ -125,6 +131,7 @@ impl<B> SessionConfig<B> {
             redispatch,
             turn_around,
             timeouts,
+            propagate_abort,
             mutant,
         }
     }
@@ -148,6 +155,7 @@ impl<B: Default> Default for SessionConfig<B> {
             redispatch: false,
             turn_around: false,
             timeouts: Timeouts::default(),
+            propagate_abort: false,
             mutant: B::default(),
         }
     }
@@ -287,6 +295,12 @@ mutants! {
     /// A TLS connection's shutw sends a FIN without close_notify.
     FinWithoutCloseNotify = "fin-without-close-notify",
         "shuts the write side of a TLS connection with a FIN and no close_notify";
+    /// A propagated reset does not wait for the send queue.
+    RstBeforeAck = "rst-before-ack",
+        "with propagate-abort, resets the other connection as soon as the channel is flushed, without waiting for its send queue to empty: the RST destroys data in flight";
+    /// A peer's reset is passed on as a FIN.
+    AbortAsFin = "abort-as-fin",
+        "with propagate-abort, ends the other connection with a FIN after a peer's reset, as HAProxy does";
 }
 
 impl fmt::Display for Mutant {

@@ -62,6 +62,52 @@ pub enum DataLayer {
     Tls,
 }
 
+/// An RST the proxy owes this connection's peer because the other peer reset
+/// its own (`SessionConfig::propagate_abort`): a reset scheduled behind the
+/// data, as h2's scheduled reset, never a FIN.
+///
+/// ```text
+///   NONE --channel flushed after the other peer's RST--> SCHEDULED
+///   SCHEDULED --send queue empty (CheckSendQueue: Done)--> close with SO_LINGER {1, 0}
+///   SCHEDULED --bytes not yet acknowledged (WouldBlock)--> AWAITING_ACK
+///   AWAITING_ACK --socket reported writable--> SCHEDULED
+/// ```
+///
+/// The fin timer bounds the wait (a peer that never reads gets the RST at its
+/// `timeout client-fin` / `server-fin`). See docs/model.md, "Abort propagation".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PendingRst {
+    /// No RST is owed.
+    #[default]
+    None,
+    /// Owed: the next step reads the socket's send queue.
+    Scheduled,
+    /// The send queue held bytes the peer had not acknowledged at the last
+    /// look: waits for the socket to be reported writable.
+    AwaitingAck,
+}
+
+impl PendingRst {
+    /// 0, 1, 2: the order the states are reached in.
+    pub const fn rank(self) -> u8 {
+        match self {
+            PendingRst::None => 0,
+            PendingRst::Scheduled => 1,
+            PendingRst::AwaitingAck => 2,
+        }
+    }
+}
+
+impl fmt::Display for PendingRst {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PendingRst::None => "NONE",
+            PendingRst::Scheduled => "SCHEDULED",
+            PendingRst::AwaitingAck => "AWAITING_ACK",
+        })
+    }
+}
+
 /// One side of a session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Connection {
@@ -84,6 +130,8 @@ pub struct Connection {
     pub abortive: bool,
     /// The data layer's handshake waits to write (else to read).
     pub hs_wants_write: bool,
+    /// An RST owed to the peer behind the data (`--propagate-abort`).
+    pub rst: PendingRst,
 }
 
 impl Connection {

@@ -34,7 +34,7 @@ pub type Millis = u64;
 pub use backend::{Balance, Pick, Retry, ServerView};
 pub use channel::{ChanFlags, Channel, Dir, Fill, Sink, Source};
 pub use config::{Bugs, Mutant, NoBugs, SessionConfig, SpliceMode};
-pub use connection::{ConnState, Connection, DataLayer};
+pub use connection::{ConnState, Connection, DataLayer, PendingRst};
 pub use fd::FdState;
 pub use handshake::{Handler, HandlerSet, Reply, RuleStage};
 pub use op::{Layer, Op, OpStatus, OpTable};

@@ -38,11 +38,23 @@
 //! side is gone drains its input (the active shutr: `read_abort_pending`)
 //! and closes only after the peer's FIN or the fin timer, so a close never
 //! turns into an RST that destroys a response the peer has not read.
+//!
+//! # Abort propagation (`SessionConfig::propagate_abort`)
+//!
+//! ```text
+//!   peer's reset (recv/send: Reset) -> channel.aborted
+//!   channel empty: consumer.rst = SCHEDULED (instead of DSHW/CSHW)
+//!   SCHEDULED -> CheckSendQueue: Done -> close with SO_LINGER {1, 0}
+//!                               WouldBlock -> AWAITING_ACK --writable--> SCHEDULED
+//! ```
+//!
+//! The RST waits behind every byte already sent, bounded by the fin timer
+//! (docs/model.md, "Abort propagation").
 
 use super::backend::{self, Pick, Retry};
 use super::channel::{ChanFlags, Channel, Dir, Fill, Sink, Source};
 use super::config::{Bugs, Mutant, SessionConfig, SpliceMode};
-use super::connection::{ConnState, Connection, DataLayer};
+use super::connection::{ConnState, Connection, DataLayer, PendingRst};
 use super::handshake::{Handler, HandlerSet, Reply, RuleStage};
 use super::op::{Op, OpStatus};
 use super::termination::{Cause, Phase, Termination};
@@ -176,6 +188,12 @@ pub enum Action {
     },
     /// Leave the backend's queue without a slot (queue timeout, client abort).
     LeaveQueue,
+    /// An RST is owed to the peer of `side` (`--propagate-abort`): read the
+    /// socket's send queue (`SIOCOUTQ`). [`Outcome::Done`] when the peer
+    /// acknowledged every byte, [`Outcome::WouldBlock`] when some are still
+    /// unacknowledged (ask again when the socket is reported writable; a
+    /// runtime whose kernel sends no edge for acknowledgements polls).
+    CheckSendQueue(Side),
 }
 
 /// What happened when the runtime performed an [`Action`].
@@ -458,6 +476,10 @@ impl Session {
         if writable && !(side == Side::Front && cfg.mutant.has(Mutant::LostWriteWakeup)) {
             self.chan_mut(side.output()).flags.clear(ChanFlags::FULL_OUT);
         }
+        if writable && self.conn(side).rst == PendingRst::AwaitingAck {
+            // The peer may have acknowledged more: look at the queue again.
+            self.conn_mut(side).rst = PendingRst::Scheduled;
+        }
         self.update(cfg, now);
     }
 
@@ -722,6 +744,16 @@ impl Session {
                 }
             }
             Action::LeaveQueue => self.queued = false,
+            Action::CheckSendQueue(side) => match outcome {
+                // Every byte before the abort reached the peer: now the RST.
+                Outcome::Done => self.abort(cfg, side),
+                Outcome::WouldBlock => self.conn_mut(side).rst = PendingRst::AwaitingAck,
+                // This peer reset too: nothing is left to pass on.
+                _ => {
+                    self.record_peer_fault(side);
+                    self.peer_gone(cfg, side);
+                }
+            },
         }
         self.update(cfg, now);
     }
@@ -776,10 +808,7 @@ impl Session {
                     ch.flags.set(ChanFlags::ERR_IN);
                 }
             }
-            _ => {
-                self.record_peer_fault(side);
-                self.peer_gone(cfg, side);
-            }
+            _ => self.peer_failed(cfg, side, outcome),
         }
     }
 
@@ -832,10 +861,20 @@ impl Session {
             },
             Outcome::WouldBlock => self.chan_mut(dir).flags.set(ChanFlags::FULL_OUT),
             _ if side == Side::Back && self.si_back == SiState::Con => self.connect_failed(cfg, Cause::Server),
-            _ => {
-                self.record_peer_fault(side);
-                self.peer_gone(cfg, side);
-            }
+            _ => self.peer_failed(cfg, side, outcome),
+        }
+    }
+
+    /// A recv or send of the stream on `side` failed: the peer is gone. A
+    /// reset (ECONNRESET, EPIPE) that ended the stream it fed (no FIN or
+    /// error ended it before) is marked on that channel, so that with
+    /// `propagate_abort` the other peer gets an RST, not a FIN.
+    fn peer_failed<B: Bugs>(&mut self, cfg: &SessionConfig<B>, side: Side, outcome: Outcome) {
+        let was_open = !self.chan(side.input()).has(ChanFlags::SHUT_IN);
+        self.record_peer_fault(side);
+        self.peer_gone(cfg, side);
+        if cfg.propagate_abort && outcome == Outcome::Reset && was_open {
+            self.chan_mut(side.input()).aborted = true;
         }
     }
 
@@ -1106,13 +1145,23 @@ impl Session {
         let ch = *self.chan(dir);
         let flushed = ch.is_empty() || cfg.mutant.has(Mutant::FinBeforeFlush);
         let c = self.conn(cons);
-        if ch.has(ChanFlags::SHUT_IN)
-            && flushed
-            && !gone
-            && c.carries_data()
-            && self.si(cons) == SiState::Est
-            && !c.ops.get(Op::DataShutw).is_desired()
-        {
+        let ends = ch.has(ChanFlags::SHUT_IN) && flushed && !gone && c.carries_data() && self.si(cons) == SiState::Est;
+        let fin_ordered = c.ops.get(Op::DataShutw).is_desired();
+        if ends && ch.aborted && !fin_ordered && !cfg.mutant.has(Mutant::AbortAsFin) {
+            // Abort propagation: the producer's peer reset its stream, so its
+            // consumer's peer gets an RST instead of a FIN, scheduled behind
+            // every byte already sent (the send queue must empty first).
+            if c.rst == PendingRst::None {
+                if cfg.mutant.has(Mutant::RstBeforeAck) {
+                    // The bug: the RST at once, over data still in flight.
+                    self.abort(cfg, cons);
+                } else {
+                    self.conn_mut(cons).rst = PendingRst::Scheduled;
+                }
+            }
+            return;
+        }
+        if ends && !fin_ordered {
             let c = self.conn_mut(cons);
             c.ops.desire(Op::DataShutw);
             c.ops.desire(Op::CtrlShutw);
@@ -1233,7 +1282,9 @@ impl Session {
         // write side towards that peer is shut. A peer that sent its FIN and
         // still receives (shr without shw) stays under the inactivity timer:
         // a half-closed client waiting for a slow response is not cut short.
-        let half = |c: &Connection| (c.shw() && !c.shr()) || c.draining();
+        // An RST owed behind the data waits under the fin timer too: the
+        // stream towards that peer is over, only its acknowledgement is not.
+        let half = |c: &Connection| (c.shw() && !c.shr()) || c.draining() || c.rst != PendingRst::None;
         let fin_timers = !cfg.mutant.has(Mutant::NoFinTimer);
         let idle_timers = !cfg.mutant.has(Mutant::NoIdleTimer);
         let want = [
@@ -1296,6 +1347,12 @@ impl Session {
         for side in Side::BOTH {
             if let Some(a) = self.send_step(side) {
                 return Some(a);
+            }
+        }
+        for side in Side::BOTH {
+            let c = self.conn(side);
+            if c.rst == PendingRst::Scheduled && c.is_open() && !c.closing() {
+                return Some(Action::CheckSendQueue(side));
             }
         }
         for side in Side::BOTH {

@@ -372,6 +372,7 @@ pub fn plausible_outcome(rng: &mut Rng, action: Action) -> Outcome {
             &[(8, Sent { drained: true }), (4, Sent { drained: false }), (4, WouldBlock), (1, Reset)]
         }
         Action::DataShutw(_) => &[(4, Done), (3, WouldBlock), (1, Reset)],
+        Action::CheckSendQueue(_) => &[(4, Done), (3, WouldBlock), (1, Reset)],
         Action::Discard(_)
         | Action::CtrlShutw(_)
         | Action::DataClose(_)

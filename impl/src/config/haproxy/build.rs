@@ -132,6 +132,8 @@ fn listener(
             src_rules: Rules::default(),
             tls,
             routes: Vec::new(),
+            // HAProxy has no such option: an imported configuration behaves as HAProxy.
+            propagate_abort: false,
         },
     })
 }
