@@ -114,6 +114,7 @@ pub mod action;
 pub mod blackbox;
 pub mod coverage;
 pub mod itf;
+pub mod pace;
 pub mod replay;
 pub mod server_port;
 pub mod sources;
