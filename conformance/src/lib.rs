@@ -119,6 +119,7 @@ pub mod replay;
 pub mod server_port;
 pub mod sources;
 pub mod store;
+pub mod targets;
 pub mod tls_peer;
 pub mod trace;
 
