@@ -60,7 +60,8 @@
 //! the declared timeout, where every other timer the model has armed is
 //! declared longer than the time the run has let pass (so the real proxy
 //! fires the same one first); such runs take seconds, so a campaign plays
-//! at most [`Pace::timer_runs`] of them, the shortest waits first. And a
+//! at most [`Pace::timer_runs`] of them, the shortest waits first, taking
+//! turns among the timers fired. And a
 //! *slow variant* of an instant run has a peer pause before its last
 //! actions (at most [`Pace::max_pauses`]): the model lets no timer fire,
 //! so the peers must see exactly what they saw without the pauses. A
@@ -250,6 +251,17 @@ impl Plan {
                 _ => Duration::ZERO,
             })
             .sum()
+    }
+
+    /// The timers the trace fires, in order.
+    pub fn timers(&self) -> Vec<TimerKind> {
+        self.steps
+            .iter()
+            .filter_map(|p| match p.step {
+                Step::Wait { timer, .. } => timer,
+                _ => None,
+            })
+            .collect()
     }
 
     /// Whether the trace fires a timer.
@@ -734,9 +746,13 @@ impl PeerSock {
     }
 
     /// After a FIN: whether an RST came behind it (Linux reads 0 after a
-    /// FIN even then, and keeps the error for `SO_ERROR`).
+    /// FIN even then, and keeps the error for `SO_ERROR`: `ECONNRESET`, or
+    /// `EPIPE` when the RST found the socket in CLOSE_WAIT, the FIN read and
+    /// the harness's side still open; Linux `tcp_reset()`).
     fn reset_behind(&mut self) -> bool {
-        self.rst || matches!(self.s.take_error(), Ok(Some(e)) if e.kind() == io::ErrorKind::ConnectionReset)
+        self.rst
+            || matches!(self.s.take_error(), Ok(Some(e))
+                if matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe))
     }
 }
 
@@ -1222,7 +1238,21 @@ impl Blackbox {
         }
         let (mut timed, instant): (Vec<_>, Vec<_>) = runs.into_iter().partition(|(p, _)| p.fires_timer());
         report.timer_runs_total = timed.len();
+        // The shortest waits first, taking turns among the timers fired (so
+        // that a few runs cover the client, server and fin timers alike).
         timed.sort_by_key(|(p, m)| (p.timer_wait(), m[0]));
+        let mut turns: HashMap<Vec<TimerKind>, usize> = HashMap::new();
+        let mut timed: Vec<(usize, usize, (Plan, Vec<usize>))> = timed
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let turn = turns.entry(r.0.timers()).or_default();
+                *turn += 1;
+                (*turn, i, r)
+            })
+            .collect();
+        timed.sort_by_key(|&(turn, i, _)| (turn, i));
+        let mut timed: Vec<(Plan, Vec<usize>)> = timed.into_iter().map(|(_, _, r)| r).collect();
         for (_, m) in timed.iter().skip(pace.timer_runs) {
             report.timer_deferred += m.len();
         }
@@ -1444,7 +1474,7 @@ impl Report {
     /// The line on real time: the declared timeouts, the timer runs and the slow variants.
     pub fn time_line(&self) -> String {
         format!(
-            "timeouts {}; timer traces playable {} in {} runs, played {} runs (shortest waits first), {} traces deferred; \
+            "timeouts {}; timer traces playable {} in {} runs, played {} runs (shortest waits first, taking turns among the timers), {} traces deferred; \
              slow variants (pause {} before at most {} actions) played {} of {} shapes, {} agree",
             self.pace.timeouts,
             self.timer_traces,

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The conformance report: HAProxy 2.6, nginx's stream proxy, socat and connseq, all from
+# Debian's packages, held to the model in black-box mode (conformance/targets/debian.toml),
+# then every standalone reproduction under conformance/repro/ run against the same proxies.
+#
+#   scripts/conformance-report.sh [TARGETS_FILE]     (default conformance/targets/debian.toml)
+#
+# Writes docs/conformance-report.md, docs/conformance-report.json and the departures'
+# example traces under docs/conformance-report-traces/; the reproductions' output is
+# appended to the Markdown report. Honours CARGO_TARGET_DIR. Needs root (or sudo) for
+# apt-get when a package is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+targets=${1:-conformance/targets/debian.toml}
+target_dir=${CARGO_TARGET_DIR:-target}
+out=docs
+
+packages=(haproxy nginx-light libnginx-mod-stream socat python3)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The release binary as users run it (no test hooks), and the harness.
+cargo build --release --quiet -p connseq --bin connseq
+cargo build --release --quiet -p connseq-conformance --bin connseq-conformance
+
+start=$(date +%s)
+"$target_dir/release/connseq-conformance" report --targets "$targets" --out "$out" \
+  --connseq "$target_dir/release/connseq" --jobs "${REPORT_JOBS:-2}"
+
+{
+  echo
+  echo "## Standalone reproductions"
+  echo
+  echo "Each departure class above is shown again without the model: a short Python script with"
+  echo "plain sockets starts the proxy, a server and a client, and exits 0 when the departure"
+  echo "shows. Their output on this machine (\`scripts/conformance-report.sh\`):"
+  for script in conformance/repro/*.py; do
+    echo
+    echo "### \`$script\`"
+    echo
+    doc=$(python3 -c 'import ast,sys; print(ast.get_docstring(ast.parse(open(sys.argv[1]).read())).split("\n\n")[0])' "$script")
+    echo "$doc"
+    echo
+    echo '```text'
+    set +e
+    CONNSEQ="$target_dir/release/connseq" timeout 60 python3 "$script" 2>&1
+    status=$?
+    set -e
+    echo "exit status $status"
+    echo '```'
+  done
+  echo
+  echo "Report and reproductions: $(( $(date +%s) - start )) s, $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -sr)."
+} >> "$out/conformance-report.md"
+echo "written: $out/conformance-report.md"
