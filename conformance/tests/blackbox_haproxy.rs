@@ -14,7 +14,10 @@
 //! - `retries 0`: the preset has one server and no retry, so a refused
 //!   connect ends the session;
 //! - `timeout connect/client/server 30s`: no timer fires within a run (the
-//!   traces where the model fires one are not played);
+//!   harness is told so; a timer run would wait past 30 s, so none is
+//!   played here: `conformance/tests/blackbox_time.rs` plays them with
+//!   short timeouts), and six slow variants pause 1 s, which must change
+//!   nothing;
 //! - no `option nolinger` (it would close every connection with an RST),
 //!   no `option splice-*` (the preset forwards through buffers), no
 //!   `option redispatch` (one server), no `log` (the proxy's output holds
