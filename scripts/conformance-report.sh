@@ -6,8 +6,10 @@
 #   scripts/conformance-report.sh [TARGETS_FILE]     (default conformance/targets/debian.toml)
 #
 # Writes docs/conformance-report.md, docs/conformance-report.json and the departures'
-# example traces under docs/conformance-report-traces/; the reproductions' output is
-# appended to the Markdown report. Honours CARGO_TARGET_DIR. Needs root (or sudo) for
+# example traces under docs/conformance-report-traces/, then the same for a bigger world
+# (two chunks each way, wires and buffers of two, 300 seeded walks) as
+# docs/conformance-report-two-chunks.*; the reproductions' output is appended to the
+# Markdown report. Honours CARGO_TARGET_DIR. Needs root (or sudo) for
 # apt-get when a package is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,8 +37,19 @@ cargo build --release --quiet -p connseq-conformance --bin connseq-conformance
 start=$(date +%s)
 "$target_dir/release/connseq-conformance" report --targets "$targets" --out "$out" \
   --connseq "$target_dir/release/connseq" --jobs "${REPORT_JOBS:-2}"
+# A bigger world: two chunks each way through wires and buffers of two, seeded walks.
+"$target_dir/release/connseq-conformance" report --targets "$targets" --out "$out" \
+  --connseq "$target_dir/release/connseq" --jobs "${REPORT_JOBS:-2}" \
+  --depth 0 --walks "${REPORT_WALKS:-300}" --seed 1 --sizes client=2,server=2,wire=2,buf=2,pipe=1 \
+  --name conformance-report-two-chunks
 
 {
+  echo
+  echo "## A bigger world"
+  echo
+  echo "The same targets over seeded random walks of a world with two chunks each way through"
+  echo "wires and buffers of two: [conformance-report-two-chunks.md](conformance-report-two-chunks.md)"
+  echo "(and .json)."
   echo
   echo "## Standalone reproductions"
   echo

@@ -8,6 +8,8 @@
 //! depth = 6          # breadth-first traces of the small preset
 //! timer_runs = 8     # per target: runs whose trace fires a timer
 //! slow_runs = 16     # per target: slow variants
+//! walks = 0          # seeded random walks besides (seed = 0)
+//! sizes = "client=2,server=2,wire=2,buf=2,pipe=1"   # optional: a bigger world
 //!
 //! [[target]]
 //! name = "socat -t 30"
@@ -48,11 +50,17 @@ pub struct Suite {
     pub timer_runs: usize,
     /// Slow variants, per target.
     pub slow_runs: usize,
+    /// Seeded random walks played besides the breadth-first traces.
+    pub walks: usize,
+    /// Their seed.
+    pub seed: u64,
+    /// A bigger world than the small preset's (`client=2,server=2,wire=2,buf=2,pipe=1`).
+    pub sizes: Option<String>,
 }
 
 impl Default for Suite {
     fn default() -> Self {
-        Suite { depth: crate::DEFAULT_DEPTH, timer_runs: 8, slow_runs: 16 }
+        Suite { depth: crate::DEFAULT_DEPTH, timer_runs: 8, slow_runs: 16, walks: 0, seed: 0, sizes: None }
     }
 }
 
@@ -143,6 +151,9 @@ impl TargetsFile {
     pub fn parse(text: &str) -> Result<TargetsFile, TargetsError> {
         let file: TargetsFile =
             toml::from_str(text).map_err(|source| TargetsError::Parse { path: String::new(), source })?;
+        if let Some(sizes) = &file.suite.sizes {
+            sizes.parse::<crate::Sizes>().map_err(|why| TargetsError::Invalid { target: "[suite]".into(), why })?;
+        }
         let mut slugs = std::collections::HashSet::new();
         for t in &file.targets {
             t.declared_timeouts()?;

@@ -15,6 +15,7 @@ use connseq_conformance::blackbox::{Blackbox, Settle};
 use connseq_conformance::itf::{self, features_text};
 use connseq_conformance::pace::{Pace, Timeouts};
 use connseq_conformance::sources::{bfs_traces, random_walks, DEFAULT_DEPTH, DEFAULT_WALK_LEN};
+use connseq_conformance::trace::{Sizes, TraceModel};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -76,10 +77,15 @@ pub struct BlackboxArgs {
     /// actions, well below every timeout), one per shape of run.
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub slow_runs: usize,
+    /// A bigger world: the chunks each peer sends and what a wire and a
+    /// buffer hold (`client=2,server=2,wire=2,buf=2,pipe=1`), over the
+    /// preset's own.
+    #[arg(long, value_name = "SIZES")]
+    pub sizes: Option<Sizes>,
     /// Play one ITF trace file (as written by `report`) instead of the
     /// breadth-first traces and walks; with its slow variant unless
     /// --slow-runs 0.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["depth", "traces", "seed", "max_len"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["depth", "traces", "seed", "max_len", "sizes"])]
     pub trace: Option<PathBuf>,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
@@ -96,7 +102,14 @@ pub fn run(a: &BlackboxArgs) -> CliResult {
             (t.model.system(), vec![t])
         }
         None => {
-            let sys = a.model.system();
+            let sys = match a.sizes {
+                Some(sizes) => {
+                    let mut m = TraceModel::of(&a.model.config());
+                    m.sizes = sizes;
+                    m.system()
+                }
+                None => a.model.system(),
+            };
             let mut traces = if a.depth > 0 { bfs_traces(&sys, a.depth) } else { Vec::new() };
             if a.traces > 0 {
                 traces.extend(random_walks(&sys, a.traces, a.max_len, a.seed));
@@ -119,8 +132,9 @@ pub fn run(a: &BlackboxArgs) -> CliResult {
     }
     if !a.json {
         println!(
-            "blackbox: preset {} features [{}], {} traces; proxy at {}, server at {}{}",
+            "blackbox: preset {} ({}) features [{}], {} traces; proxy at {}, server at {}{}",
             sys.cfg.preset,
+            Sizes::of(&sys.cfg),
             features_text(sys.cfg.features),
             traces.len(),
             bb.target_addr(),

@@ -12,9 +12,9 @@ use super::CliResult;
 use clap::Args;
 use connseq_conformance::blackbox::{Blackbox, ClassTally, Report, Settle};
 use connseq_conformance::pace::{duration_text, Pace};
-use connseq_conformance::sources::bfs_traces;
+use connseq_conformance::sources::{bfs_traces, random_walks, DEFAULT_WALK_LEN};
 use connseq_conformance::targets::{Target, TargetsFile};
-use connseq_conformance::trace::Trace;
+use connseq_conformance::trace::{Trace, TraceModel};
 use connseq_conformance::{format_action, itf};
 use connseq_model::check::{ModelConfig, Preset, System};
 use serde_json::{json, Value};
@@ -29,8 +29,8 @@ pub struct ReportArgs {
     /// The targets file (e.g. conformance/targets/debian.toml).
     #[arg(long, value_name = "FILE")]
     pub targets: PathBuf,
-    /// Where the report goes: conformance-report.md, conformance-report.json
-    /// and the example traces under conformance-report-traces/.
+    /// Where the report goes: NAME.md, NAME.json and the example traces
+    /// under NAME-traces/ (NAME: --name).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Only the targets with these slugs (repeatable).
@@ -43,6 +43,22 @@ pub struct ReportArgs {
     /// The connseq binary, for `{connseq}` in commands.
     #[arg(long, value_name = "PATH", default_value = "target/release/connseq")]
     pub connseq: PathBuf,
+    /// Override the targets file's [suite]: BFS depth (0: none).
+    #[arg(long, value_name = "D")]
+    pub depth: Option<usize>,
+    /// Override the targets file's [suite]: random walks besides.
+    #[arg(long, value_name = "N")]
+    pub walks: Option<usize>,
+    /// Override the targets file's [suite]: the walks' seed.
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<u64>,
+    /// Override the targets file's [suite]: a bigger world
+    /// (`client=2,server=2,wire=2,buf=2,pipe=1`).
+    #[arg(long, value_name = "SIZES")]
+    pub sizes: Option<String>,
+    /// The report's file names: NAME.md, NAME.json, NAME-traces/.
+    #[arg(long, value_name = "NAME", default_value = "conformance-report")]
+    pub name: String,
     /// Targets played at once (each has its own ports and process).
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub jobs: usize,
@@ -56,7 +72,14 @@ struct Outcome {
 }
 
 pub fn run(a: &ReportArgs) -> CliResult {
-    let file = TargetsFile::read(&a.targets)?;
+    let mut file = TargetsFile::read(&a.targets)?;
+    let suite = &mut file.suite;
+    suite.depth = a.depth.unwrap_or(suite.depth);
+    suite.walks = a.walks.unwrap_or(suite.walks);
+    suite.seed = a.seed.unwrap_or(suite.seed);
+    if a.sizes.is_some() {
+        suite.sizes.clone_from(&a.sizes);
+    }
     let targets: Vec<Target> =
         file.targets.iter().filter(|t| a.only.is_empty() || a.only.contains(&t.slug)).cloned().collect();
     if targets.is_empty() {
@@ -68,9 +91,26 @@ pub fn run(a: &ReportArgs) -> CliResult {
             (t.model.system(), vec![t], format!("the trace {}", f.display()))
         }
         None => {
-            let sys = System::new(ModelConfig::preset(Preset::Small));
-            let traces = bfs_traces(&sys, file.suite.depth);
-            let origin = format!("the small preset's breadth-first traces to depth {}", file.suite.depth);
+            let suite = &file.suite;
+            let mut model = TraceModel::of(&ModelConfig::preset(Preset::Small));
+            if let Some(sizes) = &suite.sizes {
+                model.sizes = sizes.parse()?;
+            }
+            let sys = model.system();
+            let mut traces = if suite.depth > 0 { bfs_traces(&sys, suite.depth) } else { Vec::new() };
+            traces.extend(random_walks(&sys, suite.walks, DEFAULT_WALK_LEN, suite.seed));
+            let mut origin = format!("the small preset ({})", model.sizes);
+            if suite.depth > 0 {
+                origin.push_str(&format!(": breadth-first traces to depth {}", suite.depth));
+            }
+            if suite.walks > 0 {
+                origin.push_str(&format!(
+                    "{} {} random walks (seed {})",
+                    if suite.depth > 0 { ", and" } else { ":" },
+                    suite.walks,
+                    suite.seed
+                ));
+            }
             (sys, traces, origin)
         }
     };
@@ -106,13 +146,13 @@ pub fn run(a: &ReportArgs) -> CliResult {
     outcomes.sort_by_key(|(i, _)| *i);
     let outcomes: Vec<Outcome> = outcomes.into_iter().map(|(_, o)| o).collect();
     std::fs::create_dir_all(&a.out)?;
-    let traces_dir = a.out.join("conformance-report-traces");
+    let traces_dir = a.out.join(format!("{}-traces", a.name));
     let examples = write_examples(&traces_dir, &outcomes)?;
     let invocation = Invocation { targets: &a.targets, connseq: &a.connseq, origin: &origin };
     let md = markdown(&outcomes, &examples, &invocation, start.elapsed());
     let js = to_json(&outcomes, &examples, &invocation);
-    let md_path = a.out.join("conformance-report.md");
-    let js_path = a.out.join("conformance-report.json");
+    let md_path = a.out.join(format!("{}.md", a.name));
+    let js_path = a.out.join(format!("{}.json", a.name));
     std::fs::write(&md_path, md)?;
     std::fs::write(&js_path, serde_json::to_string_pretty(&js)? + "\n")?;
     println!("written: {}, {}, {}", md_path.display(), js_path.display(), traces_dir.display());
@@ -238,13 +278,13 @@ fn markdown(outcomes: &[Outcome], examples: &[Example], inv: &Invocation<'_>, wa
     let _ = writeln!(s, "# Conformance report: proxies held to the model in black-box mode\n");
     let _ = writeln!(
         s,
-        "Generated by `connseq-conformance report --targets {}` (`scripts/conformance-report.sh`), over {}, \
+        "Generated by `connseq-conformance {}` (`scripts/conformance-report.sh`), over {}, \
          in {:.0} s. Each proxy is started by the command in the targets file and played as the model's client and \
          server on loopback sockets (docs/conformance.md, \"Holding another proxy to the suite\"): *played* counts \
          the traces the harness can play (one run per eager schedule), *agree* those whose run agreed on every read. \
          Timer runs wait past the declared timeout that fires; slow variants pause a peer well below every \
          timeout, which must change nothing.\n",
-        inv.targets.display(),
+        std::env::args().skip(1).collect::<Vec<_>>().join(" "),
         inv.origin,
         wall.as_secs_f64()
     );
