@@ -737,9 +737,13 @@ impl PeerSock {
     }
 
     /// Writes a chunk; a reset socket drops it, as the model's wire does.
+    /// The write reports the reset (and clears it from `SO_ERROR`):
+    /// `ECONNRESET`, or `EPIPE` when the RST came after the proxy's FIN
+    /// (Linux `tcp_reset()` in CLOSE_WAIT; a peer never writes after its
+    /// own shutdown, so `EPIPE` means nothing else here).
     fn send(&mut self, bytes: &[u8]) {
         if let Err(e) = self.s.write_all(bytes) {
-            if e.kind() == io::ErrorKind::ConnectionReset {
+            if matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe) {
                 self.rst = true;
             }
         }

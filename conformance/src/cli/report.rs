@@ -300,7 +300,10 @@ fn markdown(outcomes: &[Outcome], examples: &[Example], inv: &Invocation<'_>, wa
                     .iter()
                     .map(|(slow, t, c, _)| format!("{}: {}", class_label(c, *slow), t.runs))
                     .collect();
-                let deps = if deps.is_empty() { "none".to_owned() } else { deps.join("; ") };
+                let mut deps = if deps.is_empty() { "none".to_owned() } else { deps.join("; ") };
+                if r.unconfirmed > 0 {
+                    deps.push_str(&format!(" ({} traces departed once, not again: timing)", r.unconfirmed));
+                }
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} ({}) | {} ({}) | {deps} | {} (of {}) | {} of {} |",
@@ -346,7 +349,8 @@ fn markdown(outcomes: &[Outcome], examples: &[Example], inv: &Invocation<'_>, wa
             "{} traces given: {} played in {} runs, {} agree ({} runs); {} unsupported; {} timer traces beyond the \
              timer-run bound. Timer traces playable with these timeouts: {} in {} runs, {} played. Slow variants \
              (pause {} before at most {} actions): {} played of {} shapes, {} agree. Reads compared: {}. \
-             Harness errors: {}. Wall time {:.0} s.\n",
+             Traces whose run departed once and not when run again with a quiet period twice as long \
+             (timing, not counted as departures): {}. Harness errors: {}. Wall time {:.0} s.\n",
             r.traces,
             r.played(),
             r.runs,
@@ -363,6 +367,7 @@ fn markdown(outcomes: &[Outcome], examples: &[Example], inv: &Invocation<'_>, wa
             r.slow_shapes,
             r.slow_agree,
             r.compared,
+            r.unconfirmed,
             r.errors.values().sum::<usize>(),
             r.wall.as_secs_f64()
         );
