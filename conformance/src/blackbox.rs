@@ -49,7 +49,26 @@
 //! | peer aborts | `SO_LINGER {1, 0}` then `close()`: an RST; then settle |
 //! | server accepts | the connection the proxy made, which the harness took off the listener as it came |
 //! | server refuses | before the client connects, the server's port is bound without listening, so the kernel refuses the proxy's connect at once |
-//! | timer fires | unsupported: an external proxy's clock cannot be moved |
+//! | timer `k` fires | wait `k`'s declared timeout and a margin ([`crate::pace`]), then settle |
+//! | (slow variant) | before a peer's action, a pause well below every timeout, which must change nothing |
+//!
+//! # Real time
+//!
+//! The proxy's clock runs; the model has none. The harness is told the
+//! target's timeouts ([`Timeouts`]) and lets time pass two ways
+//! ([`crate::pace`]). A trace that fires a timer is played by waiting past
+//! the declared timeout, where every other timer the model has armed is
+//! declared longer than the time the run has let pass (so the real proxy
+//! fires the same one first); such runs take seconds, so a campaign plays
+//! at most [`Pace::timer_runs`] of them, the shortest waits first, taking
+//! turns among the timers fired. And a
+//! *slow variant* of an instant run has a peer pause before its last
+//! actions (at most [`Pace::max_pauses`]): the model lets no timer fire,
+//! so the peers must see exactly what they saw without the pauses. A
+//! campaign plays at most [`Pace::slow_runs`] slow variants, one per shape
+//! (the run's steps other than reads), shapes where a peer acts after the
+//! other's half-close first: that is where a proxy's own unmodelled timers
+//! (socat's `-t 0.5`) show.
 //!
 //! After the trace's last action, each open peer reads what the eager model
 //! still delivers to it (the epilogue: what a peer that keeps reading sees
@@ -66,10 +85,12 @@
 //! (its own choices, such as resetting both sides when one aborts, among
 //! them).
 
+use crate::pace::{duration_text, Pace, Timeouts};
 use crate::replay::CHUNK;
 use crate::server_port::ServerPort;
 use crate::trace::Trace;
 use connseq_model::check::{Feature, SysAction, SysState, System, Who};
+use connseq_model::core::TimerKind;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -173,6 +194,20 @@ pub enum Step {
     Abort(Who),
     /// The server application takes the proxy's connection.
     Accept,
+    /// Real time passes: a pause (no timer), or the wait for timer `timer`.
+    Wait {
+        /// How long.
+        time: Duration,
+        /// The timer the trace fires, or `None` for a pause.
+        timer: Option<TimerKind>,
+    },
+}
+
+impl Step {
+    /// A peer's own action (not a read, not time passing).
+    fn acts(self) -> bool {
+        matches!(self, Step::Send(_) | Step::ShutWrite(_) | Step::Close(_) | Step::Abort(_) | Step::Accept)
+    }
 }
 
 /// A step and the index of the trace action it comes from (`None` after the trace).
@@ -201,7 +236,88 @@ impl Plan {
     fn key(&self) -> (bool, Vec<Step>) {
         (self.refuse, self.steps.iter().map(|p| p.step).collect())
     }
+
+    /// The run's shape: the port's answer and the steps other than reads.
+    fn shape(&self) -> (bool, Vec<Step>) {
+        (self.refuse, self.steps.iter().map(|p| p.step).filter(|s| !matches!(s, Step::Read { .. })).collect())
+    }
+
+    /// The time the run waits for timers (zero: the trace fires none).
+    pub fn timer_wait(&self) -> Duration {
+        self.steps
+            .iter()
+            .map(|p| match p.step {
+                Step::Wait { time, timer: Some(_) } => time,
+                _ => Duration::ZERO,
+            })
+            .sum()
+    }
+
+    /// The timers the trace fires, in order.
+    pub fn timers(&self) -> Vec<TimerKind> {
+        self.steps
+            .iter()
+            .filter_map(|p| match p.step {
+                Step::Wait { timer, .. } => timer,
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether the trace fires a timer.
+    pub fn fires_timer(&self) -> bool {
+        self.steps.iter().any(|p| matches!(p.step, Step::Wait { timer: Some(_), .. }))
+    }
+
+    /// How much the run tests a half-closed connection held open, for
+    /// choosing slow variants (lower first): 0 when a peer sends after the
+    /// other shut its write side or closed (a response to a finished
+    /// request), 1 when it acts otherwise, 2 when it does not.
+    fn half_close_rank(&self) -> u8 {
+        let mut shut: Option<Who> = None;
+        let mut rank = 2;
+        for p in &self.steps {
+            match p.step {
+                Step::Send(w) if shut == Some(w.other()) => return 0,
+                Step::Send(w) | Step::ShutWrite(w) | Step::Close(w) | Step::Abort(w) if shut == Some(w.other()) => {
+                    rank = 1
+                }
+                _ => {}
+            }
+            if let Step::ShutWrite(w) | Step::Close(w) = p.step {
+                shut.get_or_insert(w);
+            }
+        }
+        rank
+    }
+
+    /// The slow variant: a pause of `pace.pause` before each of the last
+    /// [`Pace::max_pauses`] peer actions of the trace. `None` when the plan
+    /// fires a timer or has no action to pause before.
+    pub fn slowed(&self, pace: &Pace) -> Option<Plan> {
+        if self.fires_timer() {
+            return None;
+        }
+        let acts: Vec<usize> = (0..self.steps.len()).filter(|&i| self.steps[i].step.acts()).collect();
+        let from = acts.len().saturating_sub(pace.max_pauses());
+        let paused = &acts[from..];
+        if paused.is_empty() {
+            return None;
+        }
+        let mut steps = Vec::with_capacity(self.steps.len() + paused.len());
+        for (i, p) in self.steps.iter().enumerate() {
+            if paused.contains(&i) {
+                steps.push(Planned { at: p.at, step: Step::Wait { time: pace.pause, timer: None } });
+            }
+            steps.push(*p);
+        }
+        Some(Plan { refuse: self.refuse, steps, skipped: self.skipped })
+    }
 }
+
+/// Slack for the settles between a run's steps, in the check that no other
+/// timer fires before the one a trace fires.
+const SETTLE_SLACK: Duration = Duration::from_millis(500);
 
 /// Why a model configuration cannot be played by a black-box harness.
 fn unsupported_model(sys: &System) -> Option<String> {
@@ -260,14 +376,32 @@ fn expect(before: &SysState, after: &SysState, who: Who) -> Expect {
     }
 }
 
+/// The wait for timer `k` of session 0 in the eager state `s`, after the
+/// run has let `elapsed` pass; or why the real proxy may fire another first.
+fn timer_wait(s: &SysState, k: TimerKind, timeouts: &Timeouts, elapsed: Duration) -> Result<Duration, String> {
+    if k == TimerKind::Connect {
+        return Err("a connect timer fires: the harness's server answers a connect at once".into());
+    }
+    let Some(wait) = timeouts.wait(k) else {
+        return Err(format!("the {k} timer fires: not in a black-box world"));
+    };
+    if !s.sess[0].core.timer_armed(k) {
+        return Err(format!("the {k} timer fires where the eager model has not armed it"));
+    }
+    for j in TimerKind::ALL.into_iter().filter(|&j| j != k && s.sess[0].core.timer_armed(j)) {
+        let other = timeouts.get(j).unwrap_or(Duration::ZERO);
+        if other <= elapsed + wait + SETTLE_SLACK {
+            return Err(format!("the {k} timer fires while the {j} timer, not declared longer, is armed"));
+        }
+    }
+    Ok(wait)
+}
+
 /// The eager schedule of `trace` (see the module documentation), or why a
-/// black-box harness cannot play it.
-pub fn plan(sys: &System, trace: &Trace) -> Result<Plan, String> {
+/// black-box harness cannot play it with the target's declared `timeouts`.
+pub fn plan(sys: &System, trace: &Trace, timeouts: &Timeouts) -> Result<Plan, String> {
     if let Some(why) = unsupported_model(sys) {
         return Err(why);
-    }
-    if trace.actions.iter().any(|a| matches!(a, SysAction::TimerFires(..))) {
-        return Err("a timer fires: an external proxy's clock cannot be moved".into());
     }
     let answers: Vec<SysAction> = trace
         .actions
@@ -287,6 +421,7 @@ pub fn plan(sys: &System, trace: &Trace) -> Result<Plan, String> {
     let mut steps = Vec::new();
     let mut skipped = 0;
     let mut server_open = false;
+    let mut elapsed = Duration::ZERO;
     for (i, &a) in trace.actions.iter().enumerate() {
         let at = Some(i);
         let step = match a {
@@ -322,6 +457,11 @@ pub fn plan(sys: &System, trace: &Trace) -> Result<Plan, String> {
             SysAction::PeerShutsWrite(0, who) => Step::ShutWrite(who),
             SysAction::PeerCloses(0, who) => Step::Close(who),
             SysAction::PeerAborts(0, who) => Step::Abort(who),
+            SysAction::TimerFires(0, k) => {
+                let time = timer_wait(&s, k, timeouts, elapsed)?;
+                elapsed += time;
+                Step::Wait { time, timer: Some(k) }
+            }
             SysAction::TimerFires(..)
             | SysAction::ClientSendsHeader(..)
             | SysAction::ClientSendsHello(..)
@@ -597,18 +737,26 @@ impl PeerSock {
     }
 
     /// Writes a chunk; a reset socket drops it, as the model's wire does.
+    /// The write reports the reset (and clears it from `SO_ERROR`):
+    /// `ECONNRESET`, or `EPIPE` when the RST came after the proxy's FIN
+    /// (Linux `tcp_reset()` in CLOSE_WAIT; a peer never writes after its
+    /// own shutdown, so `EPIPE` means nothing else here).
     fn send(&mut self, bytes: &[u8]) {
         if let Err(e) = self.s.write_all(bytes) {
-            if e.kind() == io::ErrorKind::ConnectionReset {
+            if matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe) {
                 self.rst = true;
             }
         }
     }
 
     /// After a FIN: whether an RST came behind it (Linux reads 0 after a
-    /// FIN even then, and keeps the error for `SO_ERROR`).
+    /// FIN even then, and keeps the error for `SO_ERROR`: `ECONNRESET`, or
+    /// `EPIPE` when the RST found the socket in CLOSE_WAIT, the FIN read and
+    /// the harness's side still open; Linux `tcp_reset()`).
     fn reset_behind(&mut self) -> bool {
-        self.rst || matches!(self.s.take_error(), Ok(Some(e)) if e.kind() == io::ErrorKind::ConnectionReset)
+        self.rst
+            || matches!(self.s.take_error(), Ok(Some(e))
+                if matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe))
     }
 }
 
@@ -792,6 +940,7 @@ pub struct Blackbox {
     port: ServerPort,
     target: SocketAddr,
     settle: Settle,
+    pace: Pace,
     process: Option<TargetProcess>,
     settle_timeouts: usize,
 }
@@ -806,7 +955,13 @@ impl Blackbox {
             Some(t) => t,
             None => free_port(IpAddr::V4(Ipv4Addr::LOCALHOST)).map_err(io_err("picking a port for the proxy"))?,
         };
-        Ok(Blackbox { port, target, settle, process: None, settle_timeouts: 0 })
+        Ok(Blackbox { port, target, settle, pace: Pace::default(), process: None, settle_timeouts: 0 })
+    }
+
+    /// How campaigns let real time pass: the target's declared timeouts and
+    /// how many slow and timer runs to play (by default, none).
+    pub fn set_pace(&mut self, pace: Pace) {
+        self.pace = pace;
     }
 
     /// The server's address (what the proxy must connect to).
@@ -819,9 +974,19 @@ impl Blackbox {
         self.target
     }
 
-    /// `template` with `{server}` and `{listen}` replaced by the two addresses.
+    /// `template` with `{server}` and `{listen}` replaced by the two
+    /// addresses, and `{server_host}`, `{server_port}`, `{listen_host}`,
+    /// `{listen_port}` by their parts (for proxies such as socat that take
+    /// them apart).
     pub fn substitute(&self, template: &str) -> String {
-        template.replace("{server}", &self.server_addr().to_string()).replace("{listen}", &self.target.to_string())
+        let (server, listen) = (self.server_addr(), self.target);
+        template
+            .replace("{server}", &server.to_string())
+            .replace("{listen}", &listen.to_string())
+            .replace("{server_host}", &server.ip().to_string())
+            .replace("{server_port}", &server.port().to_string())
+            .replace("{listen_host}", &listen.ip().to_string())
+            .replace("{listen_port}", &listen.port().to_string())
     }
 
     /// Starts the proxy with `sh -c cmd` (placeholders already substituted)
@@ -994,6 +1159,10 @@ impl Blackbox {
                     }
                     self.settle_peers(p);
                 }
+                Step::Wait { time, .. } => {
+                    std::thread::sleep(time);
+                    self.settle_peers(p);
+                }
                 Step::Accept => {
                     let deadline = Instant::now() + self.settle.bound;
                     while p.pending.is_empty() && Instant::now() < deadline {
@@ -1036,11 +1205,14 @@ impl Blackbox {
         matches!(again, RunOutcome::Departs { departure: d, .. } if d.class == departure.class && d.at == departure.at)
     }
 
-    /// Runs every trace (each eager schedule once) and tallies the outcomes.
-    /// A departure counts once a second run, with a quiet period twice as
-    /// long, shows it again; one that does not is counted as unconfirmed.
-    /// `progress` is called after each run with the report so far, the runs
-    /// done and the runs planned.
+    /// Runs every trace (each eager schedule once) and tallies the outcomes:
+    /// the instant runs, then at most [`Pace::timer_runs`] runs that fire a
+    /// timer (the shortest waits first), then at most [`Pace::slow_runs`]
+    /// slow variants (one per shape, half-closes first). A departure counts
+    /// once a second run, with a quiet period twice as long, shows it again;
+    /// one that does not is counted as unconfirmed. `progress` is called
+    /// after each run with the report so far, the runs done and the runs
+    /// planned.
     pub fn campaign(
         &mut self,
         sys: &System,
@@ -1048,13 +1220,15 @@ impl Blackbox {
         mut progress: impl FnMut(&Report, usize, usize),
     ) -> Report {
         let start = Instant::now();
-        let mut report = Report { traces: traces.len(), ..Report::default() };
+        let pace = self.pace;
+        let mut report = Report { traces: traces.len(), pace, ..Report::default() };
         let mut runs: Vec<(Plan, Vec<usize>)> = Vec::new();
         let mut by_key: HashMap<(bool, Vec<Step>), usize> = HashMap::new();
         for (i, t) in traces.iter().enumerate() {
-            match plan(sys, t) {
+            match plan(sys, t, &pace.timeouts) {
                 Ok(p) => {
                     report.skipped += p.skipped;
+                    report.timer_traces += usize::from(p.fires_timer());
                     match by_key.get(&p.key()) {
                         Some(&r) => runs[r].1.push(i),
                         None => {
@@ -1066,13 +1240,56 @@ impl Blackbox {
                 Err(why) => *report.unsupported.entry(why).or_default() += 1,
             }
         }
-        report.runs = runs.len();
-        for (done, (plan, members)) in runs.iter().enumerate() {
+        let (mut timed, instant): (Vec<_>, Vec<_>) = runs.into_iter().partition(|(p, _)| p.fires_timer());
+        report.timer_runs_total = timed.len();
+        // The shortest waits first, taking turns among the timers fired (so
+        // that a few runs cover the client, server and fin timers alike).
+        timed.sort_by_key(|(p, m)| (p.timer_wait(), m[0]));
+        let mut turns: HashMap<Vec<TimerKind>, usize> = HashMap::new();
+        let mut timed: Vec<(usize, usize, (Plan, Vec<usize>))> = timed
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let turn = turns.entry(r.0.timers()).or_default();
+                *turn += 1;
+                (*turn, i, r)
+            })
+            .collect();
+        timed.sort_by_key(|&(turn, i, _)| (turn, i));
+        let mut timed: Vec<(Plan, Vec<usize>)> = timed.into_iter().map(|(_, _, r)| r).collect();
+        for (_, m) in timed.iter().skip(pace.timer_runs) {
+            report.timer_deferred += m.len();
+        }
+        timed.truncate(pace.timer_runs);
+        report.timer_runs = timed.len();
+        // One slow variant per shape, half-closes first.
+        let mut shapes = std::collections::HashSet::new();
+        let mut slow: Vec<(Plan, Vec<usize>)> = instant
+            .iter()
+            .filter_map(|(p, m)| p.slowed(&pace).map(|s| (s, m.clone())))
+            .filter(|(s, _)| shapes.insert(s.shape()))
+            .collect();
+        report.slow_shapes = slow.len();
+        slow.sort_by_key(|(p, m)| (p.half_close_rank(), m[0]));
+        slow.truncate(pace.slow_runs);
+        report.slow_runs = slow.len();
+        report.runs = instant.len() + timed.len();
+        let jobs: Vec<(&Plan, &Vec<usize>, bool)> = instant
+            .iter()
+            .chain(&timed)
+            .map(|(p, m)| (p, m, false))
+            .chain(slow.iter().map(|(p, m)| (p, m, true)))
+            .collect();
+        for (done, &(plan, members, is_slow)) in jobs.iter().enumerate() {
             let first = &traces[members[0]];
             match self.run(first, plan) {
                 RunOutcome::Agrees { compared } => {
-                    report.agree_runs += 1;
-                    report.agree += members.len();
+                    if is_slow {
+                        report.slow_agree += 1;
+                    } else {
+                        report.agree_runs += 1;
+                        report.agree += members.len();
+                    }
                     report.compared += compared;
                     report.silent_runs += usize::from(compared == 0);
                 }
@@ -1081,10 +1298,11 @@ impl Blackbox {
                     if !self.confirm(first, plan, &departure) {
                         report.unconfirmed += members.len();
                         report.unconfirmed_example.get_or_insert_with(|| (first.clone(), departure));
-                        progress(&report, done + 1, runs.len());
+                        progress(&report, done + 1, jobs.len());
                         continue;
                     }
-                    let tally = report.classes.entry(departure.class).or_insert_with(|| ClassTally {
+                    let classes = if is_slow { &mut report.slow_classes } else { &mut report.classes };
+                    let tally = classes.entry(departure.class).or_insert_with(|| ClassTally {
                         runs: 0,
                         traces: 0,
                         example: first.clone(),
@@ -1095,9 +1313,9 @@ impl Blackbox {
                 }
                 RunOutcome::HarnessError(e) => *report.errors.entry(e).or_default() += members.len(),
             }
-            progress(&report, done + 1, runs.len());
+            progress(&report, done + 1, jobs.len());
             if let Some(why) = self.exited() {
-                let left: usize = runs[done + 1..].iter().map(|(_, m)| m.len()).sum();
+                let left: usize = jobs[done + 1..].iter().map(|(_, m, _)| m.len()).sum();
                 if left > 0 {
                     *report.errors.entry(format!("not played: {why}")).or_default() += left;
                 }
@@ -1216,17 +1434,63 @@ pub struct Report {
     pub settle_timeouts: usize,
     /// Wall time.
     pub wall: Duration,
+    /// The declared timeouts and the bounds on slow and timer runs.
+    pub pace: Pace,
+    /// Playable traces that fire a timer.
+    pub timer_traces: usize,
+    /// Their distinct eager schedules.
+    pub timer_runs_total: usize,
+    /// Of those, the runs played ([`Pace::timer_runs`], the shortest waits first).
+    pub timer_runs: usize,
+    /// Traces that fire a timer whose run was not played (beyond [`Pace::timer_runs`]).
+    pub timer_deferred: usize,
+    /// Distinct shapes of slow variant.
+    pub slow_shapes: usize,
+    /// Slow variants played ([`Pace::slow_runs`]).
+    pub slow_runs: usize,
+    /// Slow variants that agreed throughout.
+    pub slow_agree: usize,
+    /// Departures of slow variants, by class (their traces agree or
+    /// depart on their own in [`Report::classes`]).
+    pub slow_classes: BTreeMap<Class, ClassTally>,
 }
 
 impl Report {
-    /// Runs that departed in a class the model does not explain.
+    /// Runs (slow variants among them) that departed in a class the model
+    /// does not explain.
     pub fn unexplained_runs(&self) -> usize {
-        self.classes.iter().filter(|(c, _)| !c.explained()).map(|(_, t)| t.runs).sum()
+        self.classes.iter().chain(&self.slow_classes).filter(|(c, _)| !c.explained()).map(|(_, t)| t.runs).sum()
     }
 
-    /// The classes observed, in report order.
+    /// The classes observed, slow variants' among them, in report order.
     pub fn observed(&self) -> Vec<Class> {
-        self.classes.keys().copied().collect()
+        let mut v: Vec<Class> = self.classes.keys().chain(self.slow_classes.keys()).copied().collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Traces played: given, less the unsupported and the deferred timer traces.
+    pub fn played(&self) -> usize {
+        self.traces - self.unsupported.values().sum::<usize>() - self.timer_deferred
+    }
+
+    /// The line on real time: the declared timeouts, the timer runs and the slow variants.
+    pub fn time_line(&self) -> String {
+        format!(
+            "timeouts {}; timer traces playable {} in {} runs, played {} runs (shortest waits first, taking turns among the timers), {} traces deferred; \
+             slow variants (pause {} before at most {} actions) played {} of {} shapes, {} agree",
+            self.pace.timeouts,
+            self.timer_traces,
+            self.timer_runs_total,
+            self.timer_runs,
+            self.timer_deferred,
+            duration_text(self.pace.pause),
+            self.pace.max_pauses(),
+            self.slow_runs,
+            self.slow_shapes,
+            self.slow_agree,
+        )
     }
 
     /// The summary as a text table, then one example per class.
@@ -1235,12 +1499,17 @@ impl Report {
         let unsupported: usize = self.unsupported.values().sum();
         let errors: usize = self.errors.values().sum();
         s.push_str(&format!("{:<52} {:>7} {:>7}\n", "", "traces", "runs"));
-        s.push_str(&format!("{:<52} {:>7} {:>7}\n", "played", self.traces - unsupported, self.runs));
+        s.push_str(&format!("{:<52} {:>7} {:>7}\n", "played", self.played(), self.runs));
         s.push_str(&format!("{:<52} {:>7} {:>7}\n", "agree", self.agree, self.agree_runs));
         for c in Class::ALL {
             if let Some(t) = self.classes.get(&c) {
                 let name = if c.explained() { format!("{c} [explained]") } else { c.to_string() };
                 s.push_str(&format!("{name:<52} {:>7} {:>7}\n", t.traces, t.runs));
+            }
+        }
+        for c in Class::ALL {
+            if let Some(t) = self.slow_classes.get(&c) {
+                s.push_str(&format!("{:<52} {:>7} {:>7}\n", format!("{c} [slow variant]"), t.traces, t.runs));
             }
         }
         if self.unconfirmed > 0 {
@@ -1264,7 +1533,10 @@ impl Report {
             self.settle_timeouts,
             self.wall.as_secs_f64()
         ));
-        let examples = self.classes.iter().map(|(c, t)| (c.to_string(), &t.example, &t.departure));
+        s.push_str(&self.time_line());
+        s.push('\n');
+        let slow = self.slow_classes.iter().map(|(c, t)| (format!("{c} [slow variant]"), &t.example, &t.departure));
+        let examples = self.classes.iter().map(|(c, t)| (c.to_string(), &t.example, &t.departure)).chain(slow);
         let unconfirmed = self.unconfirmed_example.iter().map(|(t, d)| ("departed once, not again".into(), t, d));
         for (name, t, d) in examples.chain(unconfirmed) {
             s.push_str(&format!("\n{name}: e.g. {} (initial state {})\n", t.source, t.init));
@@ -1279,9 +1551,12 @@ impl Report {
         let classes: Vec<Value> = self
             .classes
             .iter()
-            .map(|(c, t)| {
+            .map(|(c, t)| (false, c, t))
+            .chain(self.slow_classes.iter().map(|(c, t)| (true, c, t)))
+            .map(|(slow, c, t)| {
                 json!({
                     "class": c.name(),
+                    "slow_variant": slow,
                     "explained": c.explained(),
                     "runs": t.runs,
                     "traces": t.traces,
@@ -1313,6 +1588,19 @@ impl Report {
             "errors": self.errors,
             "settle_timeouts": self.settle_timeouts,
             "wall_ms": u64::try_from(self.wall.as_millis()).unwrap_or(u64::MAX),
+            "played": self.played(),
+            "time": {
+                "timeouts": self.pace.timeouts.to_string(),
+                "pause_ms": u64::try_from(self.pace.pause.as_millis()).unwrap_or(u64::MAX),
+                "max_pauses": self.pace.max_pauses(),
+                "timer_traces": self.timer_traces,
+                "timer_runs_total": self.timer_runs_total,
+                "timer_runs": self.timer_runs,
+                "timer_deferred": self.timer_deferred,
+                "slow_shapes": self.slow_shapes,
+                "slow_runs": self.slow_runs,
+                "slow_agree": self.slow_agree,
+            },
         })
     }
 }
@@ -1346,10 +1634,35 @@ mod tests {
     fn eager_schedules_merge_traces_that_differ_in_the_proxys_turns() {
         let sys = System::new(ModelConfig::preset(Preset::Small));
         let traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);
-        let plans: Vec<Plan> = traces.iter().filter_map(|t| plan(&sys, t).ok()).collect();
+        let plans: Vec<Plan> = traces.iter().filter_map(|t| plan(&sys, t, &Timeouts::default()).ok()).collect();
         let distinct: std::collections::HashSet<_> = plans.iter().map(Plan::key).collect();
         assert!(!plans.is_empty());
         assert!(distinct.len() < plans.len(), "{} schedules for {} traces", distinct.len(), plans.len());
         eprintln!("{} traces, {} playable, {} distinct schedules", traces.len(), plans.len(), distinct.len());
+    }
+
+    #[test]
+    fn slow_variants_come_first_where_a_response_follows_a_half_close() {
+        let sys = System::new(ModelConfig::preset(Preset::Small));
+        let traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);
+        let pace = Pace::new(Timeouts::default(), 8, 0);
+        let slowed: Vec<Plan> =
+            traces.iter().filter_map(|t| plan(&sys, t, &pace.timeouts).ok()).filter_map(|p| p.slowed(&pace)).collect();
+        let best = slowed.iter().min_by_key(|p| p.half_close_rank()).expect("slow variants");
+        assert_eq!(best.half_close_rank(), 0);
+        let pauses = best.steps.iter().filter(|p| matches!(p.step, Step::Wait { timer: None, .. })).count();
+        assert!((1..=pace.max_pauses()).contains(&pauses), "{pauses} pauses");
+    }
+
+    #[test]
+    fn a_timer_is_played_only_where_it_is_the_one_that_fires_first() {
+        let sys = System::new(ModelConfig::preset(Preset::Small));
+        let traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);
+        let count =
+            |t: &Timeouts| traces.iter().filter_map(|x| plan(&sys, x, t).ok()).filter(Plan::fires_timer).count();
+        let equal = count(&Timeouts::default());
+        let distinct =
+            count(&Timeouts::parse("client=2s,server=4s,connect=1s,client-fin=1s,server-fin=1s").expect("valid"));
+        assert!(distinct > equal, "{distinct} timer traces with distinct timeouts, {equal} with equal ones");
     }
 }

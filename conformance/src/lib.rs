@@ -114,10 +114,12 @@ pub mod action;
 pub mod blackbox;
 pub mod coverage;
 pub mod itf;
+pub mod pace;
 pub mod replay;
 pub mod server_port;
 pub mod sources;
 pub mod store;
+pub mod targets;
 pub mod tls_peer;
 pub mod trace;
 

@@ -14,7 +14,10 @@
 //! - `retries 0`: the preset has one server and no retry, so a refused
 //!   connect ends the session;
 //! - `timeout connect/client/server 30s`: no timer fires within a run (the
-//!   traces where the model fires one are not played);
+//!   harness is told so; a timer run would wait past 30 s, so none is
+//!   played here: `conformance/tests/blackbox_time.rs` plays them with
+//!   short timeouts), and six slow variants pause 1 s, which must change
+//!   nothing;
 //! - no `option nolinger` (it would close every connection with an RST),
 //!   no `option splice-*` (the preset forwards through buffers), no
 //!   `option redispatch` (one server), no `log` (the proxy's output holds
@@ -24,6 +27,7 @@
 //! timeouts left at their defaults (5 s and more).
 
 use connseq_conformance::blackbox::{Blackbox, Class, Report, Settle};
+use connseq_conformance::pace::{Pace, Timeouts};
 use connseq_conformance::sources;
 use connseq_conformance::trace::Trace;
 use connseq_model::check::{ModelConfig, Preset, System};
@@ -32,6 +36,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Slow variants per campaign: a 1 s pause (the timeouts are 30 s) before
+/// the last two actions of the first shapes (responses after a half-close
+/// first), about 2 s each.
+const SLOW_RUNS: usize = 6;
 
 /// The departures HAProxy 2.6 shows on this suite (HAProxy 2.6.12, Linux
 /// loopback, stable over repeated runs): when the client aborts (RST) after
@@ -96,6 +105,7 @@ fn haproxy_config(dir: &Path, bb: &Blackbox) -> PathBuf {
 fn campaign(sys: &System, traces: &[Trace], cmd: impl FnOnce(&Blackbox) -> String) -> Report {
     let mut bb = Blackbox::bind("127.0.0.1:0".parse().expect("an address"), None, Settle::default())
         .expect("the server's port binds");
+    bb.set_pace(Pace::new(Timeouts::default(), SLOW_RUNS, 0));
     let cmd = cmd(&bb);
     if let Err(e) = bb.launch(&cmd, START_TIMEOUT) {
         panic!("`{cmd}` did not start: {e}");
@@ -171,6 +181,11 @@ fn haproxy_departs_from_the_model_only_as_recorded_and_connseq_not_at_all() {
     } else {
         eprintln!("HAProxy {version} is not 2.6: its classes are printed, not checked");
     }
+    // The slow variants were played, and a pause well inside every timeout
+    // changes nothing for either proxy.
+    assert_eq!(haproxy.slow_runs, SLOW_RUNS);
+    assert_eq!(haproxy.slow_agree, SLOW_RUNS, "{}", haproxy.table());
+    assert_eq!(own.slow_agree, SLOW_RUNS, "{}", own.table());
     // connseq is held to its own model: no departure the model does not explain.
     assert!(own.errors.is_empty(), "harness errors: {:?}", own.errors);
     assert_eq!(own.runs, haproxy.runs, "the same traces, the same schedules");

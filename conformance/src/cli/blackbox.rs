@@ -12,10 +12,13 @@ use super::replay::Progress;
 use super::CliResult;
 use clap::Args;
 use connseq_conformance::blackbox::{Blackbox, Settle};
-use connseq_conformance::itf::features_text;
+use connseq_conformance::itf::{self, features_text};
+use connseq_conformance::pace::{Pace, Timeouts};
 use connseq_conformance::sources::{bfs_traces, random_walks, DEFAULT_DEPTH, DEFAULT_WALK_LEN};
+use connseq_conformance::trace::{Sizes, TraceModel};
 use serde_json::json;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -61,6 +64,29 @@ pub struct BlackboxArgs {
     /// How long the proxy may take to listen, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub start_timeout_ms: u64,
+    /// The timeouts the proxy is configured with: `client=30s,server=30s,connect=5s`
+    /// (also `client-fin`, `server-fin`, which default to `client` and `server`).
+    /// Timer traces wait past them; slow variants pause well below them.
+    #[arg(long, value_name = "LIST", value_parser = Timeouts::parse, default_value = "client=30s,server=30s,connect=5s")]
+    pub timeouts: Timeouts,
+    /// Play at most this many traces that fire a timer (each waits past a
+    /// declared timeout), the shortest waits first.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub timer_runs: usize,
+    /// Play at most this many slow variants (a peer pauses before its last
+    /// actions, well below every timeout), one per shape of run.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub slow_runs: usize,
+    /// A bigger world: the chunks each peer sends and what a wire and a
+    /// buffer hold (`client=2,server=2,wire=2,buf=2,pipe=1`), over the
+    /// preset's own.
+    #[arg(long, value_name = "SIZES")]
+    pub sizes: Option<Sizes>,
+    /// Play one ITF trace file (as written by `report`) instead of the
+    /// breadth-first traces and walks; with its slow variant unless
+    /// --slow-runs 0.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["depth", "traces", "seed", "max_len", "sizes"])]
+    pub trace: Option<PathBuf>,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -70,17 +96,34 @@ pub fn run(a: &BlackboxArgs) -> CliResult {
     if a.target_cmd.is_none() && a.server_addr.port() == 0 {
         return Err("without --target-cmd, give --server-addr with the port the running proxy connects to".into());
     }
-    let sys = a.model.system();
-    let mut traces = if a.depth > 0 { bfs_traces(&sys, a.depth) } else { Vec::new() };
-    if a.traces > 0 {
-        traces.extend(random_walks(&sys, a.traces, a.max_len, a.seed));
-    }
+    let (sys, traces) = match &a.trace {
+        Some(file) => {
+            let t = itf::read_file(file)?;
+            (t.model.system(), vec![t])
+        }
+        None => {
+            let sys = match a.sizes {
+                Some(sizes) => {
+                    let mut m = TraceModel::of(&a.model.config());
+                    m.sizes = sizes;
+                    m.system()
+                }
+                None => a.model.system(),
+            };
+            let mut traces = if a.depth > 0 { bfs_traces(&sys, a.depth) } else { Vec::new() };
+            if a.traces > 0 {
+                traces.extend(random_walks(&sys, a.traces, a.max_len, a.seed));
+            }
+            (sys, traces)
+        }
+    };
     let settle = Settle {
         quiet: Duration::from_millis(a.quiet_ms),
         bound: Duration::from_millis(a.settle_max_ms),
         ..Settle::default()
     };
     let mut bb = Blackbox::bind(a.server_addr, a.target_addr, settle)?;
+    bb.set_pace(Pace::new(a.timeouts, a.slow_runs, a.timer_runs));
     let cmd = a.target_cmd.as_deref().map(|c| bb.substitute(c));
     let start_timeout = Duration::from_millis(a.start_timeout_ms);
     match &cmd {
@@ -89,8 +132,9 @@ pub fn run(a: &BlackboxArgs) -> CliResult {
     }
     if !a.json {
         println!(
-            "blackbox: preset {} features [{}], {} traces; proxy at {}, server at {}{}",
+            "blackbox: preset {} ({}) features [{}], {} traces; proxy at {}, server at {}{}",
             sys.cfg.preset,
+            Sizes::of(&sys.cfg),
             features_text(sys.cfg.features),
             traces.len(),
             bb.target_addr(),

@@ -7,6 +7,7 @@ mod coverage;
 mod export;
 mod model_args;
 mod replay;
+mod report;
 mod walks;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +40,9 @@ enum Command {
     /// Hold an external TCP proxy (started by command) to the model on what
     /// its client and server see.
     Blackbox(blackbox::BlackboxArgs),
+    /// Hold every proxy of a targets file to the model in black-box mode
+    /// and write a Markdown report and a JSON file side by side.
+    Report(report::ReportArgs),
 }
 
 /// What a subcommand returns on failure.
@@ -52,5 +56,6 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Coverage(a) => coverage::run(&a),
         Command::Replay(a) => replay::run(&a),
         Command::Blackbox(a) => blackbox::run(&a),
+        Command::Report(a) => report::run(&a),
     }
 }

@@ -1,0 +1,160 @@
+"""Start the proxies of conformance/targets/debian.toml by hand, for the standalone
+reproductions: plain sockets, no model. Each proxy listens on a free loopback port and
+forwards to the given server address, configured as in the targets file."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+HOST = "127.0.0.1"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def listener():
+    """A listening server socket on a free port."""
+    s = socket.socket()
+    s.bind((HOST, 0))
+    s.listen(8)
+    return s
+
+
+def refusing_port():
+    """A port bound without listening: the kernel refuses connects to it at once."""
+    s = socket.socket()
+    s.bind((HOST, 0))
+    return s
+
+
+HAPROXY_CFG = """global
+    nbthread 1
+defaults
+    mode tcp
+    retries 0
+    timeout connect 5s
+    timeout client 2s
+    timeout server 3s
+    timeout client-fin 1s
+    timeout server-fin 1500ms
+frontend fe
+    bind {listen}
+    default_backend be
+backend be
+    server s1 {server}
+"""
+
+NGINX_CONF = """load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off;
+worker_processes 1;
+error_log stderr warn;
+pid {dir}/nginx.pid;
+events {{ worker_connections 64; }}
+stream {{
+    server {{
+        listen {listen};
+        proxy_pass {server};
+        proxy_half_close {half_close};
+        proxy_connect_timeout 5s;
+        proxy_timeout 3s;
+    }}
+}}
+"""
+
+
+class Proxy:
+    """A proxy process listening on `self.listen` (host, port), forwarding to `server`."""
+
+    def __init__(self, kind, server, option=None):
+        self.dir = tempfile.mkdtemp(prefix="connseq-repro-")
+        port = free_port()
+        self.listen = (HOST, port)
+        listen = f"{HOST}:{port}"
+        server = f"{server[0]}:{server[1]}"
+        if kind == "haproxy":
+            cfg = os.path.join(self.dir, "haproxy.cfg")
+            with open(cfg, "w") as f:
+                f.write(HAPROXY_CFG.format(listen=listen, server=server))
+            argv = ["haproxy", "-db", "-f", cfg]
+        elif kind == "nginx":
+            conf = os.path.join(self.dir, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write(NGINX_CONF.format(listen=listen, server=server, dir=self.dir, half_close=option))
+            argv = ["nginx", "-p", self.dir, "-c", conf]
+        elif kind == "socat":
+            argv = ["socat"] + (option or []) + [f"TCP-LISTEN:{port},bind={HOST},reuseaddr,fork", f"TCP:{server}"]
+        elif kind == "connseq":
+            binary = os.environ.get("CONNSEQ", "target/release/connseq")
+            argv = [binary, "proxy", "--listen", listen, "--server", server, "--threads", "1", "--retries", "0",
+                    "--timeout-client", "2s", "--timeout-server", "3s", "--timeout-fin", "1s"]
+        else:
+            raise ValueError(kind)
+        self.argv = argv
+        self.p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  start_new_session=True)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.p.poll() is not None:
+                raise RuntimeError(f"{' '.join(argv)} exited ({self.p.returncode})")
+            if listening(port):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{' '.join(argv)}: nothing listens on {listen}")
+
+    def client(self):
+        c = socket.create_connection(self.listen)
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return c
+
+    def stop(self):
+        try:
+            os.killpg(self.p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.p.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.p.pid, signal.SIGKILL)
+            self.p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def listening(port):
+    """Whether something listens on the loopback port (from /proc/net/tcp, opening no session)."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, state = fields[1], fields[3]
+            if state == "0A" and int(local.split(":")[1], 16) == port:
+                return True
+    return False
+
+
+def read(sock, timeout=2.0):
+    """What one read gives: bytes, b'' for a FIN, 'RST', or 'nothing' within `timeout`."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(4096)
+    except ConnectionResetError:
+        return "RST"
+    except socket.timeout:
+        return "nothing"
+
+
+def show(x):
+    if x == b"":
+        return "FIN (recv returned 0)"
+    return repr(x)

@@ -1,0 +1,129 @@
+//! Real time in the black-box harness: a proxy with an unmodelled timer is
+//! caught by a slow variant, and timer traces are played on connseq with
+//! short timeouts.
+//!
+//! - socat closes a half-closed connection 0.5 s after the first FIN by
+//!   default (`-t 0.5`): a server that answers one second after the
+//!   client's FIN, well inside every declared timeout (30 s), loses its
+//!   response. The slow variants (a 1 s pause before a peer's last
+//!   actions) must show it as data lost; with `-t 30` every run, slow or
+//!   not, must agree. The BFS traces to depth 4 hold the shape (the client
+//!   shuts its write side, the server accepts, then answers).
+//! - connseq with 2 s / 3 s / 1 s timeouts plays the timer traces whose
+//!   timer fires first in real time (six of them, the shortest waits first,
+//!   taking turns among the timers): every run agrees, or departs only as
+//!   the model explains (an RST behind data or a FIN Linux delivered).
+//!
+//! socat must be installed (`.ci/run` installs it): the test fails without it.
+
+use connseq_conformance::blackbox::{Blackbox, Class, Report, Settle};
+use connseq_conformance::pace::{Pace, Timeouts};
+use connseq_conformance::sources;
+use connseq_conformance::trace::Trace;
+use connseq_model::check::{ModelConfig, Preset, System};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn small() -> System {
+    System::new(ModelConfig::preset(Preset::Small))
+}
+
+/// The `connseq` binary of this checkout, in this test's profile, built now.
+fn connseq_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace");
+    let mut build = Command::new(env!("CARGO"));
+    build.current_dir(workspace).args(["build", "-q", "-p", "connseq", "--bin", "connseq", "--features", "test-hooks"]);
+    if release {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "`cargo build -p connseq` failed: {status}");
+    let bin = profile_dir.join("connseq");
+    assert!(bin.is_file(), "{} was not built", bin.display());
+    bin
+}
+
+fn campaign(sys: &System, traces: &[Trace], pace: Pace, cmd: &str) -> Report {
+    let mut bb = Blackbox::bind("127.0.0.1:0".parse().expect("an address"), None, Settle::default())
+        .expect("the server's port binds");
+    bb.set_pace(pace);
+    let cmd = bb.substitute(cmd);
+    if let Err(e) = bb.launch(&cmd, START_TIMEOUT) {
+        panic!("`{cmd}` did not start: {e}");
+    }
+    let report = bb.campaign(sys, traces, |_, _, _| {});
+    assert!(bb.exited().is_none(), "the proxy ended during the campaign: {}", bb.target_output());
+    assert!(report.errors.is_empty(), "harness errors: {:?}", report.errors);
+    report
+}
+
+fn socat(options: &str) -> String {
+    format!("exec socat {options} TCP-LISTEN:{{listen_port}},bind={{listen_host}},reuseaddr,fork TCP:{{server}}")
+}
+
+#[test]
+fn socat_default_loses_a_late_response_after_a_half_close_and_socat_t30_does_not() {
+    assert!(
+        Command::new("socat").arg("-V").output().is_ok_and(|o| o.status.success()),
+        "socat is not installed (apt-get install socat)"
+    );
+    let start = Instant::now();
+    let sys = small();
+    let traces = sources::bfs_traces(&sys, 4);
+    // 30 s timeouts (socat has none by default): a 1 s pause, two slow variants.
+    let pace = Pace::new(Timeouts::default(), 2, 0);
+    let (sys, traces) = (&sys, &traces[..]);
+    let (default, t30) = std::thread::scope(|s| {
+        let default = s.spawn(move || campaign(sys, traces, pace, &socat("")));
+        let t30 = s.spawn(move || campaign(sys, traces, pace, &socat("-t 30")));
+        (default.join().expect("socat"), t30.join().expect("socat -t 30"))
+    });
+    eprintln!("socat:\n{}\nsocat -t 30:\n{}", default.table(), t30.table());
+    eprintln!("both campaigns: {:.1} s", start.elapsed().as_secs_f64());
+
+    assert_eq!(default.pace.pause, Duration::from_secs(1));
+    assert_eq!(default.slow_runs, 2, "{}", default.table());
+    // Without pauses socat agrees: the departure is real time's alone.
+    assert!(default.classes.is_empty(), "{}", default.table());
+    let lost = default.slow_classes.get(&Class::DataLost).unwrap_or_else(|| panic!("{}", default.table()));
+    assert_eq!(lost.departure.actual, "FIN", "{}", default.table());
+    assert!(lost.example.actions_text().contains("PeerShutsWrite(0, Client)"), "{}", default.table());
+    // socat -t 30 agrees on the same runs, slow variants included.
+    assert_eq!(t30.slow_runs, 2);
+    assert_eq!(t30.slow_agree, 2, "{}", t30.table());
+    assert_eq!(t30.unexplained_runs(), 0, "{}", t30.table());
+    assert_eq!(t30.agree_runs, t30.runs, "{}", t30.table());
+}
+
+#[test]
+fn connseq_plays_the_timer_traces_whose_timer_fires_first() {
+    let start = Instant::now();
+    let sys = small();
+    let traces = sources::bfs_traces(&sys, 5);
+    let timeouts = Timeouts::parse("client=2s,server=3s,connect=5s,client-fin=1s,server-fin=1s").expect("valid");
+    let pace = Pace::new(timeouts, 0, 6);
+    let bin = connseq_binary();
+    let cmd = format!(
+        "exec {} proxy --listen {{listen}} --server {{server}} --threads 1 --retries 0 \
+         --timeout-client 2s --timeout-server 3s --timeout-fin 1s",
+        bin.display()
+    );
+    let report = campaign(&sys, &traces, pace, &cmd);
+    eprintln!("connseq, timeouts {timeouts}:\n{}", report.table());
+    eprintln!("campaign: {:.1} s", start.elapsed().as_secs_f64());
+
+    // Traces with a timer are played now, not skipped.
+    assert!(report.timer_traces >= 100, "{}", report.time_line());
+    assert_eq!(report.timer_runs, 6, "{}", report.time_line());
+    assert!(report.unsupported.keys().all(|why| !why.starts_with("a timer fires")));
+    assert!(report.unconfirmed == 0 && report.errors.is_empty(), "{}", report.table());
+    // connseq is held to its own model, timers included.
+    assert_eq!(report.unexplained_runs(), 0, "{}", report.table());
+    assert!(report.observed().iter().all(|c| c.explained()), "{}", report.table());
+}
