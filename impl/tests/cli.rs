@@ -83,3 +83,16 @@ fn a_mutant_stops_at_the_first_violation_and_marks_the_rest_unchecked() {
     assert!(results.contains(&"violated"), "{results:?}");
     assert!(results.iter().all(|r| ["violated", "witnessed", "unchecked"].contains(r)), "{results:?}");
 }
+
+#[test]
+fn check_health_checks_the_health_model_and_exits_with_its_verdict() {
+    let out = connseq(&["check", "--health"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("600 unique states") && text.contains("all properties pass"), "{text}");
+    assert_eq!(text.matches("witnessed").count(), 2, "{text}");
+    let json = connseq(&["check", "--health", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON object");
+    assert_eq!(v["passed"], true);
+    assert_eq!(v["properties"].as_array().map(Vec::len), Some(8));
+}

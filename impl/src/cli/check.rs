@@ -29,6 +29,10 @@ pub struct CheckArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Check the servers' health model instead (`check::health`: the core's
+    /// health counter, operator states and the balancer), exhaustively.
+    #[arg(long, conflicts_with_all = ["mutant", "list_mutants", "bfs"])]
+    health: bool,
 }
 
 pub fn run(a: CheckArgs) -> Result<ExitCode, String> {
@@ -37,6 +41,9 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, String> {
             println!("{:<26} {}", m.name(), m.description());
         }
         return Ok(ExitCode::SUCCESS);
+    }
+    if a.health {
+        return Ok(check_health(a.json));
     }
     let mut cfg = a.model.config();
     if let Some(m) = a.mutant {
@@ -88,6 +95,69 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, String> {
         print_table(&report);
     }
     Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `check --health`: the health model, breadth-first and whole; the exit
+/// status is the verdict (0: every property holds and every witness is
+/// reached).
+fn check_health(json: bool) -> ExitCode {
+    use check::health::{HealthModel, HealthMutant};
+    use stateright::{Checker, Expectation, Model};
+    let model = HealthModel::new(HealthMutant::None);
+    let start = std::time::Instant::now();
+    let checker = model.clone().checker().spawn_bfs().join();
+    let secs = start.elapsed().as_secs_f64();
+    let results: Vec<(&str, &str, bool)> = model
+        .properties()
+        .iter()
+        .map(|p| {
+            let found = checker.discovery(p.name).is_some();
+            let (kind, ok) = match p.expectation {
+                Expectation::Always => ("always", !found),
+                Expectation::Sometimes => ("sometimes", found),
+                Expectation::Eventually => ("eventually", !found),
+            };
+            (p.name, kind, ok)
+        })
+        .collect();
+    let passed = results.iter().all(|r| r.2);
+    if json {
+        let props: Vec<_> =
+            results.iter().map(|(n, k, ok)| serde_json::json!({ "name": n, "kind": k, "holds": ok })).collect();
+        let out = serde_json::json!({
+            "model": "health",
+            "rise": model.rules.rise,
+            "fall": model.rules.fall,
+            "unique_states": checker.unique_state_count(),
+            "seconds": secs,
+            "properties": props,
+            "passed": passed,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "health model (rise {}, fall {}): {} unique states, {:.2} s",
+            model.rules.rise,
+            model.rules.fall,
+            checker.unique_state_count(),
+            secs
+        );
+        for (n, k, ok) in &results {
+            let verdict = match (*k, *ok) {
+                ("sometimes", true) => "witnessed",
+                ("sometimes", false) => "UNWITNESSED",
+                (_, true) => "holds",
+                (_, false) => "VIOLATED",
+            };
+            println!("{n:<84}  {k:<10}  {verdict}");
+        }
+        println!("{}", if passed { "all properties pass" } else { "a property fails" });
+    }
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn print_table(r: &Report) {
