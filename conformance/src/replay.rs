@@ -386,17 +386,7 @@ const GHOST_TIMEOUT: Duration = Duration::from_secs(86_400);
 fn ghost_listener(model: &ListenerConfig) -> ListenerConfig {
     let mut g = model.clone();
     g.name = GHOST.into();
-    g.options = ListenerOptions {
-        splice: model.options.splice,
-        accept_proxy: false,
-        health: false,
-        monitor_nets: Vec::new(),
-        conn_rules: Rules::default(),
-        src_rules: Rules::default(),
-        tls: None,
-        routes: Vec::new(),
-        propagate_abort: false,
-    };
+    g.options = ListenerOptions { splice: model.options.splice, ..ListenerOptions::default() };
     g.timeouts = connseq::config::ListenerTimeouts {
         handshake: GHOST_TIMEOUT,
         client: GHOST_TIMEOUT,

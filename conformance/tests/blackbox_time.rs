@@ -16,12 +16,14 @@
 //!
 //! socat must be installed (`.ci/run` installs it): the test fails without it.
 
+mod common;
+
+use common::connseq_binary;
 use connseq_conformance::blackbox::{Blackbox, Class, Report, Settle};
 use connseq_conformance::pace::{Pace, Timeouts};
 use connseq_conformance::sources;
 use connseq_conformance::trace::Trace;
 use connseq_model::check::{ModelConfig, Preset, System};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -29,24 +31,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn small() -> System {
     System::new(ModelConfig::preset(Preset::Small))
-}
-
-/// The `connseq` binary of this checkout, in this test's profile, built now.
-fn connseq_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
-    let release = profile_dir.file_name().is_some_and(|n| n == "release");
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace");
-    let mut build = Command::new(env!("CARGO"));
-    build.current_dir(workspace).args(["build", "-q", "-p", "connseq", "--bin", "connseq", "--features", "test-hooks"]);
-    if release {
-        build.arg("--release");
-    }
-    let status = build.status().expect("cargo runs");
-    assert!(status.success(), "`cargo build -p connseq` failed: {status}");
-    let bin = profile_dir.join("connseq");
-    assert!(bin.is_file(), "{} was not built", bin.display());
-    bin
 }
 
 fn campaign(sys: &System, traces: &[Trace], pace: Pace, cmd: &str) -> Report {

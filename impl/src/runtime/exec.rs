@@ -567,9 +567,8 @@ impl Exec<'_> {
             self.shared.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
             if let Some(server) = slot.server_idx {
                 self.shared.ops.tally.connect_failed(self.backend, server);
-                if outcome == Outcome::Refused {
-                    // Passive observation: a checked server that refuses a
-                    // session counts a failed check.
+                if connseq_model::core::health::observed(outcome) == Some(false) {
+                    // Passive observation, as the core reads the outcome.
                     super::health::report(self.shared, self.backend, server, Err("L4CON-SESSION"));
                 }
             }

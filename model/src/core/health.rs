@@ -88,6 +88,17 @@ impl Health {
     }
 }
 
+/// What a session's connect attempt tells of its server's health
+/// (passive observation, HAProxy's `observe layer4`): a refusal counts as a
+/// failed check; anything else says nothing (a timeout is the check's own
+/// business, a lack of local resources is not the server's).
+pub fn observed(outcome: super::Outcome) -> Option<bool> {
+    match outcome {
+        super::Outcome::Refused => Some(false),
+        _ => None,
+    }
+}
+
 /// What an operator set a server to (the runtime API's `set server ...
 /// state`, `disable/enable server`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -181,6 +192,13 @@ mod tests {
         assert!(!h.is_up(R));
         assert_eq!(run(&mut h, &[true]), [Some(Change::WentUp)]);
         assert_eq!(h.counter(), 4, "fully up at once");
+    }
+
+    #[test]
+    fn only_a_refused_connect_counts_against_a_server() {
+        assert_eq!(observed(crate::core::Outcome::Refused), Some(false));
+        assert_eq!(observed(crate::core::Outcome::NoResource), None);
+        assert_eq!(observed(crate::core::Outcome::Done), None);
     }
 
     #[test]
