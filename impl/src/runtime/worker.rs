@@ -580,13 +580,23 @@ impl Worker {
     }
 
     /// Picks up a stop another thread (or a signal) asked for: the listeners
-    /// close at once; a hard stop sets the time by which sessions are killed.
+    /// close at once (a soft stop first accepts what waits in their backlog);
+    /// a hard stop sets the time by which sessions are killed.
     fn follow_stop(&mut self, now: Millis) {
         let mode = self.shared.stop_mode();
         if mode <= self.stop {
             return;
         }
         if self.stop == StopMode::Running {
+            if mode == StopMode::Soft {
+                // Closing a listening socket resets the connections still in
+                // its backlog: the kernel finished their handshake, so their
+                // clients believe they were served. A soft stop takes them in
+                // first and serves them like every other session in flight.
+                for t in 0..self.listeners.len() {
+                    self.accept(t, now);
+                }
+            }
             for l in &mut self.listeners {
                 if let Some(mut s) = l.sock.take() {
                     if l.armed {
