@@ -835,9 +835,17 @@ fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut Harness) ->
                 }
                 // What each peer's wire can still take in the model: the
                 // real proxy's writes are held to it (the send-window shim).
+                // A peer that closed takes no data: the model's kernel answers
+                // what the proxy sends it with an RST, and no wire fills, so
+                // the real kernel decides, one chunk per send as the model.
                 for who in [Who::Client, Who::Server] {
-                    let room = sys.cfg.wire_cap.saturating_sub(model.sess[0].down(who).q.len());
-                    h.proxy.set_send_window(who.side(), usize::from(room));
+                    let x = &model.sess[0];
+                    if x.peer(who).closed {
+                        h.proxy.set_send_window_closed(who.side());
+                    } else {
+                        let room = sys.cfg.wire_cap.saturating_sub(x.down(who).q.len());
+                        h.proxy.set_send_window(who.side(), usize::from(room));
+                    }
                 }
                 if let Err(e) = h.run_proxy() {
                     // A runtime that hangs or whose loop died departs from

@@ -434,19 +434,24 @@ fn data_for_a_closed_socket_is_answered_with_rst_and_the_unsent_tail_is_lost() {
 }
 
 /// Model: `System::proxy_push` to a peer that closed: "Data for a closed
-/// socket: RST back; what the proxy had not read from that peer is gone
-/// too": it calls `Wire::reset` on the proxy's incoming wire (clearing the
-/// queued chunks *and* the FIN) and reports the socket readable and
-/// writable; the send itself succeeds (`Outcome::Sent`). Every later recv
-/// and send on that side is `Outcome::Reset`.
+/// socket: RST back", by `Wire::reset_at_proxy` on the proxy's incoming
+/// wire. When the peer's FIN is on that wire (it came before the RST), the
+/// queued chunks and the FIN stay (`Wire::rst_after_fin`): recv returns
+/// them, then `Outcome::Eof`, and only sends (and a TLS handshake step) are
+/// `Outcome::Reset`; the send that provoked the RST itself succeeds
+/// (`Outcome::Sent`) and the socket is reported readable and writable.
+/// Without a FIN before it, the RST destroys what the proxy had not read
+/// (`Wire::reset`) and every later recv and send is `Outcome::Reset`. The
+/// runtime follows: `EPIPE` as a socket's first error fails the writes only
+/// (`runtime::exec`), and a read of 0 with `EPIPE` pending is the end of
+/// stream (`runtime::handshake::eof_or_reset`).
 ///
 /// Linux: the send that provokes the RST succeeds, and the RST comes as an
-/// event (`EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLRDHUP`). But our
+/// event (`EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLRDHUP`). Our
 /// socket had the peer's FIN already (CLOSE-WAIT), so the RST sets `EPIPE`,
-/// not `ECONNRESET`, and reads do not fail: Linux differs from the model in
-/// that recv returns the data still queued, then 0 (EOF), and never
-/// `ECONNRESET`; the pending error is `EPIPE` (`SO_ERROR`), and sends fail
-/// with `EPIPE`.
+/// not `ECONNRESET`, and reads do not fail: recv returns the data still
+/// queued, then 0 (EOF), and never `ECONNRESET`; the pending error is
+/// `EPIPE` (`SO_ERROR`), and sends fail with `EPIPE`.
 #[test]
 fn data_for_a_closed_socket_after_its_fin_arrived_is_answered_with_rst_seen_as_epipe() {
     let mut p = Pair::loopback();

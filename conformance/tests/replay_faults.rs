@@ -32,7 +32,21 @@ fn ends_read_in_one_turn(actions: &[SysAction], step: usize) -> bool {
     ended(Who::Client) && ended(Who::Server)
 }
 
-fn campaign(sys: &System, plan: Option<Plan>) -> (usize, usize, Vec<String>, u64) {
+/// Whether a peer closed or aborted between the proxy's turn before `step`
+/// and `step`: then what the proxy sends it in that turn meets its kernel's
+/// RST. The model pushes a chunk whole, so only the next chunk fails; a short
+/// write splits the chunk, and its rest fails as well (`EPIPE`): the same
+/// peer reads the same, but the proxy learns of the RST one chunk earlier
+/// (another termination code, or the output shut a step sooner).
+fn wrote_to_a_closed_peer_in_one_turn(actions: &[SysAction], step: usize) -> bool {
+    let start = actions[..step].iter().rposition(|a| *a == SysAction::ProxyRuns(0)).map_or(0, |i| i + 1);
+    actions[step] == SysAction::ProxyRuns(0)
+        && actions[start..step].iter().any(|a| matches!(a, SysAction::PeerCloses(0, _) | SysAction::PeerAborts(0, _)))
+}
+
+fn campaign(sys: &System, plan: Option<Plan>) -> (usize, usize, usize, Vec<String>, u64) {
+    let plan_set = plan.is_some();
+    let mut split = 0;
     let before = fault::struck_total();
     let _installed = plan.map(fault::install);
     let traces = sources::bfs_traces(sys, sources::DEFAULT_DEPTH);
@@ -53,6 +67,7 @@ fn campaign(sys: &System, plan: Option<Plan>) -> (usize, usize, Vec<String>, u64
             Outcome::Diverges(d) if d.what == "the termination code" && ends_read_in_one_turn(&t.actions, d.step) => {
                 other += 1
             }
+            Outcome::Diverges(d) if plan_set && wrote_to_a_closed_peer_in_one_turn(&t.actions, d.step) => split += 1,
             Outcome::Diverges(d) => {
                 let actions: Vec<String> = t.actions.iter().map(|a| a.to_string()).collect();
                 bad.push(format!("{d}\n    trace: {}", actions.join(" ; ")));
@@ -60,7 +75,7 @@ fn campaign(sys: &System, plan: Option<Plan>) -> (usize, usize, Vec<String>, u64
             Outcome::HarnessError(e) => bad.push(format!("harness error: {e}")),
         }
     }
-    (agree, other, bad, fault::struck_total() - before)
+    (agree, other, split, bad, fault::struck_total() - before)
 }
 
 #[test]
@@ -68,7 +83,7 @@ fn every_bfs_trace_of_the_small_preset_agrees_under_spurious_eagain_and_short_re
     let base = ModelConfig::preset(Preset::Small);
     // Two-chunk buffers: a short read leaves room, a short write leaves a rest.
     let sys = System::new(ModelConfig { buf_cap: 2, client_chunks: 2, server_chunks: 2, ..base });
-    let (clean_agree, clean_other, clean_bad, _) = campaign(&sys, None);
+    let (clean_agree, clean_other, _, clean_bad, _) = campaign(&sys, None);
     assert!(clean_bad.is_empty(), "without faults: {clean_bad:?}");
     let plan = Plan {
         seed: 7,
@@ -79,10 +94,10 @@ fn every_bfs_trace_of_the_small_preset_agrees_under_spurious_eagain_and_short_re
             Rule::new(Call::Send, Fault::Short(3), 250),
         ],
     };
-    let (agree, other, bad, struck) = campaign(&sys, Some(plan));
+    let (agree, other, split, bad, struck) = campaign(&sys, Some(plan));
     eprintln!(
         "without faults: {clean_agree} agree, {clean_other} unsupported or explained; with {struck} faults: {agree} agree, \
-         {other} unsupported or explained, {} diverge",
+         {other} unsupported or explained, {split} a chunk split towards a closed peer, {} diverge",
         bad.len()
     );
     assert!(struck > 1_000, "the faults struck: {struck}");
@@ -90,6 +105,7 @@ fn every_bfs_trace_of_the_small_preset_agrees_under_spurious_eagain_and_short_re
     // A delayed read lets a few traces meet what the replay already names:
     // two ends read in another order, or Linux keeping a FIN the model's RST
     // destroys (the kernel axioms). Never a divergence, and only a few.
-    assert_eq!(agree + other, clean_agree + clean_other);
+    assert_eq!(agree + other + split, clean_agree + clean_other);
+    assert!(split <= 30, "a chunk split towards a closed peer explains only a few traces: {split}");
     assert!(agree + 40 >= clean_agree, "nearly every trace agrees under faults: {agree} of {clean_agree}");
 }

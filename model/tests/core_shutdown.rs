@@ -113,16 +113,40 @@ fn server_still_read_while_its_close_notify_waits() {
 }
 
 #[test]
-fn reset_while_sending_close_notify_is_a_server_fault_in_the_closing_phase() {
-    let mut d = established(tls_back());
-    d.readable(Side::Front);
-    d.perform(RECV_CLIENT, Outcome::Eof);
-    d.perform(Action::DataShutw(Side::Back), Outcome::Reset);
-    assert_eq!(d.code(), "SL");
-    assert_eq!(d.s.back.state, ConnState::Error);
-    // The server is gone: no drain, no RST of our own.
-    d.close(Side::Back, false);
-    assert_eq!(d.op(Side::Back, Op::CtrlShutw), OpStatus::Done, "the close supersedes the pending CSHW");
+fn reset_while_sending_close_notify_is_a_server_fault_only_if_no_fin_came_before_it() {
+    // An RST that comes after the server's FIN fails the sends only (Linux's
+    // CLOSE-WAIT): the core reads on, and the recv tells which it was.
+    for (read, code) in [(Outcome::Reset, "SL"), (Outcome::Eof, "--")] {
+        let mut d = established(tls_back());
+        d.readable(Side::Front);
+        d.perform(RECV_CLIENT, Outcome::Eof);
+        d.perform(Action::DataShutw(Side::Back), Outcome::Reset);
+        assert_eq!(d.code(), "--", "nothing was lost on the close_notify");
+        assert_eq!(d.op(Side::Back, Op::CtrlShutw), OpStatus::Done, "no FIN after an RST");
+        assert!(d.flag(Dir::Req, ChanFlags::SHUT_OUT | ChanFlags::ERR_OUT));
+        d.readable(Side::Back);
+        d.perform(RECV_SERVER, read);
+        assert_eq!(d.code(), code, "after {read:?}");
+        // No drain, no RST of our own: the server is gone either way.
+        d.close(Side::Back, false);
+    }
+}
+
+#[test]
+fn a_failed_send_keeps_what_the_peer_sent_before_its_fin() {
+    // The server answered and closed; our request then met its RST. Its
+    // answer is still read and forwarded, then its FIN.
+    let mut d = established(config());
+    d.client_sends(Sink::Buffer, false);
+    d.perform(Action::Send { side: Side::Back, from: Source::Buffer, more: false }, Outcome::Reset);
+    assert_eq!(d.code(), "SD", "the request was lost: the server's fault");
+    assert!(d.flag(Dir::Req, ChanFlags::ERR_OUT));
+    assert_eq!(d.s.back.state, ConnState::Established, "its input is still to be read");
+    // The request can go nowhere: it is dropped, as after any server fault.
+    d.perform(Action::Discard(Dir::Req), Outcome::Done);
+    d.perform(Action::Recv { side: Side::Front, into: Sink::Discard }, Outcome::WouldBlock);
+    d.server_sends(Sink::Buffer, false);
+    d.expect(SEND_CLIENT);
 }
 
 // ----------------------------------------------------------------------

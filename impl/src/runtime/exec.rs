@@ -58,6 +58,9 @@ pub(crate) struct Exec<'a> {
     /// Slots this session gave back that the backend handed to a waiting
     /// session: the worker delivers them.
     pub(crate) handoffs: &'a mut Vec<(Waiter, u8)>,
+    /// The errno of the last send that failed (`run` reads it: `EPIPE` as
+    /// a socket's first error is an RST that came after the peer's FIN).
+    pub(crate) send_errno: Option<i32>,
 }
 
 use super::handshake::{eof_or_reset, tls_reason};
@@ -87,6 +90,13 @@ impl Exec<'_> {
     /// close_notify) may go to `side`'s peer: yes, but with the shim.
     fn room_for_message(&self, side: Side) -> bool {
         self.shared.window().map_or(true, |w| w.message(side))
+    }
+
+    /// Whether a send may cork (`MSG_MORE`): as the core says, except
+    /// towards a peer the harness's shim knows closed, since the model's
+    /// kernel corks nothing and answers each chunk with the RST at once.
+    fn cork(&self, side: Side, more: bool) -> bool {
+        more && !self.shared.window().is_some_and(|w| w.is_closed(side))
     }
 
     /// The shim refused a write: a socket that is really full holds nothing
@@ -121,13 +131,23 @@ impl Exec<'_> {
             Action::RecvProxyHeader => Some(Side::Front),
             _ => None,
         };
+        // An RST that came after the peer's FIN (the socket was in
+        // CLOSE-WAIT) shows as EPIPE, and Linux still reads what came before
+        // the FIN, then 0: it fails the writes only. Any other reset fails
+        // every call (the model's sticky `Wire::rst`; Linux reports it once).
+        let writes = !matches!(action, Action::Recv { .. } | Action::RecvProxyHeader);
         if let Some(side) = io_side {
             let sock = slot.sock(side);
-            if sock.reset || sock.error.is_some_and(is_reset) {
+            let after_fin = !sock.reset && sock.error == Some(libc::EPIPE);
+            if after_fin && writes {
+                return Outcome::Reset;
+            }
+            if sock.reset || (!after_fin && sock.error.is_some_and(is_reset)) {
                 sock.reset = true;
                 return Outcome::Reset;
             }
         }
+        self.send_errno = None;
         let outcome = self.perform(slot, action);
         if let (Action::Send { side: Side::Front, .. }, Outcome::WouldBlock) = (action, outcome) {
             if self.shared.broken(Breakage::WritableNotRearmed) {
@@ -140,7 +160,15 @@ impl Exec<'_> {
             }
         }
         if let (Some(side), Outcome::Reset) = (io_side, outcome) {
-            slot.sock(side).reset = true;
+            let sock = slot.sock(side);
+            let after_fin = !sock.reset && sock.error == Some(libc::EPIPE);
+            if !sock.reset && sock.error.is_none() && writes && self.send_errno == Some(libc::EPIPE) {
+                // This send met the RST first, as EPIPE: it came after the
+                // peer's FIN.
+                sock.error = Some(libc::EPIPE);
+            } else if !(after_fin && writes) {
+                sock.reset = true;
+            }
         }
         if crate::sys::take_spurious_eagain() {
             // An injected EAGAIN (tests only): no edge will follow it.
@@ -402,6 +430,7 @@ impl Exec<'_> {
             return Outcome::WouldBlock;
         }
         let from = slot.header_sent.min(len);
+        let more = self.cork(Side::Back, more);
         match socket::send(sock, &buf[from..len], more) {
             Ok(n) => {
                 slot.header_sent = from + n;
@@ -706,7 +735,10 @@ impl Exec<'_> {
                 Outcome::Sent { drained }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
-            Err(_) => Outcome::Reset,
+            Err(e) => {
+                self.send_errno = e.raw_os_error();
+                Outcome::Reset
+            }
         }
     }
 
@@ -734,6 +766,7 @@ impl Exec<'_> {
             Self::refused(sock);
             return Outcome::WouldBlock;
         }
+        let more = self.cork(side, more);
         match socket::send(sock, &buf.pending()[..allowed], more) {
             Ok(0) => Outcome::WouldBlock,
             Ok(n) => {
@@ -748,7 +781,10 @@ impl Exec<'_> {
                 Outcome::Sent { drained }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
-            Err(_) => Outcome::Reset,
+            Err(e) => {
+                self.send_errno = e.raw_os_error();
+                Outcome::Reset
+            }
         }
     }
 
@@ -801,7 +837,12 @@ impl Exec<'_> {
             // Established, then reset by the server: the connect succeeded,
             // and the reset shows on the first recv or send.
             Some(e) if is_reset(e) => {
-                slot.back.reset = true;
+                if e == libc::EPIPE {
+                    // After the server's FIN: what came before it is read.
+                    slot.back.error = Some(e);
+                } else {
+                    slot.back.reset = true;
+                }
                 slot.times.established = Some(self.now);
                 return Outcome::Done;
             }

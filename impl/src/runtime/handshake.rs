@@ -67,13 +67,14 @@ pub fn tls_outcome<S: AsFd>(step: Step, sock: &S) -> (Outcome, Option<&'static s
     }
 }
 
-/// A read returned 0: the peer's FIN, unless an RST came after it. Linux then still reads the
-/// FIN (0) and keeps the reset as `EPIPE` in `SO_ERROR`; the model's kernel (and so the core)
-/// treats a reset after a FIN as a reset, so it is reported as one (kernel_axioms.rs,
-/// `data_for_a_closed_socket_after_its_fin_arrived_is_answered_with_rst_seen_as_epipe`).
+/// A read returned 0: the peer's FIN. An RST that came after that FIN leaves it readable and
+/// keeps `EPIPE` in `SO_ERROR` for the sends, which fail on their own (kernel_axioms.rs,
+/// `data_for_a_closed_socket_after_its_fin_arrived_is_answered_with_rst_seen_as_epipe`; the
+/// model's `Wire::reset_at_proxy`): still the end of the stream. A pending `ECONNRESET` is an
+/// RST with no FIN before it: a reset.
 pub(crate) fn eof_or_reset<S: AsFd>(sock: &S) -> Outcome {
     match socket::take_error(sock) {
-        Ok(Some(e)) if e.raw_os_error().is_some_and(|n| matches!(n, libc::ECONNRESET | libc::EPIPE)) => Outcome::Reset,
+        Ok(Some(e)) if e.raw_os_error() == Some(libc::ECONNRESET) => Outcome::Reset,
         _ => Outcome::Eof,
     }
 }

@@ -533,6 +533,19 @@ impl RunningProxy {
         }
     }
 
+    /// With [`Options::send_window`]: the peer on `side` closed its socket,
+    /// so the writes to it meet its RST, not a full wire: no limit, but one
+    /// chunk per call, as the model sends. False without the option.
+    pub fn set_send_window_closed(&self, side: Side) -> bool {
+        match self.shared.window() {
+            Some(w) => {
+                w.set_closed(side);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Stops accepting and lets the sessions finish, as SIGUSR1 does; the
     /// threads end when their sessions are done ([`RunningProxy::stop`]
     /// still bounds the wait).

@@ -37,6 +37,9 @@ pub(crate) struct SendWindow {
     refused: [AtomicBool; 2],
     /// The room grew after a refusal: report the side writable.
     reopened: [AtomicBool; 2],
+    /// The peer closed: no limit, but one chunk per call (the model sends a
+    /// chunk at a time, and the RST the first one provokes fails the next).
+    closed: [AtomicBool; 2],
 }
 
 impl SendWindow {
@@ -47,12 +50,21 @@ impl SendWindow {
             room: [AtomicUsize::new(usize::MAX), AtomicUsize::new(usize::MAX)],
             refused: Default::default(),
             reopened: Default::default(),
+            closed: Default::default(),
         }
+    }
+
+    /// The harness: `side`'s peer closed its socket. Its kernel answers what
+    /// it is sent with an RST: the real kernel decides, one chunk per call.
+    pub(crate) fn set_closed(&self, side: Side) {
+        self.set(side, usize::MAX);
+        self.closed[side as usize].store(true, Ordering::Release);
     }
 
     /// The harness: `side`'s peer can take `chunks` more.
     pub(crate) fn set(&self, side: Side, chunks: usize) {
         let i = side as usize;
+        self.closed[i].store(false, Ordering::Release);
         self.room[i].store(chunks.saturating_mul(self.chunk), Ordering::Release);
         if chunks > 0 && self.refused[i].swap(false, Ordering::AcqRel) {
             self.reopened[i].store(true, Ordering::Release);
@@ -66,6 +78,11 @@ impl SendWindow {
         self.room[side as usize].load(Ordering::Acquire) == 0
     }
 
+    /// The executor: whether `side`'s peer closed (no corking towards it).
+    pub(crate) fn is_closed(&self, side: Side) -> bool {
+        self.closed[side as usize].load(Ordering::Acquire)
+    }
+
     /// The worker: whether `side` must be reported writable (once).
     pub(crate) fn take_reopened(&self, side: Side) -> bool {
         self.reopened[side as usize].swap(false, Ordering::AcqRel)
@@ -74,6 +91,9 @@ impl SendWindow {
     /// How many of `want` bytes may go to `side`'s peer now; 0 is a refusal
     /// (remembered, so that the room growing again reports the side).
     pub(crate) fn bytes(&self, side: Side, want: usize) -> usize {
+        if self.closed[side as usize].load(Ordering::Acquire) {
+            return want.min(self.chunk);
+        }
         let room = self.room[side as usize].load(Ordering::Acquire);
         let allowed = want.min(room);
         if allowed == 0 && want > 0 {
@@ -131,6 +151,15 @@ mod tests {
         assert_eq!(w.bytes(Side::Back, 8), 0);
         w.set(Side::Back, 1);
         assert!(w.take_reopened(Side::Back));
+        w.sent_bytes(Side::Back, 8);
+        w.set_closed(Side::Back);
+        assert_eq!(w.bytes(Side::Back, 20), 8, "a closed peer: one chunk per call");
+        w.sent_bytes(Side::Back, 8);
+        assert_eq!(w.bytes(Side::Back, 20), 8, "and no total");
+        w.set(Side::Back, 1);
+        assert_eq!(w.bytes(Side::Back, 20), 8);
+        w.sent_bytes(Side::Back, 8);
+        assert_eq!(w.bytes(Side::Back, 20), 0, "a room again");
     }
 
     #[test]

@@ -940,6 +940,7 @@ impl Worker {
                 waiter: Waiter { worker: self.id, idx, gen },
                 back_token,
                 handoffs: &mut self.handoffs,
+                send_errno: None,
             };
             loop {
                 let cfg = slot.cfg;

@@ -46,9 +46,14 @@ impl System {
         let got = x.read_pos(towards);
         Self::excuse(x, client_side, towards, got);
         if rst {
-            let from = who.sends_on();
-            let taken = x.taken_pos(from);
-            Self::excuse(x, client_side, from, taken);
+            // What it sent and the proxy had not taken is destroyed, unless
+            // its FIN came before the RST: then the proxy still reads it all.
+            let up = x.up(who);
+            if !up.fin || up.rst {
+                let from = who.sends_on();
+                let taken = x.taken_pos(from);
+                Self::excuse(x, client_side, from, taken);
+            }
             // The server connection carries data only once the proxy took
             // it as established (a SYN-ACK that comes after the connect
             // timer gave the attempt up carries nothing).
@@ -72,6 +77,17 @@ impl System {
         let from = who.sends_on();
         let taken = x.taken_pos(from);
         Self::excuse(x, who == Who::Client, from, taken);
+    }
+
+    /// The server reset after its FIN while the proxy's handshake towards
+    /// it (PROXY header, TLS) was not done: the attempt fails, and what
+    /// that server sent before its FIN, though still readable, is given up
+    /// with it. (An RST with no FIN before it destroyed that already.)
+    pub(super) fn excuse_reset_in_handshake(&self, n: &mut SysState, i: usize, side: Side) {
+        let x = &n.sess[i];
+        if side == Side::Back && x.back_up.rst_after_fin && !self.handshake_done(x, Side::Back) {
+            self.excuse_attempt_failed(n, i);
+        }
     }
 
     /// `who` broke its handshake (garbage, a close in the middle).

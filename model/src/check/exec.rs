@@ -129,7 +129,7 @@ impl System {
                 }
                 let who = peer_of(side);
                 let x = &n.sess[i];
-                if x.up(who).rst {
+                if x.up(who).refuses_sends() {
                     return Outcome::Reset;
                 }
                 if x.down(who).full(self.cfg.wire_cap) {
@@ -181,7 +181,7 @@ impl System {
                 }
                 let who = peer_of(side);
                 let x = &n.sess[i];
-                if x.up(who).rst {
+                if x.up(who).refuses_sends() {
                     return Outcome::Reset;
                 }
                 // The wire does not tell the sender's queue from the
@@ -332,8 +332,11 @@ impl System {
             let stage = usize::from(n.sess[i].exec.tls[side as usize]);
             let Some(&msg) = steps.get(stage) else { return Outcome::Done };
             let x = &mut n.sess[i];
-            if x.up(who).rst {
+            if x.up(who).refuses_sends() {
+                // A handshake writes as well as reads: an RST after the FIN
+                // fails it too.
                 x.up_mut(who).q.clear();
+                self.excuse_reset_in_handshake(n, i, side);
                 return Outcome::Reset;
             }
             match msg {
@@ -473,11 +476,12 @@ impl System {
         let who = peer_of(side);
         let d = side.output() as usize;
         let x = &mut n.sess[i];
-        if x.up(who).rst {
+        if x.up(who).refuses_sends() {
             // EPIPE / ECONNRESET: the peer reset this connection.
             if self.cfg.has(Feature::PropagateAbort) {
                 x.exec.rst_seen[side as usize] = true;
             }
+            self.excuse_reset_in_handshake(n, i, side);
             return Outcome::Reset;
         }
         if x.down(who).full(self.cfg.wire_cap) {
@@ -516,11 +520,19 @@ impl System {
     pub(super) fn proxy_push(&self, n: &mut SysState, i: usize, side: Side, c: Chunk, ev: &mut Events) {
         let who = peer_of(side);
         if n.sess[i].peer(who).closed {
-            // Data for a closed socket: RST back; what the proxy had not
-            // read from that peer is gone too.
-            self.excuse_rst_from_closed_peer(n, i, who);
+            // Data for a closed socket: RST back. What the proxy had not read
+            // from that peer is gone too, unless that peer's FIN came first
+            // (then it is all still read, and only sends fail).
+            let up = n.sess[i].up(who);
+            if !up.fin || up.rst {
+                self.excuse_rst_from_closed_peer(n, i, who);
+            }
             let x = &mut n.sess[i];
-            x.up_mut(who).reset();
+            x.up_mut(who).reset_at_proxy();
+            if side == Side::Back {
+                // Sent all the same: the kernel took it, the peer's answered.
+                x.exec.sent_back = true;
+            }
             ev.set(side, true, true);
             return;
         }

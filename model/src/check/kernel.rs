@@ -173,6 +173,9 @@ pub struct Wire {
     /// An RST reached the receiver: its unread chunks are gone, and its next
     /// recv or send fails.
     pub rst: bool,
+    /// An RST reached the proxy's socket after the FIN before it: what came
+    /// before the FIN is still read, then the FIN; only sends fail.
+    pub rst_after_fin: bool,
 }
 
 impl Wire {
@@ -189,6 +192,26 @@ impl Wire {
         self.q.clear()
     }
 
+    /// An RST reaches the proxy's socket. When the FIN came before it
+    /// (CLOSE-WAIT), Linux keeps what was received: recv returns the data,
+    /// then 0, and the RST shows only to sends, as `EPIPE` (kernel axiom
+    /// `data_for_a_closed_socket_after_its_fin_arrived_is_answered_with_rst_seen_as_epipe`).
+    /// Otherwise it destroys what the proxy had not read, as [`Wire::reset`]
+    /// (a superset of Linux's loss). Returns how many chunks were destroyed.
+    pub fn reset_at_proxy(&mut self) -> u8 {
+        if self.fin && !self.rst {
+            self.rst_after_fin = true;
+            0
+        } else {
+            self.reset()
+        }
+    }
+
+    /// The proxy's sends on this connection fail: it was reset.
+    pub fn refuses_sends(&self) -> bool {
+        self.rst || self.rst_after_fin
+    }
+
     /// The receiver has something to learn: a chunk, a FIN, or an RST.
     pub fn readable(&self) -> bool {
         !self.q.is_empty() || self.fin || self.rst
@@ -203,6 +226,9 @@ impl fmt::Debug for Wire {
         }
         if self.rst {
             f.write_str("+RST")?;
+        }
+        if self.rst_after_fin {
+            f.write_str("+RST(after FIN)")?;
         }
         Ok(())
     }
@@ -239,5 +265,18 @@ mod tests {
         w.fin = true;
         assert_eq!(w.reset(), 1);
         assert!(w.rst && !w.fin && w.q.is_empty());
+    }
+
+    #[test]
+    fn an_rst_after_the_fin_leaves_the_proxy_its_input() {
+        let mut w = Wire::default();
+        w.q.push(Chunk::data(0));
+        w.fin = true;
+        assert_eq!(w.reset_at_proxy(), 0);
+        assert!(!w.rst && w.rst_after_fin && w.fin && w.q.len() == 1 && w.refuses_sends());
+        let mut w = Wire::default();
+        w.q.push(Chunk::data(0));
+        assert_eq!(w.reset_at_proxy(), 1, "no FIN before it: the RST destroys");
+        assert!(w.rst && !w.rst_after_fin);
     }
 }

@@ -345,11 +345,13 @@ impl System {
         p.shut_wr = true;
         if rst {
             p.reset_sent = true;
-            // The RST destroys an end the proxy had not read yet.
-            if x.exec.end[side as usize] != END_CLEAN {
+            // The RST destroys an end the proxy had not read yet, unless
+            // the FIN came before it (then the proxy reads it still).
+            let up = x.up(who);
+            if x.exec.end[side as usize] != END_CLEAN && (!up.fin || up.rst) {
                 x.peer_mut(who).clean_end = false;
             }
-            x.up_mut(who).reset();
+            x.up_mut(who).reset_at_proxy();
         } else {
             x.up_mut(who).fin = true;
         }

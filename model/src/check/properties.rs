@@ -831,6 +831,7 @@ pub const MUTANTS: &[MutantDef] = &[
         &[Feature::TlsFront],
     ),
     m(Mutant::ShortWriteComplete, "every chunk reaches the other peer unless an event excuses its loss", NONE),
+    m(Mutant::SendResetEndsInput, "every chunk reaches the other peer unless an event excuses its loss", NONE),
     m(Mutant::LingerSkippedAfterRetry, "the proxy's RST never destroys data a peer has not read", &[Feature::Retries]),
     MutantDef {
         chunks: 1,

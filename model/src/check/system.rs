@@ -580,7 +580,7 @@ impl System {
             && !x.exec.fin_out[cs]
             && !x.peer(c).closed
             && !down.rst
-            && !x.up(c).rst
+            && !x.up(c).refuses_sends()
             && x.core.si(c.side()) == SiState::Est;
         // Held data, and room at the receiver.
         if held > 0 && c_ready && !down.full(cap) {

@@ -292,6 +292,9 @@ mutants! {
     /// A truncated TLS stream is forwarded as a clean close.
     TruncationAsClose = "truncation-as-close",
         "forwards a TLS stream that ended without close_notify (a truncation) as a clean close, with a close_notify";
+    /// A failed send ends the input too.
+    SendResetEndsInput = "send-reset-ends-input",
+        "takes a send that failed with a reset for the end of the connection, and throws away what the peer sent before its FIN and the kernel still holds";
     /// A TLS connection's shutw sends a FIN without close_notify.
     FinWithoutCloseNotify = "fin-without-close-notify",
         "shuts the write side of a TLS connection with a FIN and no close_notify";

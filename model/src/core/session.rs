@@ -714,10 +714,10 @@ impl Session {
                     c.ops.advance(Op::DataShutw, OpStatus::Started);
                     self.chan_mut(side.output()).flags.set(ChanFlags::FULL_OUT);
                 }
-                _ => {
-                    self.record_peer_fault(side);
-                    self.peer_gone(cfg, side);
-                }
+                // The peer reset: nothing was lost on this step (a
+                // close_notify), and its input may still hold what it sent
+                // before its FIN; the recv that follows tells.
+                _ => self.output_failed(cfg, side),
             },
             Action::CtrlShutw(side) => {
                 // shutdown(SHUT_WR) does not block; ENOTCONN counts as done.
@@ -861,8 +861,38 @@ impl Session {
             },
             Outcome::WouldBlock => self.chan_mut(dir).flags.set(ChanFlags::FULL_OUT),
             _ if side == Side::Back && self.si_back == SiState::Con => self.connect_failed(cfg, Cause::Server),
+            Outcome::Reset if matches!(from, Source::Buffer | Source::Pipe) => {
+                // Data the peer will never read: its fault.
+                self.record_peer_fault(side);
+                self.output_failed(cfg, side);
+            }
             _ => self.peer_failed(cfg, side, outcome),
         }
+    }
+
+    /// A send on `side` (data or the close_notify) failed with a reset: the
+    /// peer takes nothing more, so this output is shut in error and its
+    /// shutdown steps are moot. An RST that came after the peer's FIN leaves
+    /// what the peer sent before that FIN readable (Linux's CLOSE-WAIT), so
+    /// the input stays open: its next recv reads it, then the FIN, or fails
+    /// if the RST came first; that ends the connection.
+    fn output_failed<B: Bugs>(&mut self, cfg: &SessionConfig<B>, side: Side) {
+        if cfg.mutant.has(Mutant::SendResetEndsInput) {
+            // The bug: the reset is taken for the end of both directions.
+            self.record_peer_fault(side);
+            self.peer_gone(cfg, side);
+            return;
+        }
+        if self.chan(side.input()).has(ChanFlags::SHUT_IN) {
+            // Its input ended already: nothing is left to read.
+            self.peer_gone(cfg, side);
+            return;
+        }
+        let c = self.conn_mut(side);
+        for op in [Op::DataShutw, Op::CtrlShutw] {
+            c.ops.advance(op, OpStatus::Done);
+        }
+        self.chan_mut(side.output()).flags.set(ChanFlags::SHUT_OUT | ChanFlags::ERR_OUT);
     }
 
     /// A recv or send of the stream on `side` failed: the peer is gone. A
