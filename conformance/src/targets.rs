@@ -218,7 +218,25 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("targets/debian.toml");
         let file = TargetsFile::read(&path).expect("a valid targets file");
         let slugs: Vec<&str> = file.targets.iter().map(|t| t.slug.as_str()).collect();
-        assert_eq!(slugs, ["haproxy", "nginx-half-close-off", "nginx-half-close-on", "socat", "socat-t30", "connseq"]);
+        assert_eq!(
+            slugs,
+            [
+                "haproxy",
+                "haproxy-proxy",
+                "haproxy-tls",
+                "nginx-half-close-off",
+                "nginx-half-close-on",
+                "nginx-tls",
+                "socat",
+                "socat-t30",
+                "connseq",
+                "connseq-proxy",
+                "connseq-tls"
+            ]
+        );
+        for t in &file.targets {
+            t.model_features().expect("handshake layers only");
+        }
     }
 
     #[test]
