@@ -86,11 +86,11 @@
 //! them).
 
 use crate::pace::{duration_text, Pace, Timeouts};
+use crate::proxy_peer::{self, HeaderRead, ProxyVersion};
 use crate::replay::CHUNK;
 use crate::server_port::ServerPort;
-use crate::trace::Trace;
-use crate::proxy_peer::{self, HeaderRead, ProxyVersion};
 use crate::tls_peer::{Pki, PkiFiles, TlsPeer, Unit};
+use crate::trace::Trace;
 use connseq_model::check::{Feature, Piece, SysAction, SysState, System, Who};
 use connseq_model::core::TimerKind;
 use serde_json::{json, Value};
@@ -1740,15 +1740,9 @@ fn judge(
         // Every pair with equal sides returned above; the handshake's and
         // the PROXY header's went to their classes.
         (Seen::Nothing | Seen::Fin | Seen::Rst, _) => Class::Other,
-        (
-            Seen::HeaderWrong
-            | Seen::Hello
-            | Seen::Flight
-            | Seen::Finished
-            | Seen::CloseNotify
-            | Seen::Alert,
-            _,
-        ) => Class::Other,
+        (Seen::HeaderWrong | Seen::Hello | Seen::Flight | Seen::Finished | Seen::CloseNotify | Seen::Alert, _) => {
+            Class::Other
+        }
     };
     Some(Departure { class, at, action, who, expected: expect.to_string(), actual })
 }

@@ -60,7 +60,9 @@ impl fmt::Display for ProxyVersion {
 pub fn client_header(v: ProxyVersion) -> Vec<u8> {
     let (src, dst) = (CLIENT_SOURCE, CLIENT_DESTINATION);
     match v {
-        ProxyVersion::V1 => format!("PROXY TCP4 {} {} {} {}\r\n", src.ip(), dst.ip(), src.port(), dst.port()).into_bytes(),
+        ProxyVersion::V1 => {
+            format!("PROXY TCP4 {} {} {} {}\r\n", src.ip(), dst.ip(), src.port(), dst.port()).into_bytes()
+        }
         ProxyVersion::V2 => {
             let mut h = V2_SIGNATURE.to_vec();
             // Version 2, command PROXY; AF_INET, STREAM; 12 bytes of addresses.

@@ -98,7 +98,12 @@ impl World {
     fn make(spec: WorldSpec, suite: &Suite, trace: Option<&Path>) -> Result<World, Box<dyn std::error::Error>> {
         if let Some(f) = trace {
             let t = itf::read_file(f)?;
-            return Ok(World { spec, sys: t.model.system(), traces: vec![t], origin: format!("the trace {}", f.display()) });
+            return Ok(World {
+                spec,
+                sys: t.model.system(),
+                traces: vec![t],
+                origin: format!("the trace {}", f.display()),
+            });
         }
         let config = spec.features.iter().fold(ModelConfig::preset(Preset::Small), |c, &f| c.with(f));
         let mut model = TraceModel::of(&config);
