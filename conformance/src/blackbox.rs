@@ -51,6 +51,34 @@
 //! | server refuses | before the client connects, the server's port is bound without listening, so the kernel refuses the proxy's connect at once |
 //! | timer `k` fires | wait `k`'s declared timeout and a margin ([`crate::pace`]), then settle |
 //! | (slow variant) | before a peer's action, a pause well below every timeout, which must change nothing |
+//! | client sends its PROXY header | `write` of a v1 or v2 header ([`crate::proxy_peer`]) giving 192.0.2.1:1000 |
+//! | client sends its TLS hello | a rustls client's ClientHello (the harness's CA, name `localhost`) |
+//! | server reads the PROXY header | the header read whole, and nothing behind it; it must give the client's header's source (or, without one, the client's own address) |
+//! | a TLS peer reads | records until one has an effect the model names: the hello (the server answers with its flight), the flight (the client answers with its Finished), the Finished, at most one chunk of plaintext, a close_notify; records with none (session tickets) are read through |
+//! | a TLS peer sends a chunk | one record of the chunk's 8 bytes |
+//! | a TLS peer shuts its write side | close_notify, then `shutdown(SHUT_WR)`, once its handshake is up (the model's clean end) |
+//! | a TLS peer closes | `close()` with no close_notify (the model's truncation); the client's TLS layer first takes the session tickets waiting, where the model has nothing for it |
+//! | a TLS peer aborts | `SO_LINGER {1, 0}` then `close()`: an RST |
+//!
+//! # Handshake layers
+//!
+//! A target configured for the PROXY protocol or TLS declares it as the
+//! model's features (`proxy-in`, `proxy-out`, `tls-front`, `tls-back`), and
+//! the traces of the model with those features are played: the harness's
+//! client sends the header and speaks TLS, its server checks the header and
+//! terminates TLS. With `tls-front` (`tls-back`) the model also has initial
+//! states with a plain listener (server), which such a target does not
+//! have: [`fits_layers`] keeps the others. What the model judges is what
+//! the peers read, and so what is compared: a TLS peer's reads are the
+//! model's TLS messages, a chunk inside TLS is one record's plaintext, and
+//! a close_notify is a read of its own before the FIN. Closes follow the
+//! model's peers: a clean end is a shut (close_notify, then the FIN), a
+//! close without a shut truncates the stream (no close_notify), an abort
+//! is an RST. Four classes belong to the layers: the server's header is
+//! missing or wrong ([`Class::ProxyHeaderWrong`]), a handshake message
+//! where the model has another read ([`Class::TlsHandshake`]), an end
+//! without the close_notify the model delivers ([`Class::CloseNotifyMissing`]),
+//! a close_notify for a stream the model says was cut ([`Class::CloseNotifyForged`]).
 //!
 //! # Real time
 //!
