@@ -60,7 +60,7 @@ pid {dir}/nginx.pid;
 events {{ worker_connections 64; }}
 stream {{
     server {{
-        listen {listen};
+        listen {listen};{tls}
         proxy_pass {server};
         proxy_half_close {half_close};
         proxy_connect_timeout 5s;
@@ -79,7 +79,7 @@ class Proxy:
         self.listen = (HOST, port)
         listen = f"{HOST}:{port}"
         server = f"{server[0]}:{server[1]}"
-        if kind in ("haproxy-tls", "connseq-tls"):
+        if kind in ("haproxy-tls", "connseq-tls", "nginx-tls"):
             cert, key, bundle = make_cert(self.dir)
         if kind == "haproxy":
             cfg = os.path.join(self.dir, "haproxy.cfg")
@@ -91,10 +91,17 @@ class Proxy:
             with open(cfg, "w") as f:
                 f.write(HAPROXY_CFG.format(listen=f"{listen} ssl crt {bundle}", server=server))
             argv = ["haproxy", "-db", "-f", cfg]
-        elif kind == "nginx":
+        elif kind in ("nginx", "nginx-tls"):
             conf = os.path.join(self.dir, "nginx.conf")
+            tls = ""
+            if kind == "nginx-tls":
+                # As the nginx-tls target: TLS 1.3 offered, half-close on.
+                listen = f"{listen} ssl"
+                tls = (f"\n        ssl_certificate {cert};\n        ssl_certificate_key {key};"
+                       "\n        ssl_protocols TLSv1.2 TLSv1.3;")
+                option = option or "on"
             with open(conf, "w") as f:
-                f.write(NGINX_CONF.format(listen=listen, server=server, dir=self.dir, half_close=option))
+                f.write(NGINX_CONF.format(listen=listen, server=server, dir=self.dir, half_close=option, tls=tls))
             argv = ["nginx", "-p", self.dir, "-c", conf]
         elif kind == "socat":
             argv = ["socat"] + (option or []) + [f"TCP-LISTEN:{port},bind={HOST},reuseaddr,fork", f"TCP:{server}"]

@@ -321,11 +321,6 @@ impl Layers {
             tls_back: x.tls_peer(Who::Server),
         }
     }
-
-    /// Whether the peers speak plain TCP only.
-    pub fn plain(self) -> bool {
-        self == Layers::default()
-    }
 }
 
 /// What the harness does for one trace, with the eager model's predictions.

@@ -12,7 +12,7 @@
 //! - `tls-front`, depth 8: 254 traces played in 167 schedules. connseq
 //!   agreed on all 167; HAProxy on 131, with 12 resets where the model says
 //!   FIN and 24 close_notify to a client whose server never existed (the
-//!   connect was refused: conformance/repro/haproxy_tls_close_notify_for_a_cut_stream.py).
+//!   connect was refused: conformance/repro/tls_close_notify_for_a_cut_stream.py).
 //!
 //! And a broken target: connseq told to send a PROXY header but not to read
 //! one (no `--accept-proxy`) passes the client's header on as data and gives

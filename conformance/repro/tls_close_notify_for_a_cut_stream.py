@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""HAProxy's TLS listener ends the client's stream with a close_notify where the server's was cut.
+"""HAProxy's and nginx's TLS listeners end the client's stream with a close_notify where the server's was cut.
 
-A TLS client connects to HAProxy 2.6 (`bind ... ssl crt`) and finishes its handshake. Twice:
+A TLS client connects to HAProxy 2.6 (`bind ... ssl crt`), or nginx's stream proxy (`listen
+... ssl`, with TLS 1.3), and finishes its handshake. Twice:
 the server's port refuses HAProxy's connect (the client sent a chunk first); the server
 accepts, sends a chunk and aborts (RST). In neither case did a stream end cleanly, so the
 model (and connseq) close the client's connection without a close_notify, and the client
 reads TCP's end alone, which TLS tells apart as a truncation (RFC 8446 6.1). HAProxy sends a
 close_notify first, so the client reads a clean end of a response that never was, or that was
-cut. Exits 0 when HAProxy shows the close_notify both times and connseq does not."""
+cut. Exits 0 when HAProxy shows the close_notify both times, nginx after the refused connect,
+and connseq neither time."""
 
 import os
 import socket
@@ -58,6 +60,10 @@ for name, case in [("the server's port refuses", refused), ("the server sends a 
     seen = case("haproxy-tls")
     print(f"{name}: HAProxy (ssl crt): the client read {show(seen)}")
     ok &= seen[-1] == "close_notify"
+    seen = case("nginx-tls")
+    print(f"{name}: nginx (listen ... ssl): the client read {show(seen)}")
+    if case is refused:
+        ok &= seen[-1] == "close_notify"
     if os.path.exists(os.environ.get("CONNSEQ", "target/release/connseq")):
         seen = case("connseq-tls")
         print(f"{name}: connseq --tls-cert (as the model): the client read {show(seen)}")
