@@ -2037,6 +2037,27 @@ mod tests {
     }
 
     #[test]
+    fn handshake_messages_and_the_proxy_header_are_reads_of_their_own() {
+        let cfg = ModelConfig::preset(Preset::Small);
+        let sys = System::new(cfg.with(Feature::TlsFront).with(Feature::TlsBack).with(Feature::ProxyOut));
+        let traces: Vec<Trace> = sources::bfs_traces(&sys, 10).into_iter().filter(|t| fits_layers(&sys, t)).collect();
+        let seen: std::collections::HashSet<Seen> = traces
+            .iter()
+            .filter_map(|t| plan(&sys, t, &Timeouts::default()).ok())
+            .flat_map(|p| p.steps)
+            .filter_map(|p| match p.step {
+                Step::Read { expect, .. } => Some(expect.seen),
+                _ => None,
+            })
+            .collect();
+        for s in [Seen::Header, Seen::Hello, Seen::Flight, Seen::Finished, Seen::CloseNotify, Seen::Data, Seen::Fin] {
+            assert!(seen.contains(&s), "no read expects {s}");
+        }
+        // Every trace kept starts with a TLS listener and a TLS server.
+        assert!(traces.iter().all(|t| sys.init_states()[t.init].sess[0].env.tls_front));
+    }
+
+    #[test]
     fn a_timer_is_played_only_where_it_is_the_one_that_fires_first() {
         let sys = System::new(ModelConfig::preset(Preset::Small));
         let traces = sources::bfs_traces(&sys, sources::DEFAULT_DEPTH);
