@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -59,7 +60,7 @@ pid {dir}/nginx.pid;
 events {{ worker_connections 64; }}
 stream {{
     server {{
-        listen {listen};
+        listen {listen};{tls}
         proxy_pass {server};
         proxy_half_close {half_close};
         proxy_connect_timeout 5s;
@@ -78,22 +79,38 @@ class Proxy:
         self.listen = (HOST, port)
         listen = f"{HOST}:{port}"
         server = f"{server[0]}:{server[1]}"
+        if kind in ("haproxy-tls", "connseq-tls", "nginx-tls"):
+            cert, key, bundle = make_cert(self.dir)
         if kind == "haproxy":
             cfg = os.path.join(self.dir, "haproxy.cfg")
             with open(cfg, "w") as f:
                 f.write(HAPROXY_CFG.format(listen=listen, server=server))
             argv = ["haproxy", "-db", "-f", cfg]
-        elif kind == "nginx":
+        elif kind == "haproxy-tls":
+            cfg = os.path.join(self.dir, "haproxy.cfg")
+            with open(cfg, "w") as f:
+                f.write(HAPROXY_CFG.format(listen=f"{listen} ssl crt {bundle}", server=server))
+            argv = ["haproxy", "-db", "-f", cfg]
+        elif kind in ("nginx", "nginx-tls"):
             conf = os.path.join(self.dir, "nginx.conf")
+            tls = ""
+            if kind == "nginx-tls":
+                # As the nginx-tls target: TLS 1.3 offered, half-close on.
+                listen = f"{listen} ssl"
+                tls = (f"\n        ssl_certificate {cert};\n        ssl_certificate_key {key};"
+                       "\n        ssl_protocols TLSv1.2 TLSv1.3;")
+                option = option or "on"
             with open(conf, "w") as f:
-                f.write(NGINX_CONF.format(listen=listen, server=server, dir=self.dir, half_close=option))
+                f.write(NGINX_CONF.format(listen=listen, server=server, dir=self.dir, half_close=option, tls=tls))
             argv = ["nginx", "-p", self.dir, "-c", conf]
         elif kind == "socat":
             argv = ["socat"] + (option or []) + [f"TCP-LISTEN:{port},bind={HOST},reuseaddr,fork", f"TCP:{server}"]
-        elif kind == "connseq":
+        elif kind in ("connseq", "connseq-tls"):
             binary = os.environ.get("CONNSEQ", "target/release/connseq")
             argv = [binary, "proxy", "--listen", listen, "--server", server, "--threads", "1", "--retries", "0",
                     "--timeout-client", "2s", "--timeout-server", "3s", "--timeout-fin", "1s"]
+            if kind == "connseq-tls":
+                argv += ["--tls-cert", cert, "--tls-key", key]
         else:
             raise ValueError(kind)
         self.argv = argv
@@ -107,6 +124,14 @@ class Proxy:
                 return
             time.sleep(0.05)
         raise RuntimeError(f"{' '.join(argv)}: nothing listens on {listen}")
+
+    def tls_client(self):
+        """A TLS client (the certificate is not checked: the proxy's is a throwaway)."""
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        # A TCP end without close_notify raises SSLEOFError instead of reading as b"".
+        return ctx.wrap_socket(self.client(), suppress_ragged_eofs=False)
 
     def client(self):
         c = socket.create_connection(self.listen)
@@ -130,6 +155,33 @@ class Proxy:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def make_cert(directory):
+    """A self-signed certificate for localhost: (cert, key, cert and key in one file)."""
+    cert, key, bundle = (os.path.join(directory, n) for n in ("cert.pem", "key.pem", "bundle.pem"))
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", key, "-out", cert],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(bundle, "w") as out:
+        for part in (cert, key):
+            with open(part) as f:
+                out.write(f.read())
+    return cert, key, bundle
+
+
+def tls_read(sock, timeout=2.0):
+    """What one TLS read gives: bytes, 'close_notify', 'FIN without close_notify', 'RST', or 'nothing'."""
+    sock.settimeout(timeout)
+    try:
+        got = sock.recv(4096)
+        return got if got else "close_notify"
+    except ssl.SSLEOFError:
+        return "FIN without close_notify"
+    except ConnectionResetError:
+        return "RST"
+    except socket.timeout:
+        return "nothing"
 
 
 def listening(port):

@@ -51,6 +51,34 @@
 //! | server refuses | before the client connects, the server's port is bound without listening, so the kernel refuses the proxy's connect at once |
 //! | timer `k` fires | wait `k`'s declared timeout and a margin ([`crate::pace`]), then settle |
 //! | (slow variant) | before a peer's action, a pause well below every timeout, which must change nothing |
+//! | client sends its PROXY header | `write` of a v1 or v2 header ([`crate::proxy_peer`]) giving 192.0.2.1:1000 |
+//! | client sends its TLS hello | a rustls client's ClientHello (the harness's CA, name `localhost`) |
+//! | server reads the PROXY header | the header read whole, and nothing behind it; it must give the client's header's source (or, without one, the client's own address) |
+//! | a TLS peer reads | records until one has an effect the model names: the hello (the server answers with its flight), the flight (the client answers with its Finished), the Finished, at most one chunk of plaintext, a close_notify; records with none (session tickets) are read through |
+//! | a TLS peer sends a chunk | one record of the chunk's 8 bytes |
+//! | a TLS peer shuts its write side | close_notify, then `shutdown(SHUT_WR)`, once its handshake is up (the model's clean end) |
+//! | a TLS peer closes | `close()` with no close_notify (the model's truncation); the client's TLS layer first takes the session tickets waiting, where the model has nothing for it |
+//! | a TLS peer aborts | `SO_LINGER {1, 0}` then `close()`: an RST |
+//!
+//! # Handshake layers
+//!
+//! A target configured for the PROXY protocol or TLS declares it as the
+//! model's features (`proxy-in`, `proxy-out`, `tls-front`, `tls-back`), and
+//! the traces of the model with those features are played: the harness's
+//! client sends the header and speaks TLS, its server checks the header and
+//! terminates TLS. With `tls-front` (`tls-back`) the model also has initial
+//! states with a plain listener (server), which such a target does not
+//! have: [`fits_layers`] keeps the others. What the model judges is what
+//! the peers read, and so what is compared: a TLS peer's reads are the
+//! model's TLS messages, a chunk inside TLS is one record's plaintext, and
+//! a close_notify is a read of its own before the FIN. Closes follow the
+//! model's peers: a clean end is a shut (close_notify, then the FIN), a
+//! close without a shut truncates the stream (no close_notify), an abort
+//! is an RST. Four classes belong to the layers: the server's header is
+//! missing or wrong ([`Class::ProxyHeaderWrong`]), a handshake message
+//! where the model has another read ([`Class::TlsHandshake`]), an end
+//! without the close_notify the model delivers ([`Class::CloseNotifyMissing`]),
+//! a close_notify for a stream the model says was cut ([`Class::CloseNotifyForged`]).
 //!
 //! # Real time
 //!
@@ -86,10 +114,12 @@
 //! them).
 
 use crate::pace::{duration_text, Pace, Timeouts};
+use crate::proxy_peer::{self, HeaderRead, ProxyVersion};
 use crate::replay::CHUNK;
 use crate::server_port::ServerPort;
+use crate::tls_peer::{Pki, PkiFiles, TlsPeer, Unit};
 use crate::trace::Trace;
-use connseq_model::check::{Feature, SysAction, SysState, System, Who};
+use connseq_model::check::{Feature, Piece, SysAction, SysState, System, Who};
 use connseq_model::core::TimerKind;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -130,6 +160,29 @@ pub enum Seen {
     Fin,
     /// An RST (ECONNRESET).
     Rst,
+    /// The server read a PROXY header giving the source it must give.
+    Header,
+    /// The server read no PROXY header where one should be, a malformed
+    /// one, or one giving another source (the bytes say what it read).
+    HeaderWrong,
+    /// The server read the client's TLS hello (and answered with its flight).
+    Hello,
+    /// The client read the server's TLS flight (and answered with its Finished).
+    Flight,
+    /// The server read the client's TLS Finished.
+    Finished,
+    /// A TLS close_notify.
+    CloseNotify,
+    /// A TLS alert, a record the peer's TLS refused, or bytes that are no
+    /// TLS record.
+    Alert,
+}
+
+impl Seen {
+    /// A TLS handshake message.
+    const fn handshake(self) -> bool {
+        matches!(self, Seen::Hello | Seen::Flight | Seen::Finished)
+    }
 }
 
 impl fmt::Display for Seen {
@@ -139,6 +192,13 @@ impl fmt::Display for Seen {
             Seen::Data => "data",
             Seen::Fin => "FIN",
             Seen::Rst => "RST",
+            Seen::Header => "the PROXY header",
+            Seen::HeaderWrong => "no PROXY header (or a wrong one)",
+            Seen::Hello => "the TLS hello",
+            Seen::Flight => "the server's TLS flight",
+            Seen::Finished => "the client's TLS Finished",
+            Seen::CloseNotify => "close_notify",
+            Seen::Alert => "a TLS alert",
         })
     }
 }
@@ -175,8 +235,16 @@ pub enum Phase {
 /// One thing the harness does to the real sockets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Step {
-    /// The peer writes its next chunk.
+    /// The peer writes its next chunk (a TLS peer: one record of it).
     Send(Who),
+    /// The client writes its PROXY header.
+    SendHeader,
+    /// The client writes its TLS hello.
+    SendHello,
+    /// The client's TLS layer takes the records the proxy sent that are no
+    /// model message (TLS 1.3 session tickets), where the model says nothing
+    /// waits for it: before a close, so that they do not make it a reset.
+    Tickets,
     /// The peer reads once; the eager model predicts `expect`.
     Read {
         /// The peer.
@@ -186,7 +254,8 @@ pub enum Step {
         /// Where the read falls.
         phase: Phase,
     },
-    /// `shutdown(SHUT_WR)`.
+    /// `shutdown(SHUT_WR)`; a TLS peer whose handshake is up sends its
+    /// close_notify first.
     ShutWrite(Who),
     /// `close()`.
     Close(Who),
@@ -206,7 +275,16 @@ pub enum Step {
 impl Step {
     /// A peer's own action (not a read, not time passing).
     fn acts(self) -> bool {
-        matches!(self, Step::Send(_) | Step::ShutWrite(_) | Step::Close(_) | Step::Abort(_) | Step::Accept)
+        matches!(
+            self,
+            Step::Send(_)
+                | Step::SendHeader
+                | Step::SendHello
+                | Step::ShutWrite(_)
+                | Step::Close(_)
+                | Step::Abort(_)
+                | Step::Accept
+        )
     }
 }
 
@@ -219,11 +297,39 @@ pub struct Planned {
     pub step: Step,
 }
 
+/// The handshake layers of a run: what the harness's peers speak besides
+/// TCP (the model's features, and its initial state's listener).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Layers {
+    /// The client sends a PROXY header first (the target accepts one).
+    pub proxy_in: bool,
+    /// The server expects a PROXY header first (the target sends one).
+    pub proxy_out: bool,
+    /// The client speaks TLS (the target terminates it).
+    pub tls_front: bool,
+    /// The server speaks TLS (the target originates it).
+    pub tls_back: bool,
+}
+
+impl Layers {
+    /// The layers of the model's session `x` under `cfg`.
+    fn of(sys: &System, x: &connseq_model::check::Sess) -> Layers {
+        Layers {
+            proxy_in: sys.cfg.has(Feature::ProxyIn),
+            proxy_out: sys.cfg.has(Feature::ProxyOut),
+            tls_front: x.tls_peer(Who::Client),
+            tls_back: x.tls_peer(Who::Server),
+        }
+    }
+}
+
 /// What the harness does for one trace, with the eager model's predictions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     /// The server's port refuses the proxy's connect.
     pub refuse: bool,
+    /// What the peers speak besides TCP.
+    pub layers: Layers,
     /// The steps, in order.
     pub steps: Vec<Planned>,
     /// Trace actions the eager model does not take (a send or a close
@@ -232,14 +338,15 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// What makes two runs the same: the port's answer and the steps.
-    fn key(&self) -> (bool, Vec<Step>) {
-        (self.refuse, self.steps.iter().map(|p| p.step).collect())
+    /// What makes two runs the same: the port's answer, the layers and the steps.
+    fn key(&self) -> (bool, Layers, Vec<Step>) {
+        (self.refuse, self.layers, self.steps.iter().map(|p| p.step).collect())
     }
 
-    /// The run's shape: the port's answer and the steps other than reads.
-    fn shape(&self) -> (bool, Vec<Step>) {
-        (self.refuse, self.steps.iter().map(|p| p.step).filter(|s| !matches!(s, Step::Read { .. })).collect())
+    /// The run's shape: the port's answer, the layers and the steps other than reads.
+    fn shape(&self) -> (bool, Layers, Vec<Step>) {
+        let acts = self.steps.iter().map(|p| p.step).filter(|s| !matches!(s, Step::Read { .. }));
+        (self.refuse, self.layers, acts.collect())
     }
 
     /// The time the run waits for timers (zero: the trace fires none).
@@ -311,7 +418,7 @@ impl Plan {
             }
             steps.push(*p);
         }
-        Some(Plan { refuse: self.refuse, steps, skipped: self.skipped })
+        Some(Plan { refuse: self.refuse, layers: self.layers, steps, skipped: self.skipped })
     }
 }
 
@@ -321,18 +428,12 @@ const SETTLE_SLACK: Duration = Duration::from_millis(500);
 
 /// Why a model configuration cannot be played by a black-box harness.
 fn unsupported_model(sys: &System) -> Option<String> {
-    let handshake = [
-        Feature::TlsFront,
-        Feature::TlsBack,
-        Feature::ProxyIn,
-        Feature::ProxyOut,
-        Feature::Health,
-        Feature::Monitor,
-        Feature::Rules,
-        Feature::Garbage,
-    ];
-    if handshake.into_iter().any(|f| sys.cfg.has(f)) {
-        return Some("the model needs the handshake layer: the harness's peers speak plain TCP".into());
+    // The harness's peers speak PROXY and TLS (the target is configured
+    // for them); health checks, monitor replies, connection rules and
+    // garbage are choices of connseq's configuration no other proxy shares.
+    let handshake = [Feature::Health, Feature::Monitor, Feature::Rules, Feature::Garbage];
+    if let Some(f) = handshake.into_iter().find(|&f| sys.cfg.has(f)) {
+        return Some(format!("the model has the {} feature: no black-box target is configured for it", f.name()));
     }
     if sys.cfg.has(Feature::Queue) || sys.cfg.has(Feature::Retries) {
         return Some("the model has two servers (queue, retries): the harness has one".into());
@@ -364,9 +465,20 @@ fn eager(sys: &System, s: &mut SysState, refuse: bool) -> Result<(), String> {
 /// What `who` read between `before` and `after` in the model.
 fn expect(before: &SysState, after: &SysState, who: Who) -> Expect {
     let (b, a) = (before.sess[0].peer(who), after.sess[0].peer(who));
-    if a.got > b.got {
+    let seen = |seen| Expect { seen, chunk: None };
+    if a.got_hdr && !b.got_hdr {
+        seen(Seen::Header)
+    } else if a.got > b.got {
         let chunk = before.sess[0].down(who).q.peek().and_then(|c| c.data_id());
         Expect { seen: Seen::Data, chunk }
+    } else if who == Who::Server && a.hello_sent && !b.hello_sent {
+        seen(Seen::Hello)
+    } else if who == Who::Client && a.tls_up && !b.tls_up {
+        seen(Seen::Flight)
+    } else if a.got_finished && !b.got_finished {
+        seen(Seen::Finished)
+    } else if a.got_cn && !b.got_cn {
+        seen(Seen::CloseNotify)
     } else if a.got_rst && !b.got_rst {
         Expect { seen: Seen::Rst, chunk: None }
     } else if a.got_fin && !b.got_fin {
@@ -397,6 +509,17 @@ fn timer_wait(s: &SysState, k: TimerKind, timeouts: &Timeouts, elapsed: Duration
     Ok(wait)
 }
 
+/// Whether `trace` starts where the target's listener and server are what
+/// the model's features make them: with `tls-front` (`tls-back`) the model
+/// has initial states with a plain listener (server) too, which a target
+/// configured for TLS does not have. Campaigns are given the others only.
+pub fn fits_layers(sys: &System, trace: &Trace) -> bool {
+    sys.init_states().get(trace.init).is_some_and(|s| {
+        let l = Layers::of(sys, &s.sess[0]);
+        l.tls_front == sys.cfg.has(Feature::TlsFront) && l.tls_back == sys.cfg.has(Feature::TlsBack)
+    })
+}
+
 /// The eager schedule of `trace` (see the module documentation), or why a
 /// black-box harness cannot play it with the target's declared `timeouts`.
 pub fn plan(sys: &System, trace: &Trace, timeouts: &Timeouts) -> Result<Plan, String> {
@@ -416,6 +539,13 @@ pub fn plan(sys: &System, trace: &Trace, timeouts: &Timeouts) -> Result<Plan, St
     let Some(&s0) = sys.init_states().get(trace.init) else {
         return Err(format!("initial state {} does not exist", trace.init));
     };
+    let layers = Layers::of(sys, &s0.sess[0]);
+    if sys.cfg.has(Feature::TlsFront) && !layers.tls_front {
+        return Err("the model's listener speaks plain TCP here: the target's terminates TLS (tls-front)".into());
+    }
+    if sys.cfg.has(Feature::TlsBack) && !layers.tls_back {
+        return Err("the model's server speaks plain TCP here: the target speaks TLS to it (tls-back)".into());
+    }
     let mut s = s0;
     eager(sys, &mut s, refuse)?;
     let mut steps = Vec::new();
@@ -454,13 +584,28 @@ pub fn plan(sys: &System, trace: &Trace, timeouts: &Timeouts) -> Result<Plan, St
                 step
             }
             SysAction::PeerSends(0, who) => Step::Send(who),
+            SysAction::ClientSendsHeader(0, Piece::Whole) => Step::SendHeader,
+            SysAction::ClientSendsHello(0, Piece::Whole) => Step::SendHello,
             SysAction::PeerShutsWrite(0, who) => Step::ShutWrite(who),
+            SysAction::PeerCloses(0, Who::Client) if layers.tls_front => {
+                // Tickets the client's TLS layer has not taken would make
+                // its close a reset: taken first where nothing the model
+                // sends waits for it.
+                let w = s.sess[0].down(Who::Client);
+                if w.q.is_empty() && !w.fin && !w.rst {
+                    steps.push(Planned { at, step: Step::Tickets });
+                }
+                Step::Close(Who::Client)
+            }
             SysAction::PeerCloses(0, who) => Step::Close(who),
             SysAction::PeerAborts(0, who) => Step::Abort(who),
             SysAction::TimerFires(0, k) => {
                 let time = timer_wait(&s, k, timeouts, elapsed)?;
                 elapsed += time;
                 Step::Wait { time, timer: Some(k) }
+            }
+            SysAction::ClientSendsHeader(0, _) | SysAction::ClientSendsHello(0, _) => {
+                return Err(format!("{a}: the harness writes handshake messages whole"))
             }
             SysAction::TimerFires(..)
             | SysAction::ClientSendsHeader(..)
@@ -510,7 +655,7 @@ pub fn plan(sys: &System, trace: &Trace, timeouts: &Timeouts) -> Result<Plan, St
             steps.push(Planned { at: None, step: Step::Read { who, expect, phase: Phase::End } });
         }
     }
-    Ok(Plan { refuse, steps, skipped })
+    Ok(Plan { refuse, layers, steps, skipped })
 }
 
 /// The kinds of departure from the model, as a peer sees them.
@@ -537,6 +682,21 @@ pub enum Class {
     /// had arrived before it, then the RST. The model's RST destroys its
     /// whole wire; Linux keeps what had arrived (explained).
     RstAfterDelivery,
+    /// The model delivers the PROXY header first; the server read none, a
+    /// malformed one, or one giving another source than the client's (or
+    /// the one the client's own header gave).
+    ProxyHeaderWrong,
+    /// A TLS handshake message where the model has another read, another
+    /// read where it has one, or a TLS alert.
+    TlsHandshake,
+    /// The model delivers a close_notify; the peer got TCP's end (or an
+    /// RST) without one: the proxy truncated a stream the other peer ended
+    /// cleanly.
+    CloseNotifyMissing,
+    /// The model delivers TCP's end without close_notify (the other peer
+    /// closed without one, or was cut); the peer got a close_notify: the
+    /// proxy told a clean end that did not happen.
+    CloseNotifyForged,
     /// Anything else: wrong bytes, an RST that never came, no connection to
     /// the server.
     Other,
@@ -544,7 +704,7 @@ pub enum Class {
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 9] = [
+    pub const ALL: [Class; 13] = [
         Class::DataLost,
         Class::RstInsteadOfFin,
         Class::FinInsteadOfRst,
@@ -553,6 +713,10 @@ impl Class {
         Class::ExtraData,
         Class::ClosedEarly,
         Class::RstAfterDelivery,
+        Class::ProxyHeaderWrong,
+        Class::TlsHandshake,
+        Class::CloseNotifyMissing,
+        Class::CloseNotifyForged,
         Class::Other,
     ];
 
@@ -567,6 +731,10 @@ impl Class {
             Class::ExtraData => "extra data",
             Class::ClosedEarly => "closed early",
             Class::RstAfterDelivery => "RST after delivered data (model's pessimistic RST)",
+            Class::ProxyHeaderWrong => "PROXY header missing or wrong",
+            Class::TlsHandshake => "TLS handshake departs",
+            Class::CloseNotifyMissing => "end without close_notify",
+            Class::CloseNotifyForged => "close_notify for a truncated stream",
             Class::Other => "other",
         }
     }
@@ -674,11 +842,135 @@ struct PeerSock {
     /// An RST was reported by a peek or a write: Linux reports it once
     /// (`sock_error` clears it), the harness keeps it for the next read.
     rst: bool,
+    /// The peer's TLS layer, when it speaks TLS.
+    tls: Option<TlsPeer>,
+    /// Its TLS handshake is up as the model's is: the client read the
+    /// server's flight, the server answered the hello. Its data and its
+    /// close_notify may go.
+    tls_up: bool,
+    /// It shut its write side: it answers no handshake message.
+    shut: bool,
 }
 
 impl PeerSock {
     fn new(s: TcpStream) -> PeerSock {
-        PeerSock { s, rst: false }
+        PeerSock { s, rst: false, tls: None, tls_up: false, shut: false }
+    }
+
+    /// One read: through the TLS layer when the peer speaks TLS.
+    fn read_one(&mut self, wait: Duration) -> (Seen, Vec<u8>) {
+        if self.tls.is_some() {
+            self.read_tls(wait)
+        } else {
+            self.read_raw(wait)
+        }
+    }
+
+    /// Reads TLS records until one has an effect the model names (a
+    /// handshake message, at most one chunk of plaintext, a close_notify),
+    /// or the socket says TCP's end, a reset or nothing.
+    fn read_tls(&mut self, wait: Duration) -> (Seen, Vec<u8>) {
+        let Some(tls) = self.tls.as_mut() else { return (Seen::Nothing, Vec::new()) };
+        let mut buf = [0u8; CHUNK];
+        let mut got = 0;
+        let deadline = Instant::now() + wait;
+        loop {
+            let unit = match tls.read_plain(&mut self.s, &mut buf[got..], !self.shut) {
+                Ok((Unit::Data, n)) => {
+                    got += n;
+                    if got == CHUNK {
+                        return (Seen::Data, buf.to_vec());
+                    }
+                    continue;
+                }
+                Ok((unit, _)) => unit,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Unit::Rst,
+                Err(e) => return (Seen::Alert, format!("no TLS record: {e}").into_bytes()),
+            };
+            if got > 0 {
+                // The rest of a chunk begun.
+                if unit == Unit::Nothing && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_micros(100));
+                    continue;
+                }
+                return (Seen::Data, buf[..got].to_vec());
+            }
+            let seen = match unit {
+                Unit::Nothing if self.rst => Seen::Rst,
+                Unit::Nothing => Seen::Nothing,
+                Unit::Hello => {
+                    self.tls_up = !self.shut;
+                    Seen::Hello
+                }
+                Unit::Flight => {
+                    self.tls_up = true;
+                    Seen::Flight
+                }
+                Unit::Finished => Seen::Finished,
+                Unit::CloseNotify => Seen::CloseNotify,
+                Unit::Fin if self.rst => Seen::Rst,
+                Unit::Fin => Seen::Fin,
+                Unit::Rst => {
+                    self.rst = true;
+                    Seen::Rst
+                }
+                Unit::Alert => Seen::Alert,
+                Unit::Data => Seen::Data,
+            };
+            return (seen, Vec::new());
+        }
+    }
+
+    /// The server's read of the PROXY header, which must give `source`.
+    fn read_header(&mut self, wait: Duration, source: SocketAddr) -> (Seen, Vec<u8>) {
+        match proxy_peer::read_header(&mut self.s, wait) {
+            Ok(HeaderRead::Header { source: Some(got), .. }) if got == source => (Seen::Header, Vec::new()),
+            Ok(HeaderRead::Header { version, source: got }) => {
+                let got = got.map_or_else(|| "no address".to_owned(), |a| a.to_string());
+                (Seen::HeaderWrong, format!("a {version} PROXY header giving {got}, not {source}").into_bytes())
+            }
+            Ok(HeaderRead::NotHeader(bytes)) => {
+                let text = describe(Seen::Data, &bytes);
+                (Seen::HeaderWrong, format!("{text} where the PROXY header should be").into_bytes())
+            }
+            Ok(HeaderRead::Nothing) if self.rst => (Seen::Rst, Vec::new()),
+            Ok(HeaderRead::Nothing) => (Seen::Nothing, Vec::new()),
+            Ok(HeaderRead::Fin) if self.rst => (Seen::Rst, Vec::new()),
+            Ok(HeaderRead::Fin) => (Seen::Fin, Vec::new()),
+            Ok(HeaderRead::Rst) | Err(_) => {
+                self.rst = true;
+                (Seen::Rst, Vec::new())
+            }
+        }
+    }
+
+    /// Writes a chunk, as one TLS record when the peer speaks TLS.
+    fn send_chunk(&mut self, bytes: &[u8]) {
+        let sent = match self.tls.as_mut() {
+            Some(tls) => tls.send(&mut self.s, bytes),
+            None => self.s.write_all(bytes),
+        };
+        self.note_write(sent);
+    }
+
+    /// A write's error: a reset (see [`PeerSock::send_raw`]).
+    fn note_write(&mut self, r: io::Result<()>) {
+        if let Err(e) = r {
+            if matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe) {
+                self.rst = true;
+            }
+        }
+    }
+
+    /// `shutdown(SHUT_WR)`, after the close_notify of a TLS peer whose
+    /// handshake is up (the model's clean end of a TLS stream).
+    fn shut_write(&mut self) {
+        if let (true, Some(tls)) = (self.tls_up, self.tls.as_mut()) {
+            let r = tls.close_notify(&mut self.s);
+            self.note_write(r);
+        }
+        self.shut = true;
+        let _ = self.s.shutdown(Shutdown::Write);
     }
 
     /// What a read would give, without taking it: the kind and the bytes waiting.
@@ -701,9 +993,9 @@ impl PeerSock {
         }
     }
 
-    /// Reads at most one chunk (waiting up to `wait` for the rest of one
-    /// begun); returns what was read and the bytes.
-    fn read_one(&mut self, wait: Duration) -> (Seen, Vec<u8>) {
+    /// Reads at most one chunk off the socket (waiting up to `wait` for the
+    /// rest of one begun); returns what was read and the bytes.
+    fn read_raw(&mut self, wait: Duration) -> (Seen, Vec<u8>) {
         let mut buf = [0u8; CHUNK];
         let mut got = 0;
         let deadline = Instant::now() + wait;
@@ -741,12 +1033,9 @@ impl PeerSock {
     /// `ECONNRESET`, or `EPIPE` when the RST came after the proxy's FIN
     /// (Linux `tcp_reset()` in CLOSE_WAIT; a peer never writes after its
     /// own shutdown, so `EPIPE` means nothing else here).
-    fn send(&mut self, bytes: &[u8]) {
-        if let Err(e) = self.s.write_all(bytes) {
-            if matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe) {
-                self.rst = true;
-            }
-        }
+    fn send_raw(&mut self, bytes: &[u8]) {
+        let r = self.s.write_all(bytes);
+        self.note_write(r);
     }
 
     /// After a FIN: whether an RST came behind it (Linux reads 0 after a
@@ -801,7 +1090,12 @@ fn describe(seen: Seen, bytes: &[u8]) -> String {
         Seen::Data if bytes.len() == CHUNK && (bytes[0] == b'c' || bytes[0] == b's') => {
             format!("data (chunk #{} from the {})", bytes[1], if bytes[0] == b'c' { "client" } else { "server" })
         }
+        Seen::Data if bytes.starts_with(b"PROXY ") || bytes.starts_with(b"\r\n\r\n\0\r\nQUIT\n") => {
+            format!("a PROXY header ({})", String::from_utf8_lossy(bytes).escape_debug())
+        }
         Seen::Data => format!("data {bytes:?}"),
+        // The read wrote what it found instead of bytes.
+        Seen::HeaderWrong | Seen::Alert if !bytes.is_empty() => String::from_utf8_lossy(bytes).into_owned(),
         other => other.to_string(),
     }
 }
@@ -943,6 +1237,10 @@ pub struct Blackbox {
     pace: Pace,
     process: Option<TargetProcess>,
     settle_timeouts: usize,
+    /// The version of the PROXY header the client sends.
+    proxy_version: ProxyVersion,
+    /// Where the target's certificate files are (`{cert}` and the others).
+    pki_files: Option<PkiFiles>,
 }
 
 impl Blackbox {
@@ -955,7 +1253,33 @@ impl Blackbox {
             Some(t) => t,
             None => free_port(IpAddr::V4(Ipv4Addr::LOCALHOST)).map_err(io_err("picking a port for the proxy"))?,
         };
-        Ok(Blackbox { port, target, settle, pace: Pace::default(), process: None, settle_timeouts: 0 })
+        Ok(Blackbox {
+            port,
+            target,
+            settle,
+            pace: Pace::default(),
+            process: None,
+            settle_timeouts: 0,
+            proxy_version: ProxyVersion::V1,
+            pki_files: None,
+        })
+    }
+
+    /// The version of the PROXY header the client sends where the model's
+    /// client sends one (by default v1).
+    pub fn set_proxy_version(&mut self, v: ProxyVersion) {
+        self.proxy_version = v;
+    }
+
+    /// Writes the harness's certificate files (the leaf for `localhost` and
+    /// 127.0.0.1, its key, the CA, the leaf and key in one file) into `dir`,
+    /// for `{cert}`, `{key}`, `{ca}` and `{cert_pem_bundle}` in the target's
+    /// command. Without it, those name the files where the harness made them.
+    pub fn write_pki(&mut self, dir: &std::path::Path) -> Result<PkiFiles, BlackboxError> {
+        let pki = Pki::get().map_err(io_err("making the harness's certificates"))?;
+        let files = pki.write_into(dir).map_err(io_err(format!("writing the certificates into {}", dir.display())))?;
+        self.pki_files = Some(files.clone());
+        Ok(files)
     }
 
     /// How campaigns let real time pass: the target's declared timeouts and
@@ -977,16 +1301,25 @@ impl Blackbox {
     /// `template` with `{server}` and `{listen}` replaced by the two
     /// addresses, and `{server_host}`, `{server_port}`, `{listen_host}`,
     /// `{listen_port}` by their parts (for proxies such as socat that take
-    /// them apart).
-    pub fn substitute(&self, template: &str) -> String {
+    /// them apart); `{cert}`, `{key}`, `{ca}`, `{cert_pem_bundle}` by the
+    /// certificate files ([`Blackbox::write_pki`]).
+    pub fn substitute(&self, template: &str) -> Result<String, BlackboxError> {
+        let mut template = template.to_owned();
+        if ["{cert}", "{key}", "{ca}", "{cert_pem_bundle}"].iter().any(|p| template.contains(p)) {
+            let files = match &self.pki_files {
+                Some(f) => f.clone(),
+                None => Pki::get().map_err(io_err("making the harness's certificates"))?.files(),
+            };
+            template = files.substitute(&template);
+        }
         let (server, listen) = (self.server_addr(), self.target);
-        template
+        Ok(template
             .replace("{server}", &server.to_string())
             .replace("{listen}", &listen.to_string())
             .replace("{server_host}", &server.ip().to_string())
             .replace("{server_port}", &server.port().to_string())
             .replace("{listen_host}", &listen.ip().to_string())
-            .replace("{listen_port}", &listen.port().to_string())
+            .replace("{listen_port}", &listen.port().to_string()))
     }
 
     /// Starts the proxy with `sh -c cmd` (placeholders already substituted)
@@ -1114,6 +1447,10 @@ impl Blackbox {
         let c = TcpStream::connect_timeout(&self.target, self.settle.bound)?;
         c.set_nodelay(true)?;
         c.set_nonblocking(true)?;
+        // The source a PROXY header to the server must give: the one the
+        // client's header gave, or the client's own address.
+        let source = if plan.layers.proxy_in { proxy_peer::CLIENT_SOURCE } else { c.local_addr()? };
+        let pki = if plan.layers.tls_front || plan.layers.tls_back { Some(Pki::get()?) } else { None };
         p.client = Some(PeerSock::new(c));
         self.settle_peers(p);
         let mut compared = 0;
@@ -1127,25 +1464,53 @@ impl Blackbox {
                     let n = p.sent[who as usize];
                     p.sent[who as usize] += 1;
                     if let Some(s) = p.sock(who) {
-                        s.send(&chunk(who, n));
+                        s.send_chunk(&chunk(who, n));
                     }
                     self.settle_peers(p);
                 }
+                Step::SendHeader => {
+                    let header = proxy_peer::client_header(self.proxy_version);
+                    if let Some(s) = p.sock(Who::Client) {
+                        s.send_raw(&header);
+                    }
+                    self.settle_peers(p);
+                }
+                Step::SendHello => {
+                    if let (Some(s), Some(pki)) = (p.client.as_mut(), pki) {
+                        let mut tls = TlsPeer::client(pki)?;
+                        let r = tls.flush(&mut s.s);
+                        s.note_write(r);
+                        s.tls = Some(tls);
+                    }
+                    self.settle_peers(p);
+                }
+                Step::Tickets => {
+                    if let Some(PeerSock { s, tls: Some(tls), .. }) = p.client.as_mut() {
+                        tls.read_through_tickets(s)?;
+                    }
+                }
                 Step::Read { who, expect, phase } => {
                     let Some(s) = p.sock(who) else { continue };
-                    let (seen, bytes) = s.read_one(self.settle.bound);
+                    let (seen, bytes) = if expect.seen == Seen::Header {
+                        s.read_header(self.settle.bound, source)
+                    } else {
+                        s.read_one(self.settle.bound)
+                    };
                     let action = if planned.at.is_some() { action } else { format!("the {who} reads") };
                     if let Some(d) = judge(s, who, expect, phase, seen, &bytes, planned.at, action, self.settle.bound) {
                         return Ok((compared, Some(d)));
                     }
                     compared += 1;
-                    if seen == Seen::Data {
+                    // A read may let the proxy send more (room on its
+                    // wire), and a TLS peer's read may answer (its flight,
+                    // its Finished).
+                    if seen == Seen::Data || seen.handshake() {
                         self.settle_peers(p);
                     }
                 }
                 Step::ShutWrite(who) => {
                     if let Some(s) = p.sock(who) {
-                        let _ = s.s.shutdown(Shutdown::Write);
+                        s.shut_write();
                     }
                     self.settle_peers(p);
                 }
@@ -1173,7 +1538,12 @@ impl Blackbox {
                         }
                     }
                     match p.pending.pop_front() {
-                        Some(s) => p.server = Some(s),
+                        Some(mut s) => {
+                            if let (true, Some(pki)) = (plan.layers.tls_back, pki) {
+                                s.tls = Some(TlsPeer::server(pki)?);
+                            }
+                            p.server = Some(s);
+                        }
                         None => {
                             return Ok((
                                 compared,
@@ -1223,7 +1593,7 @@ impl Blackbox {
         let pace = self.pace;
         let mut report = Report { traces: traces.len(), pace, ..Report::default() };
         let mut runs: Vec<(Plan, Vec<usize>)> = Vec::new();
-        let mut by_key: HashMap<(bool, Vec<Step>), usize> = HashMap::new();
+        let mut by_key: HashMap<(bool, Layers, Vec<Step>), usize> = HashMap::new();
         for (i, t) in traces.iter().enumerate() {
             match plan(sys, t, &pace.timeouts) {
                 Ok(p) => {
@@ -1354,6 +1724,14 @@ fn judge(
             }
         }
         (e, r) if e == r => return None,
+        (Seen::Header, _) | (_, Seen::Header | Seen::HeaderWrong) => Class::ProxyHeaderWrong,
+        (e, r) if e.handshake() || r.handshake() || r == Seen::Alert => Class::TlsHandshake,
+        (Seen::CloseNotify, Seen::Fin | Seen::Rst) => Class::CloseNotifyMissing,
+        (Seen::CloseNotify, Seen::Nothing) if phase != Phase::Trace => Class::HalfOpenNeverClosed,
+        (Seen::CloseNotify, Seen::Nothing) => Class::FinNotForwarded,
+        (Seen::CloseNotify, Seen::Data) => Class::ExtraData,
+        (Seen::Fin, Seen::CloseNotify) => Class::CloseNotifyForged,
+        (Seen::Nothing, Seen::CloseNotify) => Class::ClosedEarly,
         (Seen::Nothing, Seen::Data) | (Seen::Fin, Seen::Data) => Class::ExtraData,
         (Seen::Nothing, Seen::Fin | Seen::Rst) => Class::ClosedEarly,
         (Seen::Data, _) => Class::DataLost,
@@ -1361,11 +1739,11 @@ fn judge(
         (Seen::Fin, Seen::Nothing) => Class::FinNotForwarded,
         (Seen::Fin, Seen::Rst) => Class::RstInsteadOfFin,
         (Seen::Rst, Seen::Nothing) => Class::Other,
-        (Seen::Rst, Seen::Data | Seen::Fin) => {
-            // What follows: more data, the FIN, and whether an RST came.
+        (Seen::Rst, Seen::Data | Seen::Fin | Seen::CloseNotify) => {
+            // What follows: more data, a close_notify, the FIN, and whether an RST came.
             let mut last = seen;
             for _ in 0..8 {
-                if last != Seen::Data {
+                if !matches!(last, Seen::Data | Seen::CloseNotify) {
                     break;
                 }
                 let (next, more) = s.read_one(wait);
@@ -1382,8 +1760,12 @@ fn judge(
                 _ => Class::ExtraData,
             }
         }
-        // Every pair with equal sides returned above.
+        // Every pair with equal sides returned above; the handshake's and
+        // the PROXY header's went to their classes.
         (Seen::Nothing | Seen::Fin | Seen::Rst, _) => Class::Other,
+        (Seen::HeaderWrong | Seen::Hello | Seen::Flight | Seen::Finished | Seen::CloseNotify | Seen::Alert, _) => {
+            Class::Other
+        }
     };
     Some(Departure { class, at, action, who, expected: expect.to_string(), actual })
 }
@@ -1652,6 +2034,27 @@ mod tests {
         assert_eq!(best.half_close_rank(), 0);
         let pauses = best.steps.iter().filter(|p| matches!(p.step, Step::Wait { timer: None, .. })).count();
         assert!((1..=pace.max_pauses()).contains(&pauses), "{pauses} pauses");
+    }
+
+    #[test]
+    fn handshake_messages_and_the_proxy_header_are_reads_of_their_own() {
+        let cfg = ModelConfig::preset(Preset::Small);
+        let sys = System::new(cfg.with(Feature::TlsFront).with(Feature::TlsBack).with(Feature::ProxyOut));
+        let traces: Vec<Trace> = sources::bfs_traces(&sys, 10).into_iter().filter(|t| fits_layers(&sys, t)).collect();
+        let seen: std::collections::HashSet<Seen> = traces
+            .iter()
+            .filter_map(|t| plan(&sys, t, &Timeouts::default()).ok())
+            .flat_map(|p| p.steps)
+            .filter_map(|p| match p.step {
+                Step::Read { expect, .. } => Some(expect.seen),
+                _ => None,
+            })
+            .collect();
+        for s in [Seen::Header, Seen::Hello, Seen::Flight, Seen::Finished, Seen::CloseNotify, Seen::Data, Seen::Fin] {
+            assert!(seen.contains(&s), "no read expects {s}");
+        }
+        // Every trace kept starts with a TLS listener and a TLS server.
+        assert!(traces.iter().all(|t| sys.init_states()[t.init].sess[0].env.tls_front));
     }
 
     #[test]

@@ -115,6 +115,7 @@ pub mod blackbox;
 pub mod coverage;
 pub mod itf;
 pub mod pace;
+pub mod proxy_peer;
 pub mod replay;
 pub mod server_port;
 pub mod sources;

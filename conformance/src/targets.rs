@@ -18,11 +18,15 @@
 //! timeouts = "client=30s,server=30s,connect=5s"
 //! timer_runs = 0                          # optional, overrides the suite's
 //! cmd = "exec socat -t 30 TCP-LISTEN:{listen_port},bind={listen_host},reuseaddr,fork TCP:{server}"
-//! features = []                           # optional: model features (plain TCP only today)
+//! features = ["proxy-in", "tls-front"]   # optional: handshake layers (none: plain TCP)
+//! proxy_version = "v2"                    # optional: the client's PROXY header (v1 by default)
+//! depth = 8                               # optional: overrides the suite's depth (and walks = N)
 //! repro = { "data lost" = "conformance/repro/x.py" }   # optional: standalone reproductions by class
 //! ```
 
 use crate::pace::Timeouts;
+use crate::proxy_peer::ProxyVersion;
+use connseq_model::check::Feature;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -86,9 +90,21 @@ pub struct Target {
     /// Overrides the suite's slow variants.
     #[serde(default)]
     pub slow_runs: Option<usize>,
-    /// Model features the target is configured for (none: plain TCP).
+    /// The handshake layers the target is configured for, as model
+    /// features (`proxy-in`, `proxy-out`, `tls-front`, `tls-back`; none:
+    /// plain TCP): the harness's peers speak them, and the target plays the
+    /// small preset with them.
     #[serde(default)]
     pub features: Vec<String>,
+    /// The PROXY header the client sends (`v1` or `v2`), with `proxy-in`.
+    #[serde(default)]
+    pub proxy_version: ProxyVersion,
+    /// Overrides the suite's breadth-first depth (a handshake takes steps).
+    #[serde(default)]
+    pub depth: Option<usize>,
+    /// Overrides the suite's random walks.
+    #[serde(default)]
+    pub walks: Option<usize>,
     /// Standalone reproductions, by departure class name.
     #[serde(default)]
     pub repro: BTreeMap<String, String>,
@@ -98,7 +114,30 @@ fn default_timeouts() -> String {
     Timeouts::default().to_string()
 }
 
+/// The features a black-box target may declare: the handshake layers the
+/// harness's peers speak.
+pub const BLACKBOX_FEATURES: [Feature; 4] = [Feature::ProxyIn, Feature::ProxyOut, Feature::TlsFront, Feature::TlsBack];
+
 impl Target {
+    /// The declared features, as the model's.
+    pub fn model_features(&self) -> Result<Vec<Feature>, TargetsError> {
+        let invalid = |why: String| TargetsError::Invalid { target: self.name.clone(), why };
+        let mut v = Vec::new();
+        for name in &self.features {
+            let f: Feature = name.parse().map_err(|e: String| invalid(format!("features: {e}")))?;
+            if !BLACKBOX_FEATURES.contains(&f) {
+                return Err(invalid(format!(
+                    "features: `{name}` is not a handshake layer the harness's peers speak (proxy-in, proxy-out, tls-front, tls-back)"
+                )));
+            }
+            if !v.contains(&f) {
+                v.push(f);
+            }
+        }
+        v.sort_by_key(|&f| f as u8);
+        Ok(v)
+    }
+
     /// The declared timeouts.
     pub fn declared_timeouts(&self) -> Result<Timeouts, TargetsError> {
         Timeouts::parse(&self.timeouts)
@@ -164,9 +203,7 @@ impl TargetsFile {
             if !slugs.insert(t.slug.clone()) {
                 return Err(invalid("slug used twice"));
             }
-            if !t.features.is_empty() {
-                return Err(invalid("features: the black-box harness's peers speak plain TCP only"));
-            }
+            t.model_features()?;
         }
         Ok(file)
     }
@@ -181,7 +218,25 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("targets/debian.toml");
         let file = TargetsFile::read(&path).expect("a valid targets file");
         let slugs: Vec<&str> = file.targets.iter().map(|t| t.slug.as_str()).collect();
-        assert_eq!(slugs, ["haproxy", "nginx-half-close-off", "nginx-half-close-on", "socat", "socat-t30", "connseq"]);
+        assert_eq!(
+            slugs,
+            [
+                "haproxy",
+                "haproxy-proxy",
+                "haproxy-tls",
+                "nginx-half-close-off",
+                "nginx-half-close-on",
+                "nginx-tls",
+                "socat",
+                "socat-t30",
+                "connseq",
+                "connseq-proxy",
+                "connseq-tls"
+            ]
+        );
+        for t in &file.targets {
+            t.model_features().expect("handshake layers only");
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ use connseq_tls::rustls;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,10 @@ pub struct Pki {
     pub cert_file: PathBuf,
     /// The leaf's key (PKCS#8 PEM).
     pub key_file: PathBuf,
+    /// The CA's certificate (PEM), for a proxy that verifies the server.
+    pub ca_file: PathBuf,
+    /// The leaf certificate and its key in one PEM file (HAProxy's `crt`).
+    pub bundle_file: PathBuf,
     client: Arc<rustls::ClientConfig>,
     server: Arc<rustls::ServerConfig>,
 }
@@ -69,29 +73,97 @@ impl Pki {
 
         let dir = std::env::temp_dir().join(format!("connseq-conformance-pki-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
-        let cert_file = dir.join("localhost.crt");
-        let key_file = dir.join("localhost.key");
+        let cert_file = dir.join(PkiFiles::CERT);
+        let key_file = dir.join(PkiFiles::KEY);
+        let ca_file = dir.join(PkiFiles::CA);
+        let bundle_file = dir.join(PkiFiles::BUNDLE);
         std::fs::write(&cert_file, cert.pem())?;
         std::fs::write(&key_file, key.serialize_pem())?;
+        std::fs::write(&ca_file, ca.pem())?;
+        std::fs::write(&bundle_file, cert.pem() + &key.serialize_pem())?;
 
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
         roots.add(CertificateDer::from(ca.der().to_vec()))?;
+        // TLS 1.3 only: the model's handshake is its one round trip (the
+        // client's hello, the server's flight, the client's Finished);
+        // TLS 1.2's two would read as a flight that never comes.
         let client = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()?
+            .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_root_certificates(roots)
             .with_no_client_auth();
         let chain = vec![CertificateDer::from(cert.der().to_vec())];
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         let mut server = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
+            .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_no_client_auth()
             .with_single_cert(chain, key)?;
         // The model's server sends no tickets (they are no model message)
         // and may speak right after its flight.
         server.send_tls13_tickets = 0;
         server.send_half_rtt_data = true;
-        Ok(Pki { cert_file, key_file, client: Arc::new(client), server: Arc::new(server) })
+        Ok(Pki { cert_file, key_file, ca_file, bundle_file, client: Arc::new(client), server: Arc::new(server) })
+    }
+
+    /// The PKI's files, where they were made.
+    pub fn files(&self) -> PkiFiles {
+        PkiFiles {
+            cert: self.cert_file.clone(),
+            key: self.key_file.clone(),
+            ca: self.ca_file.clone(),
+            bundle: self.bundle_file.clone(),
+        }
+    }
+
+    /// Copies the PKI's files into `dir` (a target's own directory), and
+    /// says where they are.
+    pub fn write_into(&self, dir: &Path) -> io::Result<PkiFiles> {
+        std::fs::create_dir_all(dir)?;
+        let to = PkiFiles {
+            cert: dir.join(PkiFiles::CERT),
+            key: dir.join(PkiFiles::KEY),
+            ca: dir.join(PkiFiles::CA),
+            bundle: dir.join(PkiFiles::BUNDLE),
+        };
+        for (from, to) in [
+            (&self.cert_file, &to.cert),
+            (&self.key_file, &to.key),
+            (&self.ca_file, &to.ca),
+            (&self.bundle_file, &to.bundle),
+        ] {
+            std::fs::copy(from, to)?;
+        }
+        Ok(to)
+    }
+}
+
+/// Where the PKI's PEM files are, for a proxy's command line
+/// (`{cert}`, `{key}`, `{ca}`, `{cert_pem_bundle}`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PkiFiles {
+    /// The leaf certificate, for `localhost` and 127.0.0.1.
+    pub cert: PathBuf,
+    /// The leaf's key (PKCS#8).
+    pub key: PathBuf,
+    /// The CA that signed the leaf.
+    pub ca: PathBuf,
+    /// The leaf certificate followed by its key.
+    pub bundle: PathBuf,
+}
+
+impl PkiFiles {
+    const CERT: &'static str = "localhost.crt";
+    const KEY: &'static str = "localhost.key";
+    const CA: &'static str = "ca.crt";
+    const BUNDLE: &'static str = "localhost.pem";
+
+    /// `template` with the placeholders replaced by the files' paths.
+    pub fn substitute(&self, template: &str) -> String {
+        template
+            .replace("{cert_pem_bundle}", &self.bundle.display().to_string())
+            .replace("{cert}", &self.cert.display().to_string())
+            .replace("{key}", &self.key.display().to_string())
+            .replace("{ca}", &self.ca.display().to_string())
     }
 }
 
@@ -182,17 +254,23 @@ impl TlsPeer {
     /// a peer that shut its write side cannot.
     pub fn read(&mut self, sock: &mut TcpStream, chunk: usize, answer: bool) -> io::Result<Unit> {
         let mut plain = vec![0u8; chunk];
+        self.read_plain(sock, &mut plain, answer).map(|(unit, _)| unit)
+    }
+
+    /// [`TlsPeer::read`], keeping the plaintext: at most `plain.len()`
+    /// bytes of it, and how many.
+    pub fn read_plain(&mut self, sock: &mut TcpStream, plain: &mut [u8], answer: bool) -> io::Result<(Unit, usize)> {
         loop {
             if self.cn_read || self.failed {
-                return raw_end(sock);
+                return raw_end(sock).map(|u| (u, 0));
             }
-            match self.conn.reader().read(&mut plain) {
+            match self.conn.reader().read(plain) {
                 Ok(0) => {
                     self.cn_read = true;
-                    return Ok(Unit::CloseNotify);
+                    return Ok((Unit::CloseNotify, 0));
                 }
-                Ok(_) => return Ok(Unit::Data),
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Unit::Fin),
+                Ok(n) => return Ok((Unit::Data, n)),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok((Unit::Fin, 0)),
                 // Nothing decrypted is waiting: read a record.
                 Err(_) => {}
             }
@@ -200,23 +278,23 @@ impl TlsPeer {
                 Record::Bytes(b) => b,
                 Record::NotTls => {
                     self.failed = true;
-                    return Ok(Unit::Alert);
+                    return Ok((Unit::Alert, 0));
                 }
-                Record::Nothing => return Ok(Unit::Nothing),
-                Record::Eof => return Ok(Unit::Fin),
-                Record::Reset => return Ok(Unit::Rst),
+                Record::Nothing => return Ok((Unit::Nothing, 0)),
+                Record::Eof => return Ok((Unit::Fin, 0)),
+                Record::Reset => return Ok((Unit::Rst, 0)),
             };
             let handshaking = self.conn.is_handshaking();
             let mut rd: &[u8] = &record;
             while !rd.is_empty() {
                 if self.conn.read_tls(&mut rd).is_err() {
                     self.failed = true;
-                    return Ok(Unit::Alert);
+                    return Ok((Unit::Alert, 0));
                 }
             }
             if self.conn.process_new_packets().is_err() {
                 self.failed = true;
-                return Ok(Unit::Alert);
+                return Ok((Unit::Alert, 0));
             }
             match &self.conn {
                 rustls::Connection::Server(_) if !self.hello_read && self.conn.wants_write() => {
@@ -224,16 +302,16 @@ impl TlsPeer {
                     if answer {
                         let _ = self.flush(sock);
                     }
-                    return Ok(Unit::Hello);
+                    return Ok((Unit::Hello, 0));
                 }
                 rustls::Connection::Server(_) if handshaking && !self.conn.is_handshaking() => {
-                    return Ok(Unit::Finished);
+                    return Ok((Unit::Finished, 0));
                 }
                 rustls::Connection::Client(_) if handshaking && !self.conn.is_handshaking() => {
                     if answer {
                         let _ = self.flush(sock);
                     }
-                    return Ok(Unit::Flight);
+                    return Ok((Unit::Flight, 0));
                 }
                 _ => {}
             }

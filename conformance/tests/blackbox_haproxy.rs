@@ -136,6 +136,7 @@ fn haproxy_departs_from_the_model_only_as_recorded_and_connseq_not_at_all() {
                     "exec {} proxy --listen {{listen}} --server {{server}} --threads 1 --retries 0",
                     bin.display()
                 ))
+                .expect("the command's placeholders")
             })
         });
         (haproxy.join().expect("the HAProxy campaign"), own.join().expect("the connseq campaign"))

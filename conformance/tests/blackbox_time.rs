@@ -37,7 +37,7 @@ fn campaign(sys: &System, traces: &[Trace], pace: Pace, cmd: &str) -> Report {
     let mut bb = Blackbox::bind("127.0.0.1:0".parse().expect("an address"), None, Settle::default())
         .expect("the server's port binds");
     bb.set_pace(pace);
-    let cmd = bb.substitute(cmd);
+    let cmd = bb.substitute(cmd).expect("the command's placeholders");
     if let Err(e) = bb.launch(&cmd, START_TIMEOUT) {
         panic!("`{cmd}` did not start: {e}");
     }

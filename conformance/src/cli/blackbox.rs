@@ -11,9 +11,10 @@ use super::model_args::ModelArgs;
 use super::replay::Progress;
 use super::CliResult;
 use clap::Args;
-use connseq_conformance::blackbox::{Blackbox, Settle};
+use connseq_conformance::blackbox::{self, Blackbox, Settle};
 use connseq_conformance::itf::{self, features_text};
 use connseq_conformance::pace::{Pace, Timeouts};
+use connseq_conformance::proxy_peer::ProxyVersion;
 use connseq_conformance::sources::{bfs_traces, random_walks, DEFAULT_DEPTH, DEFAULT_WALK_LEN};
 use connseq_conformance::trace::{Sizes, TraceModel};
 use serde_json::json;
@@ -40,7 +41,9 @@ pub struct BlackboxArgs {
     pub max_len: usize,
     /// The proxy's command, run through `sh -c` and stopped at the end; it
     /// must stay in the foreground (HAProxy: -db). `{server}` is replaced by
-    /// the server's address, `{listen}` by the proxy's (--target-addr).
+    /// the server's address, `{listen}` by the proxy's (--target-addr);
+    /// `{cert}`, `{key}`, `{ca}`, `{cert_pem_bundle}` by the harness's
+    /// certificate files (--feature tls-front, tls-back).
     /// E.g. 'connseq proxy --listen {listen} --server {server} --threads 1
     /// --retries 0'.
     #[arg(long, value_name = "CMD")]
@@ -87,6 +90,15 @@ pub struct BlackboxArgs {
     /// --slow-runs 0.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["depth", "traces", "seed", "max_len", "sizes"])]
     pub trace: Option<PathBuf>,
+    /// The PROXY header the client sends where the model's client sends one
+    /// (--feature proxy-in; the proxy accepts it): v1 or v2.
+    #[arg(long, value_name = "VERSION", default_value = "v1")]
+    pub proxy_version: ProxyVersion,
+    /// Write the certificate files the command's `{cert}`, `{key}`, `{ca}`
+    /// and `{cert_pem_bundle}` name into this directory (by default, a
+    /// directory of the harness's own under the system's temporary one).
+    #[arg(long, value_name = "DIR")]
+    pub pki_dir: Option<PathBuf>,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -114,6 +126,8 @@ pub fn run(a: &BlackboxArgs) -> CliResult {
             if a.traces > 0 {
                 traces.extend(random_walks(&sys, a.traces, a.max_len, a.seed));
             }
+            // A target configured for TLS has no plain listener (server).
+            traces.retain(|t| blackbox::fits_layers(&sys, t));
             (sys, traces)
         }
     };
@@ -124,7 +138,11 @@ pub fn run(a: &BlackboxArgs) -> CliResult {
     };
     let mut bb = Blackbox::bind(a.server_addr, a.target_addr, settle)?;
     bb.set_pace(Pace::new(a.timeouts, a.slow_runs, a.timer_runs));
-    let cmd = a.target_cmd.as_deref().map(|c| bb.substitute(c));
+    bb.set_proxy_version(a.proxy_version);
+    if let Some(dir) = &a.pki_dir {
+        bb.write_pki(dir)?;
+    }
+    let cmd = a.target_cmd.as_deref().map(|c| bb.substitute(c)).transpose()?;
     let start_timeout = Duration::from_millis(a.start_timeout_ms);
     match &cmd {
         Some(c) => bb.launch(c, start_timeout)?,

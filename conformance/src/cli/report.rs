@@ -10,13 +10,13 @@
 
 use super::CliResult;
 use clap::Args;
-use connseq_conformance::blackbox::{Blackbox, ClassTally, Report, Settle};
+use connseq_conformance::blackbox::{self, Blackbox, ClassTally, Report, Settle};
 use connseq_conformance::pace::{duration_text, Pace};
 use connseq_conformance::sources::{bfs_traces, random_walks, DEFAULT_WALK_LEN};
-use connseq_conformance::targets::{Target, TargetsFile};
+use connseq_conformance::targets::{Suite, Target, TargetsFile};
 use connseq_conformance::trace::{Trace, TraceModel};
 use connseq_conformance::{format_action, itf};
-use connseq_model::check::{ModelConfig, Preset, System};
+use connseq_model::check::{Feature, ModelConfig, Preset, System};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -68,7 +68,70 @@ pub struct ReportArgs {
 struct Outcome {
     target: Target,
     version: String,
+    /// The traces it played, said in words.
+    origin: String,
     result: Result<Report, String>,
+}
+
+/// What decides a target's traces.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct WorldSpec {
+    /// The model's features (the target's handshake layers).
+    features: Vec<Feature>,
+    /// Depth of the breadth-first traces.
+    depth: usize,
+    /// Random walks besides.
+    walks: usize,
+}
+
+/// The model and the traces a target plays.
+struct World {
+    spec: WorldSpec,
+    sys: System,
+    traces: Vec<Trace>,
+    origin: String,
+}
+
+impl World {
+    /// The small preset with `spec`'s features (and the suite's sizes), its
+    /// breadth-first traces and walks; or the one trace of `trace`.
+    fn make(spec: WorldSpec, suite: &Suite, trace: Option<&Path>) -> Result<World, Box<dyn std::error::Error>> {
+        if let Some(f) = trace {
+            let t = itf::read_file(f)?;
+            return Ok(World {
+                spec,
+                sys: t.model.system(),
+                traces: vec![t],
+                origin: format!("the trace {}", f.display()),
+            });
+        }
+        let config = spec.features.iter().fold(ModelConfig::preset(Preset::Small), |c, &f| c.with(f));
+        let mut model = TraceModel::of(&config);
+        if let Some(sizes) = &suite.sizes {
+            model.sizes = sizes.parse()?;
+        }
+        let sys = model.system();
+        let mut traces = if spec.depth > 0 { bfs_traces(&sys, spec.depth) } else { Vec::new() };
+        traces.extend(random_walks(&sys, spec.walks, DEFAULT_WALK_LEN, suite.seed));
+        traces.retain(|t| blackbox::fits_layers(&sys, t));
+        let mut origin = format!("the small preset ({})", model.sizes);
+        if !spec.features.is_empty() {
+            let names: Vec<&str> = spec.features.iter().map(|f| f.name()).collect();
+            origin.push_str(&format!(" with {}", names.join(", ")));
+        }
+        if spec.depth > 0 {
+            origin.push_str(&format!(": breadth-first traces to depth {}", spec.depth));
+        }
+        if spec.walks > 0 {
+            origin.push_str(&format!(
+                "{} {} random walks (seed {})",
+                if spec.depth > 0 { ", and" } else { ":" },
+                spec.walks,
+                suite.seed
+            ));
+        }
+        Ok(World { spec, sys, traces, origin })
+    }
 }
 
 pub fn run(a: &ReportArgs) -> CliResult {
@@ -85,48 +148,46 @@ pub fn run(a: &ReportArgs) -> CliResult {
     if targets.is_empty() {
         return Err(format!("no target in {} matches --only {:?}", a.targets.display(), a.only).into());
     }
-    let (sys, traces, origin) = match &a.trace {
-        Some(f) => {
-            let t = itf::read_file(f)?;
-            (t.model.system(), vec![t], format!("the trace {}", f.display()))
-        }
-        None => {
-            let suite = &file.suite;
-            let mut model = TraceModel::of(&ModelConfig::preset(Preset::Small));
-            if let Some(sizes) = &suite.sizes {
-                model.sizes = sizes.parse()?;
+    // Each target plays the world of its features (and its own depth and
+    // walks, where it sets them; the command line's override both).
+    let mut worlds: Vec<World> = Vec::new();
+    let mut world_of = Vec::with_capacity(targets.len());
+    for t in &targets {
+        let spec = match &a.trace {
+            Some(_) => WorldSpec::default(),
+            None => WorldSpec {
+                features: t.model_features()?,
+                depth: a.depth.or(t.depth).unwrap_or(file.suite.depth),
+                walks: a.walks.or(t.walks).unwrap_or(file.suite.walks),
+            },
+        };
+        let i = match worlds.iter().position(|w| w.spec == spec) {
+            Some(i) => i,
+            None => {
+                worlds.push(World::make(spec, &file.suite, a.trace.as_deref())?);
+                worlds.len() - 1
             }
-            let sys = model.system();
-            let mut traces = if suite.depth > 0 { bfs_traces(&sys, suite.depth) } else { Vec::new() };
-            traces.extend(random_walks(&sys, suite.walks, DEFAULT_WALK_LEN, suite.seed));
-            let mut origin = format!("the small preset ({})", model.sizes);
-            if suite.depth > 0 {
-                origin.push_str(&format!(": breadth-first traces to depth {}", suite.depth));
-            }
-            if suite.walks > 0 {
-                origin.push_str(&format!(
-                    "{} {} random walks (seed {})",
-                    if suite.depth > 0 { ", and" } else { ":" },
-                    suite.walks,
-                    suite.seed
-                ));
-            }
-            (sys, traces, origin)
-        }
-    };
+        };
+        world_of.push(i);
+    }
+    let origin = worlds[world_of[0]].origin.clone();
     let connseq = std::fs::canonicalize(&a.connseq).unwrap_or_else(|_| a.connseq.clone());
     let scratch = std::env::temp_dir().join(format!("connseq-report-{}", std::process::id()));
     let start = Instant::now();
-    println!("report: {} targets, {} traces ({origin})", targets.len(), traces.len());
+    println!("report: {} targets", targets.len());
+    for w in &worlds {
+        println!("  {} traces ({})", w.traces.len(), w.origin);
+    }
+    let targets: Vec<(Target, usize)> = targets.into_iter().zip(world_of).collect();
     let queue = Mutex::new(targets.into_iter().enumerate().collect::<Vec<_>>());
     let done = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..a.jobs.max(1) {
             s.spawn(|| loop {
                 let next = queue.lock().expect("the queue").pop();
-                let Some((i, t)) = next else { break };
+                let Some((i, (t, w))) = next else { break };
                 let dir = scratch.join(&t.slug);
-                let o = play(&t, &file, &sys, &traces, &connseq, &dir);
+                let o = play(&t, &file, &worlds[w], &connseq, &dir);
                 match &o.result {
                     Ok(r) => println!(
                         "  {}: {} played, {} agree, {:.0} s",
@@ -177,8 +238,9 @@ fn version(cmd: &str) -> String {
 }
 
 /// Plays the suite against one target.
-fn play(t: &Target, file: &TargetsFile, sys: &System, traces: &[Trace], connseq: &Path, dir: &Path) -> Outcome {
+fn play(t: &Target, file: &TargetsFile, world: &World, connseq: &Path, dir: &Path) -> Outcome {
     let version = t.version.as_deref().map(|v| version(&fill(v, dir, connseq))).unwrap_or_default();
+    let (sys, traces) = (&world.sys, &world.traces[..]);
     let result = (|| -> Result<Report, String> {
         let timeouts = t.declared_timeouts().map_err(|e| e.to_string())?;
         std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
@@ -190,7 +252,11 @@ fn play(t: &Target, file: &TargetsFile, sys: &System, traces: &[Trace], connseq:
             t.timer_runs.unwrap_or(file.suite.timer_runs),
         );
         bb.set_pace(pace);
-        let cmd = bb.substitute(&fill(&t.cmd, dir, connseq));
+        bb.set_proxy_version(t.proxy_version);
+        if !t.features.is_empty() {
+            bb.write_pki(dir).map_err(|e| e.to_string())?;
+        }
+        let cmd = bb.substitute(&fill(&t.cmd, dir, connseq)).map_err(|e| e.to_string())?;
         bb.launch(&cmd, Duration::from_secs(10)).map_err(|e| e.to_string())?;
         let report = bb.campaign(sys, traces, |_, _, _| {});
         if let Some(why) = bb.exited() {
@@ -198,7 +264,7 @@ fn play(t: &Target, file: &TargetsFile, sys: &System, traces: &[Trace], connseq:
         }
         Ok(report)
     })();
-    Outcome { target: t.clone(), version, result }
+    Outcome { target: t.clone(), version, origin: world.origin.clone(), result }
 }
 
 /// A departure class's example, as written.
@@ -330,6 +396,15 @@ fn markdown(outcomes: &[Outcome], examples: &[Example], inv: &Invocation<'_>, wa
         if !o.version.is_empty() {
             let _ = writeln!(s, "Version: `{}`. ", o.version);
         }
+        if !o.target.features.is_empty() {
+            let _ = writeln!(
+                s,
+                "Features: `{}` (the client's PROXY header: {}). Traces: {}. ",
+                o.target.features.join(", "),
+                o.target.proxy_version,
+                o.origin
+            );
+        }
         let _ = writeln!(
             s,
             "Declared timeouts: `{}`. Command (`{}` in the targets file):\n",
@@ -425,6 +500,8 @@ fn to_json(outcomes: &[Outcome], examples: &[Example], inv: &Invocation<'_>) -> 
                 "version": o.version,
                 "cmd": o.target.cmd,
                 "timeouts": o.target.timeouts,
+                "features": o.target.features,
+                "traces": o.origin,
             });
             match &o.result {
                 Ok(r) => {
