@@ -4,7 +4,7 @@
 #   scripts/fuzz.sh TARGET SECONDS [LIBFUZZER_FLAG...]
 #   scripts/fuzz.sh --list
 #
-# Targets (fuzz/fuzz_targets/): proxy_protocol, config_toml, core_session, handshake.
+# Targets (fuzz/fuzz_targets/): proxy_protocol, config_toml, haproxy_cfg, core_session, handshake.
 # Installs cargo-fuzz if it is missing (it needs the nightly toolchain, which it uses for
 # the sanitizer's coverage instrumentation), writes the seed corpus from the project's test
 # vectors (fuzz/src/bin/fuzz_seeds.rs) under target/fuzz-seeds/TARGET, and keeps the
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets=(proxy_protocol config_toml core_session handshake)
+targets=(proxy_protocol config_toml haproxy_cfg core_session handshake)
 if [ "${1:-}" = "--list" ]; then
   printf '%s\n' "${targets[@]}"
   exit 0
@@ -49,10 +49,11 @@ mkdir -p "$corpus"
 cargo run --quiet --release -p connseq-fuzz --bin fuzz_seeds -- "$seeds" >/dev/null
 
 # The fuzz crate is a member of the workspace: its artifacts go to the workspace's target/.
-# -max_len: the largest PROXY header is 4096 bytes; TOML files and event sequences are short.
+# -max_len: the largest PROXY header is 4096 bytes; configuration files and event sequences are short.
 max_len=4200
 case $target in
   config_toml) max_len=2048 ;;
+  haproxy_cfg) max_len=2048 ;;
   core_session) max_len=1024 ;;
   handshake) max_len=2048 ;;
 esac

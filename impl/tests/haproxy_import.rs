@@ -162,6 +162,51 @@ fn errors_name_the_line_and_directive_of_a_value_that_does_not_parse() {
     assert!(msg.contains("outside any section"), "{msg}");
 }
 
+/// Found by the `haproxy_cfg` fuzz target: a word with NUL bytes in it
+/// (`frontend4\0\0\0\0\0\0\0as`) was quoted whole, control characters included,
+/// in the error; a word with a control character is now refused at its line.
+#[test]
+fn a_control_character_in_a_word_is_refused_at_its_line_and_the_error_quotes_none() {
+    let text = include_str!("data/fuzz-haproxy-control-character.cfg");
+    for lenient in [false, true] {
+        let e = load(text, lenient).expect_err("not a configuration");
+        let msg = e.to_string();
+        assert!(msg.starts_with("haproxy.cfg:1: directive '(quoting)': a control character"), "{msg:?}");
+        assert!(!msg.chars().any(char::is_control), "{msg:?}");
+        assert_eq!((e.line(), e.key()), (Some(1), Some("(quoting)")), "{msg:?}");
+    }
+    let msg = refused_at("listen a\n  bind 127.0.0.1:0\n  server s \"127.0.0.1:1\u{b}\"\n", 3, "(quoting)");
+    assert!(msg.contains("a control character (\\u{b})"), "{msg}");
+}
+
+/// Found by the `haproxy_cfg` fuzz target: a line whose first word is an
+/// empty quoted string got an error naming the directive `''`; it is refused
+/// at its line as a syntax error.
+#[test]
+fn a_line_that_starts_with_an_empty_word_is_refused_at_its_line() {
+    for text in ["''", "\"\"\n", "global\n  '' 10\n"] {
+        let line = text.lines().count();
+        let msg = refused_at(text, line, "(quoting)");
+        assert!(msg.ends_with("an empty word (\"\" or '') where a keyword belongs"), "{msg}");
+    }
+}
+
+/// Found by the `haproxy_cfg` fuzz target: two frontends of one name loaded
+/// as two listeners of one name (HAProxy refuses them); the second is refused
+/// at its line. A backend may share a frontend's name, as in HAProxy.
+#[test]
+fn a_second_frontend_or_listen_of_one_name_is_refused_at_its_line() {
+    let text = include_str!("data/fuzz-haproxy-two-frontends.cfg");
+    let e = load(text, true).expect_err("two frontends named fe");
+    assert_eq!((e.line(), e.key()), (Some(16), Some("frontend")), "{e}");
+    assert!(e.to_string().ends_with("listener name 'fe' is already used on line 7"), "{e}");
+    let two = "frontend fe\n  bind :1\n  default_backend b\nlisten fe\n  bind :2\n  server s 127.0.0.1:1\n\
+               backend b\n  server s 127.0.0.1:1\n";
+    refused_at(two, 4, "listen");
+    let shared = "frontend app\n  bind :1\n  default_backend app\nbackend app\n  server s 127.0.0.1:1\n";
+    assert_eq!(load(shared, false).expect("loads").config.listeners[0].name, "app");
+}
+
 // ---- the whole subset ----
 
 #[test]

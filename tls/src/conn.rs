@@ -4,17 +4,16 @@ use std::cmp::min;
 use std::fmt;
 use std::io::{self, Read as _, Write as _};
 use std::net::IpAddr;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 
 use rustls::{CipherSuite, ProtocolVersion};
-use socket2::{SockRef, Socket};
 
 use crate::client::ClientTls;
 use crate::error::TlsError;
 use crate::names;
 use crate::server::ServerTls;
-use crate::sock::{SockError, SockIo};
+use crate::sock::{PlainSocketIo, SockError, SockIo, SocketIo};
 
 /// Plaintext encrypted per round of [`TlsConn::write`] before the records
 /// are flushed: one full TLS record (RFC 8446 5.1). rustls never holds more
@@ -149,6 +148,8 @@ pub struct TlsConn {
     failed: Option<TlsError>,
     /// Bytes read from the socket by handshake steps.
     handshake_bytes: u64,
+    /// The calls that read and write the socket.
+    io: &'static dyn SocketIo,
 }
 
 impl fmt::Debug for TlsConn {
@@ -175,7 +176,7 @@ impl TlsConn {
     /// Fails only when the crypto provider fails locally.
     pub fn server(tls: &Arc<ServerTls>) -> Result<Self, TlsError> {
         let conn = rustls::ServerConnection::new(tls.config())?;
-        Ok(Self { conn: conn.into(), close_notify_queued: false, failed: None, handshake_bytes: 0 })
+        Ok(Self::new(conn.into()))
     }
 
     /// A connection to the server at `server_ip`, verified the way `tls`
@@ -186,7 +187,19 @@ impl TlsConn {
     /// for the ClientHello).
     pub fn client(tls: &Arc<ClientTls>, server_ip: IpAddr) -> Result<Self, TlsError> {
         let conn = rustls::ClientConnection::new(tls.config(), tls.server_name(server_ip))?;
-        Ok(Self { conn: conn.into(), close_notify_queued: false, failed: None, handshake_bytes: 0 })
+        Ok(Self::new(conn.into()))
+    }
+
+    fn new(conn: rustls::Connection) -> Self {
+        Self { conn, close_notify_queued: false, failed: None, handshake_bytes: 0, io: &PlainSocketIo }
+    }
+
+    /// The same connection, reading and writing its socket through `io`
+    /// instead of [`PlainSocketIo`]: every later step's socket calls are
+    /// `io`'s.
+    #[must_use]
+    pub fn with_socket_io(self, io: &'static dyn SocketIo) -> Self {
+        Self { io, ..self }
     }
 
     /// Advance the handshake (HH_SSL_HS) as far as the socket allows.
@@ -203,8 +216,7 @@ impl TlsConn {
         if let Some(e) = &self.failed {
             return Step::failed(e.clone());
         }
-        let sock = SockRef::from(sock);
-        let sock: &Socket = &sock;
+        let sock = sock.as_fd();
         loop {
             match self.flush_to(sock) {
                 Flush::Done => {}
@@ -214,7 +226,7 @@ impl TlsConn {
             if !self.conn.is_handshaking() {
                 return Step::Done;
             }
-            match self.conn.read_tls(&mut SockIo(sock)) {
+            match self.conn.read_tls(&mut SockIo { sock, io: self.io }) {
                 Ok(0) => return Step::Eof,
                 Ok(n) => {
                     self.handshake_bytes = self.handshake_bytes.saturating_add(n as u64);
@@ -253,8 +265,7 @@ impl TlsConn {
         if out.is_empty() {
             return Read::Data(0);
         }
-        let sock = SockRef::from(sock);
-        let sock: &Socket = &sock;
+        let sock = sock.as_fd();
         loop {
             match self.conn.reader().read(out) {
                 Ok(0) => return Read::Eof { clean: true },
@@ -263,7 +274,7 @@ impl TlsConn {
                 // WouldBlock: nothing buffered, read the socket.
                 Err(_) => {}
             }
-            match self.conn.read_tls(&mut SockIo(sock)) {
+            match self.conn.read_tls(&mut SockIo { sock, io: self.io }) {
                 // TCP EOF: the reader now tells a clean end from a truncation.
                 Ok(0) => {}
                 Ok(_) => match self.conn.process_new_packets() {
@@ -299,8 +310,7 @@ impl TlsConn {
     /// after [`close_notify`](Self::close_notify): nothing may follow it.
     pub fn write<S: AsFd>(&mut self, sock: &S, data: &[u8]) -> Write {
         debug_assert!(!self.close_notify_queued, "TlsConn::write after close_notify");
-        let sock = SockRef::from(sock);
-        let sock: &Socket = &sock;
+        let sock = sock.as_fd();
         match self.flush_to(sock) {
             Flush::Done => {}
             Flush::WouldBlock => return Write::WouldBlock,
@@ -326,7 +336,7 @@ impl TlsConn {
 
     /// Send the TLS records queued inside rustls.
     pub fn flush<S: AsFd>(&mut self, sock: &S) -> Flush {
-        self.flush_to(&SockRef::from(sock))
+        self.flush_to(sock.as_fd())
     }
 
     /// Whether TLS records wait inside rustls for the socket to take them.
@@ -404,9 +414,9 @@ impl TlsConn {
     }
 
     /// Flush until rustls holds nothing or the socket blocks.
-    fn flush_to(&mut self, sock: &Socket) -> Flush {
+    fn flush_to(&mut self, sock: BorrowedFd<'_>) -> Flush {
         while self.conn.wants_write() {
-            match self.conn.write_tls(&mut SockIo(sock)) {
+            match self.conn.write_tls(&mut SockIo { sock, io: self.io }) {
                 Ok(0) => return Flush::WouldBlock,
                 Ok(_) => {}
                 Err(e) => match SockError::of(&e) {
@@ -421,7 +431,7 @@ impl TlsConn {
 
     /// A fatal TLS error: flush the alert rustls queued for it, if the
     /// socket takes it, remember it, and hand it back.
-    fn fail(&mut self, sock: &Socket, e: rustls::Error) -> TlsError {
+    fn fail(&mut self, sock: BorrowedFd<'_>, e: rustls::Error) -> TlsError {
         let _ = self.flush_to(sock);
         let e = TlsError::from(e);
         self.failed = Some(e.clone());

@@ -36,6 +36,15 @@
 //! again. After [`Step::Done`], call `read` before waiting for readability:
 //! the peer's first records may have come with its last handshake flight.
 //!
+//! # Socket calls
+//!
+//! A [`TlsConn`] reads and writes its socket only through a [`SocketIo`]:
+//! [`PlainSocketIo`] (socket2's `recv` and `send`) unless the caller gives
+//! its own with [`TlsConn::with_socket_io`]. connseq's runtime gives the
+//! calls of its `sys` room, so that the faults its tests inject there
+//! (EAGAIN, short reads and writes, ENOBUFS, ECONNRESET) strike TLS
+//! sessions too.
+//!
 //! # Configuration
 //!
 //! [`ServerTls::from_pem_files`] and [`ClientTls::new`] are built once at
@@ -56,6 +65,7 @@ pub use client::ClientTls;
 pub use conn::{Flush, Read, Step, TlsConn, Write};
 pub use error::{TlsConfigError, TlsError};
 pub use server::ServerTls;
+pub use sock::{PlainSocketIo, SocketIo};
 
 /// The rustls version this crate is built on, re-exported so that callers
 /// can inspect a [`TlsError`]'s cause ([`TlsError::as_rustls`]) without

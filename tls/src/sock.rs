@@ -1,10 +1,14 @@
 //! The control layer as rustls sees it: `io::Read`/`io::Write` over a
-//! borrowed non-blocking TCP socket, and what each socket answer means.
+//! borrowed non-blocking TCP socket, the socket calls that move the bytes
+//! ([`SocketIo`], the seam a runtime fills with its own calls), and what
+//! each socket answer means.
 
 use std::ffi::c_int;
+use std::fmt;
 use std::io;
+use std::os::fd::BorrowedFd;
 
-use socket2::Socket;
+use socket2::SockRef;
 
 /// `MSG_NOSIGNAL` (Linux `<bits/socket.h>`): a send to a reset peer fails
 /// with `EPIPE` instead of raising `SIGPIPE`.
@@ -15,22 +19,80 @@ const MSG_NOSIGNAL: c_int = 0x4000;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 const MSG_NOSIGNAL: c_int = 0;
 
-/// A borrowed socket, for one call of `read_tls` or `write_tls`.
-pub(crate) struct SockIo<'s>(pub(crate) &'s Socket);
+/// The socket calls through which a [`TlsConn`](crate::TlsConn) moves its
+/// records: every byte it reads from or writes to its socket goes through
+/// one of these, and nothing else touches the socket.
+///
+/// [`PlainSocketIo`] is the default. A runtime that keeps its system calls
+/// in one place of its own (connseq's `sys` room, where tests inject
+/// faults) passes its calls instead, with
+/// [`TlsConn::with_socket_io`](crate::TlsConn::with_socket_io).
+///
+/// Each call must behave as the plain socket call does on a socket that
+/// may be non-blocking: `Ok(n)` moved exactly `n` bytes (fewer than asked
+/// is a short read or write, never an error); `Ok(0)` from `recv` with a
+/// non-empty buffer is the peer's FIN; `WouldBlock` is `EAGAIN`; a send to
+/// a reset peer fails (`EPIPE`, `ECONNRESET`) and raises no `SIGPIPE`.
+pub trait SocketIo: Send + Sync {
+    /// `recv` into `buf`.
+    fn recv(&self, sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// `send` of `buf`.
+    fn send(&self, sock: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize>;
+
+    /// `sendmsg` of `bufs`, in order, as one write. The default sends the
+    /// first non-empty slice only (a short write, which callers handle).
+    fn send_vectored(&self, sock: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
+        self.send(sock, first)
+    }
+}
+
+/// The plain socket calls, through socket2: `recv`, `send` and `sendmsg`
+/// with `MSG_NOSIGNAL`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PlainSocketIo;
+
+impl SocketIo for PlainSocketIo {
+    fn recv(&self, sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+        io::Read::read(&mut &*SockRef::from(&sock), buf)
+    }
+
+    fn send(&self, sock: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+        SockRef::from(&sock).send_with_flags(buf, MSG_NOSIGNAL)
+    }
+
+    fn send_vectored(&self, sock: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        SockRef::from(&sock).send_vectored_with_flags(bufs, MSG_NOSIGNAL)
+    }
+}
+
+/// A borrowed socket and the calls to use on it, for one call of
+/// `read_tls` or `write_tls`.
+pub(crate) struct SockIo<'s> {
+    pub(crate) sock: BorrowedFd<'s>,
+    pub(crate) io: &'s dyn SocketIo,
+}
+
+impl fmt::Debug for SockIo<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SockIo").field("sock", &self.sock).finish_non_exhaustive()
+    }
+}
 
 impl io::Read for SockIo<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
+        self.io.recv(self.sock, buf)
     }
 }
 
 impl io::Write for SockIo<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.send_with_flags(buf, MSG_NOSIGNAL)
+        self.io.send(self.sock, buf)
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        self.0.send_vectored_with_flags(bufs, MSG_NOSIGNAL)
+        self.io.send_vectored(self.sock, bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {

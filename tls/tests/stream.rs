@@ -5,9 +5,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{established, pattern, tcp_pair_with, transfer, End, Pki, LOOPBACK};
-use connseq_tls::{Read, Step, TlsConn, Write};
+use common::{ends, established, handshake, pattern, tcp_pair_with, transfer, End, Pki, LOOPBACK};
+use connseq_tls::{PlainSocketIo, Read, SocketIo, Step, TlsConn, Write};
 use socket2::SockRef;
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[test]
 fn a_mebibyte_crosses_client_to_server_intact() {
@@ -119,4 +122,42 @@ fn a_full_socket_leaves_records_pending_and_then_refuses_more() {
     }
     assert_eq!(got.len(), consumed_total);
     assert!(got == data[..consumed_total], "bytes differ");
+}
+
+/// A socket seam that moves at most 7 bytes per call and counts its calls.
+struct Dribble {
+    reads: AtomicUsize,
+    writes: AtomicUsize,
+}
+
+impl SocketIo for Dribble {
+    fn recv(&self, sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let n = buf.len().min(7);
+        PlainSocketIo.recv(sock, &mut buf[..n])
+    }
+
+    fn send(&self, sock: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        PlainSocketIo.send(sock, &buf[..buf.len().min(7)])
+    }
+}
+
+#[test]
+fn every_socket_call_goes_through_the_seam_and_short_calls_lose_nothing() {
+    static CLIENT: Dribble = Dribble { reads: AtomicUsize::new(0), writes: AtomicUsize::new(0) };
+    static SERVER: Dribble = Dribble { reads: AtomicUsize::new(0), writes: AtomicUsize::new(0) };
+    let pki = Pki::new();
+    let (mut c, mut s) = ends(&pki.client(&[], Some("localhost")), &pki.server(&[]));
+    c.tls = c.tls.with_socket_io(&CLIENT);
+    s.tls = s.tls.with_socket_io(&SERVER);
+    assert_eq!(handshake(&mut c, &mut s), (Step::Done, Step::Done));
+    let data = pattern(64 * 1024);
+    assert!(transfer(&mut c, &mut s, &data) == data, "bytes differ");
+    assert!(transfer(&mut s, &mut c, &data) == data, "bytes differ");
+    // 64 KiB in records of at most 7 bytes per call, each way: every byte went through the seam.
+    for (who, d) in [("client", &CLIENT), ("server", &SERVER)] {
+        let (r, w) = (d.reads.load(Ordering::Relaxed), d.writes.load(Ordering::Relaxed));
+        assert!(r > data.len() / 7 && w > data.len() / 7, "{who}: {r} reads and {w} writes through the seam");
+    }
 }

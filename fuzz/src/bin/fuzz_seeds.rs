@@ -1,7 +1,8 @@
 //! Writes the seed corpus of every fuzz target under `DIR/TARGET/`, from the project's own
 //! test vectors: the PROXY spec's vector and headers the builder makes with every TLV, the
-//! TOML examples of docs/operations.md, configurations and event sequences for the core, and
-//! real ClientHellos for the handshake pipeline.
+//! TOML examples of docs/operations.md, the HAProxy configurations of the import's tests,
+//! configurations and event sequences for the core, and real ClientHellos for the handshake
+//! pipeline.
 //!
 //! `cargo run -p connseq-fuzz --bin fuzz_seeds -- DIR` (scripts/fuzz.sh does it).
 
@@ -14,6 +15,7 @@ fn main() -> std::io::Result<()> {
     let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "target/fuzz-seeds".into()));
     write_all(&dir.join("proxy_protocol"), &proxy_protocol())?;
     write_all(&dir.join("config_toml"), &config_toml())?;
+    write_all(&dir.join("haproxy_cfg"), &haproxy_cfg())?;
     write_all(&dir.join("core_session"), &core_session())?;
     write_all(&dir.join("handshake"), &handshake())?;
     Ok(())
@@ -115,6 +117,84 @@ fn config_toml() -> Vec<Vec<u8>> {
     );
     seeds.push(b"[[listener]]\nlisten = [\"[::1]:0\"]\nrules = [ { deny = \"::/0\" } ]\nbackend = \"b\"\n\n[backend.b]\nservers = [\"[::1]:1\"]\ntimeout-connect = \"250ms\"\n".to_vec());
     seeds
+}
+
+/// The HAProxy configurations of `impl/tests/haproxy_import.rs` (every string literal of it
+/// that holds a section), the import's own unit tests' texts (`impl/src/config/haproxy/`), and
+/// one file with every directive of the subset.
+fn haproxy_cfg() -> Vec<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut seeds = Vec::new();
+    for file in [
+        "impl/tests/haproxy_import.rs",
+        "impl/src/config/haproxy/parse.rs",
+        "impl/src/config/haproxy/build.rs",
+        "impl/src/config/haproxy/words.rs",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap_or_default();
+        for literal in string_literals(&text) {
+            let sections = ["global", "defaults", "frontend ", "backend ", "listen "];
+            if literal.lines().any(|l| sections.iter().any(|s| l.starts_with(s))) {
+                seeds.push(literal.into_bytes());
+            }
+        }
+    }
+    seeds.push(
+        b"global\n  maxconn 500\n  nbthread 3\n  tune.bufsize 32768\n  tune.pipesize 131072\n  \
+          stats socket admin.sock level admin mode 600\n  log stdout format raw local0\n  crt-base certs\n  \
+          ca-base cas\n\
+          defaults\n  mode tcp\n  log global\n  option tcplog\n  option splice-auto\n  timeout connect 2s\n  \
+          timeout client 30s\n  timeout server 40s\n  timeout queue 7s\n  timeout client-fin 1s\n  \
+          timeout server-fin 1s\n  retries 5\n  option redispatch\n  balance roundrobin\n\
+          frontend web\n  bind 127.0.0.1:8443,[::1]:8443 ssl crt site.pem alpn h2,http/1.1 accept-proxy\n  \
+          maxconn 200\n  acl office src 192.0.2.0/24 2001:db8::/32\n  tcp-request connection accept if office\n  \
+          tcp-request connection reject if { src 10.0.0.0/8 }\n  \
+          tcp-request connection reject unless { src 198.51.100.0/24 }\n  monitor-net 203.0.113.0/24\n  \
+          use_backend app if !office\n  default_backend app\n\
+          backend app\n  balance leastconn\n  no option redispatch\n  \
+          default-server maxconn 50 send-proxy-v2 ssl verify required ca-file ca.pem sni str(app.example.com)\n  \
+          server a 127.0.0.1:9000 check inter 3s rise 4 fall 6\n  server b 127.0.0.1:9001 maxconn 9 send-proxy\n\
+          listen tcp\n  bind :7000\n  server c [::1]:7001 ssl verify none alpn h2\n"
+            .to_vec(),
+    );
+    seeds
+}
+
+/// The contents of the ordinary string literals of Rust source `text`, unescaped (`\n`,
+/// `\t`, `\\`, `\"`, `{{`/`}}` kept as written, and a backslash at the end of a line
+/// joining it to the next without its indentation).
+fn string_literals(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    let mut prev = ' ';
+    while let Some(c) = chars.next() {
+        // A literal opens at a quote not preceded by a quote-making character.
+        if c != '"' || prev == '\'' || prev == '\\' || prev.is_alphanumeric() {
+            prev = c;
+            continue;
+        }
+        let mut lit = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => match chars.next() {
+                    Some('n') => lit.push('\n'),
+                    Some('t') => lit.push('\t'),
+                    Some('\n') => {
+                        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                            chars.next();
+                        }
+                    }
+                    Some(other) => lit.push(other),
+                    None => break,
+                },
+                c => lit.push(c),
+            }
+        }
+        out.push(lit);
+        prev = '"';
+    }
+    out
 }
 
 /// Configurations of every kind, each with a short burst of successes and a few events.

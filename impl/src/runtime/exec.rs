@@ -457,7 +457,8 @@ impl Exec<'_> {
                 }
             };
             match made {
-                Some(Ok(conn)) => slot.tls[side as usize] = Some(Box::new(conn)),
+                // Its records go through the `sys` room's calls (and their fault points).
+                Some(Ok(conn)) => slot.tls[side as usize] = Some(Box::new(conn.with_socket_io(&socket::TlsSocketIo))),
                 Some(Err(e)) => {
                     error!(target: "connseq::runtime", "{}: cannot start TLS on the {side} side: {e}", slot.client);
                     return Outcome::Reset;

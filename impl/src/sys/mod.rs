@@ -33,6 +33,10 @@ pub enum Call {
     Peek,
     /// `send` on a socket.
     Send,
+    /// `recv` of TLS records (a TLS session's reads, through `connseq-tls`'s seam).
+    TlsRecv,
+    /// `sendmsg` of TLS records (a TLS session's writes, through the same seam).
+    TlsSend,
     /// `splice` socket -> pipe.
     SpliceIn,
     /// `splice` pipe -> socket.

@@ -6,12 +6,16 @@
 //! Every call passes `MSG_DONTWAIT`, so none of them blocks even on a
 //! blocking socket, and `send` passes `MSG_NOSIGNAL`, so a reset peer gives
 //! `EPIPE`/`ECONNRESET` and never a `SIGPIPE`.
+//!
+//! TLS sessions move their records through these same calls: [`TlsSocketIo`]
+//! is the `connseq-tls` seam ([`connseq_tls::SocketIo`]) filled with them, so
+//! that injected faults (`super::fault`) strike TLS sessions as they strike raw ones.
 
 use super::{cvt_size, fault_point, retry_eintr, Call};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::io;
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 /// A non-blocking listening socket on `addr` with `SO_REUSEADDR` (a restart
@@ -59,6 +63,54 @@ pub fn send<S: AsFd>(sock: &S, buf: &[u8], more: bool) -> io::Result<usize> {
     retry_eintr(|| sock.send_with_flags(buf, flags))
 }
 
+/// `sendmsg(MSG_DONTWAIT | MSG_NOSIGNAL)` of `bufs`, in order, as one write, retrying
+/// `EINTR`: the TLS records queued one after another. Its fault point is `call`'s, on the
+/// whole length: an injected short write sends only the first bytes of `bufs`.
+fn send_vectored<S: AsFd>(call: Call, sock: &S, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    let total: usize = bufs.iter().map(|b| b.len()).sum();
+    let cap = fault_point(call, total, false)?;
+    let mut cut = Vec::new();
+    let bufs = if cap < total {
+        let mut left = cap;
+        for b in bufs {
+            if left == 0 {
+                break;
+            }
+            let n = b.len().min(left);
+            cut.push(io::IoSlice::new(&b[..n]));
+            left -= n;
+        }
+        &cut[..]
+    } else {
+        bufs
+    };
+    let sock = SockRef::from(sock);
+    retry_eintr(|| sock.send_vectored_with_flags(bufs, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL))
+}
+
+/// The calls of this room as `connseq-tls`'s socket seam ([`connseq_tls::SocketIo`]): a TLS
+/// session's records are read by [`recv`]'s call and written by `sendmsg`, each with a fault
+/// point of its own (`Call::TlsRecv`, `Call::TlsSend`), so that a test can strike the TLS
+/// layer's calls alone. For non-blocking sockets in the poller only (every call passes
+/// `MSG_DONTWAIT`): the health checks' blocking handshakes keep `connseq-tls`'s plain calls.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TlsSocketIo;
+
+impl connseq_tls::SocketIo for TlsSocketIo {
+    fn recv(&self, sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+        let len = fault_point(Call::TlsRecv, buf.len(), false)?;
+        recv_raw(sock, &mut buf[..len], 0)
+    }
+
+    fn send(&self, sock: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+        send_vectored(Call::TlsSend, &sock, &[io::IoSlice::new(buf)])
+    }
+
+    fn send_vectored(&self, sock: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        send_vectored(Call::TlsSend, &sock, bufs)
+    }
+}
+
 /// `recv(MSG_DONTWAIT)` into `buf`, retrying `EINTR`.
 ///
 /// `Ok(0)` with a non-empty `buf` is the peer's FIN (read0). A short read is
@@ -66,14 +118,7 @@ pub fn send<S: AsFd>(sock: &S, buf: &[u8], more: bool) -> io::Result<usize> {
 /// `ConnectionReset`.
 pub fn recv<S: AsFd>(sock: &S, buf: &mut [u8]) -> io::Result<usize> {
     let len = fault_point(Call::Recv, buf.len(), false)?;
-    let buf = &mut buf[..len];
-    let fd = sock.as_fd();
-    retry_eintr(|| {
-        // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole
-        // call and recv(2) writes at most that many; `fd` is borrowed, hence
-        // open.
-        cvt_size(unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) })
-    })
+    recv_raw(sock.as_fd(), &mut buf[..len], 0)
 }
 
 /// `recv(MSG_PEEK | MSG_DONTWAIT)`: copies what is queued into `buf`
@@ -82,15 +127,17 @@ pub fn recv<S: AsFd>(sock: &S, buf: &mut [u8]) -> io::Result<usize> {
 /// nothing queued before it.
 pub fn peek<S: AsFd>(sock: &S, buf: &mut [u8]) -> io::Result<usize> {
     let len = fault_point(Call::Peek, buf.len(), false)?;
-    let buf = &mut buf[..len];
-    let fd = sock.as_fd();
+    recv_raw(sock.as_fd(), &mut buf[..len], libc::MSG_PEEK)
+}
+
+/// `recv(MSG_DONTWAIT | flags)` into `buf`, retrying `EINTR`; no fault point (its callers
+/// have theirs).
+fn recv_raw(fd: BorrowedFd<'_>, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
     retry_eintr(|| {
         // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole
         // call and recv(2) writes at most that many; `fd` is borrowed, hence
         // open.
-        cvt_size(unsafe {
-            libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_PEEK | libc::MSG_DONTWAIT)
-        })
+        cvt_size(unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags | libc::MSG_DONTWAIT) })
     })
 }
 

@@ -39,7 +39,15 @@ pub(crate) fn build(s: Sections, diag: &mut Diag<'_>) -> Result<ProxyConfig, Con
     }
     let mut listeners = Vec::new();
     let mut bound: Vec<(SocketAddr, String)> = Vec::new();
+    // Frontend names are unique among frontends and `listen` sections, as HAProxy requires (a
+    // backend may share one): each names a listener in the logs and the runtime API.
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
     for p in s.proxies.iter().filter(|p| p.kind != Kind::Backend) {
+        if let Some(&first_line) = names.get(p.name.as_str()) {
+            let problem = Problem::DuplicateListener { name: p.name.clone(), first_line };
+            return Err(diag.error(p.line, kind_name(p.kind), problem));
+        }
+        names.insert(&p.name, p.line);
         if p.binds.is_empty() {
             if p.kind == Kind::Frontend {
                 return Err(diag.error(

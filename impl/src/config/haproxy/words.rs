@@ -3,7 +3,10 @@
 //! quotes; double and single quotes group words, a backslash escapes the
 //! next character (outside single quotes). Environment variables
 //! (`"${NAME}"`) are not expanded: a `$` in double quotes is refused
-//! rather than taken literally.
+//! rather than taken literally. A control character in a word (a tab
+//! between words separates them; the CR of a CRLF line end is no part of the
+//! line) is refused too: no directive or value has one, and an error quoting
+//! it would not stay on one line.
 
 /// One non-empty line: its 1-based number and its words.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,13 +15,19 @@ pub(crate) struct Line {
     pub(crate) words: Vec<String>,
 }
 
-/// Splits `text` into lines of words; an unterminated quote or a `$` in
-/// double quotes is an error naming the line.
+/// Splits `text` into lines of words; an unterminated quote, a `$` in
+/// double quotes, a control character in a word or an empty first word is
+/// an error naming the line.
 pub(crate) fn lines(text: &str) -> Result<Vec<Line>, (usize, String)> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let number = i + 1;
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
         let words = split(raw).map_err(|e| (number, e))?;
+        // The first word names the directive (or section) the errors quote.
+        if words.first().is_some_and(String::is_empty) {
+            return Err((number, "an empty word (\"\" or '') where a keyword belongs".into()));
+        }
         if !words.is_empty() {
             out.push(Line { number, words });
         }
@@ -78,6 +87,9 @@ fn split(line: &str) -> Result<Vec<String>, String> {
     if in_word {
         words.push(word);
     }
+    if let Some(c) = words.iter().flat_map(|w| w.chars()).find(|c| c.is_control()) {
+        return Err(format!("a control character ({}) in a word", c.escape_debug()));
+    }
     Ok(words)
 }
 
@@ -95,6 +107,23 @@ mod tests {
         assert_eq!(split("# only a comment").expect("ok"), Vec::<String>::new());
         assert!(split("bind \"${ADDR}\"").is_err());
         assert!(split("bind \"open").is_err());
+    }
+
+    #[test]
+    fn a_control_character_in_a_word_is_refused_but_not_in_a_comment_or_a_crlf_end() {
+        assert!(split("frontend4\0\0as").is_err());
+        assert!(split("bind \"a\u{b}b\"").is_err());
+        assert!(split("bind 'a\tb'").is_err());
+        assert!(split("bind a\\\u{7f}").is_err());
+        assert_eq!(split("\tmaxconn\t10 # a \u{7} bell").expect("ok"), ["maxconn", "10"]);
+        assert_eq!(lines("global\r\n  maxconn 10\r").expect("ok")[1].words, ["maxconn", "10"]);
+    }
+
+    #[test]
+    fn an_empty_keyword_is_refused_but_an_empty_value_is_a_word() {
+        assert_eq!(lines("global\n  \"\" 10\n").expect_err("no keyword").0, 2);
+        assert_eq!(lines("  '' # nothing else\n").expect_err("no keyword").0, 1);
+        assert_eq!(lines("bind ''\n").expect("ok")[0].words, ["bind", ""]);
     }
 
     #[test]
