@@ -1,0 +1,174 @@
+//! One run: a plan played step by step on the peers' sockets, each read
+//! judged, until the first departure.
+
+use super::judge::{judge, Class, Departure};
+use super::peers::{PeerSock, Peers};
+use super::plan::{Plan, Step};
+use super::seen::{chunk, Seen};
+use super::Blackbox;
+use crate::proxy_peer;
+use crate::tls_peer::{Pki, TlsPeer};
+use crate::trace::Trace;
+use connseq_model::check::Who;
+use std::io;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// How one run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Every read agreed with the eager model; `compared` reads.
+    Agrees {
+        /// Reads compared.
+        compared: usize,
+    },
+    /// The first departure, after `compared` reads that agreed.
+    Departs {
+        /// Reads that agreed before it.
+        compared: usize,
+        /// The departure.
+        departure: Departure,
+    },
+    /// The harness itself failed (a socket call, a connect to the proxy).
+    HarnessError(String),
+}
+impl Blackbox {
+    /// Runs one plan against the proxy.
+    pub fn run(&mut self, trace: &Trace, plan: &Plan) -> RunOutcome {
+        let mut peers = Peers::default();
+        let outcome = match self.run_plan(trace, plan, &mut peers) {
+            Ok((compared, None)) => RunOutcome::Agrees { compared },
+            Ok((compared, Some(departure))) => RunOutcome::Departs { compared, departure },
+            Err(e) => RunOutcome::HarnessError(e.to_string()),
+        };
+        // Leave nothing behind for the next run: close everything and let
+        // the proxy end its sessions.
+        drop(peers);
+        self.settle_peers(&mut Peers::default());
+        outcome
+    }
+
+    fn run_plan(&mut self, trace: &Trace, plan: &Plan, p: &mut Peers) -> io::Result<(usize, Option<Departure>)> {
+        // Connections of an earlier run that came late.
+        while self.port.try_accept().is_some() {}
+        self.port.answer(!plan.refuse)?;
+        let c = TcpStream::connect_timeout(&self.target, self.settle.bound)?;
+        c.set_nodelay(true)?;
+        c.set_nonblocking(true)?;
+        // The source a PROXY header to the server must give: the one the
+        // client's header gave, or the client's own address.
+        let source = if plan.layers.proxy_in { proxy_peer::CLIENT_SOURCE } else { c.local_addr()? };
+        let pki = if plan.layers.tls_front || plan.layers.tls_back { Some(Pki::get()?) } else { None };
+        p.client = Some(PeerSock::new(c));
+        self.settle_peers(p);
+        let mut compared = 0;
+        for planned in &plan.steps {
+            let action = match planned.at.and_then(|i| trace.actions.get(i)) {
+                Some(a) => a.to_string(),
+                None => String::new(),
+            };
+            match planned.step {
+                Step::Send(who) => {
+                    let n = p.sent[who as usize];
+                    p.sent[who as usize] += 1;
+                    if let Some(s) = p.sock(who) {
+                        s.send_chunk(&chunk(who, n));
+                    }
+                    self.settle_peers(p);
+                }
+                Step::SendHeader => {
+                    let header = proxy_peer::client_header(self.proxy_version);
+                    if let Some(s) = p.sock(Who::Client) {
+                        s.send_raw(&header);
+                    }
+                    self.settle_peers(p);
+                }
+                Step::SendHello => {
+                    if let (Some(s), Some(pki)) = (p.client.as_mut(), pki) {
+                        let mut tls = TlsPeer::client(pki)?;
+                        let r = tls.flush(&mut s.s);
+                        s.note_write(r);
+                        s.tls = Some(tls);
+                    }
+                    self.settle_peers(p);
+                }
+                Step::Tickets => {
+                    if let Some(PeerSock { s, tls: Some(tls), .. }) = p.client.as_mut() {
+                        tls.read_through_tickets(s)?;
+                    }
+                }
+                Step::Read { who, expect, phase } => {
+                    let Some(s) = p.sock(who) else { continue };
+                    let (seen, bytes) = if expect.seen == Seen::Header {
+                        s.read_header(self.settle.bound, source)
+                    } else {
+                        s.read_one(self.settle.bound)
+                    };
+                    let action = if planned.at.is_some() { action } else { format!("the {who} reads") };
+                    if let Some(d) = judge(s, who, expect, phase, seen, &bytes, planned.at, action, self.settle.bound) {
+                        return Ok((compared, Some(d)));
+                    }
+                    compared += 1;
+                    // A read may let the proxy send more (room on its
+                    // wire), and a TLS peer's read may answer (its flight,
+                    // its Finished).
+                    if seen == Seen::Data || seen.handshake() {
+                        self.settle_peers(p);
+                    }
+                }
+                Step::ShutWrite(who) => {
+                    if let Some(s) = p.sock(who) {
+                        s.shut_write();
+                    }
+                    self.settle_peers(p);
+                }
+                Step::Close(who) => {
+                    drop(p.take(who));
+                    self.settle_peers(p);
+                }
+                Step::Abort(who) => {
+                    if let Some(s) = p.take(who) {
+                        socket2::SockRef::from(&s.s).set_linger(Some(Duration::ZERO))?;
+                    }
+                    self.settle_peers(p);
+                }
+                Step::Wait { time, .. } => {
+                    std::thread::sleep(time);
+                    self.settle_peers(p);
+                }
+                Step::Accept => {
+                    let deadline = Instant::now() + self.settle.bound;
+                    while p.pending.is_empty() && Instant::now() < deadline {
+                        if let Some(s) = self.port.try_accept() {
+                            p.pending.push_back(PeerSock::new(s));
+                        } else {
+                            std::thread::sleep(self.settle.poll);
+                        }
+                    }
+                    match p.pending.pop_front() {
+                        Some(mut s) => {
+                            if let (true, Some(pki)) = (plan.layers.tls_back, pki) {
+                                s.tls = Some(TlsPeer::server(pki)?);
+                            }
+                            p.server = Some(s);
+                        }
+                        None => {
+                            return Ok((
+                                compared,
+                                Some(Departure {
+                                    class: Class::Other,
+                                    at: planned.at,
+                                    action,
+                                    who: Who::Server,
+                                    expected: "a connection from the proxy".into(),
+                                    actual: format!("none within {:?}", self.settle.bound),
+                                }),
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+        Ok((compared, None))
+    }
+}
