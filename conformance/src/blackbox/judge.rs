@@ -47,6 +47,12 @@ pub enum Class {
     /// closed without one, or was cut); the peer got a close_notify: the
     /// proxy told a clean end that did not happen.
     CloseNotifyForged,
+    /// The client aborted while the model's proxy, its one-chunk request
+    /// buffer full, could not read the RST; the proxy, with room, read it
+    /// at once and answered the abort then, so the server's connection
+    /// ended (or its handshake stopped) before what the model delivers
+    /// there. A bigger model buffer has the same behaviour (explained).
+    AbortReadEarly,
     /// Anything else: wrong bytes, an RST that never came, no connection to
     /// the server.
     Other,
@@ -54,7 +60,7 @@ pub enum Class {
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 13] = [
+    pub const ALL: [Class; 14] = [
         Class::DataLost,
         Class::RstInsteadOfFin,
         Class::FinInsteadOfRst,
@@ -67,6 +73,7 @@ impl Class {
         Class::TlsHandshake,
         Class::CloseNotifyMissing,
         Class::CloseNotifyForged,
+        Class::AbortReadEarly,
         Class::Other,
     ];
 
@@ -85,13 +92,14 @@ impl Class {
             Class::TlsHandshake => "TLS handshake departs",
             Class::CloseNotifyMissing => "end without close_notify",
             Class::CloseNotifyForged => "close_notify for a truncated stream",
+            Class::AbortReadEarly => "client abort read early (model's one-chunk buffer)",
             Class::Other => "other",
         }
     }
 
     /// The model accounts for the departure: it is no finding about the proxy.
     pub const fn explained(self) -> bool {
-        matches!(self, Class::RstAfterDelivery)
+        matches!(self, Class::RstAfterDelivery | Class::AbortReadEarly)
     }
 }
 

@@ -7,7 +7,7 @@ use super::seen::{Expect, Seen};
 use crate::pace::{Pace, Timeouts};
 use crate::trace::Trace;
 use connseq_model::check::{Feature, Piece, SysAction, SysState, System, Who};
-use connseq_model::core::TimerKind;
+use connseq_model::core::{Dir, SiState, Side, TimerKind};
 use std::time::Duration;
 
 /// Where a read falls in a run.
@@ -124,6 +124,15 @@ pub struct Plan {
     /// Trace actions the eager model does not take (a send or a close
     /// after an RST it already read, say): left out of the run.
     pub skipped: usize,
+    /// The step at which the client aborts while the eager model's proxy
+    /// cannot read the RST: its request buffer is full (the model's one
+    /// chunk), so the RST waits on the wire. A real proxy with room reads it
+    /// at once and answers the client's abort then (the note's `CON -> DIS`
+    /// while its server connection is not carrying data); what the server
+    /// sees after it may end earlier than in the model ([`Class::AbortReadEarly`]).
+    ///
+    /// [`Class::AbortReadEarly`]: super::judge::Class::AbortReadEarly
+    pub abort_behind_full_buffer: Option<usize>,
 }
 
 impl Plan {
@@ -207,7 +216,10 @@ impl Plan {
             }
             steps.push(*p);
         }
-        Some(Plan { refuse: self.refuse, layers: self.layers, steps, skipped: self.skipped })
+        // The abort's step moves by the pauses inserted before it.
+        let abort_behind_full_buffer =
+            self.abort_behind_full_buffer.map(|k| k + paused.iter().filter(|&&i| i <= k).count());
+        Some(Plan { refuse: self.refuse, layers: self.layers, steps, skipped: self.skipped, abort_behind_full_buffer })
     }
 }
 
@@ -340,6 +352,7 @@ pub fn plan(sys: &System, trace: &Trace, timeouts: &Timeouts) -> Result<Plan, St
     let mut steps = Vec::new();
     let mut skipped = 0;
     let mut server_open = false;
+    let mut abort_behind_full_buffer = None;
     let mut elapsed = Duration::ZERO;
     for (i, &a) in trace.actions.iter().enumerate() {
         let at = Some(i);
@@ -413,6 +426,9 @@ pub fn plan(sys: &System, trace: &Trace, timeouts: &Timeouts) -> Result<Plan, St
             s = sys.step(&s, a, None);
         }
         eager(sys, &mut s, refuse)?;
+        if step == Step::Abort(Who::Client) && rst_behind_full_buffer(sys, &s) {
+            abort_behind_full_buffer.get_or_insert(steps.len());
+        }
         steps.push(Planned { at, step });
     }
     let open = |who: Who| who == Who::Client || server_open;
@@ -444,7 +460,19 @@ pub fn plan(sys: &System, trace: &Trace, timeouts: &Timeouts) -> Result<Plan, St
             steps.push(Planned { at: None, step: Step::Read { who, expect, phase: Phase::End } });
         }
     }
-    Ok(Plan { refuse, layers, steps, skipped })
+    Ok(Plan { refuse, layers, steps, skipped, abort_behind_full_buffer })
+}
+
+/// After the eager model ran: the client's RST waits on the proxy's wire
+/// because the request buffer has no room for a read, while the server
+/// connection does not carry data yet (the core abandons such an attempt
+/// on a client abort it reads; once the server connection is established
+/// it delivers what it holds either way).
+fn rst_behind_full_buffer(sys: &System, s: &SysState) -> bool {
+    let x = &s.sess[0];
+    let not_carrying =
+        matches!(x.core.si(Side::Back), SiState::Req | SiState::Que | SiState::Tar | SiState::Ass | SiState::Con);
+    x.up(Who::Client).rst && x.exec.buf[Dir::Req as usize].len() >= sys.cfg.buf_cap && not_carrying
 }
 
 #[cfg(test)]
@@ -496,6 +524,31 @@ mod tests {
         }
         // Every trace kept starts with a TLS listener and a TLS server.
         assert!(traces.iter().all(|t| sys.init_states()[t.init].sess[0].env.tls_front));
+    }
+
+    #[test]
+    fn a_client_abort_behind_the_models_full_buffer_is_marked_only_before_the_server_carries_data() {
+        let cfg = ModelConfig::preset(Preset::Small);
+        let sys = System::new(cfg.with(Feature::TlsFront).with(Feature::TlsBack));
+        let traces: Vec<Trace> = sources::bfs_traces(&sys, 10).into_iter().filter(|t| fits_layers(&sys, t)).collect();
+        let plans: Vec<Plan> = traces.iter().filter_map(|t| plan(&sys, t, &Timeouts::default()).ok()).collect();
+        let aborts = plans.iter().filter(|p| p.steps.iter().any(|s| s.step == Step::Abort(Who::Client))).count();
+        let marked: Vec<&Plan> = plans.iter().filter(|p| p.abort_behind_full_buffer.is_some()).collect();
+        assert!(!marked.is_empty(), "no abort of {aborts} waits behind the full buffer");
+        assert!(marked.len() < aborts, "{} of {aborts} aborts marked", marked.len());
+        for p in &marked {
+            let k = p.abort_behind_full_buffer.expect("marked");
+            assert_eq!(p.steps[k].step, Step::Abort(Who::Client));
+            // The request the buffer holds was sent before.
+            assert!(p.steps[..k].iter().any(|s| s.step == Step::Send(Who::Client)));
+        }
+        // A slow variant moves the mark with the step.
+        let pace = Pace::new(Timeouts::default(), 8, 0);
+        for p in marked.iter().filter_map(|p| p.slowed(&pace)) {
+            let k = p.abort_behind_full_buffer.expect("kept");
+            assert_eq!(p.steps[k].step, Step::Abort(Who::Client));
+        }
+        eprintln!("{} plans, {aborts} with a client abort, {} marked", plans.len(), marked.len());
     }
 
     #[test]

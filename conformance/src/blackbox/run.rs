@@ -62,7 +62,7 @@ impl Blackbox {
         p.client = Some(PeerSock::new(c));
         self.settle_peers(p);
         let mut compared = 0;
-        for planned in &plan.steps {
+        for (i, planned) in plan.steps.iter().enumerate() {
             let action = match planned.at.and_then(|i| trace.actions.get(i)) {
                 Some(a) => a.to_string(),
                 None => String::new(),
@@ -105,7 +105,12 @@ impl Blackbox {
                         s.read_one(self.settle.bound)
                     };
                     let action = if planned.at.is_some() { action } else { format!("the {who} reads") };
-                    if let Some(d) = judge(s, who, expect, phase, seen, &bytes, planned.at, action, self.settle.bound) {
+                    if let Some(mut d) =
+                        judge(s, who, expect, phase, seen, &bytes, planned.at, action, self.settle.bound)
+                    {
+                        if abort_read_early(plan, i, who, seen, d.class) {
+                            d.class = Class::AbortReadEarly;
+                        }
                         return Ok((compared, Some(d)));
                     }
                     compared += 1;
@@ -171,4 +176,17 @@ impl Blackbox {
         }
         Ok((compared, None))
     }
+}
+
+/// Whether a departure the server sees at step `i` is the model's bound on
+/// the request buffer ([`Class::AbortReadEarly`]): the client aborted
+/// before, while the eager model's proxy could not read the RST, and the
+/// server got the end the proxy's earlier answer to that abort gives (its
+/// FIN, or a close_notify it read ahead of the RST) where the model still
+/// has the request, the handshake or the plain end to deliver.
+fn abort_read_early(plan: &Plan, i: usize, who: Who, seen: Seen, class: Class) -> bool {
+    plan.abort_behind_full_buffer.is_some_and(|k| k < i)
+        && who == Who::Server
+        && matches!(seen, Seen::Fin | Seen::CloseNotify)
+        && matches!(class, Class::DataLost | Class::TlsHandshake | Class::CloseNotifyForged | Class::ClosedEarly)
 }
