@@ -219,6 +219,27 @@ fn splice_auto_switches_to_the_pipe_only_once_the_buffer_is_empty() {
 }
 
 #[test]
+fn a_channel_without_a_pipe_reads_into_the_buffer_at_once_and_for_good() {
+    let mut d = established(splice(SpliceMode::Always));
+    d.readable(Side::Front);
+    // The runtime could not have a pipe: nothing was read, the socket is
+    // still readable, so the core reads again, into the buffer.
+    d.perform(RECV_CLIENT_PIPE, Outcome::NoResource);
+    assert!(d.s.req.no_pipe);
+    assert!(!d.s.front.error, "no pipe is no fault of the client's");
+    d.perform(RECV_CLIENT, Outcome::Data { full: false });
+    d.perform(SEND_SERVER, Outcome::Sent { drained: true });
+    d.perform(RECV_CLIENT, Outcome::WouldBlock);
+    d.client_sends(Sink::Buffer, false);
+    assert_eq!(d.s.req.pipe, Fill::Empty);
+    d.perform(SEND_SERVER, Outcome::Sent { drained: true });
+    d.perform(RECV_CLIENT, Outcome::WouldBlock);
+    // The other channel still splices.
+    d.readable(Side::Back);
+    d.expect(Action::Recv { side: Side::Back, into: Sink::Pipe });
+}
+
+#[test]
 fn pipe_is_flushed_before_the_buffer_is_used_again() {
     let mut d = established(splice(SpliceMode::Always));
     d.client_sends(Sink::Pipe, true);

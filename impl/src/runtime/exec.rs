@@ -29,7 +29,7 @@ use super::Breakage;
 use crate::config::{ProxyVersion, Verdict};
 use crate::pool::{BufPool, NoPipe, PipePool};
 use crate::sys::{pipe, socket};
-use connseq_model::core::{backend, Action, Millis, Outcome, Pick, RuleStage, Side, Sink, Source, SpliceMode};
+use connseq_model::core::{backend, Action, Millis, Outcome, Pick, RuleStage, Side, Sink, Source};
 use connseq_proxy_protocol as pp;
 use connseq_tls::{Flush, Read as TlsRead, Step, TlsConn, Write as TlsWrite};
 use mio::net::TcpStream;
@@ -683,18 +683,14 @@ impl Exec<'_> {
     /// out of descriptors, or splice is not supported here (`ENOSYS`, or
     /// `EINVAL` for this socket, on a splice into an empty pipe).
     ///
-    /// The core's decision cannot be changed, and its fill levels must match
-    /// the runtime's: reading into the buffer now would leave the bytes where
-    /// the core does not believe they are, and `Data` would claim bytes that
-    /// are not there. So nothing is read: the session's configuration
-    /// becomes `SpliceMode::Never` for good, the action is answered with
-    /// `WouldBlock` (true: nothing moved, the pipe is empty as the core
-    /// believes), and `rearm_read` makes the worker report the side readable
-    /// again at once, so the socket's data is read, now into the buffer,
-    /// without waiting for an edge that already happened. The pool stops
-    /// handing out pipes after `ENOSYS`, so new sessions start with `Never`.
-    /// The loopback kernel of the tests supports splice: the unsupported
-    /// path is not exercised by them.
+    /// Nothing is read (reading into the buffer would put bytes where the
+    /// core does not believe they are): the action is answered with
+    /// `NoResource`, which is what happened, and the core switches this
+    /// channel to the buffer (`Channel::no_pipe`) and reads again at once,
+    /// as the socket is still readable. The pool stops handing out pipes
+    /// after `ENOSYS`, so new sessions start with `SpliceMode::Never`.
+    /// Tested with splice's `EINVAL` and a pipe that cannot be made injected
+    /// (`impl/tests/faults.rs`); the loopback kernel itself supports splice.
     fn splice_fallback(&mut self, slot: &mut Slot, side: Side, why: NoPipe) -> Outcome {
         match why {
             NoPipe::Limit => {}
@@ -702,11 +698,11 @@ impl Exec<'_> {
             NoPipe::Os(e) if pipe::is_unsupported(&e) => {
                 warn!(target: "connseq::runtime", "{}: splice not supported ({e}); using buffers", slot.client);
             }
-            NoPipe::Os(e) => warn!(target: "connseq::runtime", "{}: no pipe ({e}); using buffers", slot.client),
+            NoPipe::Os(e) => {
+                warn!(target: "connseq::runtime", "{}: no pipe ({e}) on the {side} side; using buffers", slot.client)
+            }
         }
-        slot.cfg.splice = SpliceMode::Never;
-        slot.rearm_read = Some(side);
-        Outcome::WouldBlock
+        Outcome::NoResource
     }
 
     /// Splices the output channel's pipe into `side`'s socket.

@@ -70,14 +70,11 @@ pub(crate) const ACK_POLL: Millis = 10;
 #[derive(Debug)]
 pub(crate) struct Slot {
     pub(crate) core: Session,
-    /// The configuration the core runs with: the listener's, except that
-    /// splice is turned off (`SpliceMode::Never`) when pipes cannot be used
-    /// (see `Exec::splice_fallback`).
+    /// The configuration the core runs with, fixed at accept: the
+    /// listener's, with splice off (`SpliceMode::Never`) when this kernel
+    /// cannot splice at all (a pipe that cannot be had later is an outcome
+    /// the core answers: `Exec::splice_fallback`).
     pub(crate) cfg: SessionConfig,
-    /// Set by the executor when it answered a `Recv` with `WouldBlock`
-    /// without having read the socket (the splice fallback): the worker then
-    /// tells the core that side is readable again, so no edge is lost.
-    pub(crate) rearm_read: Option<Side>,
     /// Index of the listener configuration.
     pub(crate) listener: usize,
     /// The entry of the configurations its backend comes from: the
@@ -137,7 +134,6 @@ impl Slot {
         Slot {
             core,
             cfg,
-            rearm_read: None,
             listener,
             route: listener,
             front: Sock { stream: Some(stream), ..Sock::default() },

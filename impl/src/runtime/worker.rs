@@ -946,13 +946,7 @@ impl Worker {
                 let cfg = slot.cfg;
                 let Some(action) = slot.core.poll_action(&cfg) else { break };
                 let outcome = exec.run(slot, action);
-                // The executor may have turned splice off for this session.
-                let cfg = slot.cfg;
                 slot.core.handle_outcome(&cfg, action, outcome, now);
-                if let Some(side) = slot.rearm_read.take() {
-                    slot.sock(side).edge = true;
-                    slot.core.handle_ready(&cfg, side, true, false, now);
-                }
             }
             for (side, token) in [(Side::Front, Token(back_token.0 - 1)), (Side::Back, back_token)] {
                 let sock = slot.sock(side);

@@ -161,6 +161,10 @@ pub struct Channel {
     /// it ended its stream: with `propagate_abort`, the consumer's peer is
     /// owed an RST once the channel is flushed. Never set without it.
     pub aborted: bool,
+    /// No pipe could be had for a splice on this channel (the runtime's
+    /// pipe limit, a kernel without splice, an error making one): it
+    /// carries its data through the buffer from then on.
+    pub no_pipe: bool,
 }
 
 impl Channel {

@@ -235,7 +235,8 @@ pub enum Outcome {
     Pick(Pick),
     /// The rules' answer: accept (`true`) or reject.
     Verdict(bool),
-    /// A local resource ran out (EMFILE, no buffer).
+    /// A local resource ran out (EMFILE, no buffer; for a recv into the
+    /// pipe: no pipe could be had, and nothing was read).
     NoResource,
 }
 
@@ -808,6 +809,9 @@ impl Session {
                     ch.flags.set(ChanFlags::ERR_IN);
                 }
             }
+            // No pipe for a splice: nothing was read, and the socket is as
+            // readable as before; this channel goes through the buffer now.
+            Outcome::NoResource if into == Sink::Pipe => self.chan_mut(dir).no_pipe = true,
             _ => self.peer_failed(cfg, side, outcome),
         }
     }
@@ -1559,6 +1563,7 @@ impl Session {
             (c.data == DataLayer::Raw && other.data == DataLayer::Raw) || cfg.mutant.has(Mutant::SpliceOverTls);
         let early_switch = cfg.mutant.has(Mutant::SpliceWhileBuffered) && ch.buf != Fill::Empty;
         let splice_ok = raw_both
+            && !ch.no_pipe
             && match cfg.splice {
                 SpliceMode::Never => false,
                 SpliceMode::Auto => ch.seen_data || early_switch,
