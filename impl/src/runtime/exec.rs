@@ -74,8 +74,16 @@ fn is_resource_error(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
 }
 
+/// The core asked for an action this session cannot perform (a reply it
+/// has none of, a PROXY header its listener does not send, a send from an
+/// empty buffer): the core and the runtime disagree, which is a bug. Debug
+/// builds and tests stop on it; a release build logs it and answers with
+/// the outcome that closes the session.
 fn internal(slot: &Slot, action: Action, outcome: Outcome) -> Outcome {
     error!(target: "connseq::runtime", "internal error: {}: unsupported action {action:?} in this runtime; closing", slot.client);
+    if cfg!(debug_assertions) {
+        panic!("{}: the core asked for {action:?}, which this session cannot perform", slot.client);
+    }
     outcome
 }
 

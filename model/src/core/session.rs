@@ -1035,6 +1035,7 @@ impl Session {
     /// handlers that complete at once, FIN propagation, active shutr, the
     /// close decision, stream-interface moves, timers.
     fn update<B: Bugs>(&mut self, cfg: &SessionConfig<B>, now: Millis) {
+        let mut settled = false;
         for _ in 0..8 {
             let before = *self;
             self.run_instant_handlers(cfg);
@@ -1047,9 +1048,13 @@ impl Session {
             }
             self.update_stream_interfaces(cfg);
             if *self == before {
+                settled = true;
                 break;
             }
         }
+        // Each pass only moves states forward: eight are more than any
+        // chain of consequences needs. One that does not settle is a bug.
+        debug_assert!(settled, "the session's update did not settle in 8 passes: {self:?}");
         self.update_timers(cfg, now);
     }
 
