@@ -120,7 +120,7 @@ fn reset_while_sending_close_notify_is_a_server_fault_only_if_no_fin_came_before
         let mut d = established(tls_back());
         d.readable(Side::Front);
         d.perform(RECV_CLIENT, Outcome::Eof);
-        d.perform(Action::DataShutw(Side::Back), Outcome::Reset);
+        d.perform(Action::DataShutw(Side::Back), Outcome::PeerClosed);
         assert_eq!(d.code(), "--", "nothing was lost on the close_notify");
         assert_eq!(d.op(Side::Back, Op::CtrlShutw), OpStatus::Done, "no FIN after an RST");
         assert!(d.flag(Dir::Req, ChanFlags::SHUT_OUT | ChanFlags::ERR_OUT));
@@ -138,7 +138,7 @@ fn a_failed_send_keeps_what_the_peer_sent_before_its_fin() {
     // answer is still read and forwarded, then its FIN.
     let mut d = established(config());
     d.client_sends(Sink::Buffer, false);
-    d.perform(Action::Send { side: Side::Back, from: Source::Buffer, more: false }, Outcome::Reset);
+    d.perform(Action::Send { side: Side::Back, from: Source::Buffer, more: false }, Outcome::PeerClosed);
     assert_eq!(d.code(), "SD", "the request was lost: the server's fault");
     assert!(d.flag(Dir::Req, ChanFlags::ERR_OUT));
     assert_eq!(d.s.back.state, ConnState::Established, "its input is still to be read");
@@ -147,6 +147,19 @@ fn a_failed_send_keeps_what_the_peer_sent_before_its_fin() {
     d.perform(Action::Recv { side: Side::Front, into: Sink::Discard }, Outcome::WouldBlock);
     d.server_sends(Sink::Buffer, false);
     d.expect(SEND_CLIENT);
+}
+
+#[test]
+fn a_send_that_meets_an_rst_with_no_fin_before_it_ends_both_directions() {
+    // ECONNRESET: nothing the server sent is left to read, and with
+    // propagate-abort the client is owed the server's abort.
+    let cfg = SessionConfig { propagate_abort: true, ..config() };
+    let mut d = established(cfg);
+    d.client_sends(Sink::Buffer, false);
+    d.perform(Action::Send { side: Side::Back, from: Source::Buffer, more: false }, Outcome::Reset);
+    assert_eq!(d.code(), "SD");
+    assert_eq!(d.s.back.state, ConnState::Error, "the server's connection is gone both ways");
+    assert!(d.s.res.aborted, "the abort is owed to the client");
 }
 
 // ----------------------------------------------------------------------

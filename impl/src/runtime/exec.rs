@@ -144,11 +144,15 @@ impl Exec<'_> {
         // the FIN, then 0: it fails the writes only. Any other reset fails
         // every call (the model's sticky `Wire::rst`; Linux reports it once).
         let writes = !matches!(action, Action::Recv { .. } | Action::RecvProxyHeader);
+        // The sends the core tells apart (`Outcome::PeerClosed`): a TLS
+        // handshake that fails is a failed handshake either way.
+        let sends = matches!(action, Action::Send { .. } | Action::DataShutw(_) | Action::CheckSendQueue(_));
+        let refused = if sends { Outcome::PeerClosed } else { Outcome::Reset };
         if let Some(side) = io_side {
             let sock = slot.sock(side);
             let after_fin = !sock.reset && sock.error == Some(libc::EPIPE);
             if after_fin && writes {
-                return Outcome::Reset;
+                return refused;
             }
             if sock.reset || (!after_fin && sock.error.is_some_and(is_reset)) {
                 sock.reset = true;
@@ -156,7 +160,11 @@ impl Exec<'_> {
             }
         }
         self.send_errno = None;
-        let outcome = self.perform(slot, action);
+        let _ = socket::take_tls_send_errno();
+        let mut outcome = self.perform(slot, action);
+        if outcome == Outcome::Reset && self.send_errno.is_none() {
+            self.send_errno = socket::take_tls_send_errno();
+        }
         if let (Action::Send { side: Side::Front, .. }, Outcome::WouldBlock) = (action, outcome) {
             if self.shared.broken(Breakage::WritableNotRearmed) {
                 // The bug: writable interest is dropped while the client is
@@ -174,7 +182,10 @@ impl Exec<'_> {
                 // This send met the RST first, as EPIPE: it came after the
                 // peer's FIN.
                 sock.error = Some(libc::EPIPE);
-            } else if !(after_fin && writes) {
+                outcome = refused;
+            } else if after_fin && writes {
+                outcome = refused;
+            } else {
                 sock.reset = true;
             }
         }

@@ -103,12 +103,33 @@ impl connseq_tls::SocketIo for TlsSocketIo {
     }
 
     fn send(&self, sock: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
-        send_vectored(Call::TlsSend, &sock, &[io::IoSlice::new(buf)])
+        note_tls_send(send_vectored(Call::TlsSend, &sock, &[io::IoSlice::new(buf)]))
     }
 
     fn send_vectored(&self, sock: BorrowedFd<'_>, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        send_vectored(Call::TlsSend, &sock, bufs)
+        note_tls_send(send_vectored(Call::TlsSend, &sock, bufs))
     }
+}
+
+thread_local! {
+    /// The errno of this thread's last TLS record send that failed: the TLS
+    /// layer reports a failed write as a reset, and the runtime needs to
+    /// tell `EPIPE` (the RST came after the peer's FIN) from `ECONNRESET`.
+    static TLS_SEND_ERRNO: std::cell::Cell<Option<i32>> = const { std::cell::Cell::new(None) };
+}
+
+fn note_tls_send(r: io::Result<usize>) -> io::Result<usize> {
+    if let Err(e) = &r {
+        if e.kind() != io::ErrorKind::WouldBlock {
+            TLS_SEND_ERRNO.with(|c| c.set(e.raw_os_error()));
+        }
+    }
+    r
+}
+
+/// Takes the errno of this thread's last failed TLS record send (see [`TlsSocketIo`]).
+pub fn take_tls_send_errno() -> Option<i32> {
+    TLS_SEND_ERRNO.with(|c| c.take())
 }
 
 /// `recv(MSG_DONTWAIT)` into `buf`, retrying `EINTR`.

@@ -48,7 +48,12 @@ impl System {
         if let Some(side) = handshake_side(action) {
             if matches!(
                 outcome,
-                Outcome::Invalid | Outcome::Eof | Outcome::EofEmpty | Outcome::Reset | Outcome::Truncated
+                Outcome::Invalid
+                    | Outcome::Eof
+                    | Outcome::EofEmpty
+                    | Outcome::Reset
+                    | Outcome::PeerClosed
+                    | Outcome::Truncated
             ) {
                 let who = peer_of(side);
                 n.sess[i].peer_mut(who).hs_broken = true;
@@ -130,7 +135,7 @@ impl System {
                 let who = peer_of(side);
                 let x = &n.sess[i];
                 if x.up(who).refuses_sends() {
-                    return Outcome::Reset;
+                    return send_refused(x.up(who));
                 }
                 if x.down(who).full(self.cfg.wire_cap) {
                     n.witness(Witness::PostponedShutw);
@@ -182,7 +187,7 @@ impl System {
                 let who = peer_of(side);
                 let x = &n.sess[i];
                 if x.up(who).refuses_sends() {
-                    return Outcome::Reset;
+                    return send_refused(x.up(who));
                 }
                 // The wire does not tell the sender's queue from the
                 // receiver's: empty means the peer read it all, which is more
@@ -477,12 +482,14 @@ impl System {
         let d = side.output() as usize;
         let x = &mut n.sess[i];
         if x.up(who).refuses_sends() {
-            // EPIPE / ECONNRESET: the peer reset this connection.
-            if self.cfg.has(Feature::PropagateAbort) {
+            // ECONNRESET: the peer reset this connection; EPIPE: it closed,
+            // then reset (what it sent before its FIN is still readable).
+            if self.cfg.has(Feature::PropagateAbort) && x.up(who).rst {
                 x.exec.rst_seen[side as usize] = true;
             }
+            let outcome = send_refused(x.up(who));
             self.excuse_reset_in_handshake(n, i, side);
-            return Outcome::Reset;
+            return outcome;
         }
         if x.down(who).full(self.cfg.wire_cap) {
             return Outcome::WouldBlock;
@@ -584,5 +591,16 @@ impl System {
                 n.violate(Violation::AbortBeforeData);
             }
         }
+    }
+}
+
+/// A send to a peer whose wire refuses it: `Reset` for an RST with no FIN
+/// before it (ECONNRESET), `PeerClosed` for one that came after the FIN
+/// (Linux's EPIPE in CLOSE-WAIT), whose wire still holds what came before.
+fn send_refused(w: &Wire) -> Outcome {
+    if w.rst {
+        Outcome::Reset
+    } else {
+        Outcome::PeerClosed
     }
 }

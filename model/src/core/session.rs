@@ -235,6 +235,12 @@ pub enum Outcome {
     Pick(Pick),
     /// The rules' answer: accept (`true`) or reject.
     Verdict(bool),
+    /// A send met the RST that answered data sent after the peer's FIN
+    /// (Linux: `EPIPE` as the socket's first error, CLOSE-WAIT): the peer
+    /// takes nothing more, and what it sent before its FIN is still
+    /// readable. `Reset` is an RST with no FIN before it: both directions
+    /// are gone.
+    PeerClosed,
     /// A local resource ran out (EMFILE, no buffer; for a recv into the
     /// pipe: no pipe could be had, and nothing was read).
     NoResource,
@@ -631,7 +637,7 @@ impl Session {
                     _ if side == Side::Back && self.si_back == SiState::Con => {
                         self.connect_failed(cfg, Cause::Server);
                     }
-                    Outcome::Eof | Outcome::Truncated | Outcome::Reset => {
+                    Outcome::Eof | Outcome::Truncated | Outcome::Reset | Outcome::PeerClosed => {
                         self.record_peer_fault(side);
                         self.peer_gone(cfg, side);
                     }
@@ -715,10 +721,14 @@ impl Session {
                     c.ops.advance(Op::DataShutw, OpStatus::Started);
                     self.chan_mut(side.output()).flags.set(ChanFlags::FULL_OUT);
                 }
-                // The peer reset: nothing was lost on this step (a
-                // close_notify), and its input may still hold what it sent
-                // before its FIN; the recv that follows tells.
-                _ => self.output_failed(cfg, side),
+                // The peer closed, then reset: nothing was lost on this
+                // step (a close_notify), and its input still holds what it
+                // sent before its FIN.
+                Outcome::PeerClosed => self.output_failed(cfg, side),
+                _ => {
+                    self.record_peer_fault(side);
+                    self.peer_gone(cfg, side);
+                }
             },
             Action::CtrlShutw(side) => {
                 // shutdown(SHUT_WR) does not block; ENOTCONN counts as done.
@@ -865,8 +875,9 @@ impl Session {
             },
             Outcome::WouldBlock => self.chan_mut(dir).flags.set(ChanFlags::FULL_OUT),
             _ if side == Side::Back && self.si_back == SiState::Con => self.connect_failed(cfg, Cause::Server),
-            Outcome::Reset if matches!(from, Source::Buffer | Source::Pipe) => {
-                // Data the peer will never read: its fault.
+            Outcome::PeerClosed if matches!(from, Source::Buffer | Source::Pipe) => {
+                // Data the peer will never read, after its FIN: its fault;
+                // what it sent before that FIN is still to be read.
                 self.record_peer_fault(side);
                 self.output_failed(cfg, side);
             }
@@ -874,12 +885,12 @@ impl Session {
         }
     }
 
-    /// A send on `side` (data or the close_notify) failed with a reset: the
-    /// peer takes nothing more, so this output is shut in error and its
-    /// shutdown steps are moot. An RST that came after the peer's FIN leaves
-    /// what the peer sent before that FIN readable (Linux's CLOSE-WAIT), so
-    /// the input stays open: its next recv reads it, then the FIN, or fails
-    /// if the RST came first; that ends the connection.
+    /// A send on `side` (data or the close_notify) met the RST that came
+    /// after the peer's FIN (`Outcome::PeerClosed`): the peer takes nothing
+    /// more, so this output is shut in error and its shutdown steps are
+    /// moot. What the peer sent before that FIN is still readable (Linux's
+    /// CLOSE-WAIT), so the input stays open: its next recv reads it, then
+    /// the FIN; that ends the connection.
     fn output_failed<B: Bugs>(&mut self, cfg: &SessionConfig<B>, side: Side) {
         if cfg.mutant.has(Mutant::SendResetEndsInput) {
             // The bug: the reset is taken for the end of both directions.
