@@ -5,7 +5,7 @@ use connseq_model::check::{Feature, ModelConfig, Preset, System};
 
 #[derive(Debug, Args)]
 pub struct ModelArgs {
-    /// Preset: small (seconds), default (half a minute), io (partial I/O, a minute and more), queue (two sessions contend for the servers, under a minute), full (every feature).
+    /// Preset: small (seconds), default (about a minute), io (partial I/O, about three minutes), queue (two sessions contend for the servers, about two minutes), full (every feature).
     #[arg(long, default_value = "small")]
     pub preset: Preset,
     /// Switch a feature on (repeatable): tls-front, tls-back, proxy-in,
