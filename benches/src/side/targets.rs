@@ -66,9 +66,23 @@ pub struct Proxy {
     pub listeners: Vec<(&'static str, SocketAddr)>,
 }
 
-/// A port of 127.0.0.1 free right now.
-fn free_port() -> io::Result<SocketAddr> {
-    TcpListener::bind("127.0.0.1:0")?.local_addr()
+/// `n` distinct ports of 127.0.0.1 free right now: every probe socket stays
+/// bound until all are chosen, so that no two routes get the same port.
+fn free_ports(n: usize) -> io::Result<Vec<SocketAddr>> {
+    let held = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<io::Result<Vec<_>>>()?;
+    held.iter().map(TcpListener::local_addr).collect()
+}
+
+/// The last lines of a proxy's log, for an error message.
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(12)..].join("\n    ");
+    if tail.is_empty() {
+        "(the log is empty)".to_owned()
+    } else {
+        format!("    {tail}")
+    }
 }
 
 /// How a proxy is started.
@@ -88,12 +102,28 @@ impl Proxy {
     /// Starts `kind` with `threads` threads and a listener per route; waits
     /// until it accepts.
     pub fn start(kind: Kind, setup: &Setup, routes: &RouteSet, threads: usize, maxconn: usize) -> io::Result<Proxy> {
-        let mut listeners = Vec::new();
-        for (name, _, _) in &routes.routes {
-            listeners.push((*name, free_port()?));
+        // A port chosen free can be taken by another process before the
+        // proxy binds it: a start that fails is tried again on new ports.
+        const ATTEMPTS: usize = 3;
+        let mut last = None;
+        for attempt in 1..=ATTEMPTS {
+            match Proxy::start_once(kind, setup, routes, threads, maxconn) {
+                Ok(proxy) => return Ok(proxy),
+                Err(e) => {
+                    eprintln!("side-by-side: {kind} start, attempt {attempt} of {ATTEMPTS}: {e}");
+                    last = Some(e);
+                }
+            }
         }
+        Err(last.unwrap_or_else(|| io::Error::other("no attempt")))
+    }
+
+    fn start_once(kind: Kind, setup: &Setup, routes: &RouteSet, threads: usize, maxconn: usize) -> io::Result<Proxy> {
+        let names = routes.routes.iter().map(|(name, _, _)| *name);
+        let listeners: Vec<_> = names.zip(free_ports(routes.routes.len())?).collect();
         let tag = format!("{kind}-{threads}t").to_lowercase();
-        let log = std::fs::File::create(setup.dir.join(format!("{tag}.log")))?;
+        let log_path = setup.dir.join(format!("{tag}.log"));
+        let log = std::fs::File::create(&log_path)?;
         let child = match kind {
             Kind::Direct => return Err(io::Error::other("the direct path has no proxy")),
             Kind::Connseq => {
@@ -125,17 +155,28 @@ impl Proxy {
         };
         let mut proxy = Proxy { kind, child, listeners };
         let probe = proxy.listeners.iter().map(|(_, a)| *a).collect::<Vec<_>>();
-        let up = wait_until(Duration::from_secs(10), || {
+        let mut exited = None;
+        let up = wait_until(Duration::from_secs(30), || {
+            if let Ok(Some(status)) = proxy.child.try_wait() {
+                exited = Some(status);
+                return true;
+            }
             probe.iter().all(|a| TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok())
         });
-        if !up {
-            let _ = proxy.child.kill();
-            return Err(io::Error::other(format!(
-                "{kind} did not start listening; see {}",
-                setup.dir.join(format!("{tag}.log")).display()
-            )));
-        }
-        Ok(proxy)
+        let why = match (exited, up) {
+            (Some(status), _) => format!("it exited ({status})"),
+            (None, false) => {
+                let _ = proxy.child.kill();
+                let _ = proxy.child.wait();
+                "it did not listen on every port within 30 s".to_owned()
+            }
+            (None, true) => return Ok(proxy),
+        };
+        Err(io::Error::other(format!(
+            "{kind} did not start listening: {why}; {}:\n{}",
+            log_path.display(),
+            log_tail(&log_path)
+        )))
     }
 
     /// Its process, for CPU time and memory.
