@@ -7,7 +7,7 @@
 //! runtime fills with the `sys` room's calls (`sys::socket::TlsSocketIo`); their fault points
 //! are `Call::TlsRecv` and `Call::TlsSend`, so a rule can strike the TLS layer alone. Faults:
 //! EAGAIN on any call, short reads and writes of any size, ENOBUFS and ENOMEM on a TLS send,
-//! ECONNRESET and EPIPE in the middle of a TLS send.
+//! ECONNRESET and EPIPE in the middle of a TLS send, ECONNRESET and ETIMEDOUT on a TLS receive.
 //!
 //! Every session sends a pattern stream to the echo server through the proxy and reads the
 //! echo back; each peer hashes what it received (SHA-256) and records how its input ended
@@ -441,8 +441,9 @@ fn check(records: &[SessionRecord], clients: &[Client], served: &[Saw]) {
                 "{r:?}: no server connection got exactly {} bytes, then a clean end: {served:?}",
                 r.to_server
             ),
-            // A fault in the handshake: the session ends there, before any application byte.
-            "CR" | "SC" => {
+            // A fault in the handshake, or on the client's side while the proxy connects to
+            // the server: the session ends there, before any application byte moved.
+            "CR" | "SC" | "CC" => {
                 assert_eq!((r.to_server, r.to_client, c.saw.got), (0, 0, 0), "{r:?}: no byte moved: {c:?}");
             }
             other => panic!("{r:?}: unexpected code {other}: {c:?}"),
@@ -480,10 +481,10 @@ fn short_tls_reads_and_writes_of_any_size_lose_nothing() {
     }
 }
 
-/// `errno` on a TLS send, at most twice: each strike ends at most one session, in order, with
-/// a code that blames the TLS side.
-fn a_failed_tls_send_ends_that_session_in_order(test: u64, mode: Mode, errno: i32) {
-    let rules = vec![Rule::new(Call::TlsSend, Fault::Errno(errno), 50).at_most(2)];
+/// `errno` on a TLS record send or receive (`call`), at most twice: each strike ends at most
+/// one session, in order, with a code that blames the TLS side.
+fn a_failed_tls_call_ends_that_session_in_order(test: u64, mode: Mode, call: Call, errno: i32) {
+    let rules = vec![Rule::new(call, Fault::Errno(errno), 50).at_most(2)];
     let (records, struck) = run(test, mode, rules);
     let failed = failed(&records);
     assert!(
@@ -499,7 +500,7 @@ fn enobufs_or_enomem_on_a_tls_send_ends_that_session_in_order() {
     for mode in [Mode::Termination, Mode::Origination] {
         for errno in [libc::ENOBUFS, libc::ENOMEM] {
             n += 1;
-            a_failed_tls_send_ends_that_session_in_order(20 + n, mode, errno);
+            a_failed_tls_call_ends_that_session_in_order(20 + n, mode, Call::TlsSend, errno);
         }
     }
 }
@@ -510,7 +511,21 @@ fn econnreset_or_epipe_in_the_middle_of_a_tls_send_ends_that_session_in_order() 
     for mode in [Mode::Termination, Mode::Origination] {
         for errno in [libc::ECONNRESET, libc::EPIPE] {
             n += 1;
-            a_failed_tls_send_ends_that_session_in_order(30 + n, mode, errno);
+            a_failed_tls_call_ends_that_session_in_order(30 + n, mode, Call::TlsSend, errno);
+        }
+    }
+}
+
+/// A receive of TLS records fails the way a reset connection's or a dead peer's does
+/// (`ECONNRESET`; `ETIMEDOUT`, keepalive's verdict): the session ends in order, the other
+/// peer gets what the proxy took, then a clean end.
+#[test]
+fn econnreset_or_etimedout_on_a_tls_receive_ends_that_session_in_order() {
+    let mut n = 0;
+    for mode in [Mode::Termination, Mode::Origination] {
+        for errno in [libc::ECONNRESET, libc::ETIMEDOUT] {
+            n += 1;
+            a_failed_tls_call_ends_that_session_in_order(40 + n, mode, Call::TlsRecv, errno);
         }
     }
 }
