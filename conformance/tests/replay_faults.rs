@@ -15,7 +15,7 @@ use connseq::sys::fault::{self, Fault, Plan, Rule};
 use connseq::sys::Call;
 use connseq_conformance::replay::{replay_with, Outcome};
 use connseq_conformance::sources;
-use connseq_model::check::{ModelConfig, Preset, SysAction, System, Who};
+use connseq_model::check::{Feature, ModelConfig, Preset, SysAction, System, Who};
 
 /// Whether both peers ended their stream (FIN, close or RST) between the
 /// proxy's turn before `step` and `step`: then a spurious `EAGAIN` on one
@@ -78,34 +78,56 @@ fn campaign(sys: &System, plan: Option<Plan>) -> (usize, usize, usize, Vec<Strin
     (agree, other, split, bad, fault::struck_total() - before)
 }
 
+/// Spurious `EAGAIN`s and short reads and writes on `calls`, one in four
+/// each.
+fn eagain_and_short(calls: &[Call]) -> Plan {
+    let mut rules = Vec::new();
+    for &call in calls {
+        rules.push(Rule::new(call, Fault::Errno(libc::EAGAIN), 250));
+        rules.push(Rule::new(call, Fault::Short(3), 250));
+    }
+    Plan { seed: 7, rules }
+}
+
+/// Every trace that agrees without faults agrees with them, or meets what
+/// the replay names; returns how many agree under faults.
+fn agrees_under_faults(name: &str, sys: &System, plan: Plan, min_struck: u64) -> usize {
+    let (clean_agree, clean_other, _, clean_bad, _) = campaign(sys, None);
+    assert!(clean_bad.is_empty(), "{name}, without faults: {clean_bad:?}");
+    let (agree, other, split, bad, struck) = campaign(sys, Some(plan));
+    eprintln!(
+        "{name}: without faults: {clean_agree} agree, {clean_other} unsupported or explained; with {struck} faults: \
+         {agree} agree, {other} unsupported or explained, {split} a chunk split towards a closed peer, {} diverge",
+        bad.len()
+    );
+    assert!(struck > min_struck, "{name}: the faults struck: {struck}");
+    assert!(bad.is_empty(), "{name}: a fault changed what the model predicts:\n{}", bad.join("\n"));
+    // A delayed read lets a few traces meet what the replay already names:
+    // two ends read in another order, or Linux keeping a FIN the model's RST
+    // destroys (the kernel axioms). Never a divergence, and only a few.
+    assert_eq!(agree + other + split, clean_agree + clean_other);
+    assert!(split <= 30, "{name}: a chunk split towards a closed peer explains only a few traces: {split}");
+    assert!(agree + 40 >= clean_agree, "{name}: nearly every trace agrees under faults: {agree} of {clean_agree}");
+    agree
+}
+
 #[test]
 fn every_bfs_trace_of_the_small_preset_agrees_under_spurious_eagain_and_short_reads_and_writes() {
     let base = ModelConfig::preset(Preset::Small);
     // Two-chunk buffers: a short read leaves room, a short write leaves a rest.
     let sys = System::new(ModelConfig { buf_cap: 2, client_chunks: 2, server_chunks: 2, ..base });
-    let (clean_agree, clean_other, _, clean_bad, _) = campaign(&sys, None);
-    assert!(clean_bad.is_empty(), "without faults: {clean_bad:?}");
-    let plan = Plan {
-        seed: 7,
-        rules: vec![
-            Rule::new(Call::Recv, Fault::Errno(libc::EAGAIN), 250),
-            Rule::new(Call::Send, Fault::Errno(libc::EAGAIN), 250),
-            Rule::new(Call::Recv, Fault::Short(3), 250),
-            Rule::new(Call::Send, Fault::Short(3), 250),
-        ],
-    };
-    let (agree, other, split, bad, struck) = campaign(&sys, Some(plan));
-    eprintln!(
-        "without faults: {clean_agree} agree, {clean_other} unsupported or explained; with {struck} faults: {agree} agree, \
-         {other} unsupported or explained, {split} a chunk split towards a closed peer, {} diverge",
-        bad.len()
-    );
-    assert!(struck > 1_000, "the faults struck: {struck}");
-    assert!(bad.is_empty(), "a fault changed what the model predicts:\n{}", bad.join("\n"));
-    // A delayed read lets a few traces meet what the replay already names:
-    // two ends read in another order, or Linux keeping a FIN the model's RST
-    // destroys (the kernel axioms). Never a divergence, and only a few.
-    assert_eq!(agree + other + split, clean_agree + clean_other);
-    assert!(split <= 30, "a chunk split towards a closed peer explains only a few traces: {split}");
-    assert!(agree + 40 >= clean_agree, "nearly every trace agrees under faults: {agree} of {clean_agree}");
+    agrees_under_faults("small, two-chunk buffers", &sys, eagain_and_short(&[Call::Recv, Call::Send]), 1_000);
+}
+
+/// TLS on both sides: the records are read and written through the TLS
+/// layer's own calls (`TlsRecv`, `TlsSend`), so a record arrives and leaves
+/// in pieces of at most 3 bytes, and a spurious `EAGAIN` strikes in the
+/// middle of a handshake flight or a close_notify.
+#[test]
+fn every_bfs_trace_with_tls_both_ways_agrees_under_spurious_eagain_and_short_reads_and_writes() {
+    let base = ModelConfig::preset(Preset::Small);
+    let sys = System::new(base.with(Feature::TlsFront).with(Feature::TlsBack));
+    let calls = [Call::TlsRecv, Call::TlsSend, Call::Recv, Call::Send];
+    let agree = agrees_under_faults("small + tls-front + tls-back", &sys, eagain_and_short(&calls), 1_000);
+    assert!(agree > 0);
 }
