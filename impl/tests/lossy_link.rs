@@ -1,14 +1,21 @@
-//! The proxy's bulk transfers over a lossy, delayed, reordering link: a network namespace of
-//! the test's own whose loopback runs through `tc netem` (delay 20 ms ± 5 ms, 2 % loss, 10 %
-//! reordering). Every byte must arrive intact, in order, then EOF, with `--` in the log.
+//! The proxy's bulk transfers over a lossy, delayed link: a network namespace of the test's
+//! own whose loopback runs through `tc netem` (delay 20 ms ± 5 ms, 2 % loss, 10 % reordering).
+//! Every byte must arrive intact, in order, then EOF, with `--` in the log, and the kernel must
+//! have retransmitted (the link really lost packets).
 //!
-//! `CONNSEQ_LOSSY_QDISC="KIND ARGS..."` replaces the netem settings (for example
-//! `"tbf rate 20mbit burst 32kb latency 100ms"` to try the test's own path on a kernel
-//! without netem).
+//! A kernel without netem (this project's machines have none, and no module to load) gets a
+//! bottleneck instead, made of the token-bucket filter every kernel has: the loopback's MTU set
+//! to 1500 and its traffic shaped to 50 Mbit/s behind a 64 KiB queue, so that a bulk flow
+//! queues (milliseconds of delay) and then loses the packets that overflow the queue (tail
+//! drop, hundreds per transfer): real losses and retransmissions, without reordering. The test
+//! names the link it used.
+//!
+//! `CONNSEQ_LOSSY_QDISC="KIND ARGS..."` replaces both (for example
+//! `"tbf rate 20mbit burst 32kb latency 100ms"`).
 //!
 //! The test runs itself again inside `unshare --net` (the namespace, its loopback and its
 //! qdisc vanish with that process: nothing is left behind). Where namespaces are not allowed,
-//! or the kernel has no netem qdisc, it says so on stderr and passes without running: such a
+//! or the kernel has neither qdisc, it says so on stderr and passes without running: such a
 //! machine cannot make the condition.
 
 mod common;
@@ -23,7 +30,10 @@ use std::process::Command;
 /// Set in the child that runs inside the namespace.
 const INSIDE: &str = "CONNSEQ_LOSSY_LINK_INSIDE";
 /// The netem settings of the namespace's loopback.
-const NETEM: [&str; 9] = ["delay", "20ms", "5ms", "loss", "2%", "reorder", "10%", "limit", "100000"];
+const NETEM: [&str; 10] = ["netem", "delay", "20ms", "5ms", "loss", "2%", "reorder", "10%", "limit", "100000"];
+/// The bottleneck where netem is missing: 50 Mbit/s behind a 64 KiB queue (at most about
+/// 10 ms of queueing), which a bulk flow overflows.
+const BOTTLENECK: [&str; 7] = ["tbf", "rate", "50mbit", "burst", "16kb", "limit", "64kb"];
 
 #[test]
 fn bulk_transfers_through_a_lossy_delayed_reordering_link_arrive_intact() {
@@ -58,7 +68,7 @@ fn skip(reason: &str) {
     eprintln!("lossy_link: SKIPPED, this machine cannot make a lossy link: {reason}");
 }
 
-/// Inside the namespace: loopback up, netem on it, then the transfers.
+/// Inside the namespace: loopback up, netem (or the bottleneck) on it, then the transfers.
 fn inside() {
     let sh = |args: &[&str]| Command::new(args[0]).args(&args[1..]).output();
     match sh(&["ip", "link", "set", "lo", "up"]) {
@@ -66,22 +76,54 @@ fn inside() {
         other => return println!("SKIP: `ip link set lo up` failed in the namespace: {other:?}"),
     }
     let custom = std::env::var("CONNSEQ_LOSSY_QDISC").ok();
-    let qdisc: Vec<&str> = match &custom {
-        Some(spec) => spec.split_whitespace().collect(),
-        None => std::iter::once("netem").chain(NETEM).collect(),
+    let choices: Vec<Vec<&str>> = match &custom {
+        Some(spec) => vec![spec.split_whitespace().collect()],
+        None => vec![NETEM.to_vec(), BOTTLENECK.to_vec()],
     };
-    let mut tc = vec!["tc", "qdisc", "add", "dev", "lo", "root"];
-    tc.extend(&qdisc);
-    match sh(&tc) {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => {
-            let why = String::from_utf8_lossy(&o.stderr);
-            return println!("SKIP: no {} qdisc in this kernel ({})", qdisc.first().unwrap_or(&"netem"), why.trim());
+    let mut refused = Vec::new();
+    let mut used = None;
+    for qdisc in &choices {
+        if qdisc.first() == Some(&"tbf") {
+            // Packets of an Ethernet's size, as a real bottleneck sees them (the loopback's
+            // 64 KiB would make a handful of packets per queue).
+            let _ = sh(&["ip", "link", "set", "lo", "mtu", "1500"]);
         }
-        Err(e) => return println!("SKIP: tc cannot run: {e}"),
+        let mut tc = vec!["tc", "qdisc", "add", "dev", "lo", "root"];
+        tc.extend(qdisc);
+        match sh(&tc) {
+            Ok(o) if o.status.success() => {
+                used = Some(qdisc.join(" "));
+                break;
+            }
+            Ok(o) => refused.push(format!(
+                "no {} qdisc in this kernel ({})",
+                qdisc.first().unwrap_or(&"?"),
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => return println!("SKIP: tc cannot run: {e}"),
+        }
     }
-    eprintln!("lossy_link: loopback through {}", qdisc.join(" "));
+    let Some(used) = used else { return println!("SKIP: {}", refused.join("; ")) };
+    for why in &refused {
+        eprintln!("lossy_link: {why}");
+    }
+    eprintln!("lossy_link: loopback through {used}");
+    let retrans_before = retransmitted();
     transfers();
+    let retrans = retransmitted() - retrans_before;
+    let stats =
+        sh(&["tc", "-s", "qdisc", "show", "dev", "lo"]).map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    eprintln!("lossy_link: {retrans} segments retransmitted; {}", stats.unwrap_or_default().trim().replace('\n', " "));
+    assert!(retrans > 0, "the link lost nothing: no segment was retransmitted");
+}
+
+/// The TCP segments this namespace's kernel has retransmitted (`RetransSegs` in /proc/net/snmp).
+fn retransmitted() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").expect("/proc/net/snmp");
+    let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
+    let (names, values) = (tcp.next().expect("Tcp names"), tcp.next().expect("Tcp values"));
+    let at = names.split_whitespace().position(|n| n == "RetransSegs").expect("RetransSegs");
+    values.split_whitespace().nth(at).and_then(|v| v.parse().ok()).expect("a count")
 }
 
 fn transfers() {
