@@ -22,9 +22,9 @@
 use super::backend::Waiter;
 use super::handshake;
 use super::limits::Admit;
+use super::listener::ListenerCfg;
 use super::session::Slot;
 use super::shared::Shared;
-use super::worker::ListenerCfg;
 use super::Breakage;
 use crate::config::{ProxyVersion, Verdict};
 use crate::pool::{BufPool, NoPipe, PipePool};

@@ -15,19 +15,20 @@
 //! again. Nothing here allocates per event once the slab, the heap and the
 //! scratch vectors have grown to the load.
 
-use super::backend::{BackendState, Waiter};
+use super::backend::Waiter;
+use super::bind::Bound;
 use super::control::{Query, SessionView};
 use super::exec::Exec;
+use super::listener::ListenerCfg;
 use super::session::Slot;
 use super::shared::{Msg, Shared, StopMode};
 use super::timers::TimerHeap;
 use super::{Breakage, Held, SessionRecord};
-use crate::config::{Cidr, ListenerConfig, ListenerOptions, ProxyConfig, SendProxy, ServerVerify};
+use crate::config::ProxyConfig;
 use crate::pool::{BufPool, PipePool};
 use crate::sys::signal::{Signal, Signals};
 use connseq_model::core::backend as balancer;
 use connseq_model::core::{Cause, Millis, Phase, Session, SessionConfig, SiState, Side, SpliceMode};
-use connseq_tls::{ClientTls, ServerTls, TlsConfigError};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use std::collections::VecDeque;
@@ -69,209 +70,6 @@ struct Listener {
     armed: bool,
     /// Index into the listener configurations (and `Shared::listeners`).
     cfg: usize,
-}
-
-/// What a listener's sessions share.
-#[derive(Debug, Clone)]
-pub(crate) struct ListenerCfg {
-    pub(crate) name: String,
-    pub(crate) session: SessionConfig,
-    pub(crate) backend: usize,
-    /// The backend's name and its servers' names, for the log line.
-    pub(crate) backend_name: String,
-    pub(crate) server_names: Arc<[String]>,
-    /// Rules, monitor nets, PROXY and TLS settings of the listener.
-    pub(crate) options: ListenerOptions,
-    /// The PROXY header its backend sends, if any.
-    pub(crate) send_proxy: Option<SendProxy>,
-    /// TLS termination: certificates and ALPN, loaded once.
-    pub(crate) front_tls: Option<Arc<ServerTls>>,
-    /// TLS towards the servers, loaded once.
-    pub(crate) back_tls: Option<Arc<ClientTls>>,
-    /// `use-backend`: the blocks, negated or not, and the entry (an index
-    /// into the configurations, past the listeners') whose backend a client
-    /// they match gets, first match first.
-    pub(crate) routes: Vec<(Vec<Cidr>, bool, usize)>,
-}
-
-impl ListenerCfg {
-    /// The entry a client at `ip` of this listener (entry `me`) gets.
-    pub(crate) fn route(&self, me: usize, ip: std::net::IpAddr) -> usize {
-        let hit = |(nets, negated, _): &&(Vec<Cidr>, bool, usize)| nets.iter().any(|n| n.contains(ip)) != *negated;
-        self.routes.iter().find(hit).map_or(me, |r| r.2)
-    }
-}
-
-impl ListenerCfg {
-    /// The names its sessions' log lines show.
-    pub(crate) fn names(&self) -> super::session::Names<'_> {
-        super::session::Names { listener: &self.name, backend: &self.backend_name, servers: &self.server_names }
-    }
-}
-
-fn alpn_list(names: &[String]) -> Vec<Vec<u8>> {
-    names.iter().map(|n| n.as_bytes().to_vec()).collect()
-}
-
-fn tls_error(listener: &str, e: TlsConfigError) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, format!("listener '{listener}': {e}"))
-}
-
-/// The listener configurations (with their certificates loaded) and the
-/// backends' initial state, as the threads share them.
-pub(crate) fn plan(config: &ProxyConfig) -> io::Result<(Vec<ListenerCfg>, Vec<BackendState>)> {
-    // Backends numbered as `ProxyConfig::backends` lists them.
-    let all = config.backends();
-    let names: Vec<&str> = all.iter().map(|b| b.name.as_str()).collect();
-    let backends = all.iter().map(|b| BackendState::new(b)).collect();
-    let number = |name: &str| names.iter().position(|n| *n == name).unwrap_or(0);
-    // One entry per listener, at its index; then one per route of each,
-    // the listener with the route's backend.
-    let mut listeners: Vec<ListenerCfg> =
-        config.listeners.iter().map(|l| entry(l, number(&l.backend.name))).collect::<io::Result<_>>()?;
-    for (li, l) in config.listeners.iter().enumerate() {
-        for r in &l.options.routes {
-            let mut routed = l.clone();
-            routed.backend = r.backend.clone();
-            routed.options.routes.clear();
-            let at = listeners.len();
-            listeners.push(entry(&routed, number(&r.backend.name))?);
-            listeners[li].routes.push((r.nets.clone(), r.negated, at));
-        }
-    }
-    Ok((listeners, backends))
-}
-
-/// What `l`'s sessions share, with their backend numbered `backend`.
-fn entry(l: &ListenerConfig, backend: usize) -> io::Result<ListenerCfg> {
-    let front_tls = match &l.options.tls {
-        Some(t) => Some(ServerTls::from_pem_files(&t.certs, &alpn_list(&t.alpn)).map_err(|e| tls_error(&l.name, e))?),
-        None => None,
-    };
-    let back_tls = match &l.backend.tls {
-        Some(t) => {
-            let (ca, insecure) = match &t.verify {
-                ServerVerify::Ca(path) => (Some(path.as_path()), false),
-                ServerVerify::Insecure => (None, true),
-            };
-            Some(ClientTls::new(ca, insecure, &alpn_list(&t.alpn), t.sni.clone()).map_err(|e| tls_error(&l.name, e))?)
-        }
-        None => None,
-    };
-    let b = &l.backend;
-    Ok(ListenerCfg {
-        name: l.name.clone(),
-        session: l.session_config(),
-        backend,
-        backend_name: b.name.clone(),
-        server_names: (0..b.servers.len()).map(|i| b.server_name(i)).collect(),
-        options: l.options.clone(),
-        send_proxy: l.backend.send_proxy,
-        front_tls,
-        back_tls,
-        routes: Vec::new(),
-    })
-}
-
-/// A bound listening socket and the index of its listener configuration.
-pub(crate) type Bound = (TcpListener, usize);
-
-/// Listening sockets this process was given rather than bound: by systemd
-/// (`LISTEN_FDS`) or by the process it takes over from (`-x`), each with
-/// its bound address.
-#[derive(Debug, Default)]
-pub(crate) struct Inherited(Vec<(SocketAddr, std::net::TcpListener)>);
-
-impl Inherited {
-    /// Keeps each of `fds` that is a listening TCP socket; an inherited
-    /// descriptor that is anything else is refused (a configuration error
-    /// of the service manager).
-    pub(crate) fn new(fds: Vec<std::os::fd::OwnedFd>) -> io::Result<Inherited> {
-        let mut socks = Vec::new();
-        for fd in fds {
-            let sock = std::net::TcpListener::from(fd);
-            let listening = nix::sys::socket::getsockopt(&sock, nix::sys::socket::sockopt::AcceptConn).unwrap_or(false);
-            let addr = sock.local_addr();
-            match (listening, addr) {
-                (true, Ok(addr)) => {
-                    sock.set_nonblocking(true)?;
-                    socks.push((addr, sock));
-                }
-                _ => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "an inherited descriptor is not a listening TCP socket",
-                    ))
-                }
-            }
-        }
-        Ok(Inherited(socks))
-    }
-
-    /// Takes every inherited socket bound to `addr` (none for port 0: each
-    /// bind of port 0 is a new port).
-    fn take(&mut self, addr: SocketAddr) -> Vec<std::net::TcpListener> {
-        if addr.port() == 0 {
-            return Vec::new();
-        }
-        let (mine, rest) = std::mem::take(&mut self.0).into_iter().partition(|(a, _)| *a == addr);
-        self.0 = rest;
-        mine.into_iter().map(|(_, s)| s).collect()
-    }
-
-    /// The addresses of the inherited sockets no listener took.
-    pub(crate) fn leftover(&self) -> Vec<SocketAddr> {
-        self.0.iter().map(|(a, _)| *a).collect()
-    }
-}
-
-/// Every thread's listening sockets: for each address of every listener,
-/// the inherited sockets bound to it, shared out among the threads (a
-/// thread may get several; a thread that gets none watches a duplicate of
-/// one), or else one new socket per thread, `SO_REUSEPORT` when several
-/// threads bind the same address. Prints each address once on stderr.
-/// Returns the sockets by thread and the addresses in configuration order
-/// (port 0 resolved).
-pub(crate) fn bind_all(
-    config: &ProxyConfig,
-    threads: usize,
-    inherited: &mut Inherited,
-) -> io::Result<(Vec<Vec<Bound>>, Vec<SocketAddr>)> {
-    let reuse_port = config.global.threads > 1;
-    let backlog = i32::try_from(config.global.maxconn).unwrap_or(i32::MAX).clamp(128, 65_535);
-    let mut by_thread: Vec<Vec<Bound>> = (0..threads).map(|_| Vec::new()).collect();
-    let mut addrs = Vec::new();
-    for (li, l) in config.listeners.iter().enumerate() {
-        for &want in &l.addrs {
-            let given = inherited.take(want);
-            if let Some(first) = given.first() {
-                let local = first.local_addr()?;
-                eprintln!("connseq: listening on {local} (inherited)");
-                addrs.push(local);
-                for socks in by_thread.iter_mut().skip(given.len()) {
-                    socks.push((TcpListener::from_std(first.try_clone()?), li));
-                }
-                for (k, sock) in given.into_iter().enumerate() {
-                    by_thread[k % threads].push((TcpListener::from_std(sock), li));
-                }
-                continue;
-            }
-            let mut addr = want;
-            for (t, socks) in by_thread.iter_mut().enumerate() {
-                let sock = crate::sys::socket::listen(addr, reuse_port, backlog)
-                    .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-                if t == 0 {
-                    addr = sock.local_addr()?;
-                }
-                socks.push((TcpListener::from_std(sock), li));
-            }
-            // Once every thread's socket listens: a script that reads this
-            // line may count on all of them.
-            eprintln!("connseq: listening on {addr}");
-            addrs.push(addr);
-        }
-    }
-    Ok((by_thread, addrs))
 }
 
 /// The event loop of one thread and everything it owns.
