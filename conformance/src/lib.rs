@@ -105,7 +105,7 @@
 //!   unsupported: the harness plays one session's peers.
 //! - **Linux is sometimes kinder than the model's kernel** (an RST does not
 //!   destroy what the receiver already received, an RST after both FINs
-//!   finds no socket): such traces are [`replay::Outcome::Explained`], each
+//!   finds no socket): such traces are [`replay::ReplayVerdict::Explained`], each
 //!   by a kernel-axiom test.
 
 #![forbid(unsafe_code)]

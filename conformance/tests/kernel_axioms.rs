@@ -938,7 +938,7 @@ fn splice_out_after_an_rst_fails_with_econnreset_then_epipe() {
     assert_eq!(pipe.len(), 6, "nothing left the pipe");
 }
 
-/// Runtime (`pipe-size`, `exec::recv_pipe`): a pipe is full by slots, not
+/// Runtime (`pipe-size`, `exec::splice`, `recv_pipe`): a pipe is full by slots, not
 /// by bytes, so the runtime never shrinks a pipe below the kernel's size
 /// and bounds the bytes in it with a fill limit instead; and a splice that
 /// would block into a pipe holding bytes means "out of slots" only while

@@ -6,7 +6,7 @@
 
 use connseq::runtime::Breakage;
 use connseq_conformance::coverage::{self, Coverage};
-use connseq_conformance::replay::{self, replay_with, Outcome};
+use connseq_conformance::replay::{self, replay_with, ReplayVerdict};
 use connseq_conformance::sources;
 use connseq_conformance::trace::Trace;
 use connseq_model::check::{ModelConfig, Preset, System};
@@ -39,26 +39,26 @@ fn campaign(sys: &System, traces: &[Trace], breakage: Breakage) -> Tally {
     let mut t = Tally::default();
     for trace in traces {
         match replay_with(sys, &inits[trace.init], &trace.actions, breakage) {
-            Outcome::Agrees { compared } => {
+            ReplayVerdict::Agrees { compared } => {
                 t.agree += 1;
                 t.compared += compared;
                 t.agreeing.push(trace.clone());
             }
-            Outcome::Unsupported(why) => {
+            ReplayVerdict::Unsupported(why) => {
                 // Only a named reason may skip a trace.
                 assert!(replay::unsupported_class(&why).is_some(), "an unnamed reason to skip a trace: {why}");
                 *t.unsupported.entry(why).or_default() += 1
             }
-            Outcome::Explained(why) => t.explained.push(why),
+            ReplayVerdict::Explained(why) => t.explained.push(why),
             // On the correct runtime a harness error fails the test that met
             // it; a broken runtime may leave the harness waiting for what
             // never comes, which is counted, not hidden.
-            Outcome::HarnessError(e) if breakage == Breakage::None => {
+            ReplayVerdict::HarnessError(e) if breakage == Breakage::None => {
                 let actions: Vec<String> = trace.actions.iter().map(|a| a.to_string()).collect();
                 panic!("harness error: {e}\n  trace: {}", actions.join(" ; "))
             }
-            Outcome::HarnessError(e) => t.errors.push(e),
-            Outcome::Diverges(d) => {
+            ReplayVerdict::HarnessError(e) => t.errors.push(e),
+            ReplayVerdict::Diverges(d) => {
                 let lost = d.actual == replay::TURN_LOST;
                 t.diverged.push((trace.clone(), d.to_string()));
                 if lost || fail_fast {

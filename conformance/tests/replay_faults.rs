@@ -13,7 +13,7 @@
 use connseq::runtime::Breakage;
 use connseq::sys::fault::{self, Fault, Plan, Rule};
 use connseq::sys::Call;
-use connseq_conformance::replay::{replay_with, Outcome};
+use connseq_conformance::replay::{replay_with, ReplayVerdict};
 use connseq_conformance::sources;
 use connseq_model::check::{Feature, ModelConfig, Preset, SysAction, System, Who};
 
@@ -54,25 +54,29 @@ fn campaign(sys: &System, plan: Option<Plan>) -> (usize, usize, usize, Vec<Strin
     let (mut agree, mut other, mut bad) = (0, 0, Vec::new());
     for t in &traces {
         match replay_with(sys, &inits[t.init], &t.actions, Breakage::None) {
-            Outcome::Agrees { .. } => agree += 1,
-            Outcome::Unsupported(why) if connseq_conformance::replay::unsupported_class(&why).is_none() => {
+            ReplayVerdict::Agrees { .. } => agree += 1,
+            ReplayVerdict::Unsupported(why) if connseq_conformance::replay::unsupported_class(&why).is_none() => {
                 bad.push(format!("an unnamed reason to skip a trace: {why}"))
             }
-            Outcome::Unsupported(why) | Outcome::Explained(why) => {
+            ReplayVerdict::Unsupported(why) | ReplayVerdict::Explained(why) => {
                 other += 1;
                 if std::env::var_os("SHOW").is_some() {
                     eprintln!("  other: {}", why.split(": ").last().unwrap_or(&why));
                 }
             }
-            Outcome::Diverges(d) if d.what == "the termination code" && ends_read_in_one_turn(&t.actions, d.step) => {
+            ReplayVerdict::Diverges(d)
+                if d.what == "the termination code" && ends_read_in_one_turn(&t.actions, d.step) =>
+            {
                 other += 1
             }
-            Outcome::Diverges(d) if plan_set && wrote_to_a_closed_peer_in_one_turn(&t.actions, d.step) => split += 1,
-            Outcome::Diverges(d) => {
+            ReplayVerdict::Diverges(d) if plan_set && wrote_to_a_closed_peer_in_one_turn(&t.actions, d.step) => {
+                split += 1
+            }
+            ReplayVerdict::Diverges(d) => {
                 let actions: Vec<String> = t.actions.iter().map(|a| a.to_string()).collect();
                 bad.push(format!("{d}\n    trace: {}", actions.join(" ; ")));
             }
-            Outcome::HarnessError(e) => bad.push(format!("harness error: {e}")),
+            ReplayVerdict::HarnessError(e) => bad.push(format!("harness error: {e}")),
         }
     }
     (agree, other, split, bad, fault::struck_total() - before)

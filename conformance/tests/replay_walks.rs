@@ -8,7 +8,7 @@
 
 use connseq::runtime::Breakage;
 use connseq_conformance::itf;
-use connseq_conformance::replay::{replay_with, Outcome};
+use connseq_conformance::replay::{replay_with, ReplayVerdict};
 use connseq_conformance::sources::{seeded_runner, walk_config, walk_strategy};
 use connseq_conformance::trace::Trace;
 use connseq_model::check::{ModelConfig, Preset, System};
@@ -40,9 +40,9 @@ fn walks_agree(sys: &System, breakage: Breakage, cases: &Cell<u32>) -> Result<()
     let result = runner.run(&walk_strategy(sys, 1..=WALK_LEN), |t| {
         cases.set(cases.get() + 1);
         match replay_with(sys, &inits[t.init], &t.actions, breakage) {
-            Outcome::Diverges(d) => Err(TestCaseError::fail(d.to_string())),
-            Outcome::HarnessError(e) => Err(TestCaseError::fail(format!("harness error: {e}"))),
-            Outcome::Agrees { .. } | Outcome::Unsupported(_) | Outcome::Explained(_) => Ok(()),
+            ReplayVerdict::Diverges(d) => Err(TestCaseError::fail(d.to_string())),
+            ReplayVerdict::HarnessError(e) => Err(TestCaseError::fail(format!("harness error: {e}"))),
+            ReplayVerdict::Agrees { .. } | ReplayVerdict::Unsupported(_) | ReplayVerdict::Explained(_) => Ok(()),
         }
     });
     match result {
@@ -91,7 +91,7 @@ fn a_walk_through_a_runtime_that_drops_the_forwarded_fin_shrinks_to_a_minimal_di
     // the FIN that never came).
     let inits = sys.init_states();
     assert!(
-        matches!(replay_with(&sys, &inits[t.init], &t.actions, Breakage::SkipShutdown), Outcome::Diverges(_)),
+        matches!(replay_with(&sys, &inits[t.init], &t.actions, Breakage::SkipShutdown), ReplayVerdict::Diverges(_)),
         "{}",
         show(&t, &why)
     );

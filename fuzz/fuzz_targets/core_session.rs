@@ -13,7 +13,7 @@
 //!
 //! Input layout: 11 bytes of configuration (handlers, splice, queue, retries, timeouts), then
 //! one byte per decision: the outcome of each action the core asks for (chosen among those the
-//! runtime can report for it, `impl/src/runtime/exec.rs`), and between two quiescent points
+//! runtime can report for it, `impl/src/runtime/exec/`), and between two quiescent points
 //! one event. When the input runs out, the peers go silent (every I/O answers EAGAIN) and only
 //! timers fire: the session must then close by itself, both stream interfaces in CLO.
 
@@ -131,7 +131,7 @@ fn config(input: &mut Bytes<'_>) -> Option<(SessionConfig<Mutant>, bool)> {
     Some((cfg, bit(b, 6)))
 }
 
-/// What the runtime can report for `action` (`impl/src/runtime/exec.rs`), successes first.
+/// What the runtime can report for `action` (`impl/src/runtime/exec/`), successes first.
 fn outcomes(action: Action) -> &'static [Outcome] {
     use Outcome::*;
     match action {

@@ -2,9 +2,9 @@
 //! variants chosen, every run played, departures confirmed and tallied.
 
 use super::judge::Departure;
-use super::plan::{plan, Layers, Plan, Step};
+use super::plan::{plan, Layers, Plan, PlanStep};
+use super::play::RunOutcome;
 use super::report::{ClassTally, Report};
-use super::run::RunOutcome;
 use super::Blackbox;
 use crate::trace::Trace;
 use connseq_model::check::System;
@@ -42,7 +42,7 @@ impl Blackbox {
         let pace = self.pace;
         let mut report = Report { traces: traces.len(), pace, ..Report::default() };
         let mut runs: Vec<(Plan, Vec<usize>)> = Vec::new();
-        let mut by_key: HashMap<(bool, Layers, Vec<Step>), usize> = HashMap::new();
+        let mut by_key: HashMap<(bool, Layers, Vec<PlanStep>), usize> = HashMap::new();
         for (i, t) in traces.iter().enumerate() {
             match plan(sys, t, &pace.timeouts) {
                 Ok(p) => {

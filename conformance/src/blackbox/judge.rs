@@ -2,8 +2,9 @@
 //! departure, and the comparison that classifies it.
 
 use super::peers::PeerSock;
-use super::plan::Phase;
-use super::seen::{chunk, describe, Expect, Seen};
+use super::plan::Stage;
+use super::seen::{describe, Expect, Seen};
+use crate::replay::chunk;
 use connseq_model::check::Who;
 use std::fmt;
 use std::time::Duration;
@@ -143,7 +144,7 @@ pub(super) fn judge(
     s: &mut PeerSock,
     who: Who,
     expect: Expect,
-    phase: Phase,
+    stage: Stage,
     seen: Seen,
     bytes: &[u8],
     at: Option<usize>,
@@ -164,7 +165,7 @@ pub(super) fn judge(
         (Seen::Header, _) | (_, Seen::Header | Seen::HeaderWrong) => Class::ProxyHeaderWrong,
         (e, r) if e.handshake() || r.handshake() || r == Seen::Alert => Class::TlsHandshake,
         (Seen::CloseNotify, Seen::Fin | Seen::Rst) => Class::CloseNotifyMissing,
-        (Seen::CloseNotify, Seen::Nothing) if phase != Phase::Trace => Class::HalfOpenNeverClosed,
+        (Seen::CloseNotify, Seen::Nothing) if stage != Stage::Trace => Class::HalfOpenNeverClosed,
         (Seen::CloseNotify, Seen::Nothing) => Class::FinNotForwarded,
         (Seen::CloseNotify, Seen::Data) => Class::ExtraData,
         (Seen::Fin, Seen::CloseNotify) => Class::CloseNotifyForged,
@@ -172,7 +173,7 @@ pub(super) fn judge(
         (Seen::Nothing, Seen::Data) | (Seen::Fin, Seen::Data) => Class::ExtraData,
         (Seen::Nothing, Seen::Fin | Seen::Rst) => Class::ClosedEarly,
         (Seen::Data, _) => Class::DataLost,
-        (Seen::Fin | Seen::Rst, Seen::Nothing) if phase != Phase::Trace => Class::HalfOpenNeverClosed,
+        (Seen::Fin | Seen::Rst, Seen::Nothing) if stage != Stage::Trace => Class::HalfOpenNeverClosed,
         (Seen::Fin, Seen::Nothing) => Class::FinNotForwarded,
         (Seen::Fin, Seen::Rst) => Class::RstInsteadOfFin,
         (Seen::Rst, Seen::Nothing) => Class::Other,

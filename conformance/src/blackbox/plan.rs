@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// Where a read falls in a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Phase {
+pub enum Stage {
     /// A `PeerReads` of the trace.
     Trace,
     /// After the trace: what the model still delivers to a peer that keeps reading.
@@ -23,7 +23,7 @@ pub enum Phase {
 
 /// One thing the harness does to the real sockets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Step {
+pub enum PlanStep {
     /// The peer writes its next chunk (a TLS peer: one record of it).
     Send(Who),
     /// The client writes its PROXY header.
@@ -41,7 +41,7 @@ pub enum Step {
         /// The model's prediction.
         expect: Expect,
         /// Where the read falls.
-        phase: Phase,
+        stage: Stage,
     },
     /// `shutdown(SHUT_WR)`; a TLS peer whose handshake is up sends its
     /// close_notify first.
@@ -61,18 +61,18 @@ pub enum Step {
     },
 }
 
-impl Step {
+impl PlanStep {
     /// A peer's own action (not a read, not time passing).
     fn acts(self) -> bool {
         matches!(
             self,
-            Step::Send(_)
-                | Step::SendHeader
-                | Step::SendHello
-                | Step::ShutWrite(_)
-                | Step::Close(_)
-                | Step::Abort(_)
-                | Step::Accept
+            PlanStep::Send(_)
+                | PlanStep::SendHeader
+                | PlanStep::SendHello
+                | PlanStep::ShutWrite(_)
+                | PlanStep::Close(_)
+                | PlanStep::Abort(_)
+                | PlanStep::Accept
         )
     }
 }
@@ -83,7 +83,7 @@ pub struct Planned {
     /// Index in the trace's actions.
     pub at: Option<usize>,
     /// The step.
-    pub step: Step,
+    pub step: PlanStep,
 }
 
 /// The handshake layers of a run: what the harness's peers speak besides
@@ -137,13 +137,13 @@ pub struct Plan {
 
 impl Plan {
     /// What makes two runs the same: the port's answer, the layers and the steps.
-    pub(super) fn key(&self) -> (bool, Layers, Vec<Step>) {
+    pub(super) fn key(&self) -> (bool, Layers, Vec<PlanStep>) {
         (self.refuse, self.layers, self.steps.iter().map(|p| p.step).collect())
     }
 
     /// The run's shape: the port's answer, the layers and the steps other than reads.
-    pub(super) fn shape(&self) -> (bool, Layers, Vec<Step>) {
-        let acts = self.steps.iter().map(|p| p.step).filter(|s| !matches!(s, Step::Read { .. }));
+    pub(super) fn shape(&self) -> (bool, Layers, Vec<PlanStep>) {
+        let acts = self.steps.iter().map(|p| p.step).filter(|s| !matches!(s, PlanStep::Read { .. }));
         (self.refuse, self.layers, acts.collect())
     }
 
@@ -152,7 +152,7 @@ impl Plan {
         self.steps
             .iter()
             .map(|p| match p.step {
-                Step::Wait { time, timer: Some(_) } => time,
+                PlanStep::Wait { time, timer: Some(_) } => time,
                 _ => Duration::ZERO,
             })
             .sum()
@@ -163,7 +163,7 @@ impl Plan {
         self.steps
             .iter()
             .filter_map(|p| match p.step {
-                Step::Wait { timer, .. } => timer,
+                PlanStep::Wait { timer, .. } => timer,
                 _ => None,
             })
             .collect()
@@ -171,7 +171,7 @@ impl Plan {
 
     /// Whether the trace fires a timer.
     pub fn fires_timer(&self) -> bool {
-        self.steps.iter().any(|p| matches!(p.step, Step::Wait { timer: Some(_), .. }))
+        self.steps.iter().any(|p| matches!(p.step, PlanStep::Wait { timer: Some(_), .. }))
     }
 
     /// How much the run tests a half-closed connection held open, for
@@ -183,13 +183,15 @@ impl Plan {
         let mut rank = 2;
         for p in &self.steps {
             match p.step {
-                Step::Send(w) if shut == Some(w.other()) => return 0,
-                Step::Send(w) | Step::ShutWrite(w) | Step::Close(w) | Step::Abort(w) if shut == Some(w.other()) => {
+                PlanStep::Send(w) if shut == Some(w.other()) => return 0,
+                PlanStep::Send(w) | PlanStep::ShutWrite(w) | PlanStep::Close(w) | PlanStep::Abort(w)
+                    if shut == Some(w.other()) =>
+                {
                     rank = 1
                 }
                 _ => {}
             }
-            if let Step::ShutWrite(w) | Step::Close(w) = p.step {
+            if let PlanStep::ShutWrite(w) | PlanStep::Close(w) = p.step {
                 shut.get_or_insert(w);
             }
         }
@@ -212,7 +214,7 @@ impl Plan {
         let mut steps = Vec::with_capacity(self.steps.len() + paused.len());
         for (i, p) in self.steps.iter().enumerate() {
             if paused.contains(&i) {
-                steps.push(Planned { at: p.at, step: Step::Wait { time: pace.pause, timer: None } });
+                steps.push(Planned { at: p.at, step: PlanStep::Wait { time: pace.pause, timer: None } });
             }
             steps.push(*p);
         }
@@ -364,7 +366,7 @@ pub fn plan(sys: &System, trace: &Trace, timeouts: &Timeouts) -> Result<Plan, St
                     return Err("the eager model's server holds no connection to accept".into());
                 }
                 server_open = true;
-                steps.push(Planned { at, step: Step::Accept });
+                steps.push(Planned { at, step: PlanStep::Accept });
                 continue;
             }
             SysAction::PeerReads(0, who) if !enabled(sys, &s, a) => {
@@ -375,36 +377,36 @@ pub fn plan(sys: &System, trace: &Trace, timeouts: &Timeouts) -> Result<Plan, St
                     skipped += 1;
                 } else {
                     let expect = Expect { seen: Seen::Nothing, chunk: None };
-                    steps.push(Planned { at, step: Step::Read { who, expect, phase: Phase::Trace } });
+                    steps.push(Planned { at, step: PlanStep::Read { who, expect, stage: Stage::Trace } });
                 }
                 continue;
             }
             SysAction::PeerReads(0, who) => {
                 let n = sys.step(&s, a, None);
-                let step = Step::Read { who, expect: expect(&s, &n, who), phase: Phase::Trace };
+                let step = PlanStep::Read { who, expect: expect(&s, &n, who), stage: Stage::Trace };
                 s = n;
                 step
             }
-            SysAction::PeerSends(0, who) => Step::Send(who),
-            SysAction::ClientSendsHeader(0, Piece::Whole) => Step::SendHeader,
-            SysAction::ClientSendsHello(0, Piece::Whole) => Step::SendHello,
-            SysAction::PeerShutsWrite(0, who) => Step::ShutWrite(who),
+            SysAction::PeerSends(0, who) => PlanStep::Send(who),
+            SysAction::ClientSendsHeader(0, Piece::Whole) => PlanStep::SendHeader,
+            SysAction::ClientSendsHello(0, Piece::Whole) => PlanStep::SendHello,
+            SysAction::PeerShutsWrite(0, who) => PlanStep::ShutWrite(who),
             SysAction::PeerCloses(0, Who::Client) if layers.tls_front => {
                 // Tickets the client's TLS layer has not taken would make
                 // its close a reset: taken first where nothing the model
                 // sends waits for it.
                 let w = s.sess[0].down(Who::Client);
                 if w.q.is_empty() && !w.fin && !w.rst {
-                    steps.push(Planned { at, step: Step::Tickets });
+                    steps.push(Planned { at, step: PlanStep::Tickets });
                 }
-                Step::Close(Who::Client)
+                PlanStep::Close(Who::Client)
             }
-            SysAction::PeerCloses(0, who) => Step::Close(who),
-            SysAction::PeerAborts(0, who) => Step::Abort(who),
+            SysAction::PeerCloses(0, who) => PlanStep::Close(who),
+            SysAction::PeerAborts(0, who) => PlanStep::Abort(who),
             SysAction::TimerFires(0, k) => {
                 let time = timer_wait(&s, k, timeouts, elapsed)?;
                 elapsed += time;
-                Step::Wait { time, timer: Some(k) }
+                PlanStep::Wait { time, timer: Some(k) }
             }
             SysAction::ClientSendsHeader(0, _) | SysAction::ClientSendsHello(0, _) => {
                 return Err(format!("{a}: the harness writes handshake messages whole"))
@@ -418,7 +420,7 @@ pub fn plan(sys: &System, trace: &Trace, timeouts: &Timeouts) -> Result<Plan, St
             // the matches above do not take.
             _ => return Err(format!("{a}: not played by the black-box harness (one session only)")),
         };
-        if !matches!(step, Step::Read { .. }) {
+        if !matches!(step, PlanStep::Read { .. }) {
             if !enabled(sys, &s, a) {
                 skipped += 1;
                 continue;
@@ -426,7 +428,7 @@ pub fn plan(sys: &System, trace: &Trace, timeouts: &Timeouts) -> Result<Plan, St
             s = sys.step(&s, a, None);
         }
         eager(sys, &mut s, refuse)?;
-        if step == Step::Abort(Who::Client) && rst_behind_full_buffer(sys, &s) {
+        if step == PlanStep::Abort(Who::Client) && rst_behind_full_buffer(sys, &s) {
             abort_behind_full_buffer.get_or_insert(steps.len());
         }
         steps.push(Planned { at, step });
@@ -441,7 +443,7 @@ pub fn plan(sys: &System, trace: &Trace, timeouts: &Timeouts) -> Result<Plan, St
                 let n = sys.step(&s, a, None);
                 steps.push(Planned {
                     at: None,
-                    step: Step::Read { who, expect: expect(&s, &n, who), phase: Phase::Epilogue },
+                    step: PlanStep::Read { who, expect: expect(&s, &n, who), stage: Stage::Epilogue },
                 });
                 s = n;
                 eager(sys, &mut s, refuse)?;
@@ -457,7 +459,7 @@ pub fn plan(sys: &System, trace: &Trace, timeouts: &Timeouts) -> Result<Plan, St
         let p = s.sess[0].peer(who);
         if open(who) && !p.closed && !p.got_fin && !p.got_rst {
             let expect = Expect { seen: Seen::Nothing, chunk: None };
-            steps.push(Planned { at: None, step: Step::Read { who, expect, phase: Phase::End } });
+            steps.push(Planned { at: None, step: PlanStep::Read { who, expect, stage: Stage::End } });
         }
     }
     Ok(Plan { refuse, layers, steps, skipped, abort_behind_full_buffer })
@@ -501,7 +503,7 @@ mod tests {
             traces.iter().filter_map(|t| plan(&sys, t, &pace.timeouts).ok()).filter_map(|p| p.slowed(&pace)).collect();
         let best = slowed.iter().min_by_key(|p| p.half_close_rank()).expect("slow variants");
         assert_eq!(best.half_close_rank(), 0);
-        let pauses = best.steps.iter().filter(|p| matches!(p.step, Step::Wait { timer: None, .. })).count();
+        let pauses = best.steps.iter().filter(|p| matches!(p.step, PlanStep::Wait { timer: None, .. })).count();
         assert!((1..=pace.max_pauses()).contains(&pauses), "{pauses} pauses");
     }
 
@@ -515,7 +517,7 @@ mod tests {
             .filter_map(|t| plan(&sys, t, &Timeouts::default()).ok())
             .flat_map(|p| p.steps)
             .filter_map(|p| match p.step {
-                Step::Read { expect, .. } => Some(expect.seen),
+                PlanStep::Read { expect, .. } => Some(expect.seen),
                 _ => None,
             })
             .collect();
@@ -532,21 +534,21 @@ mod tests {
         let sys = System::new(cfg.with(Feature::TlsFront).with(Feature::TlsBack));
         let traces: Vec<Trace> = sources::bfs_traces(&sys, 10).into_iter().filter(|t| fits_layers(&sys, t)).collect();
         let plans: Vec<Plan> = traces.iter().filter_map(|t| plan(&sys, t, &Timeouts::default()).ok()).collect();
-        let aborts = plans.iter().filter(|p| p.steps.iter().any(|s| s.step == Step::Abort(Who::Client))).count();
+        let aborts = plans.iter().filter(|p| p.steps.iter().any(|s| s.step == PlanStep::Abort(Who::Client))).count();
         let marked: Vec<&Plan> = plans.iter().filter(|p| p.abort_behind_full_buffer.is_some()).collect();
         assert!(!marked.is_empty(), "no abort of {aborts} waits behind the full buffer");
         assert!(marked.len() < aborts, "{} of {aborts} aborts marked", marked.len());
         for p in &marked {
             let k = p.abort_behind_full_buffer.expect("marked");
-            assert_eq!(p.steps[k].step, Step::Abort(Who::Client));
+            assert_eq!(p.steps[k].step, PlanStep::Abort(Who::Client));
             // The request the buffer holds was sent before.
-            assert!(p.steps[..k].iter().any(|s| s.step == Step::Send(Who::Client)));
+            assert!(p.steps[..k].iter().any(|s| s.step == PlanStep::Send(Who::Client)));
         }
         // A slow variant moves the mark with the step.
         let pace = Pace::new(Timeouts::default(), 8, 0);
         for p in marked.iter().filter_map(|p| p.slowed(&pace)) {
             let k = p.abort_behind_full_buffer.expect("kept");
-            assert_eq!(p.steps[k].step, Step::Abort(Who::Client));
+            assert_eq!(p.steps[k].step, PlanStep::Abort(Who::Client));
         }
         eprintln!("{} plans, {aborts} with a client abort, {} marked", plans.len(), marked.len());
     }

@@ -2,7 +2,6 @@
 //! it reads ([`Expect`]), and a data chunk's bytes, written and described.
 
 use crate::replay::CHUNK;
-use connseq_model::check::Who;
 use std::fmt;
 
 /// What a peer read in one step.
@@ -76,16 +75,6 @@ impl fmt::Display for Expect {
         }
     }
 }
-/// A chunk's bytes, as [`crate::replay`] writes them: the sender's tag, the
-/// chunk's number, padding.
-pub(super) fn chunk(sender: Who, n: u8) -> [u8; CHUNK] {
-    let tag = match sender {
-        Who::Client => b'c',
-        Who::Server => b's',
-    };
-    [tag, n, b'-', b'-', b'-', b'-', b'-', b'\n']
-}
-
 pub(super) fn describe(seen: Seen, bytes: &[u8]) -> String {
     match seen {
         Seen::Data if bytes.len() == CHUNK && (bytes[0] == b'c' || bytes[0] == b's') => {

@@ -17,7 +17,7 @@ use super::model_args::ModelArgs;
 use super::CliResult;
 use clap::Args;
 use connseq_conformance::itf;
-use connseq_conformance::replay::{replay, Divergence, Outcome};
+use connseq_conformance::replay::{replay, Divergence, ReplayVerdict};
 use connseq_conformance::sources::{bfs_traces, random_walks, DEFAULT_DEPTH, DEFAULT_WALK_LEN};
 use connseq_conformance::store::TraceWriter;
 use connseq_conformance::trace::{Observation, PeerObs, Trace, TraceModel};
@@ -122,16 +122,16 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, t: &Trace, outcome: Outcome) {
+    fn add(&mut self, t: &Trace, outcome: ReplayVerdict) {
         match outcome {
-            Outcome::Agrees { compared } => {
+            ReplayVerdict::Agrees { compared } => {
                 self.agree += 1;
                 self.compared += compared;
             }
-            Outcome::Explained(why) => *self.explained.entry(reason(&why)).or_default() += 1,
-            Outcome::Unsupported(why) => *self.unsupported.entry(reason(&why)).or_default() += 1,
-            Outcome::HarnessError(why) => *self.errors.entry(reason(&why)).or_default() += 1,
-            Outcome::Diverges(d) => self.diverged.push((t.clone(), d)),
+            ReplayVerdict::Explained(why) => *self.explained.entry(reason(&why)).or_default() += 1,
+            ReplayVerdict::Unsupported(why) => *self.unsupported.entry(reason(&why)).or_default() += 1,
+            ReplayVerdict::HarnessError(why) => *self.errors.entry(reason(&why)).or_default() += 1,
+            ReplayVerdict::Diverges(d) => self.diverged.push((t.clone(), d)),
         }
     }
 
@@ -230,10 +230,10 @@ fn run_one(file: &Path) -> CliResult {
     );
     let outcome = replay(&sys, &sys.init_states()[t.init], &t.actions);
     let stop = match &outcome {
-        Outcome::Diverges(d) => Some(d.step),
-        Outcome::Explained(why) | Outcome::Unsupported(why) => first_step(why),
-        Outcome::HarnessError(_) => None,
-        Outcome::Agrees { .. } => None,
+        ReplayVerdict::Diverges(d) => Some(d.step),
+        ReplayVerdict::Explained(why) | ReplayVerdict::Unsupported(why) => first_step(why),
+        ReplayVerdict::HarnessError(_) => None,
+        ReplayVerdict::Agrees { .. } => None,
     };
     println!("  step  {:<34} {:<9} {:<22} {:<22} termination", "action", "si", "client read", "server read");
     for (i, a) in t.actions.iter().enumerate() {
@@ -254,23 +254,23 @@ fn run_one(file: &Path) -> CliResult {
     }
     println!("  (X: where the comparison stopped; .: not replayed)");
     match outcome {
-        Outcome::Agrees { compared } => {
+        ReplayVerdict::Agrees { compared } => {
             println!("agrees ({compared} comparisons)");
             Ok(ExitCode::SUCCESS)
         }
-        Outcome::Explained(why) => {
+        ReplayVerdict::Explained(why) => {
             println!("explained: {why}");
             Ok(ExitCode::SUCCESS)
         }
-        Outcome::Unsupported(why) => {
+        ReplayVerdict::Unsupported(why) => {
             println!("unsupported: {why}");
             Ok(ExitCode::SUCCESS)
         }
-        Outcome::HarnessError(why) => {
+        ReplayVerdict::HarnessError(why) => {
             println!("harness error: {why}");
             Ok(ExitCode::from(2))
         }
-        Outcome::Diverges(d) => {
+        ReplayVerdict::Diverges(d) => {
             print_divergence(&t, &d);
             Ok(ExitCode::from(1))
         }

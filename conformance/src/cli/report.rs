@@ -65,7 +65,7 @@ pub struct ReportArgs {
 }
 
 /// One target's outcome.
-struct Outcome {
+struct TargetOutcome {
     target: Target,
     version: String,
     /// The traces it played, said in words.
@@ -205,7 +205,7 @@ pub fn run(a: &ReportArgs) -> CliResult {
     let _ = std::fs::remove_dir_all(&scratch);
     let mut outcomes = done.into_inner().expect("the results");
     outcomes.sort_by_key(|(i, _)| *i);
-    let outcomes: Vec<Outcome> = outcomes.into_iter().map(|(_, o)| o).collect();
+    let outcomes: Vec<TargetOutcome> = outcomes.into_iter().map(|(_, o)| o).collect();
     std::fs::create_dir_all(&a.out)?;
     let traces_dir = a.out.join(format!("{}-traces", a.name));
     let examples = write_examples(&traces_dir, &outcomes)?;
@@ -238,7 +238,7 @@ fn version(cmd: &str) -> String {
 }
 
 /// Plays the suite against one target.
-fn play(t: &Target, file: &TargetsFile, world: &World, connseq: &Path, dir: &Path) -> Outcome {
+fn play(t: &Target, file: &TargetsFile, world: &World, connseq: &Path, dir: &Path) -> TargetOutcome {
     let version = t.version.as_deref().map(|v| version(&fill(v, dir, connseq))).unwrap_or_default();
     let (sys, traces) = (&world.sys, &world.traces[..]);
     let result = (|| -> Result<Report, String> {
@@ -264,7 +264,7 @@ fn play(t: &Target, file: &TargetsFile, world: &World, connseq: &Path, dir: &Pat
         }
         Ok(report)
     })();
-    Outcome { target: t.clone(), version, origin: world.origin.clone(), result }
+    TargetOutcome { target: t.clone(), version, origin: world.origin.clone(), result }
 }
 
 /// A departure class's example, as written.
@@ -282,7 +282,7 @@ fn class_slug(name: &str) -> String {
 }
 
 /// Every class's example trace, as an ITF file under `dir`.
-fn write_examples(dir: &Path, outcomes: &[Outcome]) -> Result<Vec<Example>, Box<dyn std::error::Error>> {
+fn write_examples(dir: &Path, outcomes: &[TargetOutcome]) -> Result<Vec<Example>, Box<dyn std::error::Error>> {
     let mut v = Vec::new();
     for o in outcomes {
         let Ok(r) = &o.result else { continue };
@@ -339,7 +339,7 @@ fn departures(r: &Report) -> Vec<(bool, &ClassTally, &'static str, bool)> {
     v
 }
 
-fn markdown(outcomes: &[Outcome], examples: &[Example], inv: &Invocation<'_>, wall: Duration) -> String {
+fn markdown(outcomes: &[TargetOutcome], examples: &[Example], inv: &Invocation<'_>, wall: Duration) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Conformance report: proxies held to the model in black-box mode\n");
     let _ = writeln!(
@@ -490,7 +490,7 @@ fn markdown(outcomes: &[Outcome], examples: &[Example], inv: &Invocation<'_>, wa
     s
 }
 
-fn to_json(outcomes: &[Outcome], examples: &[Example], inv: &Invocation<'_>) -> Value {
+fn to_json(outcomes: &[TargetOutcome], examples: &[Example], inv: &Invocation<'_>) -> Value {
     let targets: Vec<Value> = outcomes
         .iter()
         .map(|o| {

@@ -43,13 +43,6 @@ pub(super) struct Harness {
     /// connected (the ghosts).
     accepted_before: u64,
 }
-pub(super) fn chunk(who: Who, n: u8) -> [u8; CHUNK] {
-    let tag = match who {
-        Who::Client => b'c',
-        Who::Server => b's',
-    };
-    [tag, n, b'-', b'-', b'-', b'-', b'-', b'\n']
-}
 
 impl Harness {
     pub(super) fn start(

@@ -36,25 +36,25 @@
 //!
 //! What peers observe does not fix every internal choice of the model; where
 //! the real kernel cannot take the model's path, the trace is
-//! [`Outcome::Unsupported`] with the reason, not a divergence: a timer the
+//! [`ReplayVerdict::Unsupported`] with the reason, not a divergence: a timer the
 //! model fires while an earlier deadline is armed (the model fires any armed
 //! timer; a clock fires the earliest first). Where Linux is kinder than the
 //! model's kernel, or the real proxy sends what the model has no message for
-//! (TLS session tickets), the trace is [`Outcome::Explained`].
+//! (TLS session tickets), the trace is [`ReplayVerdict::Explained`].
 
 mod config;
 mod harness;
+mod lockstep;
 mod observe;
-mod run;
 
 use config::trace_timeouts;
 use connseq::runtime::Breakage;
-use connseq_model::check::{Piece, SysAction, SysState, System};
+use connseq_model::check::{Piece, SysAction, SysState, System, Who};
 use connseq_model::core::NoBugs;
 use harness::Harness;
-use run::{run, Stop};
+use lockstep::{run, Stop};
 use std::fmt;
-/// Every reason a trace is [`Outcome::Unsupported`], by name, with the
+/// Every reason a trace is [`ReplayVerdict::Unsupported`], by name, with the
 /// words its message carries: the only ones a campaign may skip
 /// ([`unsupported_class`]; the tests fail on any other). Each is a step the
 /// model may take that the real proxy, its clock or this harness cannot
@@ -83,12 +83,22 @@ pub fn unsupported_class(why: &str) -> Option<&'static str> {
 
 /// Bytes of one model chunk on the wire.
 pub const CHUNK: usize = 8;
+
+/// A chunk's bytes on the wire, as both harnesses write them: the sender's
+/// tag (`c` or `s`), the chunk's number (per direction), padding.
+pub(crate) fn chunk(sender: Who, n: u8) -> [u8; CHUNK] {
+    let tag = match sender {
+        Who::Client => b'c',
+        Who::Server => b's',
+    };
+    [tag, n, b'-', b'-', b'-', b'-', b'-', b'\n']
+}
 /// What a divergence says when the proxy's event loop did not finish a turn.
 pub const TURN_LOST: &str = "the proxy's turn did not end (its event loop hangs or has died)";
 
 /// How the replay of one trace ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum ReplayVerdict {
     /// Every comparison agreed; `compared` core states and reads were checked.
     Agrees {
         /// Comparisons made.
@@ -134,19 +144,19 @@ impl fmt::Display for Divergence {
 }
 /// Replays `actions` from `init` in the model and on real sockets, and
 /// compares them.
-pub fn replay(sys: &System, init: &SysState, actions: &[SysAction]) -> Outcome {
+pub fn replay(sys: &System, init: &SysState, actions: &[SysAction]) -> ReplayVerdict {
     replay_with(sys, init, actions, Breakage::None)
 }
 
 /// [`replay`] against a deliberately broken runtime (`breakage`): the test
 /// that shows the comparison catches a runtime that misbehaves.
-pub fn replay_with(sys: &System, init: &SysState, actions: &[SysAction], breakage: Breakage) -> Outcome {
+pub fn replay_with(sys: &System, init: &SysState, actions: &[SysAction], breakage: Breakage) -> ReplayVerdict {
     if let Some(a) = actions.iter().find(|a| a.session().is_some_and(|s| s != 0)) {
-        return Outcome::Unsupported(format!("{a}: the harness plays one session"));
+        return ReplayVerdict::Unsupported(format!("{a}: the harness plays one session"));
     }
     let split = |a: &&SysAction| matches!(a, SysAction::ClientSendsHeader(_, p) | SysAction::ClientSendsHello(_, p) if *p != Piece::Whole);
     if let Some(a) = actions.iter().find(split) {
-        return Outcome::Unsupported(format!("{a}: the harness writes handshake messages whole"));
+        return ReplayVerdict::Unsupported(format!("{a}: the harness writes handshake messages whole"));
     }
     let mut cfg = sys.session_config(init.first()).with_bugs(NoBugs);
     cfg.timeouts = trace_timeouts(actions);
@@ -158,14 +168,14 @@ pub fn replay_with(sys: &System, init: &SysState, actions: &[SysAction], breakag
     let servers = usize::from(sys.cfg.servers());
     let mut h = match Harness::start(&cfg, &init.sess[0].env, init.backend.ghosts, servers, (buffer, pipe), breakage) {
         Ok(h) => h,
-        Err(e) => return Outcome::HarnessError(format!("the harness could not start: {e}")),
+        Err(e) => return ReplayVerdict::HarnessError(format!("the harness could not start: {e}")),
     };
     match run(sys, init, actions, &mut h) {
-        Ok(compared) => Outcome::Agrees { compared },
-        Err(Stop::Diverged(d)) => Outcome::Diverges(d),
-        Err(Stop::Unsupported(why)) => Outcome::Unsupported(why),
-        Err(Stop::Explained(why)) => Outcome::Explained(why),
-        Err(Stop::Io(e)) => Outcome::HarnessError(format!("harness I/O error: {e}")),
+        Ok(compared) => ReplayVerdict::Agrees { compared },
+        Err(Stop::Diverged(d)) => ReplayVerdict::Diverges(d),
+        Err(Stop::Unsupported(why)) => ReplayVerdict::Unsupported(why),
+        Err(Stop::Explained(why)) => ReplayVerdict::Explained(why),
+        Err(Stop::Io(e)) => ReplayVerdict::HarnessError(format!("harness I/O error: {e}")),
     }
 }
 #[cfg(test)]

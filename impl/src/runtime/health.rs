@@ -44,7 +44,7 @@ pub(crate) struct Target {
 }
 
 /// The checked servers of `config`; `back` gives each backend's PROXY
-/// header and loaded TLS client (by backend index, as `worker::plan`
+/// header and loaded TLS client (by backend index, as `listener::plan`
 /// numbers them).
 pub(crate) fn targets(config: &ProxyConfig, back: &[(Option<SendProxy>, Option<Arc<ClientTls>>)]) -> Vec<Target> {
     let mut out = Vec::new();

@@ -5,6 +5,9 @@
 //! kernel said. Rooms, one job each:
 //! - `worker`: one event loop per thread (its listening sockets, its
 //!   session slab, timers, signals, stop);
+//! - `listener`: what a listener's sessions share (rules, PROXY and TLS
+//!   settings, backend, routes), built once at start;
+//! - `bind`: the listening sockets, bound or inherited;
 //! - `shared`: what the threads share (clock, stop request, the gauges
 //!   behind `maxconn`, the backends, mailboxes, counters);
 //! - `exec`: one action -> syscalls -> one outcome;
@@ -27,12 +30,14 @@
 //! the listener's routes, and servers whose health is checked (`health`).
 
 mod backend;
+mod bind;
 mod buffer;
 pub mod control;
 mod exec;
 pub mod handshake;
 mod health;
 mod limits;
+mod listener;
 mod session;
 mod shared;
 pub mod tally;
@@ -45,6 +50,7 @@ pub use control::Control;
 use crate::config::ProxyConfig;
 use crate::sys::signal::{self, Signals};
 use connseq_model::core::{Millis, Session, Side, Termination};
+use listener::ListenerCfg;
 use mio::{Poll, Waker};
 use shared::{Clock, Gauge, Remote, Shared, StopMode};
 use std::io;
@@ -53,7 +59,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use worker::{ListenerCfg, Worker};
+use worker::Worker;
 
 /// How the proxy runs besides its configuration (tests set these).
 ///
@@ -246,10 +252,10 @@ struct Started {
 
 /// Binds every thread's listening sockets (or takes the inherited ones)
 /// and builds the workers.
-fn start(config: &ProxyConfig, options: Options, inherited: &mut worker::Inherited) -> io::Result<Started> {
+fn start(config: &ProxyConfig, options: Options, inherited: &mut bind::Inherited) -> io::Result<Started> {
     let threads = if options.stepped { 1 } else { config.global.threads.max(1) };
-    let (listeners_cfg, backends) = worker::plan(config)?;
-    let (socks, addrs) = worker::bind_all(config, threads, inherited)?;
+    let (listeners_cfg, backends) = listener::plan(config)?;
+    let (socks, addrs) = bind::bind_all(config, threads, inherited)?;
     let mut polls = Vec::with_capacity(threads);
     let mut remotes = Vec::with_capacity(threads);
     for _ in 0..threads {
@@ -279,7 +285,7 @@ fn start(config: &ProxyConfig, options: Options, inherited: &mut worker::Inherit
         }
     }
     shared.set_breakage(options.breakage);
-    // One table per backend, in the order `worker::plan` numbers them (first use).
+    // One table per backend, in the order `listener::plan` numbers them (first use).
     shared.sources =
         config.backends().iter().map(|b| (!b.limits.is_empty()).then(|| limits::SourceTable::new(b.limits))).collect();
     let shared = Arc::new(shared);
@@ -334,7 +340,7 @@ pub struct Run {
 /// listening address and the metrics address is one of this host's (or a
 /// wildcard); the runtime API socket's directory exists.
 pub fn check(config: &ProxyConfig) -> io::Result<()> {
-    worker::plan(config)?;
+    listener::plan(config)?;
     let local = crate::sys::socket::local_ips()?;
     let is_local = |a: &SocketAddr| a.ip().is_unspecified() || local.contains(&a.ip());
     for l in &config.listeners {
@@ -377,7 +383,7 @@ pub fn run(config: &ProxyConfig, run: Run) -> io::Result<()> {
     if let Some(t) = takeover.as_mut() {
         fds.append(&mut t.sockets);
     }
-    let mut inherited = worker::Inherited::new(fds)?;
+    let mut inherited = bind::Inherited::new(fds)?;
     let Started { workers, shared, checks, .. } = start(config, Options::default(), &mut inherited)?;
     for addr in inherited.leftover() {
         tracing::warn!(target: "connseq::runtime", "an inherited socket listening on {addr} matches no listener; closed");
@@ -427,7 +433,7 @@ pub fn spawn(config: &ProxyConfig) -> io::Result<RunningProxy> {
 /// [`spawn`] with [`Options`].
 pub fn spawn_with(config: &ProxyConfig, options: Options) -> io::Result<RunningProxy> {
     signal::ignore_sigpipe()?;
-    let Started { shared, addrs, workers, checks } = start(config, options, &mut worker::Inherited::default())?;
+    let Started { shared, addrs, workers, checks } = start(config, options, &mut bind::Inherited::default())?;
     let grace = crate::config::millis(config.global.grace_period);
     let mut threads = spawn_workers(workers)?;
     threads.extend(health::spawn(&shared, checks)?);

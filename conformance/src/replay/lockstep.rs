@@ -2,8 +2,9 @@
 //! on the real sockets, and after each "proxy runs" and "peer reads" the
 //! comparison; where it stops, why.
 
+use super::chunk;
 use super::config::{GARBAGE, HEADER};
-use super::harness::{chunk, Harness};
+use super::harness::Harness;
 use super::observe::{peer_obs, projection, ReadObs};
 use super::Divergence;
 use crate::tls_peer::TlsPeer;

@@ -3,10 +3,11 @@
 
 use super::judge::{judge, Class, Departure};
 use super::peers::{PeerSock, Peers};
-use super::plan::{Plan, Step};
-use super::seen::{chunk, Seen};
+use super::plan::{Plan, PlanStep};
+use super::seen::Seen;
 use super::Blackbox;
 use crate::proxy_peer;
+use crate::replay::chunk;
 use crate::tls_peer::{Pki, TlsPeer};
 use crate::trace::Trace;
 use connseq_model::check::Who;
@@ -68,7 +69,7 @@ impl Blackbox {
                 None => String::new(),
             };
             match planned.step {
-                Step::Send(who) => {
+                PlanStep::Send(who) => {
                     let n = p.sent[who as usize];
                     p.sent[who as usize] += 1;
                     if let Some(s) = p.sock(who) {
@@ -76,14 +77,14 @@ impl Blackbox {
                     }
                     self.settle_peers(p);
                 }
-                Step::SendHeader => {
+                PlanStep::SendHeader => {
                     let header = proxy_peer::client_header(self.proxy_version);
                     if let Some(s) = p.sock(Who::Client) {
                         s.send_raw(&header);
                     }
                     self.settle_peers(p);
                 }
-                Step::SendHello => {
+                PlanStep::SendHello => {
                     if let (Some(s), Some(pki)) = (p.client.as_mut(), pki) {
                         let mut tls = TlsPeer::client(pki)?;
                         let r = tls.flush(&mut s.s);
@@ -92,12 +93,12 @@ impl Blackbox {
                     }
                     self.settle_peers(p);
                 }
-                Step::Tickets => {
+                PlanStep::Tickets => {
                     if let Some(PeerSock { s, tls: Some(tls), .. }) = p.client.as_mut() {
                         tls.read_through_tickets(s)?;
                     }
                 }
-                Step::Read { who, expect, phase } => {
+                PlanStep::Read { who, expect, stage } => {
                     let Some(s) = p.sock(who) else { continue };
                     let (seen, bytes) = if expect.seen == Seen::Header {
                         s.read_header(self.settle.bound, source)
@@ -106,7 +107,7 @@ impl Blackbox {
                     };
                     let action = if planned.at.is_some() { action } else { format!("the {who} reads") };
                     if let Some(mut d) =
-                        judge(s, who, expect, phase, seen, &bytes, planned.at, action, self.settle.bound)
+                        judge(s, who, expect, stage, seen, &bytes, planned.at, action, self.settle.bound)
                     {
                         if abort_read_early(plan, i, who, seen, d.class) {
                             d.class = Class::AbortReadEarly;
@@ -121,27 +122,27 @@ impl Blackbox {
                         self.settle_peers(p);
                     }
                 }
-                Step::ShutWrite(who) => {
+                PlanStep::ShutWrite(who) => {
                     if let Some(s) = p.sock(who) {
                         s.shut_write();
                     }
                     self.settle_peers(p);
                 }
-                Step::Close(who) => {
+                PlanStep::Close(who) => {
                     drop(p.take(who));
                     self.settle_peers(p);
                 }
-                Step::Abort(who) => {
+                PlanStep::Abort(who) => {
                     if let Some(s) = p.take(who) {
                         socket2::SockRef::from(&s.s).set_linger(Some(Duration::ZERO))?;
                     }
                     self.settle_peers(p);
                 }
-                Step::Wait { time, .. } => {
+                PlanStep::Wait { time, .. } => {
                     std::thread::sleep(time);
                     self.settle_peers(p);
                 }
-                Step::Accept => {
+                PlanStep::Accept => {
                     let deadline = Instant::now() + self.settle.bound;
                     while p.pending.is_empty() && Instant::now() < deadline {
                         if let Some(s) = self.port.try_accept() {

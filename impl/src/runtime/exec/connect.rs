@@ -1,0 +1,98 @@
+//! The server connection: the connect (a new socket, registered), its
+//! completion as the kernel reports it, and the failures the counters and
+//! the passive health checks see.
+
+use super::{internal, is_reset, is_resource_error, Exec};
+use crate::runtime::session::{Slot, Sock};
+use crate::sys::socket;
+use connseq_model::core::{Action, Outcome, Side};
+use mio::Interest;
+use std::sync::atomic::Ordering;
+
+impl Exec<'_> {
+    pub(super) fn connect(&mut self, slot: &mut Slot, server: u8) -> Outcome {
+        let Some(addr) = self.shared.backend(self.backend).addr(server) else {
+            return internal(slot, Action::Connect { server }, Outcome::Refused);
+        };
+        slot.server = Some(addr);
+        self.shared.ops.tally.attempt(self.backend, server, slot.server_idx);
+        slot.server_idx = Some(server);
+        slot.times.connect = Some(self.now);
+        slot.times.established = None;
+        slot.header_sent = 0;
+        slot.tls[Side::Back as usize] = None;
+        slot.connect_released = false;
+        slot.held_readable = false;
+        // The previous attempt's socket, if any, was closed by its SockClose.
+        slot.back.close(self.registry);
+        let mut stream = match socket::connect(addr) {
+            Ok(s) => s,
+            Err(e) if is_resource_error(&e) => return Outcome::NoResource,
+            Err(_) => return Outcome::Refused,
+        };
+        // Latency matters more than segment count for a proxy; MSG_MORE
+        // still coalesces where the core knows more follows.
+        let _ = stream.set_nodelay(true);
+        if let Err(e) = self.registry.register(&mut stream, self.back_token, Interest::READABLE | Interest::WRITABLE) {
+            return if is_resource_error(&e) { Outcome::NoResource } else { Outcome::Refused };
+        }
+        slot.back = Sock { stream: Some(stream), registered: true, ..Default::default() };
+        Outcome::InProgress
+    }
+
+    pub(super) fn finish_connect(&mut self, slot: &mut Slot) -> Outcome {
+        if self.shared.holds_connects() && !slot.connect_released {
+            // The conformance harness's shim (`Options::hold_connects`): the
+            // attempt stays in progress until the model's server answers.
+            return Outcome::WouldBlock;
+        }
+        let Some(s) = slot.back.stream.as_ref() else { return Outcome::Refused };
+        let error = match slot.back.error.take() {
+            Some(e) => Some(e),
+            None => match socket::take_error(s) {
+                Ok(e) => e.map(|e| e.raw_os_error().unwrap_or(libc::EIO)),
+                Err(_) => return Outcome::Refused,
+            },
+        };
+        match error {
+            None => {}
+            // Established, then reset by the server: the connect succeeded,
+            // and the reset shows on the first recv or send.
+            Some(e) if is_reset(e) => {
+                if e == libc::EPIPE {
+                    // After the server's FIN: what came before it is read.
+                    slot.back.error = Some(e);
+                } else {
+                    slot.back.reset = true;
+                }
+                slot.times.established = Some(self.now);
+                return Outcome::Done;
+            }
+            Some(_) => return Outcome::Refused,
+        }
+        // No error and a peer: connected. No error and no peer: the event
+        // was not the connect's completion (still in progress).
+        match s.peer_addr() {
+            Ok(_) => {
+                slot.times.established = Some(self.now);
+                Outcome::Done
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Outcome::WouldBlock,
+            Err(_) => Outcome::Refused,
+        }
+    }
+
+    pub(super) fn count_failure(&self, slot: &Slot, outcome: Outcome) -> Outcome {
+        if matches!(outcome, Outcome::Refused | Outcome::NoResource) {
+            self.shared.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
+            if let Some(server) = slot.server_idx {
+                self.shared.ops.tally.connect_failed(self.backend, server);
+                if connseq_model::core::health::observed(outcome) == Some(false) {
+                    // Passive observation, as the core reads the outcome.
+                    crate::runtime::health::report(self.shared, self.backend, server, Err("L4CON-SESSION"));
+                }
+            }
+        }
+        outcome
+    }
+}

@@ -1,0 +1,310 @@
+//! The executor: performs one [`Action`] of the core with real syscalls and
+//! says what happened as an [`Outcome`], mirroring the model's abstract
+//! kernel (`connseq_model::check::system`, `execute`). It decides nothing:
+//! every sequencing choice is the core's.
+//!
+//! It runs raw TCP on buffers and splice pipes, TLS through `connseq-tls`,
+//! PROXY headers through `connseq-proxy-protocol`, and the rules of the
+//! session's listener. An action the listener's configuration cannot have
+//! asked for (a reply with none configured, a header nobody sends) is an
+//! internal error: logged, and answered with an outcome that closes the
+//! connection.
+//!
+//! Rooms, one per kind of work:
+//! - `plain`: recv and send on a socket and a channel's buffer, the drain of
+//!   an active shutr, the check of the send queue before an RST;
+//! - `splice`: the same through a channel's pipe;
+//! - `tls`: the TLS handshake step, and recv, send and close_notify
+//!   through a TLS layer;
+//! - `handlers`: the other handshake handlers (PROXY header received and
+//!   sent, health and monitor replies) and the connection rules;
+//! - `connect`: the connect to a server and its completion.
+
+mod connect;
+mod handlers;
+mod plain;
+mod splice;
+mod tls;
+
+use super::backend::Waiter;
+use super::listener::ListenerCfg;
+use super::session::Slot;
+use super::shared::Shared;
+use super::Breakage;
+use crate::pool::{BufPool, PipePool};
+use crate::sys::socket;
+use connseq_model::core::{backend, Action, Millis, Outcome, Pick, Side, Sink, Source};
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use std::io;
+use std::sync::atomic::Ordering;
+use tracing::error;
+
+/// What an action may touch besides its session.
+#[derive(Debug)]
+pub(crate) struct Exec<'a> {
+    pub(crate) registry: &'a Registry,
+    /// The session's listener: rules, PROXY and TLS settings.
+    pub(crate) listener: &'a ListenerCfg,
+    pub(crate) pool: &'a mut BufPool,
+    pub(crate) pipes: &'a mut PipePool,
+    /// The threads' shared state: the backends' balancer state (locked for
+    /// a pick or a release) and the counters.
+    pub(crate) shared: &'a Shared,
+    /// This session's backend.
+    pub(crate) backend: usize,
+    pub(crate) now: Millis,
+    /// This session's thread, slot index and generation (its place in a queue).
+    pub(crate) waiter: Waiter,
+    pub(crate) back_token: Token,
+    /// Slots this session gave back that the backend handed to a waiting
+    /// session: the worker delivers them.
+    pub(crate) handoffs: &'a mut Vec<(Waiter, u8)>,
+    /// The errno of the last send that failed (`run` reads it: `EPIPE` as
+    /// a socket's first error is an RST that came after the peer's FIN).
+    pub(crate) send_errno: Option<i32>,
+}
+
+/// An errno that says the peer reset the connection.
+fn is_reset(errno: i32) -> bool {
+    matches!(errno, libc::ECONNRESET | libc::EPIPE)
+}
+
+fn is_resource_error(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
+}
+
+/// The core asked for an action this session cannot perform (a reply it
+/// has none of, a PROXY header its listener does not send, a send from an
+/// empty buffer): the core and the runtime disagree, which is a bug. Debug
+/// builds and tests stop on it; a release build logs it and answers with
+/// the outcome that closes the session.
+fn internal(slot: &Slot, action: Action, outcome: Outcome) -> Outcome {
+    error!(target: "connseq::runtime", "internal error: {}: unsupported action {action:?} in this runtime; closing", slot.client);
+    if cfg!(debug_assertions) {
+        panic!("{}: the core asked for {action:?}, which this session cannot perform", slot.client);
+    }
+    outcome
+}
+
+impl Exec<'_> {
+    /// How many of `want` bytes may go to `side`'s peer: all of them, but
+    /// with the conformance harness's shim (`Options::send_window`).
+    fn room(&self, side: Side, want: usize) -> usize {
+        self.shared.window().map_or(want, |w| w.bytes(side, want))
+    }
+
+    /// Whether one message (a reply, a PROXY header, a TLS flight or
+    /// close_notify) may go to `side`'s peer: yes, but with the shim.
+    fn room_for_message(&self, side: Side) -> bool {
+        self.shared.window().map_or(true, |w| w.message(side))
+    }
+
+    /// Whether a send may cork (`MSG_MORE`): as the core says, except
+    /// towards a peer the harness's shim knows closed, since the model's
+    /// kernel corks nothing and answers each chunk with the RST at once.
+    fn cork(&self, side: Side, more: bool) -> bool {
+        more && !self.shared.window().is_some_and(|w| w.is_closed(side))
+    }
+
+    /// The shim refused a write: a socket that is really full holds nothing
+    /// back, so what an earlier `MSG_MORE` send corked goes out now (the
+    /// model's kernel corks nothing).
+    fn refused(sock: &TcpStream) {
+        let _ = socket::push(sock);
+    }
+
+    /// `n` bytes went to `side`'s peer (counted by the shim only).
+    fn sent_bytes(&self, side: Side, n: usize) {
+        if let Some(w) = self.shared.window() {
+            w.sent_bytes(side, n);
+        }
+    }
+
+    /// A message went to `side`'s peer (counted by the shim only).
+    fn sent_message(&self, side: Side) {
+        if let Some(w) = self.shared.window() {
+            w.sent_message(side);
+        }
+    }
+
+    /// Performs `action` on `slot`'s sockets and buffers.
+    pub(crate) fn run(&mut self, slot: &mut Slot, action: Action) -> Outcome {
+        let io_side = match action {
+            Action::Recv { side, .. }
+            | Action::Send { side, .. }
+            | Action::TlsHandshake(side)
+            | Action::DataShutw(side)
+            | Action::CheckSendQueue(side) => Some(side),
+            Action::RecvProxyHeader => Some(Side::Front),
+            _ => None,
+        };
+        // An RST that came after the peer's FIN (the socket was in
+        // CLOSE-WAIT) shows as EPIPE, and Linux still reads what came before
+        // the FIN, then 0: it fails the writes only. Any other reset fails
+        // every call (the model's sticky `Wire::rst`; Linux reports it once).
+        let writes = !matches!(action, Action::Recv { .. } | Action::RecvProxyHeader);
+        // The sends the core tells apart (`Outcome::PeerClosed`): a TLS
+        // handshake that fails is a failed handshake either way.
+        let sends = matches!(action, Action::Send { .. } | Action::DataShutw(_) | Action::CheckSendQueue(_));
+        let refused = if sends { Outcome::PeerClosed } else { Outcome::Reset };
+        if let Some(side) = io_side {
+            let sock = slot.sock(side);
+            let after_fin = !sock.reset && sock.error == Some(libc::EPIPE);
+            if after_fin && writes {
+                return refused;
+            }
+            if sock.reset || (!after_fin && sock.error.is_some_and(is_reset)) {
+                sock.reset = true;
+                return Outcome::Reset;
+            }
+        }
+        self.send_errno = None;
+        let _ = socket::take_tls_send_errno();
+        let mut outcome = self.perform(slot, action);
+        if outcome == Outcome::Reset && self.send_errno.is_none() {
+            self.send_errno = socket::take_tls_send_errno();
+        }
+        if let (Action::Send { side: Side::Front, .. }, Outcome::WouldBlock) = (action, outcome) {
+            if self.shared.broken(Breakage::WritableNotRearmed) {
+                // The bug: writable interest is dropped while the client is
+                // slow, to spare wake-ups, and never armed again.
+                if let Some(s) = slot.front.stream.as_mut() {
+                    let _ = self.registry.reregister(s, Token(self.back_token.0 - 1), Interest::READABLE);
+                }
+                slot.front.read_only = true;
+            }
+        }
+        if let (Some(side), Outcome::Reset) = (io_side, outcome) {
+            let sock = slot.sock(side);
+            let after_fin = !sock.reset && sock.error == Some(libc::EPIPE);
+            if !sock.reset && sock.error.is_none() && writes && self.send_errno == Some(libc::EPIPE) {
+                // This send met the RST first, as EPIPE: it came after the
+                // peer's FIN.
+                sock.error = Some(libc::EPIPE);
+                outcome = refused;
+            } else if after_fin && writes {
+                outcome = refused;
+            } else {
+                sock.reset = true;
+            }
+        }
+        if crate::sys::take_spurious_eagain() {
+            // An injected EAGAIN (tests only): no edge will follow it.
+            let side = match action {
+                Action::Send { side, .. } | Action::Recv { side, .. } => Some(side),
+                _ => io_side,
+            };
+            if let Some(side) = side {
+                slot.sock(side).rearm = true;
+            }
+        }
+        outcome
+    }
+
+    fn perform(&mut self, slot: &mut Slot, action: Action) -> Outcome {
+        match action {
+            Action::Recv { side, into: Sink::Buffer } if slot.tls[side as usize].is_some() => self.tls_recv(slot, side),
+            Action::Send { side, from: Source::Buffer, .. } if slot.tls[side as usize].is_some() => {
+                self.tls_send(slot, side)
+            }
+            Action::Recv { side, into: Sink::Buffer } if self.shared.broken(Breakage::EofAsReset) => {
+                match self.recv(slot, side) {
+                    Outcome::Eof => Outcome::Reset,
+                    o => o,
+                }
+            }
+            Action::Recv { side, into: Sink::Buffer } => self.recv(slot, side),
+            Action::Recv { into: Sink::Discard, .. } if self.shared.broken(Breakage::CloseWithoutDrain) => Outcome::Eof,
+            Action::Recv { side, into: Sink::Discard } => Self::drain(slot, side),
+            Action::Send { side, from: Source::Buffer, more } => self.send(slot, side, more),
+            Action::Recv { side, into: Sink::Pipe } => self.recv_pipe(slot, side),
+            Action::Send { side, from: Source::Pipe, more } => self.send_pipe(slot, side, more),
+            Action::Discard(dir) => {
+                let (_, buf) = slot.io(dir.producer(), dir);
+                buf.clear_all(self.pool, self.pipes);
+                Outcome::Done
+            }
+            Action::CtrlShutw(_) if self.shared.broken(Breakage::SkipShutdown) => Outcome::Done,
+            Action::CtrlShutw(side) => {
+                if let Some(s) = slot.sock(side).stream.as_ref() {
+                    // The core counts shutdown(SHUT_WR) as done whatever
+                    // happens: ENOTCONN is ignored below, and any other error
+                    // shows up on the next recv or send.
+                    let _ = socket::shutdown_write(s);
+                }
+                Outcome::Done
+            }
+            // DCLO: the TLS state goes (a raw data layer holds none).
+            Action::DataClose(side) => {
+                slot.tls[side as usize] = None;
+                Outcome::Done
+            }
+            Action::DataShutw(side) => self.tls_close_notify(slot, side),
+            Action::TlsHandshake(side) => self.tls_handshake(slot, side),
+            Action::CtrlClose(side) => {
+                slot.sock(side).deregister(self.registry);
+                Outcome::Done
+            }
+            Action::SockClose { side, abortive } => {
+                let sock = slot.sock(side);
+                if abortive || self.shared.broken(Breakage::LingerZero) {
+                    if let Some(s) = sock.stream.as_ref() {
+                        // If SO_LINGER cannot be set the close is a FIN: the
+                        // peer sees an orderly end instead of a reset.
+                        let _ = socket::set_linger_zero(s);
+                    }
+                }
+                sock.close(self.registry);
+                Outcome::Done
+            }
+            Action::PickServer { avoid } => {
+                slot.times.pick.get_or_insert(self.now);
+                let pick = backend::take(&slot.cfg, &mut *self.shared.backend(self.backend), avoid, self.waiter);
+                match pick {
+                    Pick::Assigned(_) => slot.times.assigned = Some(self.now),
+                    Pick::Queue => {
+                        self.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Pick::NoServer => {}
+                }
+                Outcome::Pick(pick)
+            }
+            Action::Connect { server } => {
+                self.shared.counters.connects.fetch_add(1, Ordering::Relaxed);
+                slot.connects += 1;
+                let outcome = self.connect(slot, server);
+                self.count_failure(slot, outcome)
+            }
+            Action::FinishConnect => {
+                let outcome = self.finish_connect(slot);
+                self.count_failure(slot, outcome)
+            }
+            Action::ReleaseServer { .. }
+                if self.shared.broken(Breakage::SlotKeptAfterFailedConnect) && slot.times.established.is_none() =>
+            {
+                // The bug: "it never connected, so it holds nothing".
+                Outcome::Done
+            }
+            Action::ReleaseServer { server } => {
+                let handed = backend::release(&slot.cfg, &mut *self.shared.backend(self.backend), server);
+                if let Some(w) = handed {
+                    self.handoffs.push((w, server));
+                }
+                Outcome::Done
+            }
+            Action::LeaveQueue => {
+                // Not found: a slot was handed to this session meanwhile; it
+                // arrives (by message) and the core gives it back.
+                backend::leave(&mut *self.shared.backend(self.backend), self.waiter);
+                Outcome::Done
+            }
+            Action::Send { side, from: Source::Reply, .. } => self.send_reply(slot, side),
+            Action::CheckSendQueue(side) => Self::check_send_queue(slot, side),
+            Action::EvalRules(stage) => self.eval_rules(slot, stage),
+            Action::Send { side: Side::Back, from: Source::ProxyHeader, more } => self.send_proxy_header(slot, more),
+            Action::RecvProxyHeader => Self::recv_proxy_header(slot),
+            Action::Send { from: Source::ProxyHeader, .. } => internal(slot, action, Outcome::Reset),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! The conformance harness's shims as the loop follows them: connects held
+//! until released (`Options::hold_connects`), and sides reported writable
+//! when the send window opens again (`Options::send_window`).
+
+use super::Worker;
+use connseq_model::core::{SiState, Side};
+use std::sync::atomic::Ordering;
+
+impl Worker {
+    /// `Options::hold_connects`: after a release, every attempt in progress
+    /// may complete; its writable edge was spent while held, so it is
+    /// reported again. True if something was released.
+    pub(super) fn follow_connect_releases(&mut self) -> bool {
+        if !self.shared.holds_connects() {
+            return false;
+        }
+        let n = self.shared.connect_releases.load(Ordering::Acquire);
+        if n == self.releases_seen {
+            return false;
+        }
+        self.releases_seen = n;
+        let now = self.now();
+        for idx in 0..self.slots.len() {
+            if let Some(Some(slot)) = self.slots.get_mut(idx) {
+                if slot.core.si(Side::Back) == SiState::Con && !slot.connect_released {
+                    slot.connect_released = true;
+                    let cfg = slot.cfg;
+                    // Writable, and readable if something came while held
+                    // (a refusal's error, the server's first bytes or FIN).
+                    let readable = slot.back.error.is_some() || std::mem::take(&mut slot.held_readable);
+                    slot.back.edge |= readable;
+                    slot.core.handle_ready(&cfg, Side::Back, readable, true, now);
+                    self.mark_ready(idx);
+                }
+            }
+        }
+        true
+    }
+
+    /// `Options::send_window`: a side the harness gave room again after a
+    /// refused write is reported writable, as the kernel reports a socket
+    /// that was full. True if a side was.
+    pub(super) fn follow_send_window(&mut self) -> bool {
+        let Some(window) = self.shared.window() else { return false };
+        let reopened = Side::BOTH.map(|s| window.take_reopened(s));
+        if !reopened.contains(&true) {
+            return false;
+        }
+        let now = self.now();
+        for idx in 0..self.slots.len() {
+            if let Some(Some(slot)) = self.slots.get_mut(idx) {
+                let cfg = slot.cfg;
+                // As the poller would: only a socket registered for
+                // writable events is reported writable.
+                let read_only = [slot.front.read_only, slot.back.read_only];
+                for side in Side::BOTH.into_iter().filter(|&s| reopened[s as usize] && !read_only[s as usize]) {
+                    slot.core.handle_ready(&cfg, side, false, true, now);
+                }
+                self.mark_ready(idx);
+            }
+        }
+        true
+    }
+
+    /// `Options::hold_connects`: session `idx`'s connect attempt waits for
+    /// the harness's release.
+    pub(super) fn connect_held(&self, idx: usize) -> bool {
+        self.shared.holds_connects()
+            && matches!(self.slots.get(idx), Some(Some(s)) if s.core.si(Side::Back) == SiState::Con && !s.connect_released)
+    }
+}
