@@ -109,7 +109,7 @@ impl Blackbox {
                     if let Some(mut d) =
                         judge(s, who, expect, stage, seen, &bytes, planned.at, action, self.settle.bound)
                     {
-                        if abort_read_early(plan, i, who, seen, d.class) {
+                        if abort_read_early(plan, i, who, expect.seen, seen, d.class) {
                             d.class = Class::AbortReadEarly;
                         }
                         return Ok((compared, Some(d)));
@@ -184,10 +184,18 @@ impl Blackbox {
 /// before, while the eager model's proxy could not read the RST, and the
 /// server got the end the proxy's earlier answer to that abort gives (its
 /// FIN, or a close_notify it read ahead of the RST) where the model still
-/// has the request, the handshake or the plain end to deliver.
-fn abort_read_early(plan: &Plan, i: usize, who: Who, seen: Seen, class: Class) -> bool {
-    plan.abort_behind_full_buffer.is_some_and(|k| k < i)
-        && who == Who::Server
-        && matches!(seen, Seen::Fin | Seen::CloseNotify)
-        && matches!(class, Class::DataLost | Class::TlsHandshake | Class::CloseNotifyForged | Class::ClosedEarly)
+/// has the request, the handshake or the plain end to deliver. Where the
+/// model has the handshake to complete, the server had answered the proxy's
+/// hello with its flight: a proxy that abandons the attempt closes with that
+/// flight unread, and Linux sends an RST for such a close (the kernel
+/// axiom), so the server reads an RST rather than a FIN when its flight
+/// arrived first. Only there is an RST the same answer.
+fn abort_read_early(plan: &Plan, i: usize, who: Who, expected: Seen, seen: Seen, class: Class) -> bool {
+    let end = match class {
+        Class::TlsHandshake if expected == Seen::Finished => matches!(seen, Seen::Fin | Seen::CloseNotify | Seen::Rst),
+        Class::TlsHandshake => matches!(seen, Seen::Fin | Seen::CloseNotify),
+        Class::DataLost | Class::CloseNotifyForged | Class::ClosedEarly => matches!(seen, Seen::Fin | Seen::CloseNotify),
+        _ => false,
+    };
+    plan.abort_behind_full_buffer.is_some_and(|k| k < i) && who == Who::Server && end
 }
