@@ -14,6 +14,10 @@ use crate::core::{FdState, Millis, SiState};
 
 impl Session {
     /// The runtime performed `action`; this is what happened.
+    ///
+    /// Every (action, outcome) pair is named: an outcome an action cannot
+    /// give (a runtime bug) is grouped with the answer it is taken as, so a
+    /// new action or outcome does not compile until it is placed here.
     pub fn handle_outcome<B: Bugs>(&mut self, cfg: &SessionConfig<B>, action: Action, outcome: Outcome, now: Millis) {
         match action {
             Action::RecvProxyHeader => match outcome {
@@ -27,28 +31,55 @@ impl Session {
                     self.term.record(Cause::Client, Phase::Request);
                     self.peer_gone(cfg, Side::Front);
                 }
-                // Invalid header, or anything unexpected: the peer is at fault.
-                _ => {
+                // An invalid header: the peer is at fault. The other outcomes
+                // cannot answer a header read; they are taken the same way.
+                Outcome::Invalid
+                | Outcome::Data { .. }
+                | Outcome::Sent { .. }
+                | Outcome::WantWrite
+                | Outcome::Truncated
+                | Outcome::Refused
+                | Outcome::InProgress
+                | Outcome::Pick(_)
+                | Outcome::Verdict(_)
+                | Outcome::PeerClosed
+                | Outcome::NoResource => {
                     self.term.record(Cause::Client, Phase::Request);
                     self.abort(cfg, Side::Front);
                 }
             },
-            Action::EvalRules(stage) => match outcome {
-                Outcome::Verdict(true) => self.front.hs.remove(match stage {
-                    RuleStage::Connection => Handler::TcpRulesConn,
-                    RuleStage::Source => Handler::TcpRules,
-                }),
-                _ if cfg.mutant.has(Mutant::RulesIgnored) => self.front.hs.remove(match stage {
-                    RuleStage::Connection => Handler::TcpRulesConn,
-                    RuleStage::Source => Handler::TcpRules,
-                }),
-                _ => {
+            Action::EvalRules(stage) => {
+                let accepted = match outcome {
+                    Outcome::Verdict(accepted) => accepted,
+                    // Not a verdict: taken as a reject.
+                    Outcome::Done
+                    | Outcome::Data { .. }
+                    | Outcome::Sent { .. }
+                    | Outcome::WouldBlock
+                    | Outcome::WantWrite
+                    | Outcome::Eof
+                    | Outcome::EofEmpty
+                    | Outcome::Truncated
+                    | Outcome::Reset
+                    | Outcome::Refused
+                    | Outcome::Invalid
+                    | Outcome::InProgress
+                    | Outcome::Pick(_)
+                    | Outcome::PeerClosed
+                    | Outcome::NoResource => false,
+                };
+                if accepted || cfg.mutant.has(Mutant::RulesIgnored) {
+                    self.front.hs.remove(match stage {
+                        RuleStage::Connection => Handler::TcpRulesConn,
+                        RuleStage::Source => Handler::TcpRules,
+                    });
+                } else {
                     // `tcp-request connection reject`: reset, count, no log line.
                     self.rejected = true;
                     self.term.record(Cause::Proxy, Phase::Request);
                     self.abort(cfg, Side::Front);
                 }
-            },
+            }
             Action::TlsHandshake(side) => {
                 let c = self.conn_mut(side);
                 match outcome {
@@ -66,6 +97,8 @@ impl Session {
                         c.hs_wants_write = true;
                         self.chan_mut(side.output()).flags.set(ChanFlags::FULL_OUT);
                     }
+                    // Any failure of the server's handshake fails the connect
+                    // attempt (the arms below still name every failure).
                     _ if side == Side::Back && self.si_back == SiState::Con => {
                         self.connect_failed(cfg, Cause::Server);
                     }
@@ -73,7 +106,17 @@ impl Session {
                         self.record_peer_fault(side);
                         self.peer_gone(cfg, side);
                     }
-                    _ => {
+                    // A protocol violation; the other outcomes cannot answer
+                    // a handshake step and are taken the same way.
+                    Outcome::Invalid
+                    | Outcome::Data { .. }
+                    | Outcome::Sent { .. }
+                    | Outcome::EofEmpty
+                    | Outcome::Refused
+                    | Outcome::InProgress
+                    | Outcome::Pick(_)
+                    | Outcome::Verdict(_)
+                    | Outcome::NoResource => {
                         self.record_peer_fault(side);
                         self.abort(cfg, side);
                     }
@@ -88,7 +131,24 @@ impl Session {
                     self.queued = true;
                     self.set_si(Side::Back, SiState::Que);
                 }
-                _ => {
+                // No server, or a queue that is not enabled; the other
+                // outcomes cannot answer a pick and are taken as no server.
+                Outcome::Pick(Pick::Queue | Pick::NoServer)
+                | Outcome::Done
+                | Outcome::Data { .. }
+                | Outcome::Sent { .. }
+                | Outcome::WouldBlock
+                | Outcome::WantWrite
+                | Outcome::Eof
+                | Outcome::EofEmpty
+                | Outcome::Truncated
+                | Outcome::Reset
+                | Outcome::Refused
+                | Outcome::Invalid
+                | Outcome::InProgress
+                | Outcome::Verdict(_)
+                | Outcome::PeerClosed
+                | Outcome::NoResource => {
                     self.term.record(Cause::Proxy, Phase::Connect);
                     self.give_up_server();
                 }
@@ -99,24 +159,26 @@ impl Session {
                     self.term.record(Cause::Resource, Phase::Connect);
                     self.give_up_server();
                 }
-                _ => {
-                    self.attempts = self.attempts.saturating_add(1);
-                    self.back = Connection {
-                        fd: FdState::Ready,
-                        state: ConnState::Connecting,
-                        data: if cfg.tls_back { DataLayer::Tls } else { DataLayer::Raw },
-                        ..Connection::default()
-                    };
-                    self.req.flags.set(ChanFlags::FULL_OUT);
-                    self.res.flags.set(ChanFlags::EMPTY_IN);
-                    self.res.flags.clear(ChanFlags::SHUT_IN | ChanFlags::ERR_IN);
-                    self.req.flags.clear(ChanFlags::SHUT_OUT | ChanFlags::ERR_OUT);
-                    self.set_si(Side::Back, SiState::Con);
-                    if !matches!(outcome, Outcome::InProgress | Outcome::Done) {
-                        // connect() failed at once (ECONNREFUSED on loopback):
-                        // the socket exists and is closed like any failed attempt.
-                        self.connect_failed(cfg, Cause::Server);
-                    }
+                Outcome::InProgress | Outcome::Done => self.connect_started(cfg),
+                // connect() failed at once (ECONNREFUSED on loopback): the
+                // socket exists and is closed like any failed attempt. The
+                // other outcomes cannot answer a connect and are taken as a
+                // refusal.
+                Outcome::Refused
+                | Outcome::Data { .. }
+                | Outcome::Sent { .. }
+                | Outcome::WouldBlock
+                | Outcome::WantWrite
+                | Outcome::Eof
+                | Outcome::EofEmpty
+                | Outcome::Truncated
+                | Outcome::Reset
+                | Outcome::Invalid
+                | Outcome::Pick(_)
+                | Outcome::Verdict(_)
+                | Outcome::PeerClosed => {
+                    self.connect_started(cfg);
+                    self.connect_failed(cfg, Cause::Server);
                 }
             },
             Action::FinishConnect => match outcome {
@@ -135,11 +197,27 @@ impl Session {
                     }
                 }
                 Outcome::WouldBlock => self.req.flags.set(ChanFlags::FULL_OUT),
-                _ => self.connect_failed(cfg, Cause::Server),
+                // SO_ERROR holds an error; the other outcomes cannot answer
+                // it and are taken as a refusal.
+                Outcome::Refused
+                | Outcome::Data { .. }
+                | Outcome::Sent { .. }
+                | Outcome::WantWrite
+                | Outcome::Eof
+                | Outcome::EofEmpty
+                | Outcome::Truncated
+                | Outcome::Reset
+                | Outcome::Invalid
+                | Outcome::InProgress
+                | Outcome::Pick(_)
+                | Outcome::Verdict(_)
+                | Outcome::PeerClosed
+                | Outcome::NoResource => self.connect_failed(cfg, Cause::Server),
             },
             Action::Recv { side, into } => self.recv_outcome(cfg, side, into, outcome, now),
             Action::Send { side, from, .. } => self.send_outcome(cfg, side, from, outcome, now),
             Action::Discard(dir) => {
+                step_done(outcome);
                 let ch = self.chan_mut(dir);
                 ch.buf = Fill::Empty;
                 ch.pipe = Fill::Empty;
@@ -157,21 +235,43 @@ impl Session {
                 // step (a close_notify), and its input still holds what it
                 // sent before its FIN.
                 Outcome::PeerClosed => self.output_failed(cfg, side),
-                _ => {
+                // The peer is gone; the other outcomes cannot answer a
+                // close_notify and are taken the same way.
+                Outcome::Reset
+                | Outcome::Data { .. }
+                | Outcome::Sent { .. }
+                | Outcome::WantWrite
+                | Outcome::Eof
+                | Outcome::EofEmpty
+                | Outcome::Truncated
+                | Outcome::Refused
+                | Outcome::Invalid
+                | Outcome::InProgress
+                | Outcome::Pick(_)
+                | Outcome::Verdict(_)
+                | Outcome::NoResource => {
                     self.record_peer_fault(side);
                     self.peer_gone(cfg, side);
                 }
             },
             Action::CtrlShutw(side) => {
                 // shutdown(SHUT_WR) does not block; ENOTCONN counts as done.
+                step_done(outcome);
                 let c = self.conn_mut(side);
                 c.ops.advance(Op::CtrlShutw, OpStatus::Done);
                 let out = side.output();
                 self.chan_mut(out).flags.set(ChanFlags::SHUT_OUT);
             }
-            Action::DataClose(side) => self.conn_mut(side).ops.advance(Op::DataClose, OpStatus::Done),
-            Action::CtrlClose(side) => self.conn_mut(side).ops.advance(Op::CtrlClose, OpStatus::Done),
+            Action::DataClose(side) => {
+                step_done(outcome);
+                self.conn_mut(side).ops.advance(Op::DataClose, OpStatus::Done);
+            }
+            Action::CtrlClose(side) => {
+                step_done(outcome);
+                self.conn_mut(side).ops.advance(Op::CtrlClose, OpStatus::Done);
+            }
             Action::SockClose { side, .. } => {
+                step_done(outcome);
                 let c = self.conn_mut(side);
                 c.ops.advance(Op::SockClose, OpStatus::Done);
                 c.fd = FdState::Closed;
@@ -180,25 +280,61 @@ impl Session {
                 c.state = ConnState::Closed;
             }
             Action::ReleaseServer { .. } => {
+                step_done(outcome);
                 self.server = None;
                 if cfg.mutant.has(Mutant::QueueTimeoutReleases) && self.si_back != SiState::Que {
                     // The bug's "release" stood for leaving the queue.
                     self.queued = false;
                 }
             }
-            Action::LeaveQueue => self.queued = false,
+            Action::LeaveQueue => {
+                step_done(outcome);
+                self.queued = false;
+            }
             Action::CheckSendQueue(side) => match outcome {
                 // Every byte before the abort reached the peer: now the RST.
                 Outcome::Done => self.abort(cfg, side),
                 Outcome::WouldBlock => self.conn_mut(side).rst = PendingRst::AwaitingAck,
-                // This peer reset too: nothing is left to pass on.
-                _ => {
+                // This peer reset too: nothing is left to pass on. The other
+                // outcomes cannot answer a look at the send queue and are
+                // taken the same way.
+                Outcome::Reset
+                | Outcome::PeerClosed
+                | Outcome::Data { .. }
+                | Outcome::Sent { .. }
+                | Outcome::WantWrite
+                | Outcome::Eof
+                | Outcome::EofEmpty
+                | Outcome::Truncated
+                | Outcome::Refused
+                | Outcome::Invalid
+                | Outcome::InProgress
+                | Outcome::Pick(_)
+                | Outcome::Verdict(_)
+                | Outcome::NoResource => {
                     self.record_peer_fault(side);
                     self.peer_gone(cfg, side);
                 }
             },
         }
         self.update(cfg, now);
+    }
+
+    /// A connect attempt has a socket now (in progress, done, or refused at
+    /// once): the back connection starts over.
+    fn connect_started<B: Bugs>(&mut self, cfg: &SessionConfig<B>) {
+        self.attempts = self.attempts.saturating_add(1);
+        self.back = Connection {
+            fd: FdState::Ready,
+            state: ConnState::Connecting,
+            data: if cfg.tls_back { DataLayer::Tls } else { DataLayer::Raw },
+            ..Connection::default()
+        };
+        self.req.flags.set(ChanFlags::FULL_OUT);
+        self.res.flags.set(ChanFlags::EMPTY_IN);
+        self.res.flags.clear(ChanFlags::SHUT_IN | ChanFlags::ERR_IN);
+        self.req.flags.clear(ChanFlags::SHUT_OUT | ChanFlags::ERR_OUT);
+        self.set_si(Side::Back, SiState::Con);
     }
 
     pub(super) fn record_peer_fault(&mut self, side: Side) {
@@ -254,7 +390,19 @@ impl Session {
             // No pipe for a splice: nothing was read, and the socket is as
             // readable as before; this channel goes through the buffer now.
             Outcome::NoResource if into == Sink::Pipe => self.chan_mut(dir).no_pipe = true,
-            _ => self.peer_failed(cfg, side, outcome),
+            // The peer is gone (or no buffer could be had). The other
+            // outcomes cannot answer a recv and are taken the same way.
+            Outcome::Reset
+            | Outcome::NoResource
+            | Outcome::Done
+            | Outcome::Sent { .. }
+            | Outcome::WantWrite
+            | Outcome::Refused
+            | Outcome::Invalid
+            | Outcome::InProgress
+            | Outcome::Pick(_)
+            | Outcome::Verdict(_)
+            | Outcome::PeerClosed => self.peer_failed(cfg, side, outcome),
         }
     }
 
@@ -306,6 +454,8 @@ impl Session {
                 }
             },
             Outcome::WouldBlock => self.chan_mut(dir).flags.set(ChanFlags::FULL_OUT),
+            // Any failure to send to a server whose handshake is not done
+            // (the PROXY header) fails the connect attempt.
             _ if side == Side::Back && self.si_back == SiState::Con => self.connect_failed(cfg, Cause::Server),
             Outcome::PeerClosed if matches!(from, Source::Buffer | Source::Pipe) => {
                 // Data the peer will never read, after its FIN: its fault;
@@ -313,7 +463,20 @@ impl Session {
                 self.record_peer_fault(side);
                 self.output_failed(cfg, side);
             }
-            _ => self.peer_failed(cfg, side, outcome),
+            // The peer is gone. The other outcomes cannot answer a send and
+            // are taken the same way.
+            Outcome::Reset
+            | Outcome::PeerClosed
+            | Outcome::NoResource
+            | Outcome::WantWrite
+            | Outcome::Eof
+            | Outcome::EofEmpty
+            | Outcome::Truncated
+            | Outcome::Refused
+            | Outcome::Invalid
+            | Outcome::InProgress
+            | Outcome::Pick(_)
+            | Outcome::Verdict(_) => self.peer_failed(cfg, side, outcome),
         }
     }
 
@@ -351,5 +514,30 @@ impl OpStatus {
         if other.rank() > self.rank() {
             *self = other;
         }
+    }
+}
+
+/// The answer to a step that cannot fail (dropping a buffer, CSHW, DCLO,
+/// CCLO, FCLO, giving a slot back, leaving the queue): the runtime reports
+/// `Done`, and any other answer means done all the same. Every outcome is
+/// named, so that a new one is weighed here too.
+fn step_done(outcome: Outcome) {
+    match outcome {
+        Outcome::Done
+        | Outcome::Data { .. }
+        | Outcome::Sent { .. }
+        | Outcome::WouldBlock
+        | Outcome::WantWrite
+        | Outcome::Eof
+        | Outcome::EofEmpty
+        | Outcome::Truncated
+        | Outcome::Reset
+        | Outcome::Refused
+        | Outcome::Invalid
+        | Outcome::InProgress
+        | Outcome::Pick(_)
+        | Outcome::Verdict(_)
+        | Outcome::PeerClosed
+        | Outcome::NoResource => {}
     }
 }
