@@ -986,7 +986,7 @@ impl Worker {
         } else {
             info!(target: "connseq::session", "{line}");
         }
-        if slot.core.rejected {
+        if slot.core.rejected() {
             self.shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
         }
         if slot.source_counted {
@@ -1083,7 +1083,7 @@ impl Worker {
                 id: s.id,
                 listener: s.listener,
                 backend: self.listeners_cfg[s.route].backend,
-                slot: s.core.server,
+                slot: s.core.server(),
                 server: s.server_idx,
                 peer: s.client,
                 source: s.source(),

@@ -86,49 +86,49 @@ use crate::core::{FdState, Millis, SiState};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Session {
     /// The client-facing connection.
-    pub front: Connection,
+    front: Connection,
     /// The server-facing connection.
-    pub back: Connection,
+    back: Connection,
     /// Client to server.
-    pub req: Channel,
+    req: Channel,
     /// Server to client.
-    pub res: Channel,
+    res: Channel,
     /// The front stream interface.
-    pub si_front: SiState,
+    si_front: SiState,
     /// The back stream interface.
-    pub si_back: SiState,
+    si_back: SiState,
     /// The reply HH_SEND_LAST_CHUNK sends.
-    pub reply: Option<Reply>,
+    reply: Option<Reply>,
     /// The source matched monitor-net (input of HH_MONITOR_IN).
-    pub monitor_match: bool,
+    monitor_match: bool,
     /// The server the session holds a slot on.
-    pub server: Option<u8>,
+    server: Option<u8>,
     /// The server of the last failed attempt (a redispatch avoids it).
-    pub failed_server: Option<u8>,
+    failed_server: Option<u8>,
     /// Connect attempts issued.
-    pub attempts: u8,
+    attempts: u8,
     /// Retries spent.
-    pub retries_used: u8,
+    retries_used: u8,
     /// Armed timers.
-    pub timers: Timers,
+    timers: Timers,
     /// Why it ended.
-    pub term: Termination,
+    term: Termination,
     /// The connection was counted as rejected by a rule.
-    pub rejected: bool,
+    rejected: bool,
     /// Who made the last connect attempt fail (refusal or timeout).
-    pub fail_cause: Cause,
+    fail_cause: Cause,
     /// HH_ACCEPT_SESSION ran: the session exists.
-    pub started: bool,
+    started: bool,
     /// The session is in its backend's queue (from a `Queue` pick until it is
     /// handed a slot or leaves).
-    pub queued: bool,
+    queued: bool,
 }
 
 impl Session {
     /// A session for a socket `accept()` just returned. `monitor_match` tells
     /// whether its source address matches monitor-net.
     pub fn accept<B: Bugs>(cfg: &SessionConfig<B>, now: Millis, monitor_match: bool) -> Session {
-        let mut front = Connection { fd: FdState::Ready, state: ConnState::Accepted, ..Connection::default() };
+        let mut front = Connection::default();
         let mut reply = None;
         if cfg.health {
             // mode health: HH_HEALTH, which tries to send OK and dies.
@@ -167,11 +167,13 @@ impl Session {
             started: false,
             queued: false,
         };
+        s.set_fd(Side::Front, FdState::Ready);
+        s.set_conn_state(Side::Front, ConnState::Accepted);
         s.update(cfg, now);
         s
     }
 
-    pub(super) fn add_session_handlers<B: Bugs>(cfg: &SessionConfig<B>, front: &mut Connection) {
+    fn add_session_handlers<B: Bugs>(cfg: &SessionConfig<B>, front: &mut Connection) {
         if cfg.conn_rules {
             front.hs.add(Handler::TcpRulesConn);
         }
@@ -197,7 +199,7 @@ impl Session {
         }
     }
 
-    pub(super) fn conn_mut(&mut self, side: Side) -> &mut Connection {
+    fn conn_mut(&mut self, side: Side) -> &mut Connection {
         match side {
             Side::Front => &mut self.front,
             Side::Back => &mut self.back,
@@ -212,7 +214,7 @@ impl Session {
         }
     }
 
-    pub(super) fn chan_mut(&mut self, dir: Dir) -> &mut Channel {
+    fn chan_mut(&mut self, dir: Dir) -> &mut Channel {
         match dir {
             Dir::Req => &mut self.req,
             Dir::Res => &mut self.res,
@@ -228,7 +230,7 @@ impl Session {
     }
 
     /// Every state change of a stream interface goes through here.
-    pub(super) fn set_si(&mut self, side: Side, to: SiState) {
+    fn set_si(&mut self, side: Side, to: SiState) {
         let slot = match side {
             Side::Front => &mut self.si_front,
             Side::Back => &mut self.si_back,
@@ -236,7 +238,23 @@ impl Session {
         if *slot != to {
             let from = *slot;
             *slot = to;
-            super::trace::record(side, from, to);
+            crate::core::trace::record(side, from, to);
+        }
+    }
+
+    /// Every change of a connection's state goes through here.
+    fn set_conn_state(&mut self, side: Side, to: ConnState) {
+        let c = self.conn_mut(side);
+        if c.state != to {
+            c.state = to;
+        }
+    }
+
+    /// Every change of an FD's state goes through here.
+    fn set_fd(&mut self, side: Side, to: FdState) {
+        let c = self.conn_mut(side);
+        if c.fd != to {
+            c.fd = to;
         }
     }
 
@@ -252,6 +270,52 @@ impl Session {
             && !self.queued
             && self.req.is_empty()
             && self.res.is_empty()
+    }
+
+    /// The reply HH_SEND_LAST_CHUNK sends, if any.
+    pub fn reply(&self) -> Option<Reply> {
+        self.reply
+    }
+
+    /// The source matched monitor-net (input of HH_MONITOR_IN).
+    pub fn monitor_match(&self) -> bool {
+        self.monitor_match
+    }
+
+    /// The server the session holds a slot on.
+    pub fn server(&self) -> Option<u8> {
+        self.server
+    }
+
+    /// The server of the last failed attempt (a redispatch avoids it).
+    pub fn failed_server(&self) -> Option<u8> {
+        self.failed_server
+    }
+
+    /// Connect attempts issued.
+    pub fn attempts(&self) -> u8 {
+        self.attempts
+    }
+
+    /// Retries spent.
+    pub fn retries_used(&self) -> u8 {
+        self.retries_used
+    }
+
+    /// The armed timers.
+    pub fn timers(&self) -> &Timers {
+        &self.timers
+    }
+
+    /// The connection was counted as rejected by a rule.
+    pub fn rejected(&self) -> bool {
+        self.rejected
+    }
+
+    /// The session is in its backend's queue (from a `Queue` pick until it
+    /// is handed a slot or leaves).
+    pub fn queued(&self) -> bool {
+        self.queued
     }
 
     /// The session went past its handshake handlers.

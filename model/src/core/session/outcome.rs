@@ -187,7 +187,7 @@ impl Session {
                     // outgoing handshake handlers are done (update()), so a
                     // broken TLS server is a failed attempt, bounded by the
                     // connect timer and retried.
-                    self.back.state = ConnState::Established;
+                    self.set_conn_state(Side::Back, ConnState::Established);
                     if cfg.send_proxy {
                         self.back.hs.add(Handler::SendProxy);
                     }
@@ -272,12 +272,11 @@ impl Session {
             }
             Action::SockClose { side, .. } => {
                 step_done(outcome);
-                let c = self.conn_mut(side);
-                c.ops.advance(Op::SockClose, OpStatus::Done);
-                c.fd = FdState::Closed;
+                self.conn_mut(side).ops.advance(Op::SockClose, OpStatus::Done);
+                self.set_fd(side, FdState::Closed);
                 // No CLOSED flag is needed: a closed connection is detached
                 // (the note); ERR stays recorded in `error`.
-                c.state = ConnState::Closed;
+                self.set_conn_state(side, ConnState::Closed);
             }
             Action::ReleaseServer { .. } => {
                 step_done(outcome);
@@ -324,12 +323,10 @@ impl Session {
     /// once): the back connection starts over.
     fn connect_started<B: Bugs>(&mut self, cfg: &SessionConfig<B>) {
         self.attempts = self.attempts.saturating_add(1);
-        self.back = Connection {
-            fd: FdState::Ready,
-            state: ConnState::Connecting,
-            data: if cfg.tls_back { DataLayer::Tls } else { DataLayer::Raw },
-            ..Connection::default()
-        };
+        self.back =
+            Connection { data: if cfg.tls_back { DataLayer::Tls } else { DataLayer::Raw }, ..Connection::default() };
+        self.set_fd(Side::Back, FdState::Ready);
+        self.set_conn_state(Side::Back, ConnState::Connecting);
         self.req.flags.set(ChanFlags::FULL_OUT);
         self.res.flags.set(ChanFlags::EMPTY_IN);
         self.res.flags.clear(ChanFlags::SHUT_IN | ChanFlags::ERR_IN);

@@ -51,11 +51,10 @@ impl Session {
     /// The peer of `side` is gone (read0 before a header, reset, hard error):
     /// no RST risk, close without draining.
     pub(super) fn peer_gone<B: Bugs>(&mut self, cfg: &SessionConfig<B>, side: Side) {
-        let c = self.conn_mut(side);
-        c.state = ConnState::Error;
-        c.error = true;
-        if c.fd == FdState::Ready {
-            c.fd = FdState::Error;
+        self.set_conn_state(side, ConnState::Error);
+        self.conn_mut(side).error = true;
+        if self.conn(side).fd == FdState::Ready {
+            self.set_fd(side, FdState::Error);
         }
         self.close_now(cfg, side, false);
         let input = side.input();
@@ -107,10 +106,10 @@ impl Session {
         self.set_si(Side::Back, SiState::Cer);
         // The failed socket goes through the ordinary close sequence.
         self.close_now(cfg, Side::Back, false);
-        self.back.state = ConnState::Error;
+        self.set_conn_state(Side::Back, ConnState::Error);
         self.back.error = true;
         if self.back.fd == FdState::Ready {
-            self.back.fd = FdState::Error;
+            self.set_fd(Side::Back, FdState::Error);
         }
     }
 

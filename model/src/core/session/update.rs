@@ -68,7 +68,7 @@ impl Session {
             }
             Some(Handler::AcceptSession) => {
                 self.front.hs = HandlerSet::EMPTY;
-                self.front.state = ConnState::Established;
+                self.set_conn_state(Side::Front, ConnState::Established);
                 self.started = true;
                 self.set_si(Side::Front, SiState::Est);
                 self.set_si(Side::Back, SiState::Req);
