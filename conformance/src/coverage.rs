@@ -24,7 +24,7 @@ use crate::action::{format_action, ActionKind};
 use crate::trace::{Observation, Trace};
 use connseq_model::check::SysAction;
 use connseq_model::check::{SysState, System};
-use connseq_model::core::SiState;
+use connseq_model::core::{SiState, Side};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
@@ -40,7 +40,7 @@ pub struct StateClass {
 impl StateClass {
     /// The class of a model state.
     pub fn of_state(s: &SysState) -> StateClass {
-        StateClass { si_front: s.first().core.si_front, si_back: s.first().core.si_back }
+        StateClass { si_front: s.first().core.si(Side::Front), si_back: s.first().core.si(Side::Back) }
     }
 
     /// The class of an observed state.

@@ -24,7 +24,7 @@ use crate::action::format_action;
 use connseq_model::check::kernel::{Chunk, Wire};
 use connseq_model::check::{Features, ModelConfig, Preset, Sess, SysAction, SysState, System, Who};
 use connseq_model::core::{ChanFlags, Channel, ConnState, Connection, FdState, Fill, Mutant, OpTable, SiState};
-use connseq_model::core::{Termination, TimerKind};
+use connseq_model::core::{Dir, Side, Termination, TimerKind};
 use std::fmt;
 use std::str::FromStr;
 use thiserror::Error;
@@ -389,12 +389,12 @@ impl Observation {
             client,
             server,
             connects: s.env.attempts,
-            si_front: c.si_front,
-            si_back: c.si_back,
-            front: ConnObs::of(&c.front),
-            back: ConnObs::of(&c.back),
-            req: ChanObs::of(&c.req),
-            res: ChanObs::of(&c.res),
+            si_front: c.si(Side::Front),
+            si_back: c.si(Side::Back),
+            front: ConnObs::of(c.conn(Side::Front)),
+            back: ConnObs::of(c.conn(Side::Back)),
+            req: ChanObs::of(c.chan(Dir::Req)),
+            res: ChanObs::of(c.chan(Dir::Res)),
             timers: TimerKind::ALL.into_iter().filter(|&k| c.timer_armed(k)).collect(),
             termination: c.is_closed().then(|| c.termination()),
             wires: WiresObs {

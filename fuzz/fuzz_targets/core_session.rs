@@ -359,7 +359,7 @@ impl Watch {
             }
             (Action::ReleaseServer { server }, _) => {
                 assert_eq!(self.slot, Some(server), "released a slot it does not hold");
-                assert_eq!(before.server, Some(server));
+                assert_eq!(before.server(), Some(server));
                 self.slot = None;
             }
             _ => {}
@@ -379,7 +379,7 @@ impl Watch {
             let (b, a) = (before.conn(side), s.conn(side));
             // Model: "an operation status only moves forward" (a new connect attempt starts a
             // new back connection).
-            if side == Side::Front || before.attempts == s.attempts {
+            if side == Side::Front || before.attempts() == s.attempts() {
                 for op in Op::ALL {
                     assert!(
                         a.ops.get(op).rank() >= b.ops.get(op).rank(),
@@ -403,9 +403,9 @@ impl Watch {
             assert!(c.buf == Fill::Empty || c.pipe == Fill::Empty, "{dir}: data in the buffer and the pipe");
         }
         // Model: "no more connect attempts than the retry budget".
-        assert!(s.attempts <= 1 + self.cfg.retries, "{} attempts with {} retries", s.attempts, self.cfg.retries);
+        assert!(s.attempts() <= 1 + self.cfg.retries, "{} attempts with {} retries", s.attempts(), self.cfg.retries);
         // The balancer and the session agree on the slot.
-        assert_eq!(self.slot, s.server, "the session's slot and the balancer's count disagree");
+        assert_eq!(self.slot, s.server(), "the session's slot and the balancer's count disagree");
         // A termination code is two letters or none.
         let t = s.termination();
         assert_eq!(t.cause == Cause::Normal, t.phase == Phase::None, "half a termination code: {t}");

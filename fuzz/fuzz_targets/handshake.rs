@@ -83,7 +83,11 @@ fuzz_target!(|data: &[u8]| {
     if !run.s.started() {
         run.s.fire_timer(&cfg, TimerKind::Handshake, 1);
         run.turn(&front);
-        assert!(run.s.front.fd == connseq_model::core::FdState::Closed, "the front did not close: {:#?}", run.s);
+        assert!(
+            run.s.conn(Side::Front).fd == connseq_model::core::FdState::Closed,
+            "the front did not close: {:#?}",
+            run.s
+        );
         assert_eq!((run.s.si(Side::Front), run.s.si(Side::Back)), (SiState::Clo, SiState::Clo));
     }
 });
@@ -146,7 +150,7 @@ impl Run {
                 Ok(pp::Parsed::Complete(h, len)) => {
                     let a = h.addresses;
                     let want = (h.command == pp::Command::Proxy).then(|| a.source().zip(a.destination())).flatten();
-                    if self.s.front.hs.is_empty() || self.s.started() {
+                    if self.s.conn(Side::Front).hs.is_empty() || self.s.started() {
                         assert_eq!(self.forwarded, want, "the forwarded addresses");
                     }
                     if self.s.started() && !self.cfg.tls_front {
@@ -168,14 +172,14 @@ impl Run {
             }
         }
         if self.peer_denied {
-            assert!(!self.s.started() && self.s.rejected, "a denied peer got through");
+            assert!(!self.s.started() && self.s.rejected(), "a denied peer got through");
             assert_eq!(term.to_string(), "PR");
         }
         if self.s.started() {
             if let Some((src, _)) = self.forwarded.filter(|_| self.cfg.src_rules) {
                 assert!(!src_denied(src.ip()), "a denied source got through");
             }
-            assert!(self.s.front.hs.is_empty());
+            assert!(self.s.conn(Side::Front).hs.is_empty());
         }
     }
 }

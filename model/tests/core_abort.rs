@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use connseq_model::core::{Action, Outcome, PendingRst, SessionConfig, Side, Sink, Source, TimerKind};
+use connseq_model::core::{Action, Dir, Outcome, PendingRst, SessionConfig, Side, Sink, Source, TimerKind};
 
 fn propagating() -> SessionConfig {
     SessionConfig { propagate_abort: true, ..config() }
@@ -37,7 +37,7 @@ fn server_reset_after_a_flushed_response_schedules_an_rst_for_the_client_not_a_f
     let mut d = established(propagating());
     response_flushed(&mut d);
     server_resets(&mut d);
-    assert_eq!(d.s.front.rst, PendingRst::Scheduled);
+    assert_eq!(d.s.conn(Side::Front).rst, PendingRst::Scheduled);
     d.perform(Action::CheckSendQueue(Side::Front), Outcome::Done);
     d.close(Side::Front, true);
     assert_eq!(d.count(Action::CtrlShutw(Side::Front)), 0, "no FIN reached the client");
@@ -51,7 +51,7 @@ fn without_the_option_a_server_reset_ends_the_client_side_with_a_fin() {
     response_flushed(&mut d);
     server_resets(&mut d);
     d.expect(Action::CtrlShutw(Side::Front));
-    assert_eq!(d.s.front.rst, PendingRst::None);
+    assert_eq!(d.s.conn(Side::Front).rst, PendingRst::None);
 }
 
 #[test]
@@ -81,7 +81,7 @@ fn the_rst_waits_until_the_buffered_response_went_out() {
     d.perform(Action::Send { side: Side::Front, from: Source::Buffer, more: false }, Outcome::WouldBlock);
     server_resets(&mut d);
     d.expect_idle();
-    assert_eq!(d.s.front.rst, PendingRst::None, "nothing is scheduled while the channel holds data");
+    assert_eq!(d.s.conn(Side::Front).rst, PendingRst::None, "nothing is scheduled while the channel holds data");
     d.writable(Side::Front);
     d.perform(Action::Send { side: Side::Front, from: Source::Buffer, more: true }, Outcome::Sent { drained: true });
     d.expect(Action::CheckSendQueue(Side::Front));
@@ -97,7 +97,7 @@ fn unacknowledged_bytes_make_the_rst_wait_for_a_writable_report() {
     response_flushed(&mut d);
     server_resets(&mut d);
     d.perform(Action::CheckSendQueue(Side::Front), Outcome::WouldBlock);
-    assert_eq!(d.s.front.rst, PendingRst::AwaitingAck);
+    assert_eq!(d.s.conn(Side::Front).rst, PendingRst::AwaitingAck);
     d.expect_idle();
     d.readable(Side::Front);
     d.perform(Action::Recv { side: Side::Front, into: Sink::Discard }, Outcome::WouldBlock);
@@ -143,7 +143,7 @@ fn a_reset_after_the_peers_fin_is_not_propagated() {
     let mut d = client_half_closed(propagating());
     d.server_sends(Sink::Buffer, false);
     d.perform(Action::Send { side: Side::Front, from: Source::Buffer, more: false }, Outcome::Reset);
-    assert!(!d.s.req.aborted, "the request stream had ended with a FIN");
-    assert_eq!(d.s.back.rst, PendingRst::None);
+    assert!(!d.s.chan(Dir::Req).aborted, "the request stream had ended with a FIN");
+    assert_eq!(d.s.conn(Side::Back).rst, PendingRst::None);
     assert_eq!(d.count(Action::CheckSendQueue(Side::Back)), 0);
 }

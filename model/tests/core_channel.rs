@@ -35,7 +35,7 @@ fn server_blocks(d: &mut Driver, action: Action) {
 #[test]
 fn empty_channel_waits_for_the_poller() {
     let d = established(config());
-    assert!(d.s.req.is_empty() && d.s.res.is_empty());
+    assert!(d.s.chan(Dir::Req).is_empty() && d.s.chan(Dir::Res).is_empty());
     assert!(d.flag(Dir::Req, ChanFlags::EMPTY_IN) && d.flag(Dir::Res, ChanFlags::EMPTY_IN));
     d.expect_idle();
 }
@@ -46,8 +46,8 @@ fn readable_client_is_received_into_the_request_buffer() {
     d.readable(Side::Front);
     assert!(!d.flag(Dir::Req, ChanFlags::EMPTY_IN));
     d.perform(RECV_CLIENT, Outcome::Data { full: false });
-    assert_eq!(d.s.req.buf, Fill::Some);
-    assert_eq!(d.s.req.pipe, Fill::Empty);
+    assert_eq!(d.s.chan(Dir::Req).buf, Fill::Some);
+    assert_eq!(d.s.chan(Dir::Req).pipe, Fill::Empty);
 }
 
 #[test]
@@ -56,7 +56,7 @@ fn recv_that_would_block_marks_the_input_empty_and_waits() {
     d.readable(Side::Front);
     d.perform(RECV_CLIENT, Outcome::WouldBlock);
     assert!(d.flag(Dir::Req, ChanFlags::EMPTY_IN));
-    assert!(d.s.req.is_empty());
+    assert!(d.s.chan(Dir::Req).is_empty());
     d.expect_idle();
 }
 
@@ -64,10 +64,10 @@ fn recv_that_would_block_marks_the_input_empty_and_waits() {
 fn readable_server_is_received_into_the_response_buffer_and_sent_to_the_client() {
     let mut d = established(config());
     d.server_sends(Sink::Buffer, false);
-    assert_eq!(d.s.res.buf, Fill::Some);
+    assert_eq!(d.s.chan(Dir::Res).buf, Fill::Some);
     d.perform(Action::Send { side: Side::Front, from: Source::Buffer, more: false }, Outcome::Sent { drained: true });
-    assert!(d.s.res.is_empty());
-    assert!(d.s.res.seen_data);
+    assert!(d.s.chan(Dir::Res).is_empty());
+    assert!(d.s.chan(Dir::Res).seen_data);
 }
 
 // ----------------------------------------------------------------------
@@ -86,8 +86,8 @@ fn send_that_drains_the_buffer_empties_the_channel_and_reading_resumes() {
     let mut d = established(config());
     d.client_sends(Sink::Buffer, false);
     d.perform(SEND_SERVER, Outcome::Sent { drained: true });
-    assert!(d.s.req.is_empty());
-    assert!(d.s.req.seen_data);
+    assert!(d.s.chan(Dir::Req).is_empty());
+    assert!(d.s.chan(Dir::Req).seen_data);
     d.expect(RECV_CLIENT);
 }
 
@@ -96,7 +96,7 @@ fn send_that_would_block_marks_the_output_full_and_waits_for_writable() {
     let mut d = established(config());
     d.client_sends(Sink::Buffer, false);
     server_blocks(&mut d, SEND_SERVER);
-    assert_eq!(d.s.req.buf, Fill::Some, "nothing left the buffer");
+    assert_eq!(d.s.chan(Dir::Req).buf, Fill::Some, "nothing left the buffer");
     // Room in the buffer: the client is still read meanwhile.
     d.perform(RECV_CLIENT, Outcome::WouldBlock);
     d.expect_idle();
@@ -109,7 +109,7 @@ fn partial_send_keeps_the_rest_buffered() {
     let mut d = established(config());
     d.client_sends(Sink::Buffer, false);
     d.perform(SEND_SERVER, Outcome::Sent { drained: false });
-    assert_eq!(d.s.req.buf, Fill::Some);
+    assert_eq!(d.s.chan(Dir::Req).buf, Fill::Some);
     d.expect(SEND_SERVER);
 }
 
@@ -135,14 +135,14 @@ fn traffic_pushes_back_the_idle_timers() {
 fn full_buffer_stops_reading_until_it_drains() {
     let mut d = established(config());
     d.client_sends(Sink::Buffer, true);
-    assert_eq!(d.s.req.buf, Fill::Full);
+    assert_eq!(d.s.chan(Dir::Req).buf, Fill::Full);
     server_blocks(&mut d, SEND_SERVER);
     // Readable client, full buffer, blocked server: nothing to do.
     assert!(!d.flag(Dir::Req, ChanFlags::EMPTY_IN));
     d.expect_idle();
     d.writable(Side::Back);
     d.perform(SEND_SERVER, Outcome::Sent { drained: false });
-    assert_eq!(d.s.req.buf, Fill::Some);
+    assert_eq!(d.s.chan(Dir::Req).buf, Fill::Some);
     server_blocks(&mut d, SEND_SERVER);
     // Room again: reading resumes although the client was never re-armed.
     d.expect(RECV_CLIENT);
@@ -187,10 +187,10 @@ fn splice_never_keeps_to_the_buffer() {
 fn splice_always_uses_the_pipe_from_the_first_byte() {
     let mut d = established(splice(SpliceMode::Always));
     d.client_sends(Sink::Pipe, false);
-    assert_eq!((d.s.req.buf, d.s.req.pipe), (Fill::Empty, Fill::Some));
+    assert_eq!((d.s.chan(Dir::Req).buf, d.s.chan(Dir::Req).pipe), (Fill::Empty, Fill::Some));
     // The pipe drains first, and a pipe never asks for MSG_MORE.
     d.perform(SEND_SERVER_PIPE, Outcome::Sent { drained: true });
-    assert!(d.s.req.is_empty());
+    assert!(d.s.chan(Dir::Req).is_empty());
 }
 
 #[test]
@@ -198,9 +198,9 @@ fn splice_auto_uses_the_buffer_first_then_the_pipe() {
     let mut d = established(splice(SpliceMode::Auto));
     d.client_sends(Sink::Buffer, false);
     d.perform(SEND_SERVER, Outcome::Sent { drained: true });
-    assert!(d.s.req.seen_data);
+    assert!(d.s.chan(Dir::Req).seen_data);
     d.perform(RECV_CLIENT_PIPE, Outcome::Data { full: false });
-    assert_eq!((d.s.req.buf, d.s.req.pipe), (Fill::Empty, Fill::Some));
+    assert_eq!((d.s.chan(Dir::Req).buf, d.s.chan(Dir::Req).pipe), (Fill::Empty, Fill::Some));
 }
 
 #[test]
@@ -208,11 +208,11 @@ fn splice_auto_switches_to_the_pipe_only_once_the_buffer_is_empty() {
     let mut d = established(splice(SpliceMode::Auto));
     d.client_sends(Sink::Buffer, false);
     d.perform(SEND_SERVER, Outcome::Sent { drained: false });
-    assert!(d.s.req.seen_data);
+    assert!(d.s.chan(Dir::Req).seen_data);
     server_blocks(&mut d, SEND_SERVER);
     // Data has crossed, but the buffer still holds older bytes: keep using it.
     d.perform(RECV_CLIENT, Outcome::Data { full: false });
-    assert_eq!(d.s.req.pipe, Fill::Empty);
+    assert_eq!(d.s.chan(Dir::Req).pipe, Fill::Empty);
     d.writable(Side::Back);
     d.perform(SEND_SERVER, Outcome::Sent { drained: true });
     d.expect(RECV_CLIENT_PIPE);
@@ -225,13 +225,13 @@ fn a_channel_without_a_pipe_reads_into_the_buffer_at_once_and_for_good() {
     // The runtime could not have a pipe: nothing was read, the socket is
     // still readable, so the core reads again, into the buffer.
     d.perform(RECV_CLIENT_PIPE, Outcome::NoResource);
-    assert!(d.s.req.no_pipe);
-    assert!(!d.s.front.error, "no pipe is no fault of the client's");
+    assert!(d.s.chan(Dir::Req).no_pipe);
+    assert!(!d.s.conn(Side::Front).error, "no pipe is no fault of the client's");
     d.perform(RECV_CLIENT, Outcome::Data { full: false });
     d.perform(SEND_SERVER, Outcome::Sent { drained: true });
     d.perform(RECV_CLIENT, Outcome::WouldBlock);
     d.client_sends(Sink::Buffer, false);
-    assert_eq!(d.s.req.pipe, Fill::Empty);
+    assert_eq!(d.s.chan(Dir::Req).pipe, Fill::Empty);
     d.perform(SEND_SERVER, Outcome::Sent { drained: true });
     d.perform(RECV_CLIENT, Outcome::WouldBlock);
     // The other channel still splices.
@@ -243,7 +243,7 @@ fn a_channel_without_a_pipe_reads_into_the_buffer_at_once_and_for_good() {
 fn pipe_is_flushed_before_the_buffer_is_used_again() {
     let mut d = established(splice(SpliceMode::Always));
     d.client_sends(Sink::Pipe, true);
-    assert_eq!(d.s.req.pipe, Fill::Full);
+    assert_eq!(d.s.chan(Dir::Req).pipe, Fill::Full);
     server_blocks(&mut d, SEND_SERVER_PIPE);
     // Full pipe: neither the pipe nor the buffer may take the client's next bytes.
     d.expect_idle();
@@ -251,13 +251,13 @@ fn pipe_is_flushed_before_the_buffer_is_used_again() {
     d.perform(SEND_SERVER_PIPE, Outcome::Sent { drained: false });
     d.perform(SEND_SERVER_PIPE, Outcome::WouldBlock);
     d.expect(RECV_CLIENT_PIPE);
-    assert_eq!(d.s.req.buf, Fill::Empty);
+    assert_eq!(d.s.chan(Dir::Req).buf, Fill::Empty);
 }
 
 #[test]
 fn tls_client_never_splices_even_when_splicing_is_forced() {
     let mut d = established(SessionConfig { tls_front: true, ..splice(SpliceMode::Always) });
-    assert_eq!(d.s.front.data, DataLayer::Tls);
+    assert_eq!(d.s.conn(Side::Front).data, DataLayer::Tls);
     d.client_sends(Sink::Buffer, false);
     d.perform(SEND_SERVER, Outcome::Sent { drained: true });
     d.perform(RECV_CLIENT, Outcome::Data { full: false });
@@ -286,8 +286,8 @@ fn a_channel_never_holds_data_in_the_buffer_and_the_pipe_at_once() {
         let (mut buffered, mut piped) = (0, 0);
         let report = random_walks(cfg, 7 + mode as u64, 400, 40, &mut |_, _, s| {
             assert!(never_buffer_and_pipe(s), "buffer and pipe both hold data: {s:#?}");
-            buffered += usize::from(s.req.buf != Fill::Empty || s.res.buf != Fill::Empty);
-            piped += usize::from(s.req.pipe != Fill::Empty || s.res.pipe != Fill::Empty);
+            buffered += usize::from(s.chan(Dir::Req).buf != Fill::Empty || s.chan(Dir::Res).buf != Fill::Empty);
+            piped += usize::from(s.chan(Dir::Req).pipe != Fill::Empty || s.chan(Dir::Res).pipe != Fill::Empty);
         });
         assert_eq!(report.closed, 400);
         // Not vacuous: both places held data in many of the states seen.
@@ -330,7 +330,7 @@ fn client_fin_on_an_empty_channel_is_forwarded_to_the_server_at_once() {
     assert_eq!(d.op(Side::Front, Op::CtrlShutr), OpStatus::Done);
     d.perform(Action::CtrlShutw(Side::Back), Outcome::Done);
     assert!(d.flag(Dir::Req, ChanFlags::SHUT_OUT));
-    assert!(d.s.back.shw());
+    assert!(d.s.conn(Side::Back).shw());
 }
 
 #[test]
@@ -343,7 +343,7 @@ fn client_fin_behind_buffered_data_waits_until_the_channel_is_empty() {
     // The FIN must not overtake the data.
     assert_eq!(d.op(Side::Back, Op::DataShutw), OpStatus::NotDesired);
     assert_eq!(d.op(Side::Back, Op::CtrlShutw), OpStatus::NotDesired);
-    assert_eq!(d.s.req.buf, Fill::Some, "read0 keeps the tail");
+    assert_eq!(d.s.chan(Dir::Req).buf, Fill::Some, "read0 keeps the tail");
     d.expect_idle();
     d.writable(Side::Back);
     // The FIN follows this data: MSG_MORE lets the kernel merge them.
@@ -367,7 +367,7 @@ fn server_fin_behind_spliced_data_waits_until_the_pipe_is_flushed() {
     let last = Action::Send { side: Side::Front, from: Source::Pipe, more: true };
     d.perform(last, Outcome::Sent { drained: true });
     d.perform(Action::CtrlShutw(Side::Front), Outcome::Done);
-    assert!(d.s.front.shw());
+    assert!(d.s.conn(Side::Front).shw());
 }
 
 #[test]
@@ -412,7 +412,10 @@ fn recv_and_send_respect_fill_levels_layers_and_handshakes_on_every_path() {
                         Sink::Buffer => assert!(ch.buf != Fill::Full && ch.pipe == Fill::Empty, "{s:#?}"),
                         Sink::Pipe => {
                             assert!(ch.pipe != Fill::Full && ch.buf == Fill::Empty, "{s:#?}");
-                            assert!(s.front.data == DataLayer::Raw && s.back.data == DataLayer::Raw, "TLS spliced");
+                            assert!(
+                                s.conn(Side::Front).data == DataLayer::Raw && s.conn(Side::Back).data == DataLayer::Raw,
+                                "TLS spliced"
+                            );
                         }
                         Sink::Discard => assert!(c.draining(), "discarding input without an active shutr"),
                     }
@@ -427,7 +430,10 @@ fn recv_and_send_respect_fill_levels_layers_and_handshakes_on_every_path() {
                     assert_eq!(s.chan(side.output()).source(), Some(from), "pipe first, never an empty source");
                     assert!(!s.chan(side.output()).has(ChanFlags::FULL_OUT));
                     if from == Source::Pipe {
-                        assert!(s.front.data == DataLayer::Raw && s.back.data == DataLayer::Raw, "TLS spliced");
+                        assert!(
+                            s.conn(Side::Front).data == DataLayer::Raw && s.conn(Side::Back).data == DataLayer::Raw,
+                            "TLS spliced"
+                        );
                     }
                 }
                 _ => {}

@@ -35,9 +35,9 @@ const REPLY: Action = Action::Send { side: Side::Front, from: Source::Reply, mor
 fn accept_without_handlers_starts_the_session_and_asks_for_a_server() {
     let d = Driver::accept(config());
     assert!(d.s.started());
-    assert_eq!((d.s.si_front, d.s.si_back), (SiState::Est, SiState::Req));
-    assert_eq!(d.s.front.state, ConnState::Established);
-    assert!(d.s.front.hs.is_empty());
+    assert_eq!((d.s.si(Side::Front), d.s.si(Side::Back)), (SiState::Est, SiState::Req));
+    assert_eq!(d.s.conn(Side::Front).state, ConnState::Established);
+    assert!(d.s.conn(Side::Front).hs.is_empty());
     d.expect(Action::PickServer { avoid: None });
     // No handshake is pending, so no handshake timer; the client idles under `timeout client`.
     assert_eq!(d.armed(), [TimerKind::Client]);
@@ -52,28 +52,28 @@ fn accept_without_handlers_starts_the_session_and_asks_for_a_server() {
 fn incoming_handlers_run_rules_then_proxy_header_then_source_rules_then_tls_then_session() {
     let mut d = accepted(full_pipeline());
     for h in [Handler::TcpRulesConn, Handler::AcceptProxy, Handler::TcpRules, Handler::SslHs, Handler::AcceptSession] {
-        assert!(d.s.front.hs.has(h), "{h} should be subscribed at accept");
+        assert!(d.s.conn(Side::Front).hs.has(h), "{h} should be subscribed at accept");
     }
-    assert_eq!(d.s.front.data, DataLayer::Tls);
-    assert_eq!(d.s.front.data_hs, OpStatus::Desired);
+    assert_eq!(d.s.conn(Side::Front).data, DataLayer::Tls);
+    assert_eq!(d.s.conn(Side::Front).data_hs, OpStatus::Desired);
 
     // Connection rules run on the real peer address, without waiting for bytes.
     d.perform(Action::EvalRules(RuleStage::Connection), Outcome::Verdict(true));
-    assert!(!d.s.front.hs.has(Handler::TcpRulesConn));
+    assert!(!d.s.conn(Side::Front).hs.has(Handler::TcpRulesConn));
     // The PROXY header needs bytes: nothing until the poller says readable.
     d.expect_idle();
     d.readable(Side::Front);
     d.perform(Action::RecvProxyHeader, Outcome::Done);
-    assert!(!d.s.front.hs.has(Handler::AcceptProxy));
+    assert!(!d.s.conn(Side::Front).hs.has(Handler::AcceptProxy));
     d.perform(Action::EvalRules(RuleStage::Source), Outcome::Verdict(true));
     assert!(!d.s.started(), "the session must wait for the TLS handshake");
     d.perform(Action::TlsHandshake(Side::Front), Outcome::Done);
-    assert_eq!(d.s.front.data_hs, OpStatus::Done);
+    assert_eq!(d.s.conn(Side::Front).data_hs, OpStatus::Done);
 
     // HH_ACCEPT_SESSION runs without I/O as soon as it is first.
     assert!(d.s.started());
-    assert_eq!((d.s.si_front, d.s.si_back), (SiState::Est, SiState::Req));
-    assert!(d.s.front.hs.is_empty());
+    assert_eq!((d.s.si(Side::Front), d.s.si(Side::Back)), (SiState::Est, SiState::Req));
+    assert!(d.s.conn(Side::Front).hs.is_empty());
     assert!(!d.s.timer_armed(TimerKind::Handshake));
     d.expect(Action::PickServer { avoid: None });
 }
@@ -85,7 +85,7 @@ fn proxy_header_that_would_block_waits_for_the_poller() {
     d.readable(Side::Front);
     d.perform(Action::RecvProxyHeader, Outcome::WouldBlock);
     assert!(d.flag(Dir::Req, ChanFlags::EMPTY_IN));
-    assert!(d.s.front.hs.has(Handler::AcceptProxy), "a handler that waits stays subscribed");
+    assert!(d.s.conn(Side::Front).hs.has(Handler::AcceptProxy), "a handler that waits stays subscribed");
     d.expect_idle();
     d.readable(Side::Front);
     d.perform(Action::RecvProxyHeader, Outcome::Done);
@@ -110,8 +110,8 @@ fn payload_is_never_read_before_the_proxy_header_is_parsed() {
 fn connection_rules_reject_resets_the_client_with_a_proxy_code() {
     let mut d = accepted(full_pipeline());
     d.perform(Action::EvalRules(RuleStage::Connection), Outcome::Verdict(false));
-    assert!(d.s.rejected);
-    assert!(d.s.front.abortive);
+    assert!(d.s.rejected());
+    assert!(d.s.conn(Side::Front).abortive);
     // No other handler runs: the close sequence comes first, then nothing.
     d.close(Side::Front, true);
     assert_eq!(d.op(Side::Front, Op::DataClose), OpStatus::Done, "TLS state is freed before CCLO");
@@ -130,7 +130,7 @@ fn source_rules_reject_after_the_proxy_header_resets_the_client() {
     d.perform(Action::EvalRules(RuleStage::Source), Outcome::Verdict(false));
     d.close(Side::Front, true);
     assert!(d.s.is_closed());
-    assert_eq!((d.s.si_front, d.s.si_back), (SiState::Clo, SiState::Clo));
+    assert_eq!((d.s.si(Side::Front), d.s.si(Side::Back)), (SiState::Clo, SiState::Clo));
     assert_eq!(d.code(), "PR");
     assert_eq!(d.count(Action::PickServer { avoid: None }), 0, "a rejected connection reaches no server");
 }
@@ -152,12 +152,12 @@ fn bare_health_check_eof_empty_closes_quietly() {
     d.readable(Side::Front);
     d.perform(Action::RecvProxyHeader, Outcome::EofEmpty);
     // The peer is gone: no drain, no RST, and nothing recorded against anyone.
-    assert_eq!(d.s.front.state, ConnState::Error);
-    assert!(!d.s.front.draining());
+    assert_eq!(d.s.conn(Side::Front).state, ConnState::Error);
+    assert!(!d.s.conn(Side::Front).draining());
     d.close(Side::Front, false);
     assert!(d.s.is_closed());
     assert_eq!(d.code(), "--");
-    assert!(!d.s.rejected);
+    assert!(!d.s.rejected());
     assert!(d.armed().is_empty());
 }
 
@@ -181,18 +181,18 @@ fn tls_handshake_waits_for_the_client_hello_then_for_room_to_answer() {
     d.expect_idle();
     d.readable(Side::Front);
     d.perform(Action::TlsHandshake(Side::Front), Outcome::WouldBlock);
-    assert_eq!(d.s.front.data_hs, OpStatus::Started);
+    assert_eq!(d.s.conn(Side::Front).data_hs, OpStatus::Started);
     d.expect_idle();
     d.readable(Side::Front);
     d.perform(Action::TlsHandshake(Side::Front), Outcome::WantWrite);
-    assert!(d.s.front.hs_wants_write);
+    assert!(d.s.conn(Side::Front).hs_wants_write);
     assert!(d.flag(Dir::Res, ChanFlags::FULL_OUT));
     // It wants to write: readability alone does not wake it.
     d.readable(Side::Front);
     d.expect_idle();
     d.writable(Side::Front);
     d.perform(Action::TlsHandshake(Side::Front), Outcome::Done);
-    assert_eq!(d.s.front.data_hs, OpStatus::Done);
+    assert_eq!(d.s.conn(Side::Front).data_hs, OpStatus::Done);
     assert!(d.s.started());
 }
 
@@ -214,11 +214,11 @@ fn tls_handshake_violation_resets_the_client_with_a_client_request_code() {
 #[test]
 fn health_mode_subscribes_only_the_reply_handler() {
     let d = accepted(SessionConfig { accept_proxy: true, tls_front: true, conn_rules: true, ..health() });
-    assert_eq!(d.s.reply, Some(Reply::Health));
+    assert_eq!(d.s.reply(), Some(Reply::Health));
     assert_eq!(Reply::Health.bytes(), b"OK\n");
-    assert!(d.s.front.hs.has(Handler::SendLastChunk));
-    assert_eq!(d.s.front.hs.len(), 1, "health mode has precedence over rules, PROXY and TLS");
-    assert_eq!(d.s.front.data, DataLayer::Raw, "the reply is never encrypted");
+    assert!(d.s.conn(Side::Front).hs.has(Handler::SendLastChunk));
+    assert_eq!(d.s.conn(Side::Front).hs.len(), 1, "health mode has precedence over rules, PROXY and TLS");
+    assert_eq!(d.s.conn(Side::Front).data, DataLayer::Raw, "the reply is never encrypted");
     d.expect(REPLY);
 }
 
@@ -226,11 +226,11 @@ fn health_mode_subscribes_only_the_reply_handler() {
 fn health_reply_is_sent_then_the_write_side_shut_then_input_drained_until_the_fin() {
     let mut d = accepted(health());
     d.perform(REPLY, Outcome::Sent { drained: true });
-    assert!(d.s.front.hs.is_empty());
-    assert!(d.s.front.draining(), "the reply must not be destroyed by an RST: drain first");
+    assert!(d.s.conn(Side::Front).hs.is_empty());
+    assert!(d.s.conn(Side::Front).draining(), "the reply must not be destroyed by an RST: drain first");
     assert_eq!(d.op(Side::Front, Op::DataShutw), OpStatus::Done, "raw DSHW completes at once");
     d.perform(Action::CtrlShutw(Side::Front), Outcome::Done);
-    assert!(d.s.front.shw());
+    assert!(d.s.conn(Side::Front).shw());
     // Half-closed: bounded by client-fin, not the handshake timer.
     assert_eq!(d.armed(), [TimerKind::ClientFin]);
     d.expect_idle();
@@ -250,7 +250,7 @@ fn health_reply_that_would_block_waits_for_writable() {
     let mut d = accepted(health());
     d.perform(REPLY, Outcome::WouldBlock);
     assert!(d.flag(Dir::Res, ChanFlags::FULL_OUT));
-    assert!(d.s.front.hs.has(Handler::SendLastChunk));
+    assert!(d.s.conn(Side::Front).hs.has(Handler::SendLastChunk));
     assert!(d.s.timer_armed(TimerKind::Handshake));
     d.expect_idle();
     d.writable(Side::Front);
@@ -261,12 +261,12 @@ fn health_reply_that_would_block_waits_for_writable() {
 #[test]
 fn monitor_match_replies_http_ok_and_skips_the_proxy_header_and_tls() {
     let d = Driver::accept_at(monitor(), 0, true);
-    assert_eq!(d.s.reply, Some(Reply::Monitor));
+    assert_eq!(d.s.reply(), Some(Reply::Monitor));
     assert_eq!(Reply::Monitor.bytes(), b"HTTP/1.0 200 OK\r\n\r\n");
-    assert!(d.s.front.hs.has(Handler::SendLastChunk));
-    assert_eq!(d.s.front.hs.len(), 1);
-    assert_eq!(d.s.front.data, DataLayer::Raw);
-    assert_eq!(d.s.front.data_hs, OpStatus::NotDesired);
+    assert!(d.s.conn(Side::Front).hs.has(Handler::SendLastChunk));
+    assert_eq!(d.s.conn(Side::Front).hs.len(), 1);
+    assert_eq!(d.s.conn(Side::Front).data, DataLayer::Raw);
+    assert_eq!(d.s.conn(Side::Front).data_hs, OpStatus::NotDesired);
     // No bytes need to arrive first: the reply goes as soon as the socket is writable.
     d.expect(REPLY);
 }
@@ -287,9 +287,9 @@ fn monitor_check_never_reaches_a_server() {
 #[test]
 fn monitor_without_a_match_goes_on_to_the_proxy_header() {
     let mut d = Driver::accept_at(monitor(), 0, false);
-    assert_eq!(d.s.reply, None);
-    assert!(!d.s.front.hs.has(Handler::MonitorIn), "HH_MONITOR_IN ran and removed itself");
-    assert!(d.s.front.hs.has(Handler::AcceptProxy) && d.s.front.hs.has(Handler::SslHs));
+    assert_eq!(d.s.reply(), None);
+    assert!(!d.s.conn(Side::Front).hs.has(Handler::MonitorIn), "HH_MONITOR_IN ran and removed itself");
+    assert!(d.s.conn(Side::Front).hs.has(Handler::AcceptProxy) && d.s.conn(Side::Front).hs.has(Handler::SslHs));
     d.expect_idle();
     d.readable(Side::Front);
     d.expect(Action::RecvProxyHeader);
@@ -325,13 +325,13 @@ fn handshake_timeout_resets_a_slow_client_with_a_client_timeout_code() {
     let mut d = accepted(SessionConfig { accept_proxy: true, ..config() });
     d.advance(4_999);
     d.expect_idle();
-    assert!(d.s.front.is_open());
+    assert!(d.s.conn(Side::Front).is_open());
     d.advance(1);
     assert!(!d.s.timer_armed(TimerKind::Handshake));
     d.close(Side::Front, true);
     assert!(d.s.is_closed());
     assert_eq!(d.code(), "cR");
-    assert_eq!(d.s.front.fd, FdState::Closed);
+    assert_eq!(d.s.conn(Side::Front).fd, FdState::Closed);
 }
 
 #[test]
@@ -352,9 +352,9 @@ fn check_and_rejected_connections_never_reach_a_server_on_any_path() {
     for cfg in [health(), SessionConfig { conn_rules: true, src_rules: true, ..monitor() }] {
         let (mut checks, mut rejects) = (0, 0);
         random_walks(cfg, 5, 400, 30, &mut |before, step, after| {
-            let is_check = cfg.health || before.monitor_match;
+            let is_check = cfg.health || before.monitor_match();
             if let Some((a, _)) = step {
-                if is_check || before.rejected {
+                if is_check || before.rejected() {
                     assert!(
                         !matches!(
                             a,
@@ -370,9 +370,9 @@ fn check_and_rejected_connections_never_reach_a_server_on_any_path() {
                     checks += 1;
                 }
             }
-            if after.rejected && !before.rejected {
+            if after.rejected() && !before.rejected() {
                 rejects += 1;
-                assert!(after.front.abortive, "a rejected connection is reset");
+                assert!(after.conn(Side::Front).abortive, "a rejected connection is reset");
             }
         });
         assert!(checks > 50, "the walks should answer checks ({checks})");

@@ -36,7 +36,7 @@ fn request_stuck_in_buffer(d: &mut Driver) {
     d.client_sends(Sink::Buffer, false);
     d.perform(SEND_SERVER, Outcome::WouldBlock);
     d.perform(RECV_CLIENT, Outcome::WouldBlock);
-    assert_eq!(d.s.req.buf, connseq_model::core::Fill::Some);
+    assert_eq!(d.s.chan(Dir::Req).buf, connseq_model::core::Fill::Some);
 }
 
 /// Response bytes wait in the buffer: the client socket is full and the
@@ -80,7 +80,7 @@ fn tls_shutw_sends_close_notify_before_shutdown_wr() {
     d.perform(Action::DataShutw(Side::Back), Outcome::Done);
     assert_eq!(d.op(Side::Back, Op::DataShutw), OpStatus::Done);
     d.perform(Action::CtrlShutw(Side::Back), Outcome::Done);
-    assert!(d.s.back.shw());
+    assert!(d.s.conn(Side::Back).shw());
 }
 
 #[test]
@@ -141,7 +141,7 @@ fn a_failed_send_keeps_what_the_peer_sent_before_its_fin() {
     d.perform(Action::Send { side: Side::Back, from: Source::Buffer, more: false }, Outcome::PeerClosed);
     assert_eq!(d.code(), "SD", "the request was lost: the server's fault");
     assert!(d.flag(Dir::Req, ChanFlags::ERR_OUT));
-    assert_eq!(d.s.back.state, ConnState::Established, "its input is still to be read");
+    assert_eq!(d.s.conn(Side::Back).state, ConnState::Established, "its input is still to be read");
     // The request can go nowhere: it is dropped, as after any server fault.
     d.perform(Action::Discard(Dir::Req), Outcome::Done);
     d.perform(Action::Recv { side: Side::Front, into: Sink::Discard }, Outcome::WouldBlock);
@@ -158,8 +158,8 @@ fn a_send_that_meets_an_rst_with_no_fin_before_it_ends_both_directions() {
     d.client_sends(Sink::Buffer, false);
     d.perform(Action::Send { side: Side::Back, from: Source::Buffer, more: false }, Outcome::Reset);
     assert_eq!(d.code(), "SD");
-    assert_eq!(d.s.back.state, ConnState::Error, "the server's connection is gone both ways");
-    assert!(d.s.res.aborted, "the abort is owed to the client");
+    assert_eq!(d.s.conn(Side::Back).state, ConnState::Error, "the server's connection is gone both ways");
+    assert!(d.s.chan(Dir::Res).aborted, "the abort is owed to the client");
 }
 
 // ----------------------------------------------------------------------
@@ -220,12 +220,12 @@ fn stream_interfaces_go_est_dis_clo_when_both_directions_are_shut() {
     let mut d = client_half_closed(config());
     d.readable(Side::Back);
     d.perform(RECV_SERVER, Outcome::Eof);
-    assert_eq!(d.s.si_back, SiState::Dis, "DIS while the socket is being closed");
+    assert_eq!(d.s.si(Side::Back), SiState::Dis, "DIS while the socket is being closed");
     d.close(Side::Back, false);
-    assert_eq!(d.s.si_back, SiState::Clo);
+    assert_eq!(d.s.si(Side::Back), SiState::Clo);
     d.perform(Action::ReleaseServer { server: 0 }, Outcome::Done);
     d.perform(Action::CtrlShutw(Side::Front), Outcome::Done);
-    assert_eq!(d.s.si_front, SiState::Dis);
+    assert_eq!(d.s.si(Side::Front), SiState::Dis);
     d.close(Side::Front, false);
     let mut moves = Vec::new();
     trace::drain(&mut moves);
@@ -282,11 +282,11 @@ fn server_fin_timeout_resets_a_server_that_never_closes() {
     let mut d = client_half_closed(cfg);
     assert_eq!(d.deadline(TimerKind::ServerFin), Some(5_000));
     d.advance(4_999);
-    assert!(!d.s.back.closing());
+    assert!(!d.s.conn(Side::Back).closing());
     d.advance(1);
     assert_eq!(d.code(), "sL");
     d.close(Side::Back, true);
-    assert_eq!(d.s.si_back, SiState::Clo);
+    assert_eq!(d.s.si(Side::Back), SiState::Clo);
 }
 
 // ----------------------------------------------------------------------
@@ -296,7 +296,7 @@ fn server_fin_timeout_resets_a_server_that_never_closes() {
 #[test]
 fn server_closes_while_client_still_sends_and_the_client_data_still_reaches_it() {
     let mut d = server_half_closed(config());
-    assert!(!d.s.front.draining(), "the server can still read: no reason to drain the client");
+    assert!(!d.s.conn(Side::Front).draining(), "the server can still read: no reason to drain the client");
     d.client_sends(Sink::Buffer, false);
     d.perform(SEND_SERVER, Outcome::Sent { drained: true });
     d.perform(RECV_CLIENT, Outcome::Eof);
@@ -312,15 +312,15 @@ fn server_closes_while_client_still_sends_and_the_client_data_still_reaches_it()
 #[test]
 fn lingering_close_happens_only_after_the_clients_read0() {
     let mut d = server_half_closed(config());
-    assert!(d.s.front.shw() && !d.s.front.shr());
-    assert!(!d.s.front.closing());
+    assert!(d.s.conn(Side::Front).shw() && !d.s.conn(Side::Front).shr());
+    assert!(!d.s.conn(Side::Front).closing());
     d.readable(Side::Front);
     d.perform(RECV_CLIENT, Outcome::WouldBlock);
-    assert!(!d.s.front.closing());
+    assert!(!d.s.conn(Side::Front).closing());
     d.readable(Side::Front);
     d.perform(RECV_CLIENT, Outcome::Eof);
-    assert!(d.s.front.closing());
-    assert!(!d.s.front.abortive);
+    assert!(d.s.conn(Side::Front).closing());
+    assert!(!d.s.conn(Side::Front).abortive);
 }
 
 #[test]
@@ -330,7 +330,7 @@ fn client_fin_timeout_resets_a_client_that_never_closes() {
     let mut d = server_half_closed(cfg);
     assert_eq!(d.deadline(TimerKind::ClientFin), Some(5_000));
     d.advance(4_999);
-    assert!(!d.s.front.closing());
+    assert!(!d.s.conn(Side::Front).closing());
     d.advance(1);
     assert_eq!(d.code(), "cL");
     d.close(Side::Front, true);
@@ -350,7 +350,7 @@ fn half_closed_client_still_receiving_the_response_is_not_cut_while_data_flows()
         d.perform(SEND_CLIENT, Outcome::Sent { drained: true });
         d.perform(RECV_SERVER, Outcome::WouldBlock);
         d.s.handle_timeout(&d.cfg, t);
-        assert!(!d.s.front.closing(), "the response was cut at t={t} with {}", d.code());
+        assert!(!d.s.conn(Side::Front).closing(), "the response was cut at t={t} with {}", d.code());
     }
 }
 
@@ -366,20 +366,20 @@ fn active_shutr_drains_the_client_after_the_server_resets() {
     d.perform(RECV_SERVER, Outcome::Reset);
     assert_eq!(d.code(), "SD");
     assert!(d.flag(Dir::Res, ChanFlags::ERR_IN) && d.flag(Dir::Req, ChanFlags::ERR_OUT));
-    assert!(d.s.front.draining(), "read_abort_pending on the client");
+    assert!(d.s.conn(Side::Front).draining(), "read_abort_pending on the client");
     // The server is gone: a plain close, the slot back, the request it will never read dropped.
     d.close(Side::Back, false);
     d.perform(Action::ReleaseServer { server: 0 }, Outcome::Done);
     d.perform(Action::Discard(Dir::Req), Outcome::Done);
-    assert!(d.s.req.is_empty());
+    assert!(d.s.chan(Dir::Req).is_empty());
     // Then the client: FIN first, and no close before its FIN.
     d.perform(Action::CtrlShutw(Side::Front), Outcome::Done);
     d.expect_idle();
     assert_eq!(d.armed(), [TimerKind::ClientFin]);
     d.readable(Side::Front);
     d.perform(Action::Recv { side: Side::Front, into: Sink::Discard }, Outcome::Data { full: false });
-    assert!(d.s.req.is_empty(), "drained bytes go nowhere");
-    assert!(!d.s.front.closing());
+    assert!(d.s.chan(Dir::Req).is_empty(), "drained bytes go nowhere");
+    assert!(!d.s.conn(Side::Front).closing());
     d.perform(Action::Recv { side: Side::Front, into: Sink::Discard }, Outcome::Eof);
     d.close(Side::Front, false);
     assert!(d.s.is_closed());
@@ -409,11 +409,11 @@ fn client_reset_mid_transfer_closes_the_client_and_ends_the_server_side_graceful
     d.perform(RECV_CLIENT, Outcome::Reset);
     assert_eq!(d.code(), "CD");
     d.close(Side::Front, false);
-    assert_eq!(d.s.si_front, SiState::Clo);
+    assert_eq!(d.s.si(Side::Front), SiState::Clo);
     // The client will never read the response: drop it, FIN the server, drain it until its FIN.
     d.perform(Action::Discard(Dir::Res), Outcome::Done);
     d.perform(Action::CtrlShutw(Side::Back), Outcome::Done);
-    assert!(d.s.back.draining());
+    assert!(d.s.conn(Side::Back).draining());
     assert_eq!(d.armed(), [TimerKind::ServerFin]);
     d.expect_idle();
     d.readable(Side::Back);
@@ -450,7 +450,7 @@ fn client_timeout_resets_the_client_and_ends_the_server_side_with_a_fin() {
     d.expect_idle();
     d.advance(1);
     assert_eq!(d.code(), "cD");
-    assert!(d.s.front.abortive && !d.s.back.abortive);
+    assert!(d.s.conn(Side::Front).abortive && !d.s.conn(Side::Back).abortive);
     d.close(Side::Front, true);
     // The request's input was cut: the server gets a FIN, then the server
     // side drains until the server's own FIN, bounded by server-fin.
@@ -474,12 +474,12 @@ fn server_timeout_resets_the_server_and_flushes_what_the_client_is_owed() {
     // The client was active at 20 s; the server has taken nothing since 0.
     d.advance_to(30_000);
     assert_eq!(d.code(), "sD");
-    assert!(d.s.back.abortive && !d.s.front.abortive);
+    assert!(d.s.conn(Side::Back).abortive && !d.s.conn(Side::Front).abortive);
     d.close(Side::Back, true);
     d.perform(Action::ReleaseServer { server: 0 }, Outcome::Done);
     // What the server never took is dropped, not kept.
     d.perform(Action::Discard(Dir::Req), Outcome::Done);
-    assert!(d.s.req.is_empty());
+    assert!(d.s.chan(Dir::Req).is_empty());
     // The client gets a FIN after everything it was sent, and its side is
     // drained until its own FIN, bounded by client-fin.
     d.perform(Action::CtrlShutw(Side::Front), Outcome::Done);
@@ -519,7 +519,7 @@ fn abortive_close_completes_the_pending_shutw_steps_it_supersedes() {
     d.perform(Action::DataClose(Side::Back), Outcome::Done);
     d.perform(Action::CtrlClose(Side::Back), Outcome::Done);
     d.perform(Action::SockClose { side: Side::Back, abortive: true }, Outcome::Done);
-    assert!(!d.s.back.ops.any_pending());
+    assert!(!d.s.conn(Side::Back).ops.any_pending());
 }
 
 #[test]
@@ -544,8 +544,8 @@ fn a_failed_close_is_never_retried() {
     // close(2) failed (EINTR, EIO): the fd number may already be someone else's.
     d.perform(Action::SockClose { side: Side::Back, abortive: false }, Outcome::Reset);
     assert_eq!(d.op(Side::Back, Op::SockClose), OpStatus::Done);
-    assert_eq!(d.s.back.fd, FdState::Closed);
-    assert_eq!(d.s.si_back, SiState::Clo);
+    assert_eq!(d.s.conn(Side::Back).fd, FdState::Closed);
+    assert_eq!(d.s.si(Side::Back), SiState::Clo);
     assert!(!matches!(d.next(), Some(Action::SockClose { .. } | Action::CtrlClose(_))));
 }
 
@@ -589,10 +589,10 @@ fn closed_sessions_hold_no_timer_no_socket_and_no_data() {
     random_walks(cfg, 42, 300, 40, &mut |_, _, s| {
         if s.is_closed() && s.poll_action(&cfg).is_none() {
             seen += 1;
-            assert!(!s.timers.any_armed(), "timers armed on a closed session: {:?}", s.timers);
-            assert!(!s.front.is_open() && !s.back.is_open());
-            assert!(s.req.is_empty() && s.res.is_empty(), "data left in a closed session");
-            assert_eq!(s.server, None, "a closed session holds no server slot");
+            assert!(!s.timers().any_armed(), "timers armed on a closed session: {:?}", s.timers());
+            assert!(!s.conn(Side::Front).is_open() && !s.conn(Side::Back).is_open());
+            assert!(s.chan(Dir::Req).is_empty() && s.chan(Dir::Res).is_empty(), "data left in a closed session");
+            assert_eq!(s.server(), None, "a closed session holds no server slot");
         }
     });
     assert!(seen >= 300);
@@ -601,9 +601,9 @@ fn closed_sessions_hold_no_timer_no_socket_and_no_data() {
 #[test]
 fn tls_layers_are_recorded_at_accept_and_connect() {
     let d = established(tls_both());
-    assert_eq!(d.s.front.data, DataLayer::Tls);
-    assert_eq!(d.s.back.data, DataLayer::Tls);
-    assert_eq!((d.s.front.data_hs, d.s.back.data_hs), (OpStatus::Done, OpStatus::Done));
+    assert_eq!(d.s.conn(Side::Front).data, DataLayer::Tls);
+    assert_eq!(d.s.conn(Side::Back).data, DataLayer::Tls);
+    assert_eq!((d.s.conn(Side::Front).data_hs, d.s.conn(Side::Back).data_hs), (OpStatus::Done, OpStatus::Done));
 }
 
 #[test]

@@ -11,7 +11,7 @@ use crate::tls_peer::{self, Pki, TlsPeer};
 use connseq::config::{ProxyTlvs, ProxyVersion, SendProxy};
 use connseq::runtime::{self, Breakage, Options, RunningProxy};
 use connseq_model::check::Who;
-use connseq_model::core::{SessionConfig, SiState};
+use connseq_model::core::{SessionConfig, SiState, Side};
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -134,10 +134,10 @@ impl Harness {
         self.run_proxy()?;
         let live = self.proxy.cores_on(1);
         let want = busy.iter().take(self.servers.len()).filter(|&&b| b).count();
-        if live.len() != want || live.iter().any(|c| c.si_back != SiState::Est) {
+        if live.len() != want || live.iter().any(|c| c.si(Side::Back) != SiState::Est) {
             return Err(io::Error::other(format!(
                 "{} ghost sessions established where the model has {want}",
-                live.iter().filter(|c| c.si_back == SiState::Est).count()
+                live.iter().filter(|c| c.si(Side::Back) == SiState::Est).count()
             )));
         }
         // The ghosts' own log lines are not the replayed session's.

@@ -11,7 +11,7 @@ use crate::tls_peer::TlsPeer;
 use connseq::runtime::Held;
 use connseq_model::check::system::TLS_UP;
 use connseq_model::check::{Piece, SysAction, SysState, System, Who};
-use connseq_model::core::{Channel, Fill, Op, SiState, TimerKind};
+use connseq_model::core::{Channel, Dir, Fill, Op, SiState, Side, TimerKind};
 use std::io::{self, Write};
 use std::time::Duration;
 pub(super) enum Stop {
@@ -190,7 +190,7 @@ pub(super) fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut 
                 // none, and an ended session has given everything back.
                 let alive = !next.sess[0].core.is_closed();
                 let count = |f: fn(&Channel) -> Fill| {
-                    [&next.sess[0].core.req, &next.sess[0].core.res]
+                    [next.sess[0].core.chan(Dir::Req), next.sess[0].core.chan(Dir::Res)]
                         .into_iter()
                         .filter(|c| alive && f(c) != Fill::Empty)
                         .count()
@@ -315,7 +315,7 @@ pub(super) fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut 
                 let Some(core) = h.proxy.cores_on(0).first().copied() else {
                     return Err(diverge("the session", format!("alive with timer {kind} armed"), "ended".into()));
                 };
-                let Some(deadline) = core.timers.deadline(kind) else {
+                let Some(deadline) = core.timers().deadline(kind) else {
                     if !fired_since_turn.is_empty() {
                         return Err(Stop::Unsupported(format!(
                             "timer {kind} was armed by a timer that fired since the proxy's last turn (the model \
@@ -343,7 +343,7 @@ pub(super) fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut 
                 let other = TimerKind::ALL
                     .into_iter()
                     .filter(|&k| k != kind && !fired_since_turn.contains(&k))
-                    .filter_map(|k| core.timers.deadline(k))
+                    .filter_map(|k| core.timers().deadline(k))
                     .min();
                 if other.is_some_and(|d| d <= deadline) {
                     return Err(Stop::Unsupported(format!(
@@ -369,7 +369,7 @@ pub(super) fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut 
                          the runtime at its next turn, after it hands over the slot)"
                     )));
                 }
-                let waiting = model.sess[0].core.si_back == SiState::Que;
+                let waiting = model.sess[0].core.si(Side::Back) == SiState::Que;
                 if let (true, Some(end)) = (waiting, client_ended_since_turn) {
                     return Err(Stop::Unsupported(format!(
                         "{a} while the waiting session's client RST ({end}) is unread: the runtime reads inputs in \

@@ -254,7 +254,7 @@ impl Slot {
     pub(crate) fn is_quiet(&self) -> bool {
         use connseq_model::core::Cause;
         let c = &self.core;
-        c.reply.is_some() || c.rejected || (!c.started() && c.termination().cause == Cause::Normal)
+        c.reply().is_some() || c.rejected() || (!c.started() && c.termination().cause == Cause::Normal)
     }
 
     /// The log line, HAProxy tcplog-like: client, listener, backend and

@@ -165,7 +165,7 @@ impl Tally {
         if let Some(l) = self.listeners.get(listener) {
             l.to_server.fetch_add(slot.sent[0], Ordering::Relaxed);
             l.to_client.fetch_add(slot.sent[1], Ordering::Relaxed);
-            if slot.core.rejected {
+            if slot.core.rejected() {
                 l.denied.fetch_add(1, Ordering::Relaxed);
             }
             if slot.reason.is_some() && matches!(term.cause, Cause::Client) {

@@ -98,8 +98,8 @@ fn session_summary(x: &Sess) -> String {
     };
     format!(
         "si {}/{} | {} | {} | {} | {} | up {:?} {:?} down {:?} {:?} | client {} | server {} | timers {:?}",
-        c.si_front,
-        c.si_back,
+        c.si(Side::Front),
+        c.si(Side::Back),
         conn(Side::Front),
         conn(Side::Back),
         chan(Dir::Req),
@@ -110,6 +110,6 @@ fn session_summary(x: &Sess) -> String {
         x.back_down,
         peer(&x.client),
         peer(&x.server),
-        c.timers,
+        c.timers(),
     )
 }

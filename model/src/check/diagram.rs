@@ -312,7 +312,7 @@ impl Diagrams {
         let mut before = &s.sess[i].core;
         for after in cores {
             for side in Side::BOTH {
-                let same_conn = side == Side::Front || before.attempts == after.attempts;
+                let same_conn = side == Side::Front || before.attempts() == after.attempts();
                 let fresh = Connection::default();
                 let from = if same_conn { before.conn(side) } else { &fresh };
                 self.record_conn(side, from, after.conn(side), cause);

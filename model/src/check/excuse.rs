@@ -57,8 +57,9 @@ impl System {
             // The server connection carries data only once the proxy took
             // it as established (a SYN-ACK that comes after the connect
             // timer gave the attempt up carries nothing).
-            let back_carries =
-                x.env.accepted && x.core.si_back == crate::core::SiState::Est && self.handshake_done(x, Side::Back);
+            let back_carries = x.env.accepted
+                && x.core.si(Side::Back) == crate::core::SiState::Est
+                && self.handshake_done(x, Side::Back);
             if who == Who::Client && !back_carries {
                 // The attempt in progress, and any retry the proxy starts
                 // before it reads the RST, is abandoned with the client: the

@@ -12,7 +12,7 @@
 //! starts a fresh connection whose statuses are back at zero.
 
 use super::state::{Peer, Sess, SysState};
-use crate::core::{ChanFlags, ConnState, Connection, Dir, FdState};
+use crate::core::{ChanFlags, ConnState, Connection, Dir, FdState, Side};
 
 /// The measure of a whole state.
 pub fn measure(s: &SysState) -> u32 {
@@ -102,13 +102,14 @@ fn session(x: &Sess) -> u32 {
                 + u32::from(f.has(ChanFlags::ERR_OUT)))
             + u32::from(ch.seen_data)
     };
-    let core = conn(&c.front)
-        + if c.attempts == 0 { conn(&c.back) } else { 0 }
-        + u32::from(c.si_front.rank())
-        + u32::from(c.si_back.rank())
+    let core = conn(c.conn(Side::Front))
+        + if c.attempts() == 0 { conn(c.conn(Side::Back)) } else { 0 }
+        + u32::from(c.si(Side::Front).rank())
+        + u32::from(c.si(Side::Back).rank())
         + 2 * (flags(Dir::Req) + flags(Dir::Res))
-        + u32::from(c.rejected);
-    let back_epoch = u32::from(c.attempts) * 4096 + u32::from(c.retries_used) * 1024 + u32::from(x.env.attempts) * 4096;
-    let back_now = if c.attempts > 0 { conn(&c.back) } else { 0 };
+        + u32::from(c.rejected());
+    let back_epoch =
+        u32::from(c.attempts()) * 4096 + u32::from(c.retries_used()) * 1024 + u32::from(x.env.attempts) * 4096;
+    let back_now = if c.attempts() > 0 { conn(c.conn(Side::Back)) } else { 0 };
     16 * (peer(&x.client) + peer(&x.server) + wire_flags + env + exec) + 2 * core + back_epoch + 2 * back_now
 }

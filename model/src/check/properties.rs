@@ -26,7 +26,7 @@ use super::config::Feature;
 use super::config::ModelConfig;
 use super::state::{Sess, SysState, Violation, Witness, SESSIONS, TLS_UP};
 use super::ConnseqModel;
-use crate::core::{Cause, DataLayer, Dir, FdState, Mutant, SiState};
+use crate::core::{Cause, DataLayer, Dir, FdState, Mutant, SiState, Side};
 
 /// The kind of a property.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -407,10 +407,10 @@ pub const PROPERTIES: &[PropDef] = &[
         kind: Kind::Internal,
         check: |_, s| {
             at_stop(s, |x| {
-                !x.core.front.ops.any_pending()
-                    && !x.core.back.ops.any_pending()
-                    && x.core.front.fd == FdState::Closed
-                    && x.core.back.fd == FdState::Closed
+                !x.core.conn(Side::Front).ops.any_pending()
+                    && !x.core.conn(Side::Back).ops.any_pending()
+                    && x.core.conn(Side::Front).fd == FdState::Closed
+                    && x.core.conn(Side::Back).fd == FdState::Closed
             })
         },
         needs: NONE,
@@ -424,7 +424,7 @@ pub const PROPERTIES: &[PropDef] = &[
         check: |_, s| {
             let x = s.first();
             x.core.is_closed()
-                && x.core.term.cause == Cause::Normal
+                && x.core.termination().cause == Cause::Normal
                 && x.client.got > 0
                 && x.server.got > 0
                 && x.client.got_fin
@@ -525,7 +525,7 @@ pub const PROPERTIES: &[PropDef] = &[
     PropDef {
         name: "a connect is retried after a failure",
         kind: Kind::Sometimes,
-        check: |_, s| s.first().core.retries_used > 0 && s.first().env.attempts > 1,
+        check: |_, s| s.first().core.retries_used() > 0 && s.first().env.attempts > 1,
         needs: &[Feature::Retries],
         observes: "",
         source: "",
@@ -595,7 +595,7 @@ pub const PROPERTIES: &[PropDef] = &[
     PropDef {
         name: "a connection is rejected by a rule",
         kind: Kind::Sometimes,
-        check: |_, s| s.first().core.rejected && s.first().core.is_closed(),
+        check: |_, s| s.first().core.rejected() && s.first().core.is_closed(),
         needs: &[Feature::Rules],
         observes: "",
         source: "",
@@ -621,7 +621,7 @@ pub const PROPERTIES: &[PropDef] = &[
         kind: Kind::Sometimes,
         check: |_, s| {
             let x = s.first();
-            x.exec.tls == [TLS_UP, TLS_UP] && x.core.front.data == DataLayer::Tls && x.server.got > 0 && x.client.got > 0
+            x.exec.tls == [TLS_UP, TLS_UP] && x.core.conn(Side::Front).data == DataLayer::Tls && x.server.got > 0 && x.client.got > 0
         },
         needs: &[Feature::TlsFront, Feature::TlsBack],
         observes: "",
@@ -673,7 +673,7 @@ pub const PROPERTIES: &[PropDef] = &[
         kind: Kind::Sometimes,
         check: |_, s| {
             let x = s.first();
-            x.core.term.cause == Cause::ClientTimeout && !x.core.started() && x.core.is_closed()
+            x.core.termination().cause == Cause::ClientTimeout && !x.core.started() && x.core.is_closed()
         },
         needs: &[Feature::ProxyIn],
         observes: "",
@@ -746,7 +746,7 @@ pub fn session(s: &SysState, i: usize) -> Option<&Sess> {
 
 /// Whether a state's first session ended (for reports).
 pub fn first_closed(s: &SysState) -> bool {
-    s.first().core.si_front == SiState::Clo && s.first().core.si_back == SiState::Clo
+    s.first().core.si(Side::Front) == SiState::Clo && s.first().core.si(Side::Back) == SiState::Clo
 }
 
 /// A deliberate bug of the core, the property it must break, and what it

@@ -288,7 +288,7 @@ impl System {
     /// what may not be true of a sleeping proxy.
     fn derive(&self, n: &mut SysState) {
         n.quiet = !n.sess.iter().any(|x| self.proxy_ready(x));
-        n.stop = n.quiet && !n.sessions().any(|x| x.core.timers.any_armed());
+        n.stop = n.quiet && !n.sessions().any(|x| x.core.timers().any_armed());
         if n.quiet {
             self.check_quiescent(n);
         }
@@ -454,7 +454,7 @@ impl System {
         for side in Side::BOTH {
             let c = *x.core.conn(side);
             let b = before.core.conn(side);
-            let same_conn = side == Side::Front || before.core.attempts == x.core.attempts;
+            let same_conn = side == Side::Front || before.core.attempts() == x.core.attempts();
             if same_conn && Op::ALL.iter().any(|&op| c.ops.get(op).rank() < b.ops.get(op).rank()) {
                 n.violate(Violation::OpBackwards);
             }
@@ -491,7 +491,7 @@ impl System {
             }
             // Observable: an open socket and nothing to wake the proxy but
             // its peers, who may never act again.
-            if x.exec.fd_open.contains(&true) && !x.core.timers.any_armed() {
+            if x.exec.fd_open.contains(&true) && !x.core.timers().any_armed() {
                 n.violate(Violation::SleepsWithoutTimer);
             }
             // Observable: data or an end of stream the proxy could move itself.
@@ -545,7 +545,7 @@ impl System {
         let live = c.is_open() && !c.closing();
         let relevant = match side {
             Side::Front => live,
-            Side::Back => live && x.core.si_back == SiState::Est,
+            Side::Back => live && x.core.si(Side::Back) == SiState::Est,
         };
         let (fin, idle) = match side {
             Side::Front => (TimerKind::ClientFin, TimerKind::Client),

@@ -128,7 +128,7 @@ impl Driver {
 
     /// The deadline of `kind`, if armed.
     pub fn deadline(&self, kind: TimerKind) -> Option<Millis> {
-        self.s.timers.deadline(kind)
+        self.s.timers().deadline(kind)
     }
 
     /// The armed timers, in `TimerKind::ALL` order.
@@ -177,24 +177,24 @@ impl Driver {
             self.perform(Action::TlsHandshake(Side::Front), Outcome::Done);
         }
         assert!(self.s.started(), "the session should have started: {:#?}", self.s);
-        assert_eq!(self.s.si_front, SiState::Est);
-        assert_eq!(self.s.si_back, SiState::Req);
+        assert_eq!(self.s.si(Side::Front), SiState::Est);
+        assert_eq!(self.s.si(Side::Back), SiState::Req);
     }
 
     /// From REQ: the balancer assigns `server`.
     #[track_caller]
     pub fn assign(&mut self, server: u8) {
-        let avoid = self.s.failed_server;
+        let avoid = self.s.failed_server();
         self.perform(Action::PickServer { avoid }, Outcome::Pick(Pick::Assigned(server)));
-        assert_eq!(self.s.si_back, SiState::Ass);
+        assert_eq!(self.s.si(Side::Back), SiState::Ass);
     }
 
     /// From ASS: connect() is in progress.
     #[track_caller]
     pub fn start_connect(&mut self) {
-        let server = self.s.server.expect("ASS has a server");
+        let server = self.s.server().expect("ASS has a server");
         self.perform(Action::Connect { server }, Outcome::InProgress);
-        assert_eq!(self.s.si_back, SiState::Con);
+        assert_eq!(self.s.si(Side::Back), SiState::Con);
     }
 
     /// From CON: the socket becomes writable and SO_ERROR says connected,
@@ -205,7 +205,7 @@ impl Driver {
         self.perform(Action::FinishConnect, Outcome::Done);
         // CON lasts until the outgoing handshake handlers are done.
         let handlers = self.cfg.send_proxy || self.cfg.tls_back;
-        assert_eq!(self.s.si_back, if handlers { SiState::Con } else { SiState::Est });
+        assert_eq!(self.s.si(Side::Back), if handlers { SiState::Con } else { SiState::Est });
         if self.cfg.send_proxy {
             self.perform(
                 Action::Send { side: Side::Back, from: Source::ProxyHeader, more: true },
@@ -215,8 +215,8 @@ impl Driver {
         if self.cfg.tls_back {
             self.perform(Action::TlsHandshake(Side::Back), Outcome::Done);
         }
-        assert_eq!(self.s.si_back, SiState::Est);
-        assert!(self.s.back.carries_data(), "the back connection should carry data: {:#?}", self.s);
+        assert_eq!(self.s.si(Side::Back), SiState::Est);
+        assert!(self.s.conn(Side::Back).carries_data(), "the back connection should carry data: {:#?}", self.s);
     }
 
     /// The client's bytes arrive and land in the request buffer (`into`).
@@ -241,7 +241,7 @@ impl Driver {
 /// Front INI with its handshake handlers still subscribed (nothing run yet).
 pub fn accepted(cfg: SessionConfig) -> Driver {
     let d = Driver::accept(cfg);
-    assert_eq!(d.s.si_front, SiState::Ini);
+    assert_eq!(d.s.si(Side::Front), SiState::Ini);
     d
 }
 
@@ -267,7 +267,7 @@ pub fn queued(cfg: SessionConfig) -> Driver {
     let cfg = SessionConfig { queue: true, ..cfg };
     let mut d = requesting(cfg);
     d.perform(Action::PickServer { avoid: None }, Outcome::Pick(Pick::Queue));
-    assert_eq!(d.s.si_back, SiState::Que);
+    assert_eq!(d.s.si(Side::Back), SiState::Que);
     d
 }
 
@@ -297,12 +297,12 @@ pub fn client_half_closed(cfg: SessionConfig) -> Driver {
     let mut d = established(cfg);
     d.readable(Side::Front);
     d.perform(Action::Recv { side: Side::Front, into: Sink::Buffer }, Outcome::Eof);
-    if d.s.back.data == connseq_model::core::DataLayer::Tls {
+    if d.s.conn(Side::Back).data == connseq_model::core::DataLayer::Tls {
         d.perform(Action::DataShutw(Side::Back), Outcome::Done);
     }
     d.perform(Action::CtrlShutw(Side::Back), Outcome::Done);
-    assert!(d.s.front.shr() && !d.s.front.shw());
-    assert!(d.s.back.shw() && !d.s.back.shr());
+    assert!(d.s.conn(Side::Front).shr() && !d.s.conn(Side::Front).shw());
+    assert!(d.s.conn(Side::Back).shw() && !d.s.conn(Side::Back).shr());
     d.expect_idle();
     d
 }
@@ -313,12 +313,12 @@ pub fn server_half_closed(cfg: SessionConfig) -> Driver {
     let mut d = established(cfg);
     d.readable(Side::Back);
     d.perform(Action::Recv { side: Side::Back, into: Sink::Buffer }, Outcome::Eof);
-    if d.s.front.data == connseq_model::core::DataLayer::Tls {
+    if d.s.conn(Side::Front).data == connseq_model::core::DataLayer::Tls {
         d.perform(Action::DataShutw(Side::Front), Outcome::Done);
     }
     d.perform(Action::CtrlShutw(Side::Front), Outcome::Done);
-    assert!(d.s.back.shr() && !d.s.back.shw());
-    assert!(d.s.front.shw() && !d.s.front.shr());
+    assert!(d.s.conn(Side::Back).shr() && !d.s.conn(Side::Back).shw());
+    assert!(d.s.conn(Side::Front).shw() && !d.s.conn(Side::Front).shr());
     d.expect_idle();
     d
 }
@@ -452,7 +452,7 @@ pub fn random_walks_with(
             match if late { 19 } else { rng.below(20) } {
                 0..=8 => s.handle_ready(&cfg, Side::Front, rng.below(2) == 0, rng.below(2) == 0, now),
                 9..=17 => s.handle_ready(&cfg, Side::Back, rng.below(2) == 0, rng.below(2) == 0, now),
-                18 if s.si_back == SiState::Que => s.handle_dequeued(&cfg, rng.below(2) as u8, now),
+                18 if s.si(Side::Back) == SiState::Que => s.handle_dequeued(&cfg, rng.below(2) as u8, now),
                 _ => {
                     now = s.next_deadline().unwrap_or(now + 1).max(now);
                     s.handle_timeout(&cfg, now);
