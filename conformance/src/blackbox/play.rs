@@ -194,7 +194,9 @@ fn abort_read_early(plan: &Plan, i: usize, who: Who, expected: Seen, seen: Seen,
     let end = match class {
         Class::TlsHandshake if expected == Seen::Finished => matches!(seen, Seen::Fin | Seen::CloseNotify | Seen::Rst),
         Class::TlsHandshake => matches!(seen, Seen::Fin | Seen::CloseNotify),
-        Class::DataLost | Class::CloseNotifyForged | Class::ClosedEarly => matches!(seen, Seen::Fin | Seen::CloseNotify),
+        Class::DataLost | Class::CloseNotifyForged | Class::ClosedEarly => {
+            matches!(seen, Seen::Fin | Seen::CloseNotify)
+        }
         _ => false,
     };
     plan.abort_behind_full_buffer.is_some_and(|k| k < i) && who == Who::Server && end

@@ -19,6 +19,7 @@ use super::error::{ConfigError, Problem};
 use super::handshake::{
     BackTls, Cidr, FrontTls, ProxyTlvs, ProxyVersion, Rule, Rules, SendProxy, ServerVerify, Verdict, TLV_NAMES,
 };
+use super::loaded::Loaded;
 use super::size::{format_size, parse_size};
 use super::{
     default_threads, BackendConfig, BackendTimeouts, CheckParams, GlobalConfig, ListenerConfig, ListenerOptions,
@@ -267,16 +268,6 @@ pub struct ProxyArgs {
     /// address (e.g. 127.0.0.1:9100); with a file, replaces its setting.
     #[arg(long, value_name = "ADDR", value_parser = parse_listen_addr, help_heading = "Operations")]
     pub metrics: Option<SocketAddr>,
-}
-
-/// A configuration as loaded, with what the loader had to say about it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Loaded {
-    /// The checked configuration.
-    pub config: ProxyConfig,
-    /// Directives of an imported HAProxy file that were left out
-    /// (`--lenient`), one line each, as `FILE:LINE: directive 'X': ...`.
-    pub warnings: Vec<String>,
 }
 
 /// The connection rules of quick mode, each list in command-line order.

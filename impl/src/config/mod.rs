@@ -33,6 +33,7 @@ mod error;
 mod flags;
 mod handshake;
 mod haproxy;
+mod loaded;
 mod locate;
 mod print;
 mod size;
@@ -47,11 +48,12 @@ pub use choice::{
 };
 pub use duration::{format_duration, parse_duration, DisplayDuration, DurationError};
 pub use error::{ConfigError, Problem};
-pub use flags::{Loaded, ProxyArgs};
+pub use flags::ProxyArgs;
 pub use handshake::{
     BackTls, Cidr, CidrError, FrontTls, ProxyTlvs, ProxyVersion, Rule, Rules, SendProxy, ServerVerify, Verdict,
     TLV_NAMES,
 };
+pub use loaded::Loaded;
 pub use print::to_toml;
 pub use size::{format_size, parse_size, SizeError};
 

@@ -31,7 +31,7 @@ mod parse;
 mod words;
 
 use super::error::{ConfigError, Problem};
-use super::flags::Loaded;
+use super::loaded::Loaded;
 use std::path::Path;
 
 /// Reads the HAProxy configuration at `path`.

@@ -33,7 +33,7 @@ impl Exec<'_> {
     /// so a short write means the peer is already gone. Never through TLS:
     /// the core runs this handler before the TLS handshake.
     pub(super) fn send_reply(&self, slot: &mut Slot, side: Side) -> Outcome {
-        let Some(reply) = slot.core.reply else {
+        let Some(reply) = slot.core.reply() else {
             return internal(slot, Action::Send { side, from: Source::Reply, more: false }, Outcome::Reset);
         };
         let Some(sock) = slot.sock(side).stream.as_ref() else { return Outcome::Reset };

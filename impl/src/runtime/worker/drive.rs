@@ -165,7 +165,7 @@ impl Worker {
         } else {
             info!(target: "connseq::session", "{line}");
         }
-        if slot.core.rejected {
+        if slot.core.rejected() {
             self.shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
         }
         if slot.source_counted {

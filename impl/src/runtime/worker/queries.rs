@@ -33,7 +33,7 @@ impl Worker {
                 id: s.id,
                 listener: s.listener,
                 backend: self.listeners_cfg[s.route].backend,
-                slot: s.core.server,
+                slot: s.core.server(),
                 server: s.server_idx,
                 peer: s.client,
                 source: s.source(),
