@@ -6,8 +6,9 @@
 //!
 //! Logs go through `tracing` to stderr, filtered by `CONNSEQ_LOG` (the
 //! `tracing_subscriber::EnvFilter` syntax; default `info`): one line per
-//! session at its end (target `connseq::session`) and the runtime's events
-//! (`connseq::runtime`). The `connseq: listening on IP:PORT` lines are not
+//! session at its end (target `connseq::session`), the runtime's events
+//! (`connseq::runtime`) and, at trace level, every state move of the core
+//! (`connseq::core`). The `connseq: listening on IP:PORT` lines are not
 //! logs but part of the interface, printed before any log line.
 
 use clap::{ArgMatches, Args};

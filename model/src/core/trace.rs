@@ -1,7 +1,15 @@
 //! Every stream-interface move goes through one setter, which reports it
 //! here. Recording is off unless a thread asks for it (the model checker and
-//! the `diagram` command do; the runtime does not, and logs one line per
-//! session), so the runtime pays one thread-local read per move.
+//! the `diagram` command do; the runtime does not), so the runtime pays one
+//! thread-local read per move.
+//!
+//! Separately, every move of a stream interface, a connection state or an FD
+//! state is emitted as a `tracing` event at TRACE level, target
+//! `connseq::core` (`SI front: INI -> EST`, `conn back: CONNECTING ->
+//! ESTABLISHED`, `FD back: READY -> ERROR`); the proxy shows them with
+//! `CONNSEQ_LOG=info,connseq::core=trace`. The core knows no session
+//! identity, so the events carry none. With no subscriber at TRACE level an
+//! event costs one level check.
 
 use super::session::Side;
 use super::SiState;

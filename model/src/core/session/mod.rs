@@ -229,7 +229,9 @@ impl Session {
         }
     }
 
-    /// Every state change of a stream interface goes through here.
+    /// Every state change of a stream interface goes through here; it is
+    /// recorded for the checker (`core::trace`) and emitted as a trace event
+    /// (target `connseq::core`: `SI front: INI -> EST`).
     fn set_si(&mut self, side: Side, to: SiState) {
         let slot = match side {
             Side::Front => &mut self.si_front,
@@ -238,22 +240,27 @@ impl Session {
         if *slot != to {
             let from = *slot;
             *slot = to;
+            tracing::trace!(target: "connseq::core", "SI {side}: {from} -> {to}");
             crate::core::trace::record(side, from, to);
         }
     }
 
-    /// Every change of a connection's state goes through here.
+    /// Every change of a connection's state goes through here, emitted as a
+    /// trace event (`conn back: CONNECTING -> ESTABLISHED`).
     fn set_conn_state(&mut self, side: Side, to: ConnState) {
         let c = self.conn_mut(side);
         if c.state != to {
+            tracing::trace!(target: "connseq::core", "conn {side}: {} -> {to}", c.state);
             c.state = to;
         }
     }
 
-    /// Every change of an FD's state goes through here.
+    /// Every change of an FD's state goes through here, emitted as a trace
+    /// event (`FD back: READY -> ERROR`).
     fn set_fd(&mut self, side: Side, to: FdState) {
         let c = self.conn_mut(side);
         if c.fd != to {
+            tracing::trace!(target: "connseq::core", "FD {side}: {} -> {to}", c.fd);
             c.fd = to;
         }
     }
