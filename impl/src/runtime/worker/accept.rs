@@ -169,7 +169,10 @@ impl Worker {
             cfg.splice = SpliceMode::Never;
         }
         let monitor_match = lcfg.options.monitor_nets.iter().any(|n| n.contains(client.ip()));
-        let core = Session::accept(&cfg, now, monitor_match);
+        let core = {
+            let _session = tracing::trace_span!(target: "connseq::core", "session", id, %client).entered();
+            Session::accept(&cfg, now, monitor_match)
+        };
         let mut slot = Slot::new(core, cfg, cfg_idx, stream, client, now);
         slot.route = route;
         slot.front.registered = true;

@@ -19,6 +19,7 @@ impl Worker {
         let Some(Some(slot)) = self.slots.get_mut(idx) else { return };
         let cfg = slot.cfg;
         slot.sock(side).edge |= readable;
+        let _session = tracing::trace_span!(target: "connseq::core", "session", id = slot.id).entered();
         slot.core.handle_ready(&cfg, side, readable, writable, now);
         self.mark_ready(idx);
     }
@@ -79,7 +80,9 @@ impl Worker {
             return;
         }
         let cfg = slot.cfg;
+        let session = tracing::trace_span!(target: "connseq::core", "session", id = slot.id).entered();
         slot.core.handle_timeout(&cfg, now);
+        drop(session);
         // The handshake timer struck in the middle of a TLS handshake the
         // client had started: say so (the TLS state goes with the close).
         let t = slot.core.termination();
@@ -121,12 +124,15 @@ impl Worker {
                 handoffs: &mut self.handoffs,
                 send_errno: None,
             };
+            // The core's state moves (`connseq::core` at trace level) name their session.
+            let session = tracing::trace_span!(target: "connseq::core", "session", id = slot.id).entered();
             loop {
                 let cfg = slot.cfg;
                 let Some(action) = slot.core.poll_action(&cfg) else { break };
                 let outcome = exec.run(slot, action);
                 slot.core.handle_outcome(&cfg, action, outcome, now);
             }
+            drop(session);
             for (side, token) in [(Side::Front, Token(back_token.0 - 1)), (Side::Back, back_token)] {
                 let sock = slot.sock(side);
                 if std::mem::take(&mut sock.rearm) {
