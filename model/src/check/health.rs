@@ -10,7 +10,8 @@
 //! is explored, and no fairness is assumed (every property is a safety
 //! property).
 
-use crate::core::backend::{pick, Balance, Pick, ServerView};
+use crate::core::backend::{pick, Pick, ServerView};
+use crate::core::config::Balance;
 use crate::core::health::{usable, Admin, Change, Health, Rules};
 use stateright::{Model, Property};
 use std::fmt;

@@ -4,18 +4,7 @@
 //! live with the caller (the runtime's backend, or the model's servers,
 //! through [`Shared`]); the decisions are made here.
 
-use super::config::{Bugs, Mutant, SessionConfig};
-
-/// Load-balancing algorithm.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Balance {
-    /// Each server in turn.
-    #[default]
-    RoundRobin,
-    /// The server with the fewest active connections (ties: lowest index after
-    /// the cursor, so equal servers still rotate).
-    LeastConn,
-}
+use super::config::{Balance, Bugs, Mutant, SessionConfig};
 
 /// What the balancer needs to know about one server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

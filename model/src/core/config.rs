@@ -2,10 +2,20 @@
 //! belongs to, and the catalogue of deliberate bugs ([`Mutant`]) the model
 //! checker must catch.
 
-use super::backend::Balance;
 use super::timers::Timeouts;
 use std::fmt;
 use std::str::FromStr;
+
+/// Load-balancing algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Balance {
+    /// Each server in turn.
+    #[default]
+    RoundRobin,
+    /// The server with the fewest active connections (ties: lowest index after
+    /// the cursor, so equal servers still rotate).
+    LeastConn,
+}
 
 /// When the channel may use a pipe (splice) instead of a buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

@@ -23,6 +23,7 @@ pub mod handshake;
 pub mod health;
 pub mod op;
 pub mod session;
+pub mod side;
 pub mod stream_interface;
 pub mod termination;
 pub mod timers;
@@ -31,9 +32,9 @@ pub mod trace;
 /// Time as milliseconds of the caller's monotonic clock. The model passes 0.
 pub type Millis = u64;
 
-pub use backend::{Balance, Pick, Retry, ServerView};
+pub use backend::{Pick, Retry, ServerView};
 pub use channel::{ChanFlags, Channel, Dir, Fill, Sink, Source};
-pub use config::{Bugs, Mutant, NoBugs, SessionConfig, SpliceMode};
+pub use config::{Balance, Bugs, Mutant, NoBugs, SessionConfig, SpliceMode};
 pub use connection::{ConnState, Connection, DataLayer, PendingRst};
 pub use fd::FdState;
 pub use handshake::{Handler, HandlerSet, Reply, RuleStage};

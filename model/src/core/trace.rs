@@ -11,7 +11,7 @@
 //! identity, so the events carry none. With no subscriber at TRACE level an
 //! event costs one level check.
 
-use super::session::Side;
+use super::side::Side;
 use super::SiState;
 use std::cell::RefCell;
 

@@ -66,12 +66,11 @@ mod action;
 mod input;
 mod next_action;
 mod outcome;
-mod side;
 mod teardown;
 mod update;
 
+pub use crate::core::side::Side;
 pub use action::{Action, Outcome};
-pub use side::Side;
 
 use crate::core::channel::{ChanFlags, Channel, Dir};
 use crate::core::config::{Bugs, SessionConfig};
