@@ -38,6 +38,7 @@ pub mod handshake;
 mod health;
 mod limits;
 mod listener;
+mod ops;
 mod session;
 mod shared;
 pub mod tally;
@@ -267,7 +268,7 @@ fn start(config: &ProxyConfig, options: Options, inherited: &mut bind::Inherited
     let gauges =
         config.listeners.iter().map(|l| Gauge::new(usize::try_from(l.maxconn).unwrap_or(usize::MAX))).collect();
     let live = Gauge::new(usize::try_from(config.global.maxconn).unwrap_or(usize::MAX));
-    let ops = control::Ops::new(config, threads);
+    let ops = ops::Ops::new(config, threads);
     let mut shared = Shared::new(ops, clock, live, gauges, backends, remotes, options.record_sessions, options.stepped);
     shared.hold_connects = options.hold_connects;
     shared.window = options.send_window.map(window::SendWindow::new);

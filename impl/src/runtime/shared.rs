@@ -238,7 +238,7 @@ pub(crate) struct Shared {
     /// `Options::breakage` (tests only: see [`Shared::broken`]).
     breakage: super::Breakage,
     /// The runtime API's names, counters, server states and queries.
-    pub(crate) ops: super::control::Ops,
+    pub(crate) ops: super::ops::Ops,
     /// Each backend's per-source table, when it has limits (by backend index).
     pub(crate) sources: Vec<Option<super::limits::SourceTable>>,
 }
@@ -285,7 +285,7 @@ impl Shared {
 
     #[allow(clippy::too_many_arguments)] // one call, in `start`
     pub(crate) fn new(
-        ops: super::control::Ops,
+        ops: super::ops::Ops,
         clock: Clock,
         live: Gauge,
         listeners: Vec<Gauge>,

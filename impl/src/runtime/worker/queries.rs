@@ -2,7 +2,7 @@
 //! thread that owns the sessions.
 
 use super::Worker;
-use crate::runtime::control::{Query, SessionView};
+use crate::runtime::ops::{Query, SessionView};
 use connseq_model::core::{Millis, Side};
 use std::os::fd::AsFd;
 
