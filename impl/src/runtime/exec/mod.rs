@@ -128,6 +128,17 @@ impl Exec<'_> {
         }
     }
 
+    /// A failed send as the core hears it: EAGAIN is `WouldBlock`; any other error is
+    /// `Reset`, its errno kept so that [`Exec::run`] can tell an RST that came after the
+    /// peer's FIN (`EPIPE`) from one that did not.
+    pub(super) fn send_failed(&mut self, e: &io::Error) -> Outcome {
+        if e.kind() == io::ErrorKind::WouldBlock {
+            return Outcome::WouldBlock;
+        }
+        self.send_errno = e.raw_os_error();
+        Outcome::Reset
+    }
+
     /// Performs `action` on `slot`'s sockets and buffers.
     pub(crate) fn run(&mut self, slot: &mut Slot, action: Action) -> Outcome {
         let io_side = match action {

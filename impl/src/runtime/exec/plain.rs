@@ -68,11 +68,7 @@ impl Exec<'_> {
                 slot.sent[dir as usize] += n as u64;
                 Outcome::Sent { drained }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
-            Err(e) => {
-                self.send_errno = e.raw_os_error();
-                Outcome::Reset
-            }
+            Err(e) => self.send_failed(&e),
         }
     }
 
