@@ -8,7 +8,7 @@
 //!   and the server's, through every shutdown and close step to the end.
 //! - `core/update_fixpoint`: one `handle_ready` that changes nothing, i.e.
 //!   the cost of `update` alone (the session copied and compared per pass).
-//! - `timers/*`: the runtime's timer heap (`impl/src/runtime/timers.rs`,
+//! - `timers/*`: the runtime's timer heap (`impl/src/runtime/timer_heap.rs`,
 //!   compiled in here as it is) under 100,000 sessions: scheduling, the
 //!   inactivity refresh of every session, and popping what is due.
 //!
@@ -23,8 +23,8 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
 // The runtime's timer heap is crate-private; the bench compiles the same file.
 #[allow(dead_code, unreachable_pub, unused_imports)] // its own tests are not run here
-#[path = "../../impl/src/runtime/timers.rs"]
-mod timers;
+#[path = "../../impl/src/runtime/timer_heap.rs"]
+mod timer_heap;
 
 /// A session of the default configuration, connected and established, with
 /// nothing in flight and nothing readable.
@@ -116,8 +116,8 @@ fn core(c: &mut Criterion) {
 const SESSIONS: usize = 100_000;
 
 /// A heap with every session scheduled once, deadlines spread over 30 s.
-fn loaded() -> (timers::TimerHeap, Vec<Option<u64>>) {
-    let mut heap = timers::TimerHeap::default();
+fn loaded() -> (timer_heap::TimerHeap, Vec<Option<u64>>) {
+    let mut heap = timer_heap::TimerHeap::default();
     let mut queued = vec![None; SESSIONS];
     for (i, q) in queued.iter_mut().enumerate() {
         heap.schedule(30_000 + (i as u64 * 7919) % 30_000, i, 0, q);

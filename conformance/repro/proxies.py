@@ -79,8 +79,10 @@ class Proxy:
         self.listen = (HOST, port)
         listen = f"{HOST}:{port}"
         server = f"{server[0]}:{server[1]}"
-        if kind in ("haproxy-tls", "connseq-tls", "nginx-tls"):
+        if kind in ("haproxy-tls", "connseq-tls", "nginx-tls") or kind.endswith("-tls-back"):
             cert, key, bundle = make_cert(self.dir)
+            # The TLS server of a `-tls-back` kind serves this certificate (`server_tls`).
+            self.cert, self.key = cert, key
         if kind == "haproxy":
             cfg = os.path.join(self.dir, "haproxy.cfg")
             with open(cfg, "w") as f:
@@ -91,6 +93,20 @@ class Proxy:
             with open(cfg, "w") as f:
                 f.write(HAPROXY_CFG.format(listen=f"{listen} ssl crt {bundle}", server=server))
             argv = ["haproxy", "-db", "-f", cfg]
+        elif kind == "haproxy-tls-back":
+            # As the haproxy-tls-back target, but the server's certificate is not checked.
+            cfg = os.path.join(self.dir, "haproxy.cfg")
+            with open(cfg, "w") as f:
+                f.write(HAPROXY_CFG.format(listen=listen, server=f"{server} ssl verify none ssl-min-ver TLSv1.3"))
+            argv = ["haproxy", "-db", "-f", cfg]
+        elif kind == "nginx-tls-back":
+            # As the nginx-tls-back target (half-close on), the certificate not checked.
+            conf = os.path.join(self.dir, "nginx.conf")
+            tls = "\n        proxy_ssl on;\n        proxy_ssl_protocols TLSv1.3;"
+            with open(conf, "w") as f:
+                f.write(NGINX_CONF.format(listen=listen, server=server, dir=self.dir, half_close=option or "on",
+                                          tls="").replace(f"proxy_pass {server};", f"proxy_pass {server};{tls}"))
+            argv = ["nginx", "-p", self.dir, "-c", conf]
         elif kind in ("nginx", "nginx-tls"):
             conf = os.path.join(self.dir, "nginx.conf")
             tls = ""
@@ -105,12 +121,14 @@ class Proxy:
             argv = ["nginx", "-p", self.dir, "-c", conf]
         elif kind == "socat":
             argv = ["socat"] + (option or []) + [f"TCP-LISTEN:{port},bind={HOST},reuseaddr,fork", f"TCP:{server}"]
-        elif kind in ("connseq", "connseq-tls"):
+        elif kind in ("connseq", "connseq-tls", "connseq-tls-back"):
             binary = os.environ.get("CONNSEQ", "target/release/connseq")
             argv = [binary, "proxy", "--listen", listen, "--server", server, "--threads", "1", "--retries", "0",
                     "--timeout-client", "2s", "--timeout-server", "3s", "--timeout-fin", "1s"]
             if kind == "connseq-tls":
                 argv += ["--tls-cert", cert, "--tls-key", key]
+            if kind == "connseq-tls-back":
+                argv += ["--server-tls", "--server-insecure"]
         else:
             raise ValueError(kind)
         self.argv = argv
@@ -168,6 +186,16 @@ def make_cert(directory):
             with open(part) as f:
                 out.write(f.read())
     return cert, key, bundle
+
+
+def server_tls(proxy, sock, timeout=2.0):
+    """`sock` (accepted from the proxy) as the TLS server of a `-tls-back` proxy, TLS 1.3, its
+    handshake not yet made (`do_handshake`); a TCP end without close_notify raises SSLEOFError."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_cert_chain(proxy.cert, proxy.key)
+    sock.settimeout(timeout)
+    return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False, suppress_ragged_eofs=False)
 
 
 def tls_read(sock, timeout=2.0):

@@ -522,7 +522,11 @@ fn abortive_close_completes_the_pending_shutw_steps_it_supersedes() {
     assert!(!d.s.conn(Side::Back).ops.any_pending());
 }
 
+/// shutdown(SHUT_WR) is answered `Done` whatever happens (`Action::may_give`): any other
+/// answer is a runtime bug, which fails loudly in a debug build; a release build takes it as
+/// done.
 #[test]
+#[cfg_attr(debug_assertions, should_panic(expected = "which it cannot give"))]
 fn shutdown_wr_errors_count_as_done() {
     let mut d = established(config());
     d.readable(Side::Front);
@@ -535,7 +539,11 @@ fn shutdown_wr_errors_count_as_done() {
     d.expect_idle();
 }
 
+/// close(2) is answered `Done` whatever happens (`Action::may_give`): any other answer is a
+/// runtime bug, which fails loudly in a debug build; a release build takes it as done, and
+/// never tries again.
 #[test]
+#[cfg_attr(debug_assertions, should_panic(expected = "which it cannot give"))]
 fn a_failed_close_is_never_retried() {
     let mut d = client_half_closed(config());
     d.readable(Side::Back);

@@ -19,13 +19,13 @@ pub struct Targets {
 
 /// One session's result: the address the proxy logs it under, and whether the client saw
 /// what its kind must end with (or why not).
-pub struct Outcome {
+pub struct Ended {
     pub key: SocketAddr,
     pub result: Result<(), String>,
 }
 
 /// Runs session `id`.
-pub fn run(t: &Targets, id: u64) -> Outcome {
+pub fn run(t: &Targets, id: u64) -> Ended {
     let kind = Kind::of(id);
     let h = Header { kind, id, len: kind.len() };
     let addr = match kind {
@@ -35,7 +35,7 @@ pub fn run(t: &Targets, id: u64) -> Outcome {
     };
     let s = match TcpStream::connect(addr) {
         Ok(s) => s,
-        Err(e) => return Outcome { key: addr, result: Err(format!("connect: {e}")) },
+        Err(e) => return Ended { key: addr, result: Err(format!("connect: {e}")) },
     };
     let key = match kind {
         // The proxy logs a PROXY session under the source its header names.
@@ -43,7 +43,7 @@ pub fn run(t: &Targets, id: u64) -> Outcome {
         _ => s.local_addr().unwrap_or(addr),
     };
     let result = play(t, s, &h).map_err(|e| format!("session {id} ({}): {e}", kind.name()));
-    Outcome { key, result }
+    Ended { key, result }
 }
 
 /// The source a PROXY session claims: unique per session over a million.

@@ -176,7 +176,7 @@ fn run_sessions(
     ids: std::ops::Range<u64>,
     concurrency: usize,
     done: &Arc<AtomicU64>,
-) -> Vec<(Kind, client::Outcome)> {
+) -> Vec<(Kind, client::Ended)> {
     let next = Arc::new(AtomicU64::new(ids.start));
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -301,7 +301,7 @@ fn tls_files(dir: &Path) -> Result<(Arc<rustls::ClientConfig>, PathBuf, PathBuf)
 #[allow(clippy::too_many_arguments)]
 fn report(
     a: &Args,
-    outcomes: &[(Kind, client::Outcome)],
+    outcomes: &[(Kind, client::Ended)],
     counts: &server::ServerCounts,
     log: &ProxyLog,
     samples: &[Sample],

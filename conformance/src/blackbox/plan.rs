@@ -474,7 +474,7 @@ fn rst_behind_full_buffer(sys: &System, s: &SysState) -> bool {
     let x = &s.sess[0];
     let not_carrying =
         matches!(x.core.si(Side::Back), SiState::Req | SiState::Que | SiState::Tar | SiState::Ass | SiState::Con);
-    x.up(Who::Client).rst && x.exec.buf[Dir::Req as usize].len() >= sys.cfg.buf_cap && not_carrying
+    x.up(Who::Client).rst && x.held.buf[Dir::Req as usize].len() >= sys.cfg.buf_cap && not_carrying
 }
 
 #[cfg(test)]

@@ -76,7 +76,7 @@ pub(super) fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut 
             }
             // The real proxy's front handshake ends by sending tickets.
             let c = model.sess[0].peer(Who::Client);
-            if model.sess[0].exec.tls[0] < TLS_UP && next.sess[0].exec.tls[0] == TLS_UP && c.closed && !c.reset_sent {
+            if model.sess[0].held.tls[0] < TLS_UP && next.sess[0].held.tls[0] == TLS_UP && c.closed && !c.reset_sent {
                 rst_dropped = Some((i, TICKETS));
             }
         }

@@ -86,7 +86,7 @@ pub fn run(cmd: ProxyCommand) -> Result<ExitCode, String> {
         Err(_) => EnvFilter::new("info"),
     };
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).init();
-    let run = connseq::runtime::Run { takeover: cmd.takeover };
-    connseq::runtime::run(&config, run).map_err(|e| format!("proxy: {e}"))?;
+    let run = connseq::service::Run { takeover: cmd.takeover };
+    connseq::service::run(&config, run).map_err(|e| format!("proxy: {e}"))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -303,7 +303,7 @@ impl Control {
             if s.queued() {
                 b.queued += 1;
             }
-            if let Some(srv) = s.slot.and_then(|i| b.servers.get_mut(usize::from(i))) {
+            if let Some(srv) = s.flow.and_then(|i| b.servers.get_mut(usize::from(i))) {
                 srv.current += 1;
             }
             if let Some(srv) = s.server.and_then(|i| b.servers.get_mut(usize::from(i))) {

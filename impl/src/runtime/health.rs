@@ -16,7 +16,7 @@
 //! check too (passive observation, HAProxy's `observe layer4`): a dead
 //! server goes DOWN after `fall` refusals even between two checks.
 //!
-//! [`BackendState::record_check`]: super::backend::BackendState::record_check
+//! [`BackendState::record_check`]: super::backend_state::BackendState::record_check
 
 use super::shared::{Shared, StopMode};
 use crate::config::{ProxyConfig, ProxyVersion, SendProxy};

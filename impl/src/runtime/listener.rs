@@ -3,8 +3,8 @@
 //! names for the log line, and the `use-backend` routes. Built once at
 //! start ([`plan`]) and shared by every thread.
 
-use super::backend::BackendState;
-use super::session::Names;
+use super::backend_state::BackendState;
+use super::flow::Names;
 use crate::config::{Cidr, ListenerConfig, ListenerOptions, ProxyConfig, SendProxy, ServerVerify};
 use connseq_model::core::SessionConfig;
 use connseq_tls::{ClientTls, ServerTls, TlsConfigError};

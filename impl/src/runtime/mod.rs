@@ -11,11 +11,12 @@
 //! - `shared`: what the threads share (clock, stop request, the gauges
 //!   behind `maxconn`, the backends, mailboxes, counters);
 //! - `exec`: one action -> syscalls -> one outcome;
-//! - `session`, `buffer`: what a session holds (sockets, pooled buffers and
-//!   pipes, counters) and its log line;
-//! - `backend`: per-backend server counts, queue and server health;
+//! - `flow`, `buffer`: what the runtime holds for a session (a flow: its
+//!   sockets, pooled buffers and pipes, counters) and its log line;
+//! - `backend_state`: per-backend server counts, queue and server health,
+//!   shared by the threads (the core's `backend` decides on them);
 //! - `health`: the active checks, one thread per checked server;
-//! - `timers`: the deadline heap.
+//! - `timer_heap`: the deadline heap (the core's `timers` says when).
 //!
 //! Threads: `threads` event loops, each with its own `SO_REUSEPORT` socket
 //! on every listening address; a session lives and dies on the thread that
@@ -29,20 +30,20 @@
 //! handshake handlers the core runs, executed in `exec`), a backend chosen by
 //! the listener's routes, and servers whose health is checked (`health`).
 
-mod backend;
+mod backend_state;
 mod bind;
 mod buffer;
 pub mod control;
 mod exec;
+mod flow;
 pub mod handshake;
 mod health;
 mod limits;
 mod listener;
 mod ops;
-mod session;
 mod shared;
 pub mod tally;
-mod timers;
+mod timer_heap;
 mod window;
 mod worker;
 
@@ -328,14 +329,6 @@ fn join(threads: Vec<JoinHandle<io::Result<()>>>) -> io::Result<()> {
     result
 }
 
-/// How `connseq proxy` runs besides its configuration.
-#[derive(Debug, Clone, Default)]
-pub struct Run {
-    /// Take the listening sockets over from the process whose runtime API
-    /// listens on this Unix socket (`-x`).
-    pub takeover: Option<std::path::PathBuf>,
-}
-
 /// Checks what a configuration names without binding anything (`connseq
 /// proxy --check`): the certificates, keys and CA bundles load, and every
 /// listening address and the metrics address is one of this host's (or a
@@ -370,59 +363,53 @@ pub fn check(config: &ProxyConfig) -> io::Result<()> {
     Ok(())
 }
 
-/// Runs the proxy until SIGINT or SIGTERM (stop after the grace period) or
-/// SIGUSR1 (stop when the sessions are done). The calling thread runs the
-/// first event loop and watches the signals; the others get threads.
-pub fn run(config: &ProxyConfig, run: Run) -> io::Result<()> {
+/// A proxy bound and built, to be run on this process's threads by
+/// [`crate::service::run`]: its listeners are bound (or inherited), its
+/// workers built, nothing runs yet.
+#[derive(Debug)]
+pub struct Launch {
+    started: Started,
+}
+
+/// Binds every listener (taking the given sockets first where one matches)
+/// and builds the event loops, for the process's own run.
+pub fn launch(config: &ProxyConfig, fds: Vec<std::os::fd::OwnedFd>) -> io::Result<Launch> {
     signal::ignore_sigpipe()?;
-    // Block the signals before any thread starts, so that none gets them.
-    let signals = Signals::new()?;
-    let nofile = crate::sys::process::raise_nofile_limit()?;
-    // Sockets given rather than bound: systemd's, then the old process's.
-    let mut fds = crate::sys::listen_fds::take()?;
-    let mut takeover = run.takeover.as_deref().map(crate::admin::takeover::Takeover::request).transpose()?;
-    if let Some(t) = takeover.as_mut() {
-        fds.append(&mut t.sockets);
-    }
     let mut inherited = bind::Inherited::new(fds)?;
-    let Started { workers, shared, checks, .. } = start(config, Options::default(), &mut inherited)?;
+    let started = start(config, Options::default(), &mut inherited)?;
     for addr in inherited.leftover() {
         tracing::warn!(target: "connseq::runtime", "an inherited socket listening on {addr} matches no listener; closed");
     }
-    drop(inherited);
-    // After the `listening on` lines, which scripts read first.
-    let needed = u64::from(config.global.maxconn).saturating_mul(2).saturating_add(64);
-    if config.global.maxconn != 0 && nofile < needed {
-        tracing::warn!(
-            target: "connseq::runtime",
-            "the descriptor limit ({nofile}) is below what maxconn {} needs (about {needed}); accept will pause when it runs out",
-            config.global.maxconn
-        );
+    Ok(Launch { started })
+}
+
+impl Launch {
+    /// The handle the runtime API and the metrics read and steer it by.
+    pub fn control(&self) -> Control {
+        Control::new(self.started.shared.clone())
     }
-    let control = Control::new(shared.clone());
-    let stats_socket = config.global.stats_socket.as_deref();
-    let admin = stats_socket.map(|p| crate::admin::serve(p, control.clone())).transpose()?;
-    let metrics = config.global.metrics.map(|a| crate::metrics::serve(a, control.clone())).transpose()?;
-    let mut workers = workers.into_iter();
-    let Some(mut first) = workers.next() else { return Ok(()) };
-    first.watch_signals(signals)?;
-    let mut others = spawn_workers(workers)?;
-    others.extend(health::spawn(&shared, checks)?);
-    if let Some(t) = takeover {
-        // Every listening socket is in a poller: the old process may stop.
-        if let Err(e) = t.finish() {
-            tracing::warn!(target: "connseq::runtime", "takeover: the old process did not hear that this one runs: {e}");
+
+    /// Runs until SIGINT or SIGTERM (stop after the grace period) or
+    /// SIGUSR1 (stop when the sessions are done). The calling thread runs the
+    /// first event loop and watches `signals`; the others and the health
+    /// checks get threads. `ready` is called once every listening socket is
+    /// in a poller, before the first event loop runs.
+    pub fn run(self, signals: Signals, ready: impl FnOnce()) -> io::Result<()> {
+        let Started { workers, shared, checks, .. } = self.started;
+        let mut workers = workers.into_iter();
+        let Some(mut first) = workers.next() else { return Ok(()) };
+        first.watch_signals(signals)?;
+        let mut others = spawn_workers(workers)?;
+        others.extend(health::spawn(&shared, checks)?);
+        ready();
+        let result = first.run();
+        if result.is_err() {
+            // The signals are read on this thread only: without it nothing
+            // would stop the others.
+            shared.request_stop(StopMode::Hard);
         }
+        join(others).and(result)
     }
-    let result = first.run();
-    if result.is_err() {
-        // The signals are read on this thread only: without it nothing
-        // would stop the others.
-        shared.request_stop(StopMode::Hard);
-    }
-    let result = join(others).and(result);
-    drop((admin, metrics));
-    result
 }
 
 /// Starts the proxy's event loops on new threads. The listeners are bound
@@ -588,27 +575,27 @@ impl Drop for RunningProxy {
 }
 
 impl SessionRecord {
-    fn new(slot: &session::Slot, names: session::Names<'_>, thread: usize, now: Millis) -> SessionRecord {
-        let t = &slot.times;
+    fn new(flow: &flow::Flow, names: flow::Names<'_>, thread: usize, now: Millis) -> SessionRecord {
+        let t = &flow.times;
         let listener = names.listener;
         let span = |a: Option<Millis>, b: Option<Millis>| Some(b?.saturating_sub(a?));
         SessionRecord {
-            client: slot.client,
-            forwarded: slot.forwarded.map(|(src, _)| src),
+            client: flow.client,
+            forwarded: flow.forwarded.map(|(src, _)| src),
             listener: listener.to_owned(),
             thread,
-            server: slot.server,
-            server_name: slot.server_idx.map(|i| names.server(Some(i)).to_owned()),
-            line: slot.log_line(names, now).to_string(),
+            server: flow.server,
+            server_name: flow.server_idx.map(|i| names.server(Some(i)).to_owned()),
+            line: flow.log_line(names, now).to_string(),
             queue_ms: span(t.pick, t.assigned),
             connect_ms: span(t.connect, t.established),
             total_ms: now.saturating_sub(t.accept),
-            to_server: slot.sent[0],
-            to_client: slot.sent[1],
-            connects: slot.connects,
-            termination: slot.core.termination(),
-            reason: slot.reason,
-            logged: !slot.is_quiet(),
+            to_server: flow.sent[0],
+            to_client: flow.sent[1],
+            connects: flow.connects,
+            termination: flow.core.termination(),
+            reason: flow.reason,
+            logged: !flow.is_quiet(),
         }
     }
 }

@@ -166,7 +166,7 @@ pub struct SessionView {
     /// Its listener's backend.
     pub backend: usize,
     /// The server it holds a slot on.
-    pub slot: Option<u8>,
+    pub flow: Option<u8>,
     /// The server of its last connect attempt.
     pub server: Option<u8>,
     /// The real peer.

@@ -6,7 +6,7 @@
 //! Everything here is touched once per session event at most (accept, pick,
 //! release, end), never per byte: an uncontended mutex or an atomic.
 
-use super::backend::BackendState;
+use super::backend_state::BackendState;
 use super::{Held, SessionRecord, Stats};
 use connseq_model::core::Millis;
 use connseq_model::core::Session;

@@ -5,7 +5,7 @@
 //! live sessions (how many, their bytes so far) is asked of the event loops
 //! when someone looks ([`super::control`]).
 
-use super::session::Slot;
+use super::flow::Flow;
 use connseq_model::core::{Cause, Millis, Termination};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -158,25 +158,25 @@ impl Tally {
     }
 
     /// A session of listener `listener` (on backend `backend`) ended.
-    pub(crate) fn ended(&self, listener: usize, backend: usize, slot: &Slot, now: Millis) {
-        let term = slot.core.termination();
-        let t = &slot.times;
+    pub(crate) fn ended(&self, listener: usize, backend: usize, flow: &Flow, now: Millis) {
+        let term = flow.core.termination();
+        let t = &flow.times;
         let total = now.saturating_sub(t.accept);
         if let Some(l) = self.listeners.get(listener) {
-            l.to_server.fetch_add(slot.sent[0], Ordering::Relaxed);
-            l.to_client.fetch_add(slot.sent[1], Ordering::Relaxed);
-            if slot.core.rejected() {
+            l.to_server.fetch_add(flow.sent[0], Ordering::Relaxed);
+            l.to_client.fetch_add(flow.sent[1], Ordering::Relaxed);
+            if flow.core.rejected() {
                 l.denied.fetch_add(1, Ordering::Relaxed);
             }
-            if slot.reason.is_some() && matches!(term.cause, Cause::Client) {
+            if flow.reason.is_some() && matches!(term.cause, Cause::Client) {
                 l.errors.fetch_add(1, Ordering::Relaxed);
             }
             *l.codes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(term).or_default() += 1;
             l.total.observe(total);
         }
-        let Some(s) = slot.server_idx.and_then(|i| self.server(backend, i)) else { return };
-        s.to_server.fetch_add(slot.sent[0], Ordering::Relaxed);
-        s.to_client.fetch_add(slot.sent[1], Ordering::Relaxed);
+        let Some(s) = flow.server_idx.and_then(|i| self.server(backend, i)) else { return };
+        s.to_server.fetch_add(flow.sent[0], Ordering::Relaxed);
+        s.to_client.fetch_add(flow.sent[1], Ordering::Relaxed);
         match term.cause {
             Cause::Client | Cause::ClientTimeout => s.client_aborts.fetch_add(1, Ordering::Relaxed),
             Cause::Server | Cause::ServerTimeout => s.server_aborts.fetch_add(1, Ordering::Relaxed),

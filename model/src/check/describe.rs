@@ -83,7 +83,7 @@ fn session_summary(x: &Sess) -> String {
     };
     let chan = |d: Dir| {
         let ch = c.chan(d);
-        let e = &x.exec;
+        let e = &x.held;
         format!("{d} {:?} buf{:?} pipe{:?}", ch.flags, e.buf[d as usize], e.pipe[d as usize])
     };
     let peer = |p: &super::state::Peer| {

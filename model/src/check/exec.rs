@@ -1,7 +1,7 @@
 //! The abstract runtime: the core's actions executed against the abstract
 //! kernel, the way `impl/src/runtime` executes them against Linux. What the
 //! real runtime holds (bytes in buffers and pipes, open sockets, TLS state)
-//! is [`Exec`]; what the kernel holds is the wires.
+//! is [`Holdings`]; what the kernel holds is the wires.
 //!
 //! Granularity: a recv moves one chunk, a send moves one chunk, so with
 //! wires and buffers of two chunks a recv takes part of what is there and a
@@ -36,7 +36,7 @@ impl System {
                 if x.env.slot.take().is_none() {
                     n.violate(Violation::FillMismatch);
                 }
-                n.sess[i].exec.released += 1;
+                n.sess[i].held.released += 1;
                 let scfg = *self.session_config(&n.sess[i]);
                 if let Some(j) = backend::release(&scfg, &mut n.backend, server) {
                     handed = Some(self.hand_slot(n, usize::from(j), server, obs));
@@ -73,7 +73,7 @@ impl System {
                     RuleStage::Source => (2, x.env.reject == 2),
                 };
                 if !reject {
-                    x.exec.rules_ok |= bit;
+                    x.held.rules_ok |= bit;
                 }
                 Outcome::Verdict(!reject)
             }
@@ -92,7 +92,7 @@ impl System {
                     }
                     Pick::Queue => {
                         n.backend.told_to_wait(i as u8);
-                        n.sess[i].exec.queue_moves += 1;
+                        n.sess[i].held.queue_moves += 1;
                         n.witness(Witness::Queued);
                     }
                     Pick::NoServer => {}
@@ -102,7 +102,7 @@ impl System {
             Action::LeaveQueue => {
                 backend::leave(&mut n.backend, i as u8);
                 n.backend.stops_waiting(i as u8);
-                n.sess[i].exec.queue_moves += 1;
+                n.sess[i].held.queue_moves += 1;
                 Outcome::Done
             }
             Action::Connect { server } => self.connect(n, i, server),
@@ -112,7 +112,7 @@ impl System {
                 }
                 let x = &mut n.sess[i];
                 if x.env.accepted {
-                    x.exec.connected = self.cfg.has(Feature::PropagateAbort);
+                    x.held.connected = self.cfg.has(Feature::PropagateAbort);
                     Outcome::Done
                 } else if x.env.refused {
                     Outcome::Refused
@@ -125,7 +125,7 @@ impl System {
             Action::Discard(dir) => {
                 let x = &mut n.sess[i];
                 let d = dir as usize;
-                x.exec.dropped += x.exec.buf[d].clear() + x.exec.pipe[d].clear();
+                x.held.dropped += x.held.buf[d].clear() + x.held.pipe[d].clear();
                 Outcome::Done
             }
             Action::DataShutw(side) => {
@@ -153,8 +153,8 @@ impl System {
                 if !x.down(who).rst {
                     x.down_mut(who).fin = true;
                 }
-                x.exec.fin_out[side as usize] = true;
-                x.exec.pushed += 1;
+                x.held.fin_out[side as usize] = true;
+                x.held.pushed += 1;
                 Outcome::Done
             }
             Action::DataClose(_) => Outcome::Done,
@@ -164,14 +164,14 @@ impl System {
                 if !self.fd_ok(n, i, side) {
                     return Outcome::Done;
                 }
-                n.sess[i].exec.polled[side as usize] = false;
+                n.sess[i].held.polled[side as usize] = false;
                 Outcome::Done
             }
             Action::SockClose { side, abortive } => {
                 if !self.fd_ok(n, i, side) {
                     return Outcome::Done;
                 }
-                if n.sess[i].exec.polled[side as usize] {
+                if n.sess[i].held.polled[side as usize] {
                     // Closed while still registered with the poller.
                     n.violate(Violation::LayerOrder);
                 }
@@ -204,22 +204,22 @@ impl System {
     }
 
     fn connect(&self, n: &mut SysState, i: usize, server: u8) -> Outcome {
-        if n.sess[i].exec.fd_open[Side::Back as usize] {
+        if n.sess[i].held.fd_open[Side::Back as usize] {
             // A second socket over the one still open.
             n.violate(Violation::IoOnClosedFd);
         }
         let scfg = *self.session_config(&n.sess[i]);
         let x = &mut n.sess[i];
         let retry_too_soon = x.env.refused && x.env.attempt_server == Some(server) && scfg.turn_around && !x.env.waited;
-        x.exec.fd_open[Side::Back as usize] = true;
-        x.exec.polled[Side::Back as usize] = true;
-        x.exec.tls[Side::Back as usize] = 0;
-        x.exec.end[Side::Back as usize] = 0;
-        x.exec.fin_out[Side::Back as usize] = false;
+        x.held.fd_open[Side::Back as usize] = true;
+        x.held.polled[Side::Back as usize] = true;
+        x.held.tls[Side::Back as usize] = 0;
+        x.held.end[Side::Back as usize] = 0;
+        x.held.fin_out[Side::Back as usize] = false;
         x.back_up = Wire::default();
         x.back_down = Wire::default();
-        x.exec.sent_back = false;
-        x.exec.connected = false;
+        x.held.sent_back = false;
+        x.held.connected = false;
         x.server = Peer::default();
         x.env.syn = true;
         x.env.accepted = false;
@@ -246,7 +246,7 @@ impl System {
     }
 
     fn fd_ok(&self, n: &mut SysState, i: usize, side: Side) -> bool {
-        if n.sess[i].exec.fd_open[side as usize] {
+        if n.sess[i].held.fd_open[side as usize] {
             true
         } else {
             n.violate(Violation::IoOnClosedFd);
@@ -260,7 +260,7 @@ impl System {
         if !self.fd_ok(n, i, side) {
             return false;
         }
-        if n.sess[i].exec.fin_out[side as usize] {
+        if n.sess[i].held.fin_out[side as usize] {
             n.violate(Violation::IoOnClosedFd);
             return false;
         }
@@ -283,17 +283,17 @@ impl System {
         match q.pop() {
             Some(Chunk::HDR) => {
                 x.front_up.q.pop();
-                x.exec.hdr_ok = true;
-                x.exec.hdr_bytes = true;
+                x.held.hdr_ok = true;
+                x.held.hdr_bytes = true;
                 Outcome::Done
             }
             Some(Chunk::HDR_HEAD) => {
-                x.exec.hdr_bytes = true;
+                x.held.hdr_bytes = true;
                 match q.pop() {
                     Some(Chunk::HDR_TAIL) => {
                         x.front_up.q.pop();
                         x.front_up.q.pop();
-                        x.exec.hdr_ok = true;
+                        x.held.hdr_ok = true;
                         n.witness(Witness::SplitHeader);
                         Outcome::Done
                     }
@@ -304,10 +304,10 @@ impl System {
                 }
             }
             Some(_) => {
-                x.exec.hdr_bytes = true;
+                x.held.hdr_bytes = true;
                 Outcome::Invalid
             }
-            None if w.fin && !x.exec.hdr_bytes => Outcome::EofEmpty,
+            None if w.fin && !x.held.hdr_bytes => Outcome::EofEmpty,
             None if w.fin => Outcome::Eof,
             None => Outcome::WouldBlock,
         }
@@ -334,7 +334,7 @@ impl System {
         }
         let who = peer_of(side);
         loop {
-            let stage = usize::from(n.sess[i].exec.tls[side as usize]);
+            let stage = usize::from(n.sess[i].held.tls[side as usize]);
             let Some(&msg) = steps.get(stage) else { return Outcome::Done };
             let x = &mut n.sess[i];
             if x.up(who).refuses_sends() {
@@ -346,7 +346,7 @@ impl System {
             }
             match msg {
                 Msg::Read(expect) => {
-                    let head = x.exec.hello_head;
+                    let head = x.held.hello_head;
                     match x.up(who).q.peek() {
                         Some(c) if c == expect && !head => {
                             x.up_mut(who).q.pop();
@@ -355,12 +355,12 @@ impl System {
                             // The first half of a record: the TLS layer keeps
                             // it and wants the rest before it moves on.
                             x.up_mut(who).q.pop();
-                            x.exec.hello_head = true;
+                            x.held.hello_head = true;
                             continue;
                         }
                         Some(Chunk::HELLO_TAIL) if expect == Chunk::HELLO && head => {
                             x.up_mut(who).q.pop();
-                            x.exec.hello_head = false;
+                            x.held.hello_head = false;
                             n.witness(Witness::SplitHello);
                         }
                         Some(_) => return Outcome::Invalid,
@@ -378,7 +378,7 @@ impl System {
                     self.proxy_push(n, i, side, out, ev);
                 }
             }
-            n.sess[i].exec.tls[side as usize] += 1;
+            n.sess[i].held.tls[side as usize] += 1;
         }
     }
 
@@ -386,7 +386,7 @@ impl System {
     /// must be the PROXY header when one is configured.
     pub(super) fn record_server_first(&self, n: &mut SysState, i: usize, c: Chunk) {
         let x = &n.sess[i];
-        if self.session_config(x).send_proxy && !x.exec.sent_back && c != Chunk::PROXY_OUT {
+        if self.session_config(x).send_proxy && !x.held.sent_back && c != Chunk::PROXY_OUT {
             n.violate(Violation::ProxyHeaderNotFirst);
         }
     }
@@ -402,9 +402,9 @@ impl System {
         let x = &mut n.sess[i];
         if x.up(who).rst {
             x.up_mut(who).q.clear();
-            x.exec.end[side as usize] = END_CUT;
+            x.held.end[side as usize] = END_CUT;
             if self.cfg.has(Feature::PropagateAbort) {
-                x.exec.rst_seen[side as usize] = true;
+                x.held.rst_seen[side as usize] = true;
             }
             return Outcome::Reset;
         }
@@ -413,14 +413,14 @@ impl System {
             // A drain reads bytes and throws them away, whatever they are.
             if let Some(c) = x.up_mut(who).q.pop() {
                 if c.data_id().is_some() {
-                    x.exec.dropped += 1;
-                    x.exec.taken[d] += 1;
+                    x.held.dropped += 1;
+                    x.held.taken[d] += 1;
                 }
                 n.witness(Witness::Drained);
                 return Outcome::Data { full: false };
             }
             if x.up(who).fin {
-                x.exec.end[side as usize] = END_CLEAN;
+                x.held.end[side as usize] = END_CLEAN;
                 return Outcome::Eof;
             }
             return Outcome::WouldBlock;
@@ -432,16 +432,16 @@ impl System {
                 }
                 let x = &mut n.sess[i];
                 let cap = if into == Sink::Pipe { self.cfg.pipe_cap } else { self.cfg.buf_cap };
-                let fifo: &mut Fifo = if into == Sink::Pipe { &mut x.exec.pipe[d] } else { &mut x.exec.buf[d] };
+                let fifo: &mut Fifo = if into == Sink::Pipe { &mut x.held.pipe[d] } else { &mut x.held.buf[d] };
                 if fifo.len() >= cap {
                     // recv(2) into no room at all returns 0: read as an end of stream.
                     return Outcome::Eof;
                 }
                 x.up_mut(who).q.pop();
-                let fifo: &mut Fifo = if into == Sink::Pipe { &mut x.exec.pipe[d] } else { &mut x.exec.buf[d] };
+                let fifo: &mut Fifo = if into == Sink::Pipe { &mut x.held.pipe[d] } else { &mut x.held.buf[d] };
                 fifo.push(c);
                 let full = fifo.len() >= cap;
-                x.exec.taken[d] += 1;
+                x.held.taken[d] += 1;
                 let other_tls = x.core.conn(side.other()).data == DataLayer::Tls;
                 if more_behind {
                     n.witness(Witness::PartialRead);
@@ -456,18 +456,18 @@ impl System {
             }
             Some(Chunk::CLOSE_NOTIFY) if tls => {
                 x.up_mut(who).q.pop();
-                x.exec.end[side as usize] = END_CLEAN;
+                x.held.end[side as usize] = END_CLEAN;
                 Outcome::Eof
             }
             Some(_) => Outcome::Invalid,
             None if x.up(who).fin && tls => {
                 // A FIN with no close_notify before it: the stream was cut.
-                x.exec.end[side as usize] = END_CUT;
+                x.held.end[side as usize] = END_CUT;
                 n.witness(Witness::Truncation);
                 Outcome::Truncated
             }
             None if x.up(who).fin => {
-                x.exec.end[side as usize] = END_CLEAN;
+                x.held.end[side as usize] = END_CLEAN;
                 Outcome::Eof
             }
             None => Outcome::WouldBlock,
@@ -485,7 +485,7 @@ impl System {
             // ECONNRESET: the peer reset this connection; EPIPE: it closed,
             // then reset (what it sent before its FIN is still readable).
             if self.cfg.has(Feature::PropagateAbort) && x.up(who).rst {
-                x.exec.rst_seen[side as usize] = true;
+                x.held.rst_seen[side as usize] = true;
             }
             let outcome = send_refused(x.up(who));
             self.excuse_reset_in_handshake(n, i, side);
@@ -500,7 +500,7 @@ impl System {
                     n.violate(Violation::PayloadBeforeHandshake);
                 }
                 let x = &mut n.sess[i];
-                let fifo = if from == Source::Buffer { &mut x.exec.buf[d] } else { &mut x.exec.pipe[d] };
+                let fifo = if from == Source::Buffer { &mut x.held.buf[d] } else { &mut x.held.pipe[d] };
                 let Some(c) = fifo.pop() else {
                     // A send from nothing: the core and the runtime disagree.
                     n.violate(Violation::FillMismatch);
@@ -538,16 +538,16 @@ impl System {
             x.up_mut(who).reset_at_proxy();
             if side == Side::Back {
                 // Sent all the same: the kernel took it, the peer's answered.
-                x.exec.sent_back = true;
+                x.held.sent_back = true;
             }
             ev.set(side, true, true);
             return;
         }
         let x = &mut n.sess[i];
         x.down_mut(who).q.push(c);
-        x.exec.pushed += 1;
+        x.held.pushed += 1;
         if side == Side::Back {
-            x.exec.sent_back = true;
+            x.held.sent_back = true;
         }
     }
 
@@ -556,7 +556,7 @@ impl System {
     fn proxy_close(&self, n: &mut SysState, i: usize, side: Side, abortive: bool) {
         let who = peer_of(side);
         let x = &mut n.sess[i];
-        x.exec.fd_open[side as usize] = false;
+        x.held.fd_open[side as usize] = false;
         if side == Side::Back && !x.env.accepted {
             // A connect abandoned before the server answered.
             x.env.syn = false;
@@ -569,8 +569,8 @@ impl System {
             x.down_mut(who).fin = true;
         }
         let x = &mut n.sess[i];
-        x.exec.fin_out[side as usize] = true;
-        x.exec.pushed += 1;
+        x.held.fin_out[side as usize] = true;
+        x.held.pushed += 1;
         // Nothing more is read from this socket.
         x.up_mut(who).q.clear();
         x.up_mut(who).fin = false;

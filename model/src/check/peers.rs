@@ -187,7 +187,7 @@ impl System {
     fn peer_push(&self, n: &mut SysState, i: usize, who: Who, c: Chunk) {
         let side = who.side();
         let x = &n.sess[i];
-        if !x.exec.fd_open[side as usize] && super::system::core_closed(x, side) && super::system::side_existed(x, side)
+        if !x.held.fd_open[side as usize] && super::system::core_closed(x, side) && super::system::side_existed(x, side)
         {
             // The proxy already closed this socket: its kernel resets.
             self.rst_destroys(n, i, who);
@@ -307,12 +307,12 @@ impl System {
     fn stream_live(&self, x: &Sess, who: Who) -> bool {
         let other = who.other();
         x.is_proxied()
-            && x.exec.connected
+            && x.held.connected
             && self.handshake_done(x, Side::Front)
             && self.handshake_done(x, Side::Back)
             && !x.peer(who).shut_wr
-            && x.exec.fd_open == [true, true]
-            && !x.exec.fin_out[other.side() as usize]
+            && x.held.fd_open == [true, true]
+            && !x.held.fin_out[other.side() as usize]
             && !x.down(who).rst
             && !x.down(other).rst
             && !x.peer(other).closed
@@ -348,7 +348,7 @@ impl System {
             // The RST destroys an end the proxy had not read yet, unless
             // the FIN came before it (then the proxy reads it still).
             let up = x.up(who);
-            if x.exec.end[side as usize] != END_CLEAN && (!up.fin || up.rst) {
+            if x.held.end[side as usize] != END_CLEAN && (!up.fin || up.rst) {
                 x.peer_mut(who).clean_end = false;
             }
             x.up_mut(who).reset_at_proxy();

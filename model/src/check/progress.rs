@@ -75,7 +75,7 @@ fn session(x: &Sess) -> u32 {
     let wires = [x.front_up, x.front_down, x.back_up, x.back_down];
     let wire_flags: u32 = wires.iter().map(|w| u32::from(w.rst) + u32::from(w.rst_after_fin)).sum();
     let env = u32::from(x.env.accepted) + u32::from(x.env.refused);
-    let e = &x.exec;
+    let e = &x.held;
     let exec = u32::from(e.taken[0])
         + u32::from(e.taken[1])
         + u32::from(e.dropped)

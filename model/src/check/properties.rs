@@ -92,8 +92,8 @@ fn at_stop(s: &SysState, p: impl Fn(&Sess) -> bool) -> bool {
 /// Nothing of the session is left: the kernel holds none of its sockets, the
 /// runtime none of its buffers, pipes or server slots.
 pub fn session_released(x: &Sess) -> bool {
-    x.exec.fd_open == [false, false]
-        && x.exec.buf.iter().chain(&x.exec.pipe).all(|f| f.is_empty())
+    x.held.fd_open == [false, false]
+        && x.held.buf.iter().chain(&x.held.pipe).all(|f| f.is_empty())
         && x.env.slot.is_none()
 }
 
@@ -579,7 +579,7 @@ pub const PROPERTIES: &[PropDef] = &[
     PropDef {
         name: "a PROXY header is parsed and data follows it",
         kind: Kind::Sometimes,
-        check: |_, s| s.first().exec.hdr_ok && s.first().server.got > 0,
+        check: |_, s| s.first().held.hdr_ok && s.first().server.got > 0,
         needs: &[Feature::ProxyIn],
         observes: "",
         source: "",
@@ -621,7 +621,7 @@ pub const PROPERTIES: &[PropDef] = &[
         kind: Kind::Sometimes,
         check: |_, s| {
             let x = s.first();
-            x.exec.tls == [TLS_UP, TLS_UP] && x.core.conn(Side::Front).data == DataLayer::Tls && x.server.got > 0 && x.client.got > 0
+            x.held.tls == [TLS_UP, TLS_UP] && x.core.conn(Side::Front).data == DataLayer::Tls && x.server.got > 0 && x.client.got > 0
         },
         needs: &[Feature::TlsFront, Feature::TlsBack],
         observes: "",
@@ -632,7 +632,7 @@ pub const PROPERTIES: &[PropDef] = &[
         kind: Kind::Sometimes,
         check: |_, s| {
             let x = s.first();
-            x.server.rst_live && x.exec.rst_seen[1] && x.client.got > 0 && x.client.got_rst
+            x.server.rst_live && x.held.rst_seen[1] && x.client.got > 0 && x.client.got_rst
         },
         needs: &[Feature::PropagateAbort],
         observes: "",
@@ -643,7 +643,7 @@ pub const PROPERTIES: &[PropDef] = &[
         kind: Kind::Sometimes,
         check: |_, s| {
             let x = s.first();
-            x.client.rst_live && x.exec.rst_seen[0] && x.server.got > 0 && x.server.got_rst
+            x.client.rst_live && x.held.rst_seen[0] && x.server.got > 0 && x.server.got_rst
         },
         needs: &[Feature::PropagateAbort],
         observes: "",
@@ -690,7 +690,7 @@ pub const PROPERTIES: &[PropDef] = &[
     PropDef {
         name: "a TLS hello in two pieces completes the handshake",
         kind: Kind::Sometimes,
-        check: |_, s| s.witnessed(Witness::SplitHello) && s.first().exec.tls[0] == TLS_UP,
+        check: |_, s| s.witnessed(Witness::SplitHello) && s.first().held.tls[0] == TLS_UP,
         needs: &[Feature::TlsFront],
         observes: "",
         source: "",

@@ -8,7 +8,7 @@
 //!
 //! One [`Sess`] holds everything of one proxied session: the core, its two
 //! peers, the four kernel wires between them and the proxy, the abstract
-//! runtime's holdings ([`Exec`]) and what the environment chose for it
+//! runtime's holdings ([`Holdings`]) and what the environment chose for it
 //! ([`Env`]). A [`SysState`] holds [`SESSIONS`] of them (the second one is
 //! inactive unless the configuration has two sessions) and what they share:
 //! the backend's servers.
@@ -194,7 +194,7 @@ impl Env {
 /// The abstract runtime of one session: what the real runtime holds (bytes
 /// in buffers and pipes, open sockets, TLS state), as chunks and flags.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Exec {
+pub struct Holdings {
     /// Channel buffers, indexed by [`Dir`].
     pub buf: [super::kernel::Fifo; 2],
     /// Channel pipes, indexed by [`Dir`].
@@ -243,11 +243,11 @@ pub struct Exec {
     pub connected: bool,
 }
 
-/// [`Exec::tls`] of a side whose TLS handshake is complete.
+/// [`Holdings::tls`] of a side whose TLS handshake is complete.
 pub const TLS_UP: u8 = 3;
-/// [`Exec::end`]: a clean end was read.
+/// [`Holdings::end`]: a clean end was read.
 pub const END_CLEAN: u8 = 1;
-/// [`Exec::end`]: the stream was cut (TLS truncation or reset).
+/// [`Holdings::end`]: the stream was cut (TLS truncation or reset).
 pub const END_CUT: u8 = 2;
 
 /// What losses an event explains, per direction, as a horizon in positions
@@ -298,7 +298,7 @@ pub struct Sess {
     /// Proxy to server.
     pub back_down: Wire,
     /// The abstract runtime.
-    pub exec: Exec,
+    pub held: Holdings,
     /// The environment's choices and the current attempt.
     pub env: Env,
     /// The losses that events explain.
@@ -387,14 +387,14 @@ impl Sess {
 
     /// Data chunks of `dir` the proxy took off the sender's wire.
     pub fn taken(&self, dir: Dir) -> u8 {
-        self.exec.taken[dir as usize]
+        self.held.taken[dir as usize]
     }
 
     /// `propagate-abort`: `who` is owed an RST, because the other peer's RST
     /// ended a stream the proxy carried and the proxy read that RST.
     pub fn rst_owed(&self, who: Who) -> bool {
         let other = who.other();
-        self.peer(other).rst_live && self.exec.rst_seen[other.side() as usize]
+        self.peer(other).rst_live && self.held.rst_seen[other.side() as usize]
     }
 
     /// The chunks of `dir` that must still arrive: all sent, up to the horizon.
@@ -411,7 +411,7 @@ impl Sess {
     /// Position reached along `dir` by the proxy: data chunks it took, and
     /// the end of stream once it read it.
     pub fn taken_pos(&self, dir: Dir) -> u8 {
-        self.taken(dir) + u8::from(self.exec.end[sender(dir).side() as usize] != 0)
+        self.taken(dir) + u8::from(self.held.end[sender(dir).side() as usize] != 0)
     }
 
     /// Position reached along `dir` by its receiver: chunks it read, and the

@@ -177,8 +177,8 @@ impl System {
         trace::start();
         x.core = Session::accept(&scfg, 0, env.monitor_match);
         trace::stop();
-        x.exec.fd_open = [true, false];
-        x.exec.polled = [true, false];
+        x.held.fd_open = [true, false];
+        x.held.polled = [true, false];
         x
     }
 
@@ -276,7 +276,7 @@ impl System {
             let srv = n.backend.servers[k];
             let conns = u32::from(n.backend.ghosts[k])
                 + n.sessions()
-                    .filter(|x| x.exec.fd_open[Side::Back as usize] && x.env.attempt_server == Some(k as u8))
+                    .filter(|x| x.held.fd_open[Side::Back as usize] && x.env.attempt_server == Some(k as u8))
                     .count() as u32;
             if srv.maxconn != 0 && conns > srv.maxconn {
                 n.violate(Violation::MaxconnExceeded);
@@ -322,7 +322,7 @@ impl System {
             n.violate(Violation::FillMismatch);
         }
         let x = &mut n.sess[j];
-        x.exec.queue_moves += 1;
+        x.held.queue_moves += 1;
         let scfg = *self.session_config(x);
         x.core.handle_dequeued(&scfg, k, 0);
         self.check_core_step(n, j, &before, obs);
@@ -409,7 +409,7 @@ impl System {
     /// registered (the conformance replay found the model notifying a
     /// socket the proxy had closed).
     pub(super) fn notify(&self, x: &mut Sess, side: Side, readable: bool, writable: bool) {
-        if !x.exec.fd_open[side as usize] || !x.exec.polled[side as usize] {
+        if !x.held.fd_open[side as usize] || !x.held.polled[side as usize] {
             return;
         }
         let scfg = *self.session_config(x);
@@ -425,12 +425,12 @@ impl System {
         }
         match side {
             Side::Front => {
-                (!scfg.accept_proxy || x.exec.hdr_ok)
-                    && (!scfg.tls_front || x.exec.tls[0] == TLS_UP)
-                    && (!scfg.conn_rules || x.exec.rules_ok & 1 != 0)
-                    && (!scfg.src_rules || x.exec.rules_ok & 2 != 0)
+                (!scfg.accept_proxy || x.held.hdr_ok)
+                    && (!scfg.tls_front || x.held.tls[0] == TLS_UP)
+                    && (!scfg.conn_rules || x.held.rules_ok & 1 != 0)
+                    && (!scfg.src_rules || x.held.rules_ok & 2 != 0)
             }
-            Side::Back => (!scfg.send_proxy || x.exec.sent_back) && (!scfg.tls_back || x.exec.tls[1] == TLS_UP),
+            Side::Back => (!scfg.send_proxy || x.held.sent_back) && (!scfg.tls_back || x.held.tls[1] == TLS_UP),
         }
     }
 
@@ -470,8 +470,8 @@ impl System {
         for dir in Dir::BOTH {
             let ch = x.core.chan(dir);
             let d = dir as usize;
-            if !fill_matches(ch.buf, x.exec.buf[d].len(), self.cfg.buf_cap)
-                || !fill_matches(ch.pipe, x.exec.pipe[d].len(), self.cfg.pipe_cap)
+            if !fill_matches(ch.buf, x.held.buf[d].len(), self.cfg.buf_cap)
+                || !fill_matches(ch.pipe, x.held.pipe[d].len(), self.cfg.pipe_cap)
             {
                 n.violate(Violation::FillMismatch);
             }
@@ -491,7 +491,7 @@ impl System {
             }
             // Observable: an open socket and nothing to wake the proxy but
             // its peers, who may never act again.
-            if x.exec.fd_open.contains(&true) && !x.core.timers().any_armed() {
+            if x.held.fd_open.contains(&true) && !x.core.timers().any_armed() {
                 n.violate(Violation::SleepsWithoutTimer);
             }
             // Observable: data or an end of stream the proxy could move itself.
@@ -507,7 +507,7 @@ impl System {
     /// The internal-consistency checks of a sleeping proxy, one side.
     fn check_quiescent_side(&self, n: &mut SysState, x: &Sess, side: Side) {
         let c = x.core.conn(side);
-        let open = x.exec.fd_open[side as usize] && x.exec.polled[side as usize];
+        let open = x.held.fd_open[side as usize] && x.held.polled[side as usize];
         if !open {
             return;
         }
@@ -572,12 +572,12 @@ impl System {
         let (ps, cs) = (p.side() as usize, c.side() as usize);
         let d = dir as usize;
         let cap = self.cfg.wire_cap;
-        let held = x.exec.buf[d].len() + x.exec.pipe[d].len();
+        let held = x.held.buf[d].len() + x.held.pipe[d].len();
         let down = x.down(c);
-        let c_ready = x.exec.fd_open[cs]
+        let c_ready = x.held.fd_open[cs]
             && (c == Who::Client || x.env.accepted)
             && self.handshake_done(x, c.side())
-            && !x.exec.fin_out[cs]
+            && !x.held.fin_out[cs]
             && !x.peer(c).closed
             && !down.rst
             && !x.up(c).refuses_sends()
@@ -588,13 +588,13 @@ impl System {
         }
         // Data on the sender's wire, and room in the channel.
         let up = x.up(p);
-        let room = (x.exec.pipe[d].is_empty() && x.exec.buf[d].len() < self.cfg.buf_cap)
-            || (x.exec.buf[d].is_empty() && !x.exec.pipe[d].is_empty() && x.exec.pipe[d].len() < self.cfg.pipe_cap);
-        let p_ready = x.exec.fd_open[ps]
+        let room = (x.held.pipe[d].is_empty() && x.held.buf[d].len() < self.cfg.buf_cap)
+            || (x.held.buf[d].is_empty() && !x.held.pipe[d].is_empty() && x.held.pipe[d].len() < self.cfg.pipe_cap);
+        let p_ready = x.held.fd_open[ps]
             && (p == Who::Client || x.env.accepted)
             && self.handshake_done(x, Side::Front)
             && self.handshake_done(x, p.side())
-            && x.exec.end[ps] == 0
+            && x.held.end[ps] == 0
             && !up.rst;
         let data_waits = up.q.peek().and_then(|ch| ch.data_id()).is_some();
         if data_waits && p_ready && room {
@@ -608,9 +608,9 @@ impl System {
         // An end of stream read and not passed on. A reset passed on as an
         // RST (propagate-abort) waits for the receiver to read what it holds:
         // only its read can move it.
-        let rst_waits = x.exec.rst_seen[ps] && !down.q.is_empty();
-        if x.exec.end[ps] != 0 && held == 0 && c_ready && !rst_waits {
-            let needs_cn = x.tls_peer(c) && x.exec.end[ps] == END_CLEAN;
+        let rst_waits = x.held.rst_seen[ps] && !down.q.is_empty();
+        if x.held.end[ps] != 0 && held == 0 && c_ready && !rst_waits {
+            let needs_cn = x.tls_peer(c) && x.held.end[ps] == END_CLEAN;
             let cn_out = down.q.iter().any(|ch| ch == Chunk::CLOSE_NOTIFY) || x.peer(c).got_cn;
             if !needs_cn || cn_out || !down.full(cap) {
                 return true;

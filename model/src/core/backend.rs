@@ -93,7 +93,7 @@ pub fn after_failure(retries: u8, used: u8, redispatch: bool, turn_around: bool)
 
 /// The state a backend's sessions share, as the core decides on it: each
 /// server's slots, the round-robin cursor and the queue. The runtime keeps it
-/// in growable collections behind a mutex (`impl/src/runtime/backend.rs`);
+/// in growable collections behind a mutex (`impl/src/runtime/backend_state.rs`);
 /// the model in fixed arrays (`check::state::Shared`). Only the storage is
 /// theirs: who gets a slot, who waits, who is handed a freed slot is decided
 /// here ([`take`], [`release`], [`leave`], [`offer`]).

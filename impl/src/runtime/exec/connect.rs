@@ -3,28 +3,28 @@
 //! the passive health checks see.
 
 use super::{internal, is_reset, is_resource_error, Exec};
-use crate::runtime::session::{Slot, Sock};
+use crate::runtime::flow::{Flow, Sock};
 use crate::sys::socket;
 use connseq_model::core::{Action, Outcome, Side};
 use mio::Interest;
 use std::sync::atomic::Ordering;
 
 impl Exec<'_> {
-    pub(super) fn connect(&mut self, slot: &mut Slot, server: u8) -> Outcome {
+    pub(super) fn connect(&mut self, flow: &mut Flow, server: u8) -> Outcome {
         let Some(addr) = self.shared.backend(self.backend).addr(server) else {
-            return internal(slot, Action::Connect { server }, Outcome::Refused);
+            return internal(flow, Action::Connect { server }, Outcome::Refused);
         };
-        slot.server = Some(addr);
-        self.shared.ops.tally.attempt(self.backend, server, slot.server_idx);
-        slot.server_idx = Some(server);
-        slot.times.connect = Some(self.now);
-        slot.times.established = None;
-        slot.header_sent = 0;
-        slot.tls[Side::Back as usize] = None;
-        slot.connect_released = false;
-        slot.held_readable = false;
+        flow.server = Some(addr);
+        self.shared.ops.tally.attempt(self.backend, server, flow.server_idx);
+        flow.server_idx = Some(server);
+        flow.times.connect = Some(self.now);
+        flow.times.established = None;
+        flow.header_sent = 0;
+        flow.tls[Side::Back as usize] = None;
+        flow.connect_released = false;
+        flow.held_readable = false;
         // The previous attempt's socket, if any, was closed by its SockClose.
-        slot.back.close(self.registry);
+        flow.back.close(self.registry);
         let mut stream = match socket::connect(addr) {
             Ok(s) => s,
             Err(e) if is_resource_error(&e) => return Outcome::NoResource,
@@ -36,18 +36,18 @@ impl Exec<'_> {
         if let Err(e) = self.registry.register(&mut stream, self.back_token, Interest::READABLE | Interest::WRITABLE) {
             return if is_resource_error(&e) { Outcome::NoResource } else { Outcome::Refused };
         }
-        slot.back = Sock { stream: Some(stream), registered: true, ..Default::default() };
+        flow.back = Sock { stream: Some(stream), registered: true, ..Default::default() };
         Outcome::InProgress
     }
 
-    pub(super) fn finish_connect(&mut self, slot: &mut Slot) -> Outcome {
-        if self.shared.holds_connects() && !slot.connect_released {
+    pub(super) fn finish_connect(&mut self, flow: &mut Flow) -> Outcome {
+        if self.shared.holds_connects() && !flow.connect_released {
             // The conformance harness's shim (`Options::hold_connects`): the
             // attempt stays in progress until the model's server answers.
             return Outcome::WouldBlock;
         }
-        let Some(s) = slot.back.stream.as_ref() else { return Outcome::Refused };
-        let error = match slot.back.error.take() {
+        let Some(s) = flow.back.stream.as_ref() else { return Outcome::Refused };
+        let error = match flow.back.error.take() {
             Some(e) => Some(e),
             None => match socket::take_error(s) {
                 Ok(e) => e.map(|e| e.raw_os_error().unwrap_or(libc::EIO)),
@@ -61,11 +61,11 @@ impl Exec<'_> {
             Some(e) if is_reset(e) => {
                 if e == libc::EPIPE {
                     // After the server's FIN: what came before it is read.
-                    slot.back.error = Some(e);
+                    flow.back.error = Some(e);
                 } else {
-                    slot.back.reset = true;
+                    flow.back.reset = true;
                 }
-                slot.times.established = Some(self.now);
+                flow.times.established = Some(self.now);
                 return Outcome::Done;
             }
             Some(_) => return Outcome::Refused,
@@ -74,7 +74,7 @@ impl Exec<'_> {
         // was not the connect's completion (still in progress).
         match s.peer_addr() {
             Ok(_) => {
-                slot.times.established = Some(self.now);
+                flow.times.established = Some(self.now);
                 Outcome::Done
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Outcome::WouldBlock,
@@ -82,10 +82,10 @@ impl Exec<'_> {
         }
     }
 
-    pub(super) fn count_failure(&self, slot: &Slot, outcome: Outcome) -> Outcome {
+    pub(super) fn count_failure(&self, flow: &Flow, outcome: Outcome) -> Outcome {
         if matches!(outcome, Outcome::Refused | Outcome::NoResource) {
             self.shared.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
-            if let Some(server) = slot.server_idx {
+            if let Some(server) = flow.server_idx {
                 self.shared.ops.tally.connect_failed(self.backend, server);
                 if connseq_model::core::health::observed(outcome) == Some(false) {
                     // Passive observation, as the core reads the outcome.

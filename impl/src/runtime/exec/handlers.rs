@@ -5,9 +5,9 @@
 
 use super::{internal, Exec};
 use crate::config::{ProxyVersion, Verdict};
+use crate::runtime::flow::Flow;
 use crate::runtime::handshake;
 use crate::runtime::limits::Admit;
-use crate::runtime::session::Slot;
 use crate::sys::socket;
 use connseq_model::core::{Action, Outcome, RuleStage, Side, Source};
 use connseq_proxy_protocol as pp;
@@ -20,23 +20,23 @@ impl Exec<'_> {
     /// TCP_RULES: the listener's rules of `stage` (on the real peer's
     /// address, or on the source a PROXY header gave), then, on the real
     /// peer, the backend's per-source limits: whether the peer may go on.
-    pub(super) fn eval_rules(&self, slot: &mut Slot, stage: RuleStage) -> Outcome {
+    pub(super) fn eval_rules(&self, flow: &mut Flow, stage: RuleStage) -> Outcome {
         let (rules, ip) = match stage {
-            RuleStage::Connection => (&self.listener.options.conn_rules, slot.client.ip()),
-            RuleStage::Source => (&self.listener.options.src_rules, slot.source().ip()),
+            RuleStage::Connection => (&self.listener.options.conn_rules, flow.client.ip()),
+            RuleStage::Source => (&self.listener.options.src_rules, flow.source().ip()),
         };
         let allowed = rules.verdict(ip) == Verdict::Allow;
-        Outcome::Verdict(allowed && (stage == RuleStage::Source || self.admit_source(slot)))
+        Outcome::Verdict(allowed && (stage == RuleStage::Source || self.admit_source(flow)))
     }
 
     /// The health or monitor reply, whole: a few bytes into a fresh socket,
     /// so a short write means the peer is already gone. Never through TLS:
     /// the core runs this handler before the TLS handshake.
-    pub(super) fn send_reply(&self, slot: &mut Slot, side: Side) -> Outcome {
-        let Some(reply) = slot.core.reply() else {
-            return internal(slot, Action::Send { side, from: Source::Reply, more: false }, Outcome::Reset);
+    pub(super) fn send_reply(&self, flow: &mut Flow, side: Side) -> Outcome {
+        let Some(reply) = flow.core.reply() else {
+            return internal(flow, Action::Send { side, from: Source::Reply, more: false }, Outcome::Reset);
         };
-        let Some(sock) = slot.sock(side).stream.as_ref() else { return Outcome::Reset };
+        let Some(sock) = flow.sock(side).stream.as_ref() else { return Outcome::Reset };
         if !self.room_for_message(side) {
             return Outcome::WouldBlock;
         }
@@ -44,7 +44,7 @@ impl Exec<'_> {
         match socket::send(sock, bytes, false) {
             Ok(n) if n == bytes.len() => {
                 self.sent_message(side);
-                slot.sent[1] += n as u64;
+                flow.sent[1] += n as u64;
                 Outcome::Sent { drained: true }
             }
             Ok(_) => Outcome::Reset,
@@ -54,15 +54,15 @@ impl Exec<'_> {
     }
 
     /// HH_ACCEPT_PROXY on the client's socket ([`handshake::recv_proxy_header`]).
-    pub(super) fn recv_proxy_header(slot: &mut Slot) -> Outcome {
-        let Some(sock) = slot.front.stream.as_ref() else { return Outcome::Reset };
+    pub(super) fn recv_proxy_header(flow: &mut Flow) -> Outcome {
+        let Some(sock) = flow.front.stream.as_ref() else { return Outcome::Reset };
         let step = handshake::recv_proxy_header(sock);
         if let Some(fwd) = step.forwarded {
-            slot.forwarded = Some(fwd);
+            flow.forwarded = Some(fwd);
         }
         if let Some(reason) = step.reason {
-            slot.reason = Some(reason);
-            debug!(target: "connseq::runtime", "{}: invalid PROXY header: {reason}", slot.client);
+            flow.reason = Some(reason);
+            debug!(target: "connseq::runtime", "{}: invalid PROXY header: {reason}", flow.client);
         }
         step.outcome
     }
@@ -72,30 +72,30 @@ impl Exec<'_> {
     /// the last call stopped. The addresses are the client's as the proxy
     /// knows them: a received header's, else the real peer and the address
     /// it connected to.
-    pub(super) fn send_proxy_header(&mut self, slot: &mut Slot, more: bool) -> Outcome {
+    pub(super) fn send_proxy_header(&mut self, flow: &mut Flow, more: bool) -> Outcome {
         let Some(send) = self.listener.send_proxy else {
-            return internal(slot, Action::Send { side: Side::Back, from: Source::ProxyHeader, more }, Outcome::Reset);
+            return internal(flow, Action::Send { side: Side::Back, from: Source::ProxyHeader, more }, Outcome::Reset);
         };
-        let dst = match slot.forwarded {
+        let dst = match flow.forwarded {
             Some((_, dst)) => dst,
-            None => match slot.front.stream.as_ref().map(|s| s.local_addr()) {
+            None => match flow.front.stream.as_ref().map(|s| s.local_addr()) {
                 Some(Ok(a)) => a,
                 _ => return Outcome::Reset,
             },
         };
-        let src = slot.source();
+        let src = flow.source();
         let mut buf = [0u8; pp::MAX_V2_LEN];
         let mut id = [0u8; 32];
         // What the client's TLS layer learnt: ALPN, SNI, version, cipher, the
         // certificate's CN (each TLV only when asked for and known).
-        let front = slot.tls[Side::Front as usize].as_deref();
+        let front = flow.tls[Side::Front as usize].as_deref();
         let cn = front.filter(|_| send.tlvs.ssl).and_then(TlsConn::peer_cn);
         let built = match send.version {
             ProxyVersion::V1 => pp::V1Builder::new(src, dst).write_to(&mut buf),
             ProxyVersion::V2 => {
                 let mut b = pp::V2Builder::proxy(src, dst);
                 if send.tlvs.unique_id {
-                    b = b.unique_id(slot.unique_id(&mut id));
+                    b = b.unique_id(flow.unique_id(&mut id));
                 }
                 if let Some(tls) = front {
                     if let Some(alpn) = tls.alpn().filter(|_| send.tlvs.alpn) {
@@ -129,23 +129,23 @@ impl Exec<'_> {
         let len = match built {
             Ok(len) => len,
             Err(e) => {
-                error!(target: "connseq::runtime", "{}: cannot build the PROXY header: {e}", slot.client);
+                error!(target: "connseq::runtime", "{}: cannot build the PROXY header: {e}", flow.client);
                 return Outcome::Reset;
             }
         };
-        let Some(sock) = slot.back.stream.as_ref() else { return Outcome::Reset };
+        let Some(sock) = flow.back.stream.as_ref() else { return Outcome::Reset };
         if !self.room_for_message(Side::Back) {
             return Outcome::WouldBlock;
         }
-        let from = slot.header_sent.min(len);
+        let from = flow.header_sent.min(len);
         let more = self.cork(Side::Back, more);
         match socket::send(sock, &buf[from..len], more) {
             Ok(n) => {
-                slot.header_sent = from + n;
-                if slot.header_sent == len {
+                flow.header_sent = from + n;
+                if flow.header_sent == len {
                     self.sent_message(Side::Back);
                 }
-                Outcome::Sent { drained: slot.header_sent == len }
+                Outcome::Sent { drained: flow.header_sent == len }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
             Err(_) => Outcome::Reset,
@@ -155,12 +155,12 @@ impl Exec<'_> {
     /// The backend's per-source limits (`src-conn-limit`, `src-conn-rate`), after the listener's
     /// connection rules let the peer through: false when one refuses it (the core then
     /// rejects the connection as for a deny rule; the reason goes to the log line).
-    pub(super) fn admit_source(&self, slot: &mut Slot) -> bool {
+    pub(super) fn admit_source(&self, flow: &mut Flow) -> bool {
         let Some(table) = self.shared.sources.get(self.backend).and_then(Option::as_ref) else { return true };
-        let admit = table.admit(slot.client.ip(), self.now);
-        slot.source_counted = admit == Admit::Yes;
+        let admit = table.admit(flow.client.ip(), self.now);
+        flow.source_counted = admit == Admit::Yes;
         if let Some(reason) = admit.reason() {
-            slot.reason = Some(reason);
+            flow.reason = Some(reason);
             self.shared.counters.throttled.fetch_add(1, Ordering::Relaxed);
         }
         admit == Admit::Yes

@@ -26,9 +26,9 @@ mod plain;
 mod splice;
 mod tls;
 
-use super::backend::Waiter;
+use super::backend_state::Waiter;
+use super::flow::Flow;
 use super::listener::ListenerCfg;
-use super::session::Slot;
 use super::shared::Shared;
 use super::Breakage;
 use crate::pool::{BufPool, PipePool};
@@ -54,7 +54,7 @@ pub(crate) struct Exec<'a> {
     /// This session's backend.
     pub(crate) backend: usize,
     pub(crate) now: Millis,
-    /// This session's thread, slot index and generation (its place in a queue).
+    /// This session's thread, flow index and generation (its place in a queue).
     pub(crate) waiter: Waiter,
     pub(crate) back_token: Token,
     /// Slots this session gave back that the backend handed to a waiting
@@ -79,10 +79,10 @@ fn is_resource_error(e: &io::Error) -> bool {
 /// empty buffer): the core and the runtime disagree, which is a bug. Debug
 /// builds and tests stop on it; a release build logs it and answers with
 /// the outcome that closes the session.
-fn internal(slot: &Slot, action: Action, outcome: Outcome) -> Outcome {
-    error!(target: "connseq::runtime", "internal error: {}: unsupported action {action:?} in this runtime; closing", slot.client);
+fn internal(flow: &Flow, action: Action, outcome: Outcome) -> Outcome {
+    error!(target: "connseq::runtime", "internal error: {}: unsupported action {action:?} in this runtime; closing", flow.client);
     if cfg!(debug_assertions) {
-        panic!("{}: the core asked for {action:?}, which this session cannot perform", slot.client);
+        panic!("{}: the core asked for {action:?}, which this session cannot perform", flow.client);
     }
     outcome
 }
@@ -139,8 +139,8 @@ impl Exec<'_> {
         Outcome::Reset
     }
 
-    /// Performs `action` on `slot`'s sockets and buffers.
-    pub(crate) fn run(&mut self, slot: &mut Slot, action: Action) -> Outcome {
+    /// Performs `action` on `flow`'s sockets and buffers.
+    pub(crate) fn run(&mut self, flow: &mut Flow, action: Action) -> Outcome {
         let io_side = match action {
             Action::Recv { side, .. }
             | Action::Send { side, .. }
@@ -160,7 +160,7 @@ impl Exec<'_> {
         let sends = matches!(action, Action::Send { .. } | Action::DataShutw(_) | Action::CheckSendQueue(_));
         let refused = if sends { Outcome::PeerClosed } else { Outcome::Reset };
         if let Some(side) = io_side {
-            let sock = slot.sock(side);
+            let sock = flow.sock(side);
             let after_fin = !sock.reset && sock.error == Some(libc::EPIPE);
             if after_fin && writes {
                 return refused;
@@ -172,7 +172,7 @@ impl Exec<'_> {
         }
         self.send_errno = None;
         let _ = socket::take_tls_send_errno();
-        let mut outcome = self.perform(slot, action);
+        let mut outcome = self.perform(flow, action);
         if outcome == Outcome::Reset && self.send_errno.is_none() {
             self.send_errno = socket::take_tls_send_errno();
         }
@@ -180,14 +180,14 @@ impl Exec<'_> {
             if self.shared.broken(Breakage::WritableNotRearmed) {
                 // The bug: writable interest is dropped while the client is
                 // slow, to spare wake-ups, and never armed again.
-                if let Some(s) = slot.front.stream.as_mut() {
+                if let Some(s) = flow.front.stream.as_mut() {
                     let _ = self.registry.reregister(s, Token(self.back_token.0 - 1), Interest::READABLE);
                 }
-                slot.front.read_only = true;
+                flow.front.read_only = true;
             }
         }
         if let (Some(side), Outcome::Reset) = (io_side, outcome) {
-            let sock = slot.sock(side);
+            let sock = flow.sock(side);
             let after_fin = !sock.reset && sock.error == Some(libc::EPIPE);
             if !sock.reset && sock.error.is_none() && writes && self.send_errno == Some(libc::EPIPE) {
                 // This send met the RST first, as EPIPE: it came after the
@@ -207,38 +207,38 @@ impl Exec<'_> {
                 _ => io_side,
             };
             if let Some(side) = side {
-                slot.sock(side).rearm = true;
+                flow.sock(side).rearm = true;
             }
         }
         outcome
     }
 
-    fn perform(&mut self, slot: &mut Slot, action: Action) -> Outcome {
+    fn perform(&mut self, flow: &mut Flow, action: Action) -> Outcome {
         match action {
-            Action::Recv { side, into: Sink::Buffer } if slot.tls[side as usize].is_some() => self.tls_recv(slot, side),
-            Action::Send { side, from: Source::Buffer, .. } if slot.tls[side as usize].is_some() => {
-                self.tls_send(slot, side)
+            Action::Recv { side, into: Sink::Buffer } if flow.tls[side as usize].is_some() => self.tls_recv(flow, side),
+            Action::Send { side, from: Source::Buffer, .. } if flow.tls[side as usize].is_some() => {
+                self.tls_send(flow, side)
             }
             Action::Recv { side, into: Sink::Buffer } if self.shared.broken(Breakage::EofAsReset) => {
-                match self.recv(slot, side) {
+                match self.recv(flow, side) {
                     Outcome::Eof => Outcome::Reset,
                     o => o,
                 }
             }
-            Action::Recv { side, into: Sink::Buffer } => self.recv(slot, side),
+            Action::Recv { side, into: Sink::Buffer } => self.recv(flow, side),
             Action::Recv { into: Sink::Discard, .. } if self.shared.broken(Breakage::CloseWithoutDrain) => Outcome::Eof,
-            Action::Recv { side, into: Sink::Discard } => Self::drain(slot, side),
-            Action::Send { side, from: Source::Buffer, more } => self.send(slot, side, more),
-            Action::Recv { side, into: Sink::Pipe } => self.recv_pipe(slot, side),
-            Action::Send { side, from: Source::Pipe, more } => self.send_pipe(slot, side, more),
+            Action::Recv { side, into: Sink::Discard } => Self::drain(flow, side),
+            Action::Send { side, from: Source::Buffer, more } => self.send(flow, side, more),
+            Action::Recv { side, into: Sink::Pipe } => self.recv_pipe(flow, side),
+            Action::Send { side, from: Source::Pipe, more } => self.send_pipe(flow, side, more),
             Action::Discard(dir) => {
-                let (_, buf) = slot.io(dir.producer(), dir);
+                let (_, buf) = flow.io(dir.producer(), dir);
                 buf.clear_all(self.pool, self.pipes);
                 Outcome::Done
             }
             Action::CtrlShutw(_) if self.shared.broken(Breakage::SkipShutdown) => Outcome::Done,
             Action::CtrlShutw(side) => {
-                if let Some(s) = slot.sock(side).stream.as_ref() {
+                if let Some(s) = flow.sock(side).stream.as_ref() {
                     // The core counts shutdown(SHUT_WR) as done whatever
                     // happens: ENOTCONN is ignored below, and any other error
                     // shows up on the next recv or send.
@@ -248,17 +248,17 @@ impl Exec<'_> {
             }
             // DCLO: the TLS state goes (a raw data layer holds none).
             Action::DataClose(side) => {
-                slot.tls[side as usize] = None;
+                flow.tls[side as usize] = None;
                 Outcome::Done
             }
-            Action::DataShutw(side) => self.tls_close_notify(slot, side),
-            Action::TlsHandshake(side) => self.tls_handshake(slot, side),
+            Action::DataShutw(side) => self.tls_close_notify(flow, side),
+            Action::TlsHandshake(side) => self.tls_handshake(flow, side),
             Action::CtrlClose(side) => {
-                slot.sock(side).deregister(self.registry);
+                flow.sock(side).deregister(self.registry);
                 Outcome::Done
             }
             Action::SockClose { side, abortive } => {
-                let sock = slot.sock(side);
+                let sock = flow.sock(side);
                 if abortive || self.shared.broken(Breakage::LingerZero) {
                     if let Some(s) = sock.stream.as_ref() {
                         // If SO_LINGER cannot be set the close is a FIN: the
@@ -270,10 +270,10 @@ impl Exec<'_> {
                 Outcome::Done
             }
             Action::PickServer { avoid } => {
-                slot.times.pick.get_or_insert(self.now);
-                let pick = backend::take(&slot.cfg, &mut *self.shared.backend(self.backend), avoid, self.waiter);
+                flow.times.pick.get_or_insert(self.now);
+                let pick = backend::take(&flow.cfg, &mut *self.shared.backend(self.backend), avoid, self.waiter);
                 match pick {
-                    Pick::Assigned(_) => slot.times.assigned = Some(self.now),
+                    Pick::Assigned(_) => flow.times.assigned = Some(self.now),
                     Pick::Queue => {
                         self.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
                     }
@@ -283,22 +283,22 @@ impl Exec<'_> {
             }
             Action::Connect { server } => {
                 self.shared.counters.connects.fetch_add(1, Ordering::Relaxed);
-                slot.connects += 1;
-                let outcome = self.connect(slot, server);
-                self.count_failure(slot, outcome)
+                flow.connects += 1;
+                let outcome = self.connect(flow, server);
+                self.count_failure(flow, outcome)
             }
             Action::FinishConnect => {
-                let outcome = self.finish_connect(slot);
-                self.count_failure(slot, outcome)
+                let outcome = self.finish_connect(flow);
+                self.count_failure(flow, outcome)
             }
             Action::ReleaseServer { .. }
-                if self.shared.broken(Breakage::SlotKeptAfterFailedConnect) && slot.times.established.is_none() =>
+                if self.shared.broken(Breakage::SlotKeptAfterFailedConnect) && flow.times.established.is_none() =>
             {
                 // The bug: "it never connected, so it holds nothing".
                 Outcome::Done
             }
             Action::ReleaseServer { server } => {
-                let handed = backend::release(&slot.cfg, &mut *self.shared.backend(self.backend), server);
+                let handed = backend::release(&flow.cfg, &mut *self.shared.backend(self.backend), server);
                 if let Some(w) = handed {
                     self.handoffs.push((w, server));
                 }
@@ -310,12 +310,12 @@ impl Exec<'_> {
                 backend::leave(&mut *self.shared.backend(self.backend), self.waiter);
                 Outcome::Done
             }
-            Action::Send { side, from: Source::Reply, .. } => self.send_reply(slot, side),
-            Action::CheckSendQueue(side) => Self::check_send_queue(slot, side),
-            Action::EvalRules(stage) => self.eval_rules(slot, stage),
-            Action::Send { side: Side::Back, from: Source::ProxyHeader, more } => self.send_proxy_header(slot, more),
-            Action::RecvProxyHeader => Self::recv_proxy_header(slot),
-            Action::Send { from: Source::ProxyHeader, .. } => internal(slot, action, Outcome::Reset),
+            Action::Send { side, from: Source::Reply, .. } => self.send_reply(flow, side),
+            Action::CheckSendQueue(side) => Self::check_send_queue(flow, side),
+            Action::EvalRules(stage) => self.eval_rules(flow, stage),
+            Action::Send { side: Side::Back, from: Source::ProxyHeader, more } => self.send_proxy_header(flow, more),
+            Action::RecvProxyHeader => Self::recv_proxy_header(flow),
+            Action::Send { from: Source::ProxyHeader, .. } => internal(flow, action, Outcome::Reset),
         }
     }
 }

@@ -3,8 +3,8 @@
 //! an RST.
 
 use super::{internal, Exec};
+use crate::runtime::flow::Flow;
 use crate::runtime::handshake::eof_or_reset;
-use crate::runtime::session::Slot;
 use crate::runtime::Breakage;
 use crate::sys::socket;
 use connseq_model::core::{Action, Outcome, Side, Source};
@@ -12,14 +12,14 @@ use connseq_tls::Flush;
 use std::io;
 
 impl Exec<'_> {
-    pub(super) fn recv(&mut self, slot: &mut Slot, side: Side) -> Outcome {
-        if self.shared.broken(Breakage::EdgeNotDrained) && !std::mem::take(&mut slot.sock(side).edge) {
+    pub(super) fn recv(&mut self, flow: &mut Flow, side: Side) -> Outcome {
+        if self.shared.broken(Breakage::EdgeNotDrained) && !std::mem::take(&mut flow.sock(side).edge) {
             // The bug: one recv per readable edge, as if the poller were
             // level-triggered; bytes left behind by the last one wait for an
             // edge that never comes.
             return Outcome::WouldBlock;
         }
-        let (sock, buf) = slot.io(side, side.input());
+        let (sock, buf) = flow.io(side, side.input());
         let Some(sock) = sock else { return Outcome::Reset };
         let got = socket::recv(sock, buf.space(self.pool));
         let outcome = match got {
@@ -42,12 +42,12 @@ impl Exec<'_> {
         outcome
     }
 
-    pub(super) fn send(&mut self, slot: &mut Slot, side: Side, more: bool) -> Outcome {
+    pub(super) fn send(&mut self, flow: &mut Flow, side: Side, more: bool) -> Outcome {
         let dir = side.output();
-        let (sock, buf) = slot.io(side, dir);
+        let (sock, buf) = flow.io(side, dir);
         let Some(sock) = sock else { return Outcome::Reset };
         if buf.is_empty() {
-            return internal(slot, Action::Send { side, from: Source::Buffer, more }, Outcome::Sent { drained: true });
+            return internal(flow, Action::Send { side, from: Source::Buffer, more }, Outcome::Sent { drained: true });
         }
         let allowed = self.room(side, buf.pending().len());
         if allowed == 0 {
@@ -65,7 +65,7 @@ impl Exec<'_> {
                     buf.consume(rest, self.pool);
                 }
                 let drained = buf.is_empty();
-                slot.sent[dir as usize] += n as u64;
+                flow.sent[dir as usize] += n as u64;
                 Outcome::Sent { drained }
             }
             Err(e) => self.send_failed(&e),
@@ -73,8 +73,8 @@ impl Exec<'_> {
     }
 
     /// The drain of an active shutr: read and throw away.
-    pub(super) fn drain(slot: &mut Slot, side: Side) -> Outcome {
-        let Some(sock) = slot.sock(side).stream.as_ref() else { return Outcome::Reset };
+    pub(super) fn drain(flow: &mut Flow, side: Side) -> Outcome {
+        let Some(sock) = flow.sock(side).stream.as_ref() else { return Outcome::Reset };
         let mut scratch = [0u8; 4096];
         match socket::recv(sock, &mut scratch) {
             Ok(0) => eof_or_reset(sock),
@@ -89,9 +89,9 @@ impl Exec<'_> {
     /// layer still holds are flushed first). `WouldBlock` when some are not:
     /// Linux sends no writable edge when acknowledgements empty a send queue
     /// that never filled, so the worker reports the socket writable again
-    /// after [`ACK_POLL`](crate::runtime::session::ACK_POLL) (`Slot::ack_poll`).
-    pub(super) fn check_send_queue(slot: &mut Slot, side: Side) -> Outcome {
-        let (sock, tls, _) = slot.tls_io(side, side.output());
+    /// after [`ACK_POLL`](crate::runtime::flow::ACK_POLL) (`Slot::ack_poll`).
+    pub(super) fn check_send_queue(flow: &mut Flow, side: Side) -> Outcome {
+        let (sock, tls, _) = flow.tls_io(side, side.output());
         let Some(sock) = sock else { return Outcome::Reset };
         if let Some(tls) = tls.filter(|t| t.has_pending_output()) {
             match tls.flush(sock) {

@@ -9,8 +9,8 @@
 
 use super::Exec;
 use crate::pool::NoPipe;
+use crate::runtime::flow::Flow;
 use crate::runtime::handshake::eof_or_reset;
-use crate::runtime::session::Slot;
 use crate::runtime::Breakage;
 use crate::sys::{pipe, socket};
 use connseq_model::core::{Action, Outcome, Side, Source};
@@ -20,15 +20,15 @@ use tracing::{error, warn};
 
 impl Exec<'_> {
     /// Splices from `side`'s socket into its input channel's pipe.
-    pub(super) fn recv_pipe(&mut self, slot: &mut Slot, side: Side) -> Outcome {
+    pub(super) fn recv_pipe(&mut self, flow: &mut Flow, side: Side) -> Outcome {
         let dir = side.input();
-        let (sock, chan) = slot.io(side, dir);
+        let (sock, chan) = flow.io(side, dir);
         let Some(sock) = sock else { return Outcome::Reset };
         let pipe = match chan.pipe.as_mut() {
             Some(p) => p,
             None => match self.pipes.get() {
                 Ok(p) => chan.pipe.insert(p),
-                Err(why) => return self.splice_fallback(slot, side, why),
+                Err(why) => return self.splice_fallback(flow, side, why),
             },
         };
         if pipe.is_full() {
@@ -54,7 +54,7 @@ impl Exec<'_> {
             }
             Err(e) if empty && self.pipes.note_splice_error(&e) => {
                 chan.drop_pipe(self.pipes);
-                return self.splice_fallback(slot, side, NoPipe::Os(e));
+                return self.splice_fallback(flow, side, NoPipe::Os(e));
             }
             Err(_) => Outcome::Reset,
         };
@@ -74,25 +74,25 @@ impl Exec<'_> {
     /// after `ENOSYS`, so new sessions start with `SpliceMode::Never`.
     /// Tested with splice's `EINVAL` and a pipe that cannot be made injected
     /// (`impl/tests/faults.rs`); the loopback kernel itself supports splice.
-    pub(super) fn splice_fallback(&mut self, slot: &mut Slot, side: Side, why: NoPipe) -> Outcome {
+    pub(super) fn splice_fallback(&mut self, flow: &mut Flow, side: Side, why: NoPipe) -> Outcome {
         match why {
             NoPipe::Limit => {}
             NoPipe::Unsupported => {}
             NoPipe::Os(e) if pipe::is_unsupported(&e) => {
-                warn!(target: "connseq::runtime", "{}: splice not supported ({e}); using buffers", slot.client);
+                warn!(target: "connseq::runtime", "{}: splice not supported ({e}); using buffers", flow.client);
             }
             NoPipe::Os(e) => {
-                warn!(target: "connseq::runtime", "{}: no pipe ({e}) on the {side} side; using buffers", slot.client)
+                warn!(target: "connseq::runtime", "{}: no pipe ({e}) on the {side} side; using buffers", flow.client)
             }
         }
         Outcome::NoResource
     }
 
     /// Splices the output channel's pipe into `side`'s socket.
-    pub(super) fn send_pipe(&mut self, slot: &mut Slot, side: Side, more: bool) -> Outcome {
+    pub(super) fn send_pipe(&mut self, flow: &mut Flow, side: Side, more: bool) -> Outcome {
         let dir = side.output();
-        let client = slot.client;
-        let (sock, chan) = slot.io(side, dir);
+        let client = flow.client;
+        let (sock, chan) = flow.io(side, dir);
         let Some(sock) = sock else { return Outcome::Reset };
         let Some(pipe) = chan.pipe.as_mut().filter(|p| !p.is_empty()) else {
             let action = Action::Send { side, from: Source::Pipe, more };
@@ -111,7 +111,7 @@ impl Exec<'_> {
                 self.shared.counters.spliced.fetch_add(n as u64, Ordering::Relaxed);
                 let drained = pipe.is_empty();
                 chan.release_pipe_if_empty(self.pipes);
-                slot.sent[dir as usize] += n as u64;
+                flow.sent[dir as usize] += n as u64;
                 Outcome::Sent { drained }
             }
             Err(e) => self.send_failed(&e),

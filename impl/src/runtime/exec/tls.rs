@@ -3,8 +3,8 @@
 //! layer.
 
 use super::{internal, Exec};
+use crate::runtime::flow::Flow;
 use crate::runtime::handshake::{self, eof_or_reset, tls_reason};
-use crate::runtime::session::Slot;
 use crate::runtime::Breakage;
 use crate::sys::socket;
 use connseq_model::core::{Action, Outcome, Side};
@@ -15,26 +15,26 @@ impl Exec<'_> {
     /// HH_SSL_HS: one step of the TLS handshake on `side`; its TLS layer is
     /// made at the first step (a server's for the client side, a client's
     /// for the server side).
-    pub(super) fn tls_handshake(&mut self, slot: &mut Slot, side: Side) -> Outcome {
-        if slot.tls[side as usize].is_none() {
+    pub(super) fn tls_handshake(&mut self, flow: &mut Flow, side: Side) -> Outcome {
+        if flow.tls[side as usize].is_none() {
             let made = match side {
                 Side::Front => self.listener.front_tls.as_ref().map(TlsConn::server),
                 Side::Back => {
-                    let ip = slot.server.map(|a| a.ip());
+                    let ip = flow.server.map(|a| a.ip());
                     self.listener.back_tls.as_ref().zip(ip).map(|(c, ip)| TlsConn::client(c, ip))
                 }
             };
             match made {
                 // Its records go through the `sys` room's calls (and their fault points).
-                Some(Ok(conn)) => slot.tls[side as usize] = Some(Box::new(conn.with_socket_io(&socket::TlsSocketIo))),
+                Some(Ok(conn)) => flow.tls[side as usize] = Some(Box::new(conn.with_socket_io(&socket::TlsSocketIo))),
                 Some(Err(e)) => {
-                    error!(target: "connseq::runtime", "{}: cannot start TLS on the {side} side: {e}", slot.client);
+                    error!(target: "connseq::runtime", "{}: cannot start TLS on the {side} side: {e}", flow.client);
                     return Outcome::Reset;
                 }
-                None => return internal(slot, Action::TlsHandshake(side), Outcome::Reset),
+                None => return internal(flow, Action::TlsHandshake(side), Outcome::Reset),
             }
         }
-        let (sock, tls, _) = slot.tls_io(side, side.input());
+        let (sock, tls, _) = flow.tls_io(side, side.input());
         let (Some(sock), Some(tls)) = (sock, tls) else { return Outcome::Reset };
         // What this step writes, for the shim (`Options::send_window`): on
         // the client side the hello (queued when the layer is made) and the
@@ -57,15 +57,15 @@ impl Exec<'_> {
         }
         let (outcome, reason) = handshake::tls_outcome(step, sock);
         if let Some(reason) = reason {
-            debug!(target: "connseq::runtime", "{}: TLS handshake on the {side} side failed: {reason}", slot.client);
-            slot.reason.get_or_insert(reason);
+            debug!(target: "connseq::runtime", "{}: TLS handshake on the {side} side failed: {reason}", flow.client);
+            flow.reason.get_or_insert(reason);
         }
         outcome
     }
 
     /// Reads plaintext from `side`'s TLS layer into its input channel.
-    pub(super) fn tls_recv(&mut self, slot: &mut Slot, side: Side) -> Outcome {
-        let (sock, tls, buf) = slot.tls_io(side, side.input());
+    pub(super) fn tls_recv(&mut self, flow: &mut Flow, side: Side) -> Outcome {
+        let (sock, tls, buf) = flow.tls_io(side, side.input());
         let (Some(sock), Some(tls)) = (sock, tls) else { return Outcome::Reset };
         let outcome = match tls.read(sock, buf.space(self.pool)) {
             TlsRead::Data(n) => {
@@ -84,11 +84,11 @@ impl Exec<'_> {
             TlsRead::Reset => Outcome::Reset,
             TlsRead::Invalid(e) => {
                 let reason = tls_reason(&e);
-                slot.reason.get_or_insert(reason);
+                flow.reason.get_or_insert(reason);
                 Outcome::Reset
             }
         };
-        let (_, _, buf) = slot.tls_io(side, side.input());
+        let (_, _, buf) = flow.tls_io(side, side.input());
         buf.release_if_empty(self.pool);
         outcome
     }
@@ -96,9 +96,9 @@ impl Exec<'_> {
     /// Encrypts the output channel's bytes to `side`; with nothing left in
     /// the buffer, flushes the records rustls still holds. The channel is
     /// drained only when both are empty.
-    pub(super) fn tls_send(&mut self, slot: &mut Slot, side: Side) -> Outcome {
+    pub(super) fn tls_send(&mut self, flow: &mut Flow, side: Side) -> Outcome {
         let dir = side.output();
-        let (sock, tls, buf) = slot.tls_io(side, dir);
+        let (sock, tls, buf) = flow.tls_io(side, dir);
         let (Some(sock), Some(tls)) = (sock, tls) else { return Outcome::Reset };
         if buf.is_empty() {
             return match tls.flush(sock) {
@@ -117,7 +117,7 @@ impl Exec<'_> {
                 self.sent_bytes(side, consumed);
                 buf.consume(consumed, self.pool);
                 let drained = buf.is_empty() && !pending;
-                slot.sent[dir as usize] += consumed as u64;
+                flow.sent[dir as usize] += consumed as u64;
                 Outcome::Sent { drained }
             }
             TlsWrite::Reset => Outcome::Reset,
@@ -126,8 +126,8 @@ impl Exec<'_> {
 
     /// DSHW on TLS: close_notify, queued once and flushed; a socket that is
     /// full answers `WouldBlock` and the core retries when it is writable.
-    pub(super) fn tls_close_notify(&self, slot: &mut Slot, side: Side) -> Outcome {
-        let (sock, tls, _) = slot.tls_io(side, side.output());
+    pub(super) fn tls_close_notify(&self, flow: &mut Flow, side: Side) -> Outcome {
+        let (sock, tls, _) = flow.tls_io(side, side.output());
         let would_block =
             if self.shared.broken(Breakage::DropPostponedCloseNotify) { Outcome::Done } else { Outcome::WouldBlock };
         match (sock, tls) {

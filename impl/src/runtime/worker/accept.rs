@@ -3,7 +3,7 @@
 //! accept until EAGAIN, and a new session for each connection.
 
 use super::{Worker, ACCEPT_BACKOFF, ACCEPT_WARNING_EVERY};
-use crate::runtime::session::Slot;
+use crate::runtime::flow::Flow;
 use crate::runtime::shared::StopMode;
 use connseq_model::core::{Millis, Session, SpliceMode};
 use mio::net::TcpStream;
@@ -144,9 +144,9 @@ impl Worker {
         let idx = match self.free.pop() {
             Some(i) => i,
             None => {
-                self.slots.push(None);
+                self.flows.push(None);
                 self.gens.push(0);
-                self.slots.len() - 1
+                self.flows.len() - 1
             }
         };
         let _ = stream.set_nodelay(true);
@@ -173,11 +173,11 @@ impl Worker {
             let _session = tracing::trace_span!(target: "connseq::core", "session", id, %client).entered();
             Session::accept(&cfg, now, monitor_match)
         };
-        let mut slot = Slot::new(core, cfg, cfg_idx, stream, client, now);
-        slot.route = route;
-        slot.front.registered = true;
-        slot.id = id;
-        self.slots[idx] = Some(slot);
+        let mut flow = Flow::new(core, cfg, cfg_idx, stream, client, now);
+        flow.route = route;
+        flow.front.registered = true;
+        flow.id = id;
+        self.flows[idx] = Some(flow);
         self.live += 1;
         self.idle_since = None;
         self.drive(idx, now);

@@ -3,7 +3,7 @@
 //! its core waits; a session that is over is logged and freed.
 
 use super::Worker;
-use crate::runtime::backend::Waiter;
+use crate::runtime::backend_state::Waiter;
 use crate::runtime::exec::Exec;
 use crate::runtime::{Breakage, SessionRecord};
 use connseq_model::core::{Cause, Millis, Phase, Side};
@@ -16,19 +16,19 @@ impl Worker {
     /// batch (`drive_ready`), so that its core sees every input of the batch
     /// before it chooses what to do (the model's "proxy runs").
     pub(super) fn on_ready(&mut self, idx: usize, side: Side, readable: bool, writable: bool, now: Millis) {
-        let Some(Some(slot)) = self.slots.get_mut(idx) else { return };
-        let cfg = slot.cfg;
-        slot.sock(side).edge |= readable;
-        let _session = tracing::trace_span!(target: "connseq::core", "session", id = slot.id).entered();
-        slot.core.handle_ready(&cfg, side, readable, writable, now);
+        let Some(Some(flow)) = self.flows.get_mut(idx) else { return };
+        let cfg = flow.cfg;
+        flow.sock(side).edge |= readable;
+        let _session = tracing::trace_span!(target: "connseq::core", "session", id = flow.id).entered();
+        flow.core.handle_ready(&cfg, side, readable, writable, now);
         self.mark_ready(idx);
     }
 
     /// The poller flagged an error on a socket: its `SO_ERROR` is read now
     /// and kept (Linux reports it once, and a later EOF would hide it).
     pub(super) fn note_error(&mut self, idx: usize, side: Side) {
-        if let Some(Some(slot)) = self.slots.get_mut(idx) {
-            let sock = slot.sock(side);
+        if let Some(Some(flow)) = self.flows.get_mut(idx) {
+            let sock = flow.sock(side);
             if let (Some(s), None) = (sock.stream.as_ref(), sock.error) {
                 if let Ok(Some(e)) = crate::sys::socket::take_error(s) {
                     sock.error = Some(e.raw_os_error().unwrap_or(libc::EIO));
@@ -38,9 +38,9 @@ impl Worker {
     }
 
     pub(super) fn mark_ready(&mut self, idx: usize) {
-        if let Some(Some(slot)) = self.slots.get_mut(idx) {
-            if !slot.ready {
-                slot.ready = true;
+        if let Some(Some(flow)) = self.flows.get_mut(idx) {
+            if !flow.ready {
+                flow.ready = true;
                 self.ready.push_back(idx);
             }
         }
@@ -49,8 +49,8 @@ impl Worker {
     /// Runs every session an input of this batch touched.
     pub(super) fn drive_ready(&mut self, now: Millis) {
         while let Some(idx) = self.ready.pop_front() {
-            if let Some(Some(slot)) = self.slots.get_mut(idx) {
-                slot.ready = false;
+            if let Some(Some(flow)) = self.flows.get_mut(idx) {
+                flow.ready = false;
                 self.drive(idx, now);
             }
         }
@@ -60,12 +60,12 @@ impl Worker {
         if self.gens.get(idx) != Some(&gen) {
             return;
         }
-        let Some(Some(slot)) = self.slots.get_mut(idx) else { return };
-        if slot.timer_queued != Some(deadline) {
+        let Some(Some(flow)) = self.flows.get_mut(idx) else { return };
+        if flow.timer_queued != Some(deadline) {
             return;
         }
-        slot.timer_queued = None;
-        if slot.poll_acks(now) && slot.core.next_deadline().map_or(true, |d| d > now) {
+        flow.timer_queued = None;
+        if flow.poll_acks(now) && flow.core.next_deadline().map_or(true, |d| d > now) {
             // Only the ack poll was due: the session runs (and its next
             // wake-up is scheduled again after it).
             self.mark_ready(idx);
@@ -75,22 +75,22 @@ impl Worker {
         // entry was pushed (the heap keeps one entry per session and does
         // not move it): nothing is due, so the entry goes back at the new
         // deadline and the core is not run for nothing.
-        if let Some(next) = slot.next_wake().filter(|&d| d > now) {
-            self.timers.schedule(next, idx, gen, &mut slot.timer_queued);
+        if let Some(next) = flow.next_wake().filter(|&d| d > now) {
+            self.timers.schedule(next, idx, gen, &mut flow.timer_queued);
             return;
         }
-        let cfg = slot.cfg;
-        let session = tracing::trace_span!(target: "connseq::core", "session", id = slot.id).entered();
-        slot.core.handle_timeout(&cfg, now);
+        let cfg = flow.cfg;
+        let session = tracing::trace_span!(target: "connseq::core", "session", id = flow.id).entered();
+        flow.core.handle_timeout(&cfg, now);
         drop(session);
         // The handshake timer struck in the middle of a TLS handshake the
         // client had started: say so (the TLS state goes with the close).
-        let t = slot.core.termination();
-        let cut = slot.tls[Side::Front as usize]
+        let t = flow.core.termination();
+        let cut = flow.tls[Side::Front as usize]
             .as_ref()
             .is_some_and(|tls| tls.is_handshaking() && tls.handshake_bytes() > 0);
         if (t.cause, t.phase) == (Cause::ClientTimeout, Phase::Request) && cut {
-            slot.reason.get_or_insert("tls-handshake-incomplete");
+            flow.reason.get_or_insert("tls-handshake-incomplete");
         }
         self.mark_ready(idx);
     }
@@ -103,17 +103,17 @@ impl Worker {
     }
 
     /// Drives every session in `work`: each until the core waits, then frees
-    /// it if it is over or schedules its next deadline; slots it gave back go
+    /// it if it is over or schedules its next deadline; server slots it gave back go
     /// to waiters (which join `work`).
     pub(super) fn run_work(&mut self, now: Millis) {
         while let Some(idx) = self.work.pop() {
             let back_token = Token(self.listeners.len() + 2 * idx + 1);
             let gen = self.gens[idx];
-            let Some(Some(slot)) = self.slots.get_mut(idx) else { continue };
-            let backend_idx = self.listeners_cfg[slot.route].backend;
+            let Some(Some(flow)) = self.flows.get_mut(idx) else { continue };
+            let backend_idx = self.listeners_cfg[flow.route].backend;
             let mut exec = Exec {
                 registry: self.poll.registry(),
-                listener: &self.listeners_cfg[slot.route],
+                listener: &self.listeners_cfg[flow.route],
                 pool: &mut self.pool,
                 pipes: &mut self.pipes,
                 shared: &self.shared,
@@ -125,16 +125,16 @@ impl Worker {
                 send_errno: None,
             };
             // The core's state moves (`connseq::core` at trace level) name their session.
-            let session = tracing::trace_span!(target: "connseq::core", "session", id = slot.id).entered();
+            let session = tracing::trace_span!(target: "connseq::core", "session", id = flow.id).entered();
             loop {
-                let cfg = slot.cfg;
-                let Some(action) = slot.core.poll_action(&cfg) else { break };
-                let outcome = exec.run(slot, action);
-                slot.core.handle_outcome(&cfg, action, outcome, now);
+                let cfg = flow.cfg;
+                let Some(action) = flow.core.poll_action(&cfg) else { break };
+                let outcome = exec.run(flow, action);
+                flow.core.handle_outcome(&cfg, action, outcome, now);
             }
             drop(session);
             for (side, token) in [(Side::Front, Token(back_token.0 - 1)), (Side::Back, back_token)] {
-                let sock = slot.sock(side);
+                let sock = flow.sock(side);
                 if std::mem::take(&mut sock.rearm) {
                     if let (Some(s), true) = (sock.stream.as_mut(), sock.registered) {
                         // Only after an injected EAGAIN (tests): the poller reports the
@@ -143,12 +143,12 @@ impl Worker {
                     }
                 }
             }
-            slot.update_ack_poll(now);
-            if slot.core.is_closed() {
+            flow.update_ack_poll(now);
+            if flow.core.is_closed() {
                 self.end_session(idx, now, false);
-            } else if let Some(d) = slot.next_wake() {
+            } else if let Some(d) = flow.next_wake() {
                 if !self.shared.broken(Breakage::TimerNotArmed) {
-                    self.timers.schedule(d, idx, gen, &mut slot.timer_queued);
+                    self.timers.schedule(d, idx, gen, &mut flow.timer_queued);
                 }
             }
             while let Some((w, server)) = self.handoffs.pop() {
@@ -157,37 +157,37 @@ impl Worker {
         }
     }
 
-    /// Logs and frees slot `idx`; its places in the gauges are given back.
+    /// Logs and frees flow `idx`; its places in the gauges are given back.
     pub(super) fn end_session(&mut self, idx: usize, now: Millis, forced: bool) {
-        let Some(mut slot) = self.slots[idx].take() else { return };
-        let listener = &self.listeners_cfg[slot.route];
-        let line = slot.log_line(listener.names(), now);
+        let Some(mut flow) = self.flows[idx].take() else { return };
+        let listener = &self.listeners_cfg[flow.route];
+        let line = flow.log_line(listener.names(), now);
         if forced {
             warn!(target: "connseq::session", "{line} (closed at stop)");
-        } else if slot.is_quiet() {
+        } else if flow.is_quiet() {
             // Health and monitor checks, bare TCP checks and rejected
             // connections are not sessions (HAProxy does not log them either).
             debug!(target: "connseq::session", "{line}");
         } else {
             info!(target: "connseq::session", "{line}");
         }
-        if slot.core.rejected() {
+        if flow.core.rejected() {
             self.shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
         }
-        if slot.source_counted {
-            let backend = self.listeners_cfg[slot.route].backend;
+        if flow.source_counted {
+            let backend = self.listeners_cfg[flow.route].backend;
             if let Some(table) = self.shared.sources.get(backend).and_then(Option::as_ref) {
-                table.release(slot.client.ip(), now);
+                table.release(flow.client.ip(), now);
             }
         }
-        self.shared.ops.tally.ended(slot.listener, listener.backend, &slot, now);
-        self.shared.record(|| SessionRecord::new(&slot, listener.names(), self.id, now));
+        self.shared.ops.tally.ended(flow.listener, listener.backend, &flow, now);
+        self.shared.record(|| SessionRecord::new(&flow, listener.names(), self.id, now));
         let registry = self.poll.registry();
         // The core closed both sockets already; this only guards a bug.
-        slot.front.close(registry);
-        slot.back.close(registry);
-        slot.req.clear_all(&mut self.pool, &mut self.pipes);
-        slot.res.clear_all(&mut self.pool, &mut self.pipes);
+        flow.front.close(registry);
+        flow.back.close(registry);
+        flow.req.clear_all(&mut self.pool, &mut self.pipes);
+        flow.res.clear_all(&mut self.pool, &mut self.pipes);
         self.gens[idx] = self.gens[idx].wrapping_add(1);
         self.free.push(idx);
         self.live -= 1;
@@ -195,7 +195,7 @@ impl Worker {
             self.idle_since = Some(now);
         }
         self.shared.counters.ended.fetch_add(1, Ordering::Relaxed);
-        self.give_back_places(Some(slot.listener));
+        self.give_back_places(Some(flow.listener));
         // Descriptors freed: a resting listener may try again at once.
         self.accept_backoff = None;
     }
@@ -205,15 +205,15 @@ impl Worker {
     /// A session the core could not close (a bug) is dropped.
     pub(super) fn kill_all(&mut self, now: Millis) {
         warn!(target: "connseq::runtime", "grace period over, closing {} sessions", self.live);
-        for idx in 0..self.slots.len() {
-            if let Some(Some(slot)) = self.slots.get_mut(idx) {
-                let cfg = slot.cfg;
-                slot.core.handle_kill(&cfg, now);
+        for idx in 0..self.flows.len() {
+            if let Some(Some(flow)) = self.flows.get_mut(idx) {
+                let cfg = flow.cfg;
+                flow.core.handle_kill(&cfg, now);
                 self.drive(idx, now);
             }
         }
-        for idx in 0..self.slots.len() {
-            if self.slots[idx].is_some() {
+        for idx in 0..self.flows.len() {
+            if self.flows[idx].is_some() {
                 self.end_session(idx, now, true);
             }
         }

@@ -3,7 +3,7 @@
 //! another through its mailbox.
 
 use super::Worker;
-use crate::runtime::backend::Waiter;
+use crate::runtime::backend_state::Waiter;
 use crate::runtime::shared::Msg;
 use connseq_model::core::backend as balancer;
 use connseq_model::core::{Millis, SessionConfig};
@@ -39,7 +39,7 @@ impl Worker {
     /// meanwhile). A session that ended meanwhile cannot take it: the core's
     /// release decides where it goes instead.
     pub(super) fn on_dequeued(&mut self, backend: usize, server: u8, idx: usize, gen: u32, now: Millis) {
-        match self.slots.get_mut(idx) {
+        match self.flows.get_mut(idx) {
             Some(Some(s)) if self.gens.get(idx) == Some(&gen) => {
                 s.times.assigned = Some(now);
                 let cfg = s.cfg;

@@ -2,7 +2,7 @@
 //! timer heap, its buffer and pipe pools; the stop and the limits it shares
 //! with the other threads through [`Shared`].
 //!
-//! Tokens: `0..L` are the listening sockets, then two per session slot
+//! Tokens: `0..L` are the listening sockets, then two per flow (session)
 //! (`L + 2i` the front socket, `L + 2i + 1` the back socket), and two fixed
 //! tokens at the top for the waker and the signalfd. Every socket is
 //! registered READABLE | WRITABLE, edge-triggered; the core reads and writes
@@ -27,12 +27,12 @@ mod handoff;
 mod queries;
 mod shims;
 
-use super::backend::Waiter;
+use super::backend_state::Waiter;
 use super::bind::Bound;
+use super::flow::Flow;
 use super::listener::ListenerCfg;
-use super::session::Slot;
 use super::shared::{Msg, Shared, StopMode};
-use super::timers::TimerHeap;
+use super::timer_heap::TimerHeap;
 use super::Held;
 use crate::config::ProxyConfig;
 use crate::pool::{BufPool, PipePool};
@@ -87,7 +87,7 @@ pub(crate) struct Worker {
     shared: Arc<Shared>,
     listeners: Vec<Listener>,
     listeners_cfg: Arc<[ListenerCfg]>,
-    slots: Vec<Option<Slot>>,
+    flows: Vec<Option<Flow>>,
     gens: Vec<u32>,
     free: Vec<usize>,
     /// Sessions of this thread.
@@ -156,7 +156,7 @@ impl Worker {
             shared,
             listeners,
             listeners_cfg,
-            slots: Vec::new(),
+            flows: Vec::new(),
             gens: Vec::new(),
             free: Vec::new(),
             live: 0,
@@ -251,8 +251,8 @@ impl Worker {
                         if side == Side::Back && self.connect_held(idx) {
                             // The harness's shim: the model's server has not
                             // answered yet; the release reports what came.
-                            if let Some(Some(slot)) = self.slots.get_mut(idx) {
-                                slot.held_readable |= readable;
+                            if let Some(Some(flow)) = self.flows.get_mut(idx) {
+                                flow.held_readable |= readable;
                             }
                             continue;
                         }
@@ -277,7 +277,7 @@ impl Worker {
             self.arm_listeners(now);
             if let (Some(gate), true, true) = (self.shared.gate(), turn_open, idle) {
                 // Nothing was ready and the due timers fired: the turn ends.
-                let cores = self.slots.iter().flatten().map(|s| (s.listener, s.core)).collect();
+                let cores = self.flows.iter().flatten().map(|s| (s.listener, s.core)).collect();
                 let held = Held { buffers: self.pool.in_use(), pipes: self.pipes.in_use() };
                 gate.turn_done(cores, held);
                 turn_open = false;

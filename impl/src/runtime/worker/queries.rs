@@ -26,14 +26,14 @@ impl Worker {
     }
 
     pub(super) fn session_views(&self, now: Millis) -> Vec<SessionView> {
-        self.slots
+        self.flows
             .iter()
             .flatten()
             .map(|s| SessionView {
                 id: s.id,
                 listener: s.listener,
                 backend: self.listeners_cfg[s.route].backend,
-                slot: s.core.server(),
+                flow: s.core.server(),
                 server: s.server_idx,
                 peer: s.client,
                 source: s.source(),
@@ -50,12 +50,12 @@ impl Worker {
     /// sides abortively, in its close order; the log line's code starts
     /// with `K`). False if this thread has no such session.
     pub(super) fn shutdown_session(&mut self, id: u64, now: Millis) -> bool {
-        let Some(idx) = self.slots.iter().position(|s| s.as_ref().is_some_and(|s| s.id == id)) else {
+        let Some(idx) = self.flows.iter().position(|s| s.as_ref().is_some_and(|s| s.id == id)) else {
             return false;
         };
-        if let Some(Some(slot)) = self.slots.get_mut(idx) {
-            let cfg = slot.cfg;
-            slot.core.handle_kill(&cfg, now);
+        if let Some(Some(flow)) = self.flows.get_mut(idx) {
+            let cfg = flow.cfg;
+            flow.core.handle_kill(&cfg, now);
         }
         self.drive(idx, now);
         true

@@ -20,16 +20,16 @@ impl Worker {
         }
         self.releases_seen = n;
         let now = self.now();
-        for idx in 0..self.slots.len() {
-            if let Some(Some(slot)) = self.slots.get_mut(idx) {
-                if slot.core.si(Side::Back) == SiState::Con && !slot.connect_released {
-                    slot.connect_released = true;
-                    let cfg = slot.cfg;
+        for idx in 0..self.flows.len() {
+            if let Some(Some(flow)) = self.flows.get_mut(idx) {
+                if flow.core.si(Side::Back) == SiState::Con && !flow.connect_released {
+                    flow.connect_released = true;
+                    let cfg = flow.cfg;
                     // Writable, and readable if something came while held
                     // (a refusal's error, the server's first bytes or FIN).
-                    let readable = slot.back.error.is_some() || std::mem::take(&mut slot.held_readable);
-                    slot.back.edge |= readable;
-                    slot.core.handle_ready(&cfg, Side::Back, readable, true, now);
+                    let readable = flow.back.error.is_some() || std::mem::take(&mut flow.held_readable);
+                    flow.back.edge |= readable;
+                    flow.core.handle_ready(&cfg, Side::Back, readable, true, now);
                     self.mark_ready(idx);
                 }
             }
@@ -47,14 +47,14 @@ impl Worker {
             return false;
         }
         let now = self.now();
-        for idx in 0..self.slots.len() {
-            if let Some(Some(slot)) = self.slots.get_mut(idx) {
-                let cfg = slot.cfg;
+        for idx in 0..self.flows.len() {
+            if let Some(Some(flow)) = self.flows.get_mut(idx) {
+                let cfg = flow.cfg;
                 // As the poller would: only a socket registered for
                 // writable events is reported writable.
-                let read_only = [slot.front.read_only, slot.back.read_only];
+                let read_only = [flow.front.read_only, flow.back.read_only];
                 for side in Side::BOTH.into_iter().filter(|&s| reopened[s as usize] && !read_only[s as usize]) {
-                    slot.core.handle_ready(&cfg, side, false, true, now);
+                    flow.core.handle_ready(&cfg, side, false, true, now);
                 }
                 self.mark_ready(idx);
             }
@@ -66,6 +66,6 @@ impl Worker {
     /// the harness's release.
     pub(super) fn connect_held(&self, idx: usize) -> bool {
         self.shared.holds_connects()
-            && matches!(self.slots.get(idx), Some(Some(s)) if s.core.si(Side::Back) == SiState::Con && !s.connect_released)
+            && matches!(self.flows.get(idx), Some(Some(s)) if s.core.si(Side::Back) == SiState::Con && !s.connect_released)
     }
 }

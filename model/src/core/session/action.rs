@@ -127,3 +127,38 @@ pub enum Outcome {
     /// pipe: no pipe could be had, and nothing was read).
     NoResource,
 }
+
+impl Action {
+    /// Whether a runtime may answer this action with `outcome`: the table
+    /// [`Session::handle_outcome`](super::Session::handle_outcome) holds the
+    /// runtime to. Any other answer is a bug of the runtime: it fails in
+    /// debug builds, tests and fuzzing (the core still takes it the way its
+    /// `handle_outcome` arm says, in a release build).
+    pub fn may_give(self, outcome: Outcome) -> bool {
+        use Outcome::*;
+        match self {
+            Action::RecvProxyHeader => matches!(outcome, Done | WouldBlock | EofEmpty | Eof | Reset | Invalid),
+            Action::EvalRules(_) => matches!(outcome, Verdict(_)),
+            Action::TlsHandshake(_) => {
+                matches!(outcome, Done | WouldBlock | WantWrite | Eof | Truncated | Reset | PeerClosed | Invalid)
+            }
+            Action::PickServer { .. } => matches!(outcome, Pick(_)),
+            Action::Connect { .. } => matches!(outcome, InProgress | Done | Refused | NoResource),
+            Action::FinishConnect => matches!(outcome, Done | WouldBlock | Refused),
+            Action::Recv { .. } => {
+                matches!(outcome, Data { .. } | WouldBlock | Eof | EofEmpty | Truncated | Reset | Invalid | NoResource)
+            }
+            Action::Send { .. } => matches!(outcome, Sent { .. } | Done | WouldBlock | Reset | PeerClosed | NoResource),
+            Action::DataShutw(_) | Action::CheckSendQueue(_) => {
+                matches!(outcome, Done | WouldBlock | Reset | PeerClosed)
+            }
+            Action::Discard(_)
+            | Action::CtrlShutw(_)
+            | Action::DataClose(_)
+            | Action::CtrlClose(_)
+            | Action::SockClose { .. }
+            | Action::ReleaseServer { .. }
+            | Action::LeaveQueue => matches!(outcome, Done),
+        }
+    }
+}

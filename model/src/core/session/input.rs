@@ -48,7 +48,7 @@ impl Session {
         self.queued = false;
         self.server = Some(server);
         if self.si_back == SiState::Que {
-            self.set_si(Side::Back, SiState::Ass);
+            self.set_si(cfg, Side::Back, SiState::Ass);
         }
         self.update(cfg, now);
     }
@@ -87,12 +87,12 @@ impl Session {
             }
             TimerKind::Queue => {
                 self.term.record(Cause::ServerTimeout, Phase::Queue);
-                self.give_up_server();
+                self.give_up_server(cfg);
             }
             TimerKind::TurnAround => {
                 if self.si_back == SiState::Tar {
                     let to = if self.server.is_some() { SiState::Ass } else { SiState::Req };
-                    self.set_si(Side::Back, to);
+                    self.set_si(cfg, Side::Back, to);
                 }
             }
             // An inactivity timeout cuts the idle side only. The other side

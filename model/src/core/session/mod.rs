@@ -230,15 +230,23 @@ impl Session {
 
     /// Every state change of a stream interface goes through here; it is
     /// recorded for the checker (`core::trace`) and emitted as a trace event
-    /// (target `connseq::core`: `SI front: INI -> EST`).
-    fn set_si(&mut self, side: Side, to: SiState) {
-        let slot = match side {
+    /// (target `connseq::core`: `SI front: INI -> EST`). A move the note's
+    /// table does not have ([`SiState::may_move_to`]) is a bug of the core:
+    /// it fails here in debug builds, tests and fuzzing, unless a mutant
+    /// makes it on purpose (the property "a stream interface moves only
+    /// along the note's transitions" must then refute it).
+    fn set_si<B: Bugs>(&mut self, cfg: &SessionConfig<B>, side: Side, to: SiState) {
+        let si = match side {
             Side::Front => &mut self.si_front,
             Side::Back => &mut self.si_back,
         };
-        if *slot != to {
-            let from = *slot;
-            *slot = to;
+        if *si != to {
+            let from = *si;
+            debug_assert!(
+                from.may_move_to(to) || cfg.mutant.any(),
+                "SI {side}: {from} -> {to} is not a transition of the note"
+            );
+            *si = to;
             tracing::trace!(target: "connseq::core", "SI {side}: {from} -> {to}");
             crate::core::trace::record(side, from, to);
         }

@@ -16,9 +16,15 @@ impl Session {
     /// The runtime performed `action`; this is what happened.
     ///
     /// Every (action, outcome) pair is named: an outcome an action cannot
-    /// give (a runtime bug) is grouped with the answer it is taken as, so a
-    /// new action or outcome does not compile until it is placed here.
+    /// give ([`Action::may_give`] says which it can) is a runtime bug, which
+    /// fails here in debug builds, tests and fuzzing; a release build takes
+    /// it with the answer it is grouped with. A new action or outcome does
+    /// not compile until it is placed here.
     pub fn handle_outcome<B: Bugs>(&mut self, cfg: &SessionConfig<B>, action: Action, outcome: Outcome, now: Millis) {
+        debug_assert!(
+            action.may_give(outcome),
+            "the runtime answered {action:?} with {outcome:?}, which it cannot give"
+        );
         match action {
             Action::RecvProxyHeader => match outcome {
                 Outcome::Done => self.front.hs.remove(Handler::AcceptProxy),
@@ -125,11 +131,11 @@ impl Session {
             Action::PickServer { .. } => match outcome {
                 Outcome::Pick(Pick::Assigned(srv)) => {
                     self.server = Some(srv);
-                    self.set_si(Side::Back, SiState::Ass);
+                    self.set_si(cfg, Side::Back, SiState::Ass);
                 }
                 Outcome::Pick(Pick::Queue) if cfg.queue => {
                     self.queued = true;
-                    self.set_si(Side::Back, SiState::Que);
+                    self.set_si(cfg, Side::Back, SiState::Que);
                 }
                 // No server, or a queue that is not enabled; the other
                 // outcomes cannot answer a pick and are taken as no server.
@@ -150,14 +156,14 @@ impl Session {
                 | Outcome::PeerClosed
                 | Outcome::NoResource => {
                     self.term.record(Cause::Proxy, Phase::Connect);
-                    self.give_up_server();
+                    self.give_up_server(cfg);
                 }
             },
             Action::Connect { .. } => match outcome {
                 Outcome::NoResource => {
                     // No socket could be made (EMFILE, ENOBUFS).
                     self.term.record(Cause::Resource, Phase::Connect);
-                    self.give_up_server();
+                    self.give_up_server(cfg);
                 }
                 Outcome::InProgress | Outcome::Done => self.connect_started(cfg),
                 // connect() failed at once (ECONNREFUSED on loopback): the
@@ -331,7 +337,7 @@ impl Session {
         self.res.flags.set(ChanFlags::EMPTY_IN);
         self.res.flags.clear(ChanFlags::SHUT_IN | ChanFlags::ERR_IN);
         self.req.flags.clear(ChanFlags::SHUT_OUT | ChanFlags::ERR_OUT);
-        self.set_si(Side::Back, SiState::Con);
+        self.set_si(cfg, Side::Back, SiState::Con);
     }
 
     pub(super) fn record_peer_fault(&mut self, side: Side) {
@@ -516,8 +522,9 @@ impl OpStatus {
 
 /// The answer to a step that cannot fail (dropping a buffer, CSHW, DCLO,
 /// CCLO, FCLO, giving a slot back, leaving the queue): the runtime reports
-/// `Done`, and any other answer means done all the same. Every outcome is
-/// named, so that a new one is weighed here too.
+/// `Done` ([`Action::may_give`]), and a release build takes any other answer
+/// as done all the same. Every outcome is named, so that a new one is
+/// weighed here too.
 fn step_done(outcome: Outcome) {
     match outcome {
         Outcome::Done

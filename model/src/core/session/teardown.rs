@@ -68,7 +68,7 @@ impl Session {
         let c = self.conn_mut(side);
         if !c.is_open() || c.closing() {
             if side == Side::Back && matches!(self.si_back, SiState::Req | SiState::Que | SiState::Tar | SiState::Ass) {
-                self.give_up_server();
+                self.give_up_server(cfg);
             }
             return;
         }
@@ -103,7 +103,7 @@ impl Session {
             return;
         }
         self.fail_cause = cause;
-        self.set_si(Side::Back, SiState::Cer);
+        self.set_si(cfg, Side::Back, SiState::Cer);
         // The failed socket goes through the ordinary close sequence.
         self.close_now(cfg, Side::Back, false);
         self.set_conn_state(Side::Back, ConnState::Error);
@@ -115,9 +115,9 @@ impl Session {
 
     /// No server will be connected: the back stream interface closes and the
     /// front finishes gracefully (it drains what the client sends).
-    pub(super) fn give_up_server(&mut self) {
+    pub(super) fn give_up_server<B: Bugs>(&mut self, cfg: &SessionConfig<B>) {
         if !matches!(self.si_back, SiState::Est | SiState::Dis | SiState::Clo | SiState::Con) {
-            self.set_si(Side::Back, SiState::Clo);
+            self.set_si(cfg, Side::Back, SiState::Clo);
         }
         // There is no response stream to end cleanly: the client is told
         // with a FIN alone (no close_notify), as for a cut stream.

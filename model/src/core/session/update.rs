@@ -70,8 +70,8 @@ impl Session {
                 self.front.hs = HandlerSet::EMPTY;
                 self.set_conn_state(Side::Front, ConnState::Established);
                 self.started = true;
-                self.set_si(Side::Front, SiState::Est);
-                self.set_si(Side::Back, SiState::Req);
+                self.set_si(cfg, Side::Front, SiState::Est);
+                self.set_si(cfg, Side::Back, SiState::Req);
             }
             // Handlers that need I/O or an answer from the runtime: see poll_action.
             Some(Handler::SendLastChunk)
@@ -91,7 +91,7 @@ impl Session {
         }
         if self.front.closing() {
             // The client is gone: nobody to connect for.
-            self.set_si(Side::Back, SiState::Clo);
+            self.set_si(cfg, Side::Back, SiState::Clo);
             return;
         }
         let used = if cfg.mutant.has(Mutant::RetryWithoutBudget) { 0 } else { self.retries_used };
@@ -100,26 +100,26 @@ impl Session {
             Retry::GiveUp => {
                 let cause = self.fail_cause;
                 self.term.record(cause, Phase::Connect);
-                self.give_up_server();
+                self.give_up_server(cfg);
             }
             Retry::SameServer => {
                 self.retries_used = self.retries_used.saturating_add(1);
-                self.set_si(Side::Back, SiState::Ass);
+                self.set_si(cfg, Side::Back, SiState::Ass);
             }
             Retry::TurnAround => {
                 self.retries_used = self.retries_used.saturating_add(1);
-                self.set_si(Side::Back, SiState::Tar);
+                self.set_si(cfg, Side::Back, SiState::Tar);
             }
             Retry::Redispatch => {
                 self.retries_used = self.retries_used.saturating_add(1);
                 self.failed_server = self.server;
-                self.set_si(Side::Back, SiState::Req);
+                self.set_si(cfg, Side::Back, SiState::Req);
             }
         }
         if cfg.mutant.has(Mutant::RetryFromCer) && self.si_back == SiState::Tar {
             // The bug: it stays in CER and connects from there at once
             // (`retry_owed_from_cer`), without the turn-around delay.
-            self.set_si(Side::Back, SiState::Cer);
+            self.set_si(cfg, Side::Back, SiState::Cer);
         }
     }
 
@@ -234,17 +234,17 @@ impl Session {
         match self.si_front {
             SiState::Ini => {
                 if self.front.fd == FdState::Closed && self.front.closing() {
-                    self.set_si(Side::Front, SiState::Clo);
+                    self.set_si(cfg, Side::Front, SiState::Clo);
                 }
             }
             SiState::Est => {
                 if self.front.closing() || (self.front.shr() && self.front.shw()) {
-                    self.set_si(Side::Front, SiState::Dis);
+                    self.set_si(cfg, Side::Front, SiState::Dis);
                 }
             }
             SiState::Dis => {
                 if self.front.fd == FdState::Closed {
-                    self.set_si(Side::Front, SiState::Clo);
+                    self.set_si(cfg, Side::Front, SiState::Clo);
                 }
             }
             // The front interface only uses INI, EST, DIS and CLO.
@@ -255,17 +255,17 @@ impl Session {
         match self.si_back {
             SiState::Ini => {
                 if self.si_front == SiState::Clo {
-                    self.set_si(Side::Back, SiState::Clo);
+                    self.set_si(cfg, Side::Back, SiState::Clo);
                 }
             }
             SiState::Req | SiState::Que | SiState::Tar | SiState::Ass => {
                 if front_gone && self.front.abortive_or_error() {
-                    self.set_si(Side::Back, SiState::Clo);
+                    self.set_si(cfg, Side::Back, SiState::Clo);
                 }
             }
             SiState::Con => {
                 if self.back.state == ConnState::Established && self.back.hs.is_empty() && !self.back.closing() {
-                    self.set_si(Side::Back, SiState::Est);
+                    self.set_si(cfg, Side::Back, SiState::Est);
                 } else if front_gone && self.front.abortive_or_error() {
                     // Abandon the attempt. A plain close: before TCP is up it
                     // makes no difference, and once it is up the server has
@@ -273,19 +273,19 @@ impl Session {
                     // is needed to destroy what it has not.
                     self.close_now(cfg, Side::Back, false);
                     if self.back.fd == FdState::Closed {
-                        self.set_si(Side::Back, SiState::Clo);
+                        self.set_si(cfg, Side::Back, SiState::Clo);
                     }
                 }
             }
             SiState::Cer => {}
             SiState::Est => {
                 if self.back.closing() || (self.back.shr() && self.back.shw()) {
-                    self.set_si(Side::Back, SiState::Dis);
+                    self.set_si(cfg, Side::Back, SiState::Dis);
                 }
             }
             SiState::Dis => {
                 if self.back.fd == FdState::Closed && !cfg.mutant.has(Mutant::NoDisToClo) {
-                    self.set_si(Side::Back, SiState::Clo);
+                    self.set_si(cfg, Side::Back, SiState::Clo);
                 }
             }
             SiState::Clo => {}

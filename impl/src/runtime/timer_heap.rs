@@ -1,6 +1,6 @@
 //! The loop's timer heap, in the milliseconds of the proxy's clock
 //! (`shared::Clock`). The heap
-//! holds `(deadline, slot, generation)`; each session has at most one live
+//! holds `(deadline, flow, generation)`; each session has at most one live
 //! entry, its earliest deadline ([`TimerHeap::schedule`] pushes only an
 //! earlier one), and stale entries are recognised when they pop.
 
@@ -16,8 +16,8 @@ pub(crate) struct TimerHeap {
 }
 
 impl TimerHeap {
-    /// Makes sure slot `idx` (generation `gen`) wakes up at `deadline`.
-    /// `queued` is the deadline of the slot's live entry, updated here.
+    /// Makes sure flow `idx` (generation `gen`) wakes up at `deadline`.
+    /// `queued` is the deadline of the flow's live entry, updated here.
     pub(crate) fn schedule(&mut self, deadline: Millis, idx: usize, gen: u32, queued: &mut Option<Millis>) {
         if queued.map_or(true, |q| deadline < q) {
             self.heap.push(Reverse((deadline, idx, gen)));

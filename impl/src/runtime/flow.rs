@@ -1,5 +1,8 @@
-//! What the runtime holds for one session besides the core's state: the two
-//! sockets, the two channels' buffers, and what the log line reports.
+//! A flow: what the runtime holds for one session besides the core's state
+//! (the two sockets, the two channels' buffers and pipes, the TLS layers,
+//! and what the log line reports). The worker keeps its flows in a slab,
+//! and an action runs on one flow. ("Slot" is kept for a server's
+//! connection slot, which the backend counts.)
 
 use super::buffer::ChanBuf;
 use connseq_model::core::{Dir, Millis, PendingRst, Session, SessionConfig, Side};
@@ -66,9 +69,9 @@ pub(crate) struct Times {
 /// a send queue that never filled, so the worker reports one itself.
 pub(crate) const ACK_POLL: Millis = 10;
 
-/// A live session.
+/// A live session's flow.
 #[derive(Debug)]
-pub(crate) struct Slot {
+pub(crate) struct Flow {
     pub(crate) core: Session,
     /// The configuration the core runs with, fixed at accept: the
     /// listener's, with splice off (`SpliceMode::Never`) when this kernel
@@ -111,7 +114,7 @@ pub(crate) struct Slot {
     pub(crate) ready: bool,
     /// `Options::hold_connects`: the back socket was readable while held.
     pub(crate) held_readable: bool,
-    /// The deadline of this slot's live entry in the timer heap.
+    /// The deadline of this flow's live entry in the timer heap.
     pub(crate) timer_queued: Option<Millis>,
     /// When the worker reports the socket of an RST owed behind the data
     /// writable again ([`ACK_POLL`]); `None` while no RST waits.
@@ -121,7 +124,7 @@ pub(crate) struct Slot {
     pub(crate) source_counted: bool,
 }
 
-impl Slot {
+impl Flow {
     /// A session for an accepted socket.
     pub(crate) fn new(
         core: Session,
@@ -130,8 +133,8 @@ impl Slot {
         stream: TcpStream,
         client: SocketAddr,
         now: Millis,
-    ) -> Slot {
-        Slot {
+    ) -> Flow {
+        Flow {
             core,
             cfg,
             listener,
@@ -262,7 +265,7 @@ impl Slot {
     /// the step did not happen), bytes to the server / to the client,
     /// termination code, then the reason and the real peer when there are.
     pub(crate) fn log_line<'a>(&'a self, names: Names<'a>, now: Millis) -> LogLine<'a> {
-        LogLine { slot: self, names, now }
+        LogLine { flow: self, names, now }
     }
 }
 
@@ -285,7 +288,7 @@ impl Names<'_> {
 /// See [`Slot::log_line`].
 #[derive(Debug)]
 pub(crate) struct LogLine<'a> {
-    slot: &'a Slot,
+    flow: &'a Flow,
     names: Names<'a>,
     now: Millis,
 }
@@ -299,7 +302,7 @@ fn span(from: Option<Millis>, to: Option<Millis>) -> i64 {
 
 impl fmt::Display for LogLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.slot;
+        let s = self.flow;
         let t = &s.times;
         // As HAProxy: the client a PROXY header names, else the real peer.
         let n = &self.names;

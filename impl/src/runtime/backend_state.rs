@@ -12,7 +12,7 @@ use connseq_model::core::ServerView;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-/// A session waiting in a backend's queue: its thread, slot index and
+/// A session waiting in a backend's queue: its thread, flow index and
 /// generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Waiter {
@@ -201,7 +201,7 @@ mod tests {
         assert_eq!(take(&cfg(), &mut b, None, w(3)), Pick::Queue);
         assert!(leave(&mut b, w(2)), "a waiter that gives up leaves the queue");
         assert!(!leave(&mut b, w(2)), "and is in it no more");
-        assert_eq!(release(&cfg(), &mut b, 0), Some(w(3)), "the slot goes straight to the next waiter");
+        assert_eq!(release(&cfg(), &mut b, 0), Some(w(3)), "the flow goes straight to the next waiter");
         assert_eq!(b.active(), [1, 1], "handed over, not freed");
     }
 }
