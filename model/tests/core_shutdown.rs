@@ -127,7 +127,9 @@ fn reset_while_sending_close_notify_is_a_server_fault_only_if_no_fin_came_before
         d.readable(Side::Back);
         d.perform(RECV_SERVER, read);
         assert_eq!(d.code(), code, "after {read:?}");
-        // No drain, no RST of our own: the server is gone either way.
+        // No drain, no RST of our own: the server is gone either way. (The client's close
+        // comes first: its FIN was read, so its close stands for its shutw.)
+        d.close(Side::Front, false);
         d.close(Side::Back, false);
     }
 }
@@ -176,14 +178,14 @@ fn clean_tls_session_closes_each_side_data_then_ctrl_then_socket() {
     d.perform(Action::CtrlShutw(Side::Back), Outcome::Done);
     d.readable(Side::Back);
     d.perform(RECV_SERVER, Outcome::Eof);
-    // The server side is shut both ways: it closes first, its slot goes back, then the client's shutw.
+    // The server side is shut both ways: it closes first, its slot goes back, then the
+    // client's close_notify, and its close, which stands for its shutw (its FIN was read).
     let rest = [
         Action::DataClose(Side::Back),
         Action::CtrlClose(Side::Back),
         Action::SockClose { side: Side::Back, abortive: false },
         Action::ReleaseServer { server: 0 },
         Action::DataShutw(Side::Front),
-        Action::CtrlShutw(Side::Front),
         Action::DataClose(Side::Front),
         Action::CtrlClose(Side::Front),
         Action::SockClose { side: Side::Front, abortive: false },
@@ -211,6 +213,8 @@ fn raw_data_layer_close_completes_without_an_action() {
     assert_eq!(d.op(Side::Back, Op::DataClose), OpStatus::Done);
     assert_eq!(d.op(Side::Back, Op::CtrlClose), OpStatus::Desired);
     assert_eq!(d.op(Side::Back, Op::SockClose), OpStatus::Desired);
+    // (The client's close comes first: its FIN was read, so its close stands for its shutw.)
+    d.close(Side::Front, false);
     d.expect(Action::CtrlClose(Side::Back));
 }
 
@@ -221,12 +225,11 @@ fn stream_interfaces_go_est_dis_clo_when_both_directions_are_shut() {
     d.readable(Side::Back);
     d.perform(RECV_SERVER, Outcome::Eof);
     assert_eq!(d.s.si(Side::Back), SiState::Dis, "DIS while the socket is being closed");
+    assert_eq!(d.s.si(Side::Front), SiState::Dis, "the client's close stands for its shutw");
+    d.close(Side::Front, false);
     d.close(Side::Back, false);
     assert_eq!(d.s.si(Side::Back), SiState::Clo);
     d.perform(Action::ReleaseServer { server: 0 }, Outcome::Done);
-    d.perform(Action::CtrlShutw(Side::Front), Outcome::Done);
-    assert_eq!(d.s.si(Side::Front), SiState::Dis);
-    d.close(Side::Front, false);
     let mut moves = Vec::new();
     trace::drain(&mut moves);
     trace::stop();
@@ -234,7 +237,7 @@ fn stream_interfaces_go_est_dis_clo_when_both_directions_are_shut() {
     use SiState::*;
     assert_eq!(
         tail,
-        [(Side::Front, Dis, Clo), (Side::Front, Est, Dis), (Side::Back, Dis, Clo), (Side::Back, Est, Dis)]
+        [(Side::Back, Dis, Clo), (Side::Front, Dis, Clo), (Side::Back, Est, Dis), (Side::Front, Est, Dis)]
     );
 }
 
@@ -254,10 +257,9 @@ fn fin_timers_are_armed_while_half_closed_and_idle_timers_otherwise() {
     // Fully closed sockets arm nothing.
     d.readable(Side::Back);
     d.perform(RECV_SERVER, Outcome::Eof);
+    d.close(Side::Front, false);
     d.close(Side::Back, false);
     d.perform(Action::ReleaseServer { server: 0 }, Outcome::Done);
-    d.perform(Action::CtrlShutw(Side::Front), Outcome::Done);
-    d.close(Side::Front, false);
     assert!(d.armed().is_empty());
     assert_eq!(d.s.next_deadline(), None);
 }
@@ -285,6 +287,7 @@ fn server_fin_timeout_resets_a_server_that_never_closes() {
     assert!(!d.s.conn(Side::Back).closing());
     d.advance(1);
     assert_eq!(d.code(), "sL");
+    d.close(Side::Front, false);
     d.close(Side::Back, true);
     assert_eq!(d.s.si(Side::Back), SiState::Clo);
 }
@@ -300,9 +303,9 @@ fn server_closes_while_client_still_sends_and_the_client_data_still_reaches_it()
     d.client_sends(Sink::Buffer, false);
     d.perform(SEND_SERVER, Outcome::Sent { drained: true });
     d.perform(RECV_CLIENT, Outcome::Eof);
-    // The client is shut both ways: it closes (a FIN, no RST); then the FIN goes to the server.
+    // The client is shut both ways: it closes (a FIN, no RST); then the server's socket
+    // closes, its close standing for the shutw that passes the client's FIN on.
     d.close(Side::Front, false);
-    d.perform(Action::CtrlShutw(Side::Back), Outcome::Done);
     d.close(Side::Back, false);
     d.perform(Action::ReleaseServer { server: 0 }, Outcome::Done);
     assert!(d.s.is_closed());
@@ -334,8 +337,8 @@ fn client_fin_timeout_resets_a_client_that_never_closes() {
     d.advance(1);
     assert_eq!(d.code(), "cL");
     d.close(Side::Front, true);
-    // The server already sent its FIN and the request channel is empty: it ends gracefully.
-    d.perform(Action::CtrlShutw(Side::Back), Outcome::Done);
+    // The server already sent its FIN and the request channel is empty: it ends gracefully,
+    // its close standing for its shutw.
     d.close(Side::Back, false);
     d.perform(Action::ReleaseServer { server: 0 }, Outcome::Done);
     assert!(d.s.is_closed());
@@ -516,6 +519,8 @@ fn abortive_close_completes_the_pending_shutw_steps_it_supersedes() {
     // The RST is the shutdown: the retained steps complete, they are not forgotten.
     assert_eq!(d.op(Side::Back, Op::DataShutw), OpStatus::Done);
     assert_eq!(d.op(Side::Back, Op::CtrlShutw), OpStatus::Done);
+    // The client's FIN was read: its close stands for its shutw, and comes first.
+    d.close(Side::Front, false);
     d.perform(Action::DataClose(Side::Back), Outcome::Done);
     d.perform(Action::CtrlClose(Side::Back), Outcome::Done);
     d.perform(Action::SockClose { side: Side::Back, abortive: true }, Outcome::Done);
@@ -548,6 +553,7 @@ fn a_failed_close_is_never_retried() {
     let mut d = client_half_closed(config());
     d.readable(Side::Back);
     d.perform(RECV_SERVER, Outcome::Eof);
+    d.close(Side::Front, false);
     d.perform(Action::CtrlClose(Side::Back), Outcome::Done);
     // close(2) failed (EINTR, EIO): the fd number may already be someone else's.
     d.perform(Action::SockClose { side: Side::Back, abortive: false }, Outcome::Reset);

@@ -785,6 +785,7 @@ pub const MUTANTS: &[MutantDef] = &[
     m(Mutant::SpliceWhileBuffered, "no chunk is lost, duplicated or reordered on its way", &[Feature::Splice]),
     m(Mutant::FinBeforeFlush, "a FIN is forwarded only after every chunk before it", NONE),
     m(Mutant::CloseWithoutDrain, "the proxy's RST never destroys data a peer has not read", NONE),
+    m(Mutant::CloseForShutwEarly, "the proxy's RST never destroys data a peer has not read", NONE),
     m(
         Mutant::ForwardBeforeHandshake,
         "no payload crosses before every handshake handler finished",

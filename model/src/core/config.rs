@@ -237,6 +237,9 @@ mutants! {
     /// Closes right after shutw, without the lingering drain.
     CloseWithoutDrain = "close-without-drain",
         "closes right after its own shutw instead of draining input until the peer's FIN";
+    /// Lets the close stand for the shutw while the input is still open.
+    CloseForShutwEarly = "close-for-shutw-early",
+        "closes instead of shutting the write side when a FIN is owed, even while the peer may still send (a close stands for the shutw only once the peer's FIN was read)";
     /// Starts the session without waiting for the other handshake handlers.
     ForwardBeforeHandshake = "forward-before-handshake",
         "instantiates the session (and forwards) while handshake handlers are still pending";

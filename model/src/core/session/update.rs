@@ -210,6 +210,18 @@ impl Session {
         if c.ops.done(Op::DataShutr) && !c.ops.done(Op::CtrlShutr) {
             c.ops.advance(Op::CtrlShutr, OpStatus::Done);
         }
+        // A FIN owed on a connection whose input is over (the peer's FIN was
+        // read: nothing is left to read and nothing more will come): close(2)
+        // sends the FIN that shutdown(SHUT_WR) would, so the close sequence
+        // stands for the CSHW, one system call fewer per connection (HAProxy
+        // makes one shutdown per connection too). While the input is open the
+        // shutdown must come first: a close would answer what the peer still
+        // sends with an RST.
+        let c = self.conn(side);
+        let input_over = c.shr() || cfg.mutant.has(Mutant::CloseForShutwEarly);
+        if !c.closing() && input_over && c.ops.done(Op::DataShutw) && c.ops.pending(Op::CtrlShutw) {
+            self.close_now(cfg, side, false);
+        }
         // Both directions shut: close (SHR and SHW, the note's si_shutw/si_shutr).
         let skip_linger = cfg.mutant.has(Mutant::CloseWithoutDrain)
             || cfg.mutant.has(Mutant::LingerSkippedAfterRetry) && self.retries_used > 0
