@@ -31,6 +31,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def read_up_to(sock, n):
+    """Reads until `n` bytes came or the peer ended its stream."""
+    got = b""
+    while len(got) < n:
+        part = sock.recv(n - len(got))
+        if not part:
+            break
+        got += part
+    return got
+
+
 def echo_server():
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -41,13 +52,7 @@ def echo_server():
         while True:
             c, _ = srv.accept()
             with c:
-                got = b""
-                while len(got) < 64:
-                    part = c.recv(64 - len(got))
-                    if not part:
-                        break
-                    got += part
-                c.sendall(got)
+                c.sendall(read_up_to(c, 64))
                 # The client closes first (as the bench's clients do); then this end.
                 c.recv(1)
 
@@ -104,12 +109,7 @@ def count(kind, server):
         c = socket.create_connection((HOST, listen))
         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c.sendall(msg)
-        got = b""
-        while len(got) < 64:
-            part = c.recv(64 - len(got))
-            if not part:
-                break
-            got += part
+        read_up_to(c, 64)
         c.close()
     time.sleep(0.5)
     st.send_signal(signal.SIGINT)
