@@ -52,6 +52,29 @@ fn response_stuck_in_buffer(d: &mut Driver) {
 // Established: the shutw sequence (DSHW -> CSHW).
 // ----------------------------------------------------------------------
 
+/// The note's `if (shutr)`: a FIN owed to a peer whose own FIN was already read is sent by
+/// the close, with no shutdown(SHUT_WR) first; a FIN owed to a peer that may still send is a
+/// shutdown, never a close (the mutant `close-for-shutw-early` closes then).
+#[test]
+fn the_close_stands_for_the_shutw_only_once_the_peers_fin_was_read() {
+    // The server's FIN reached the client as a shutdown: the client may still send.
+    let mut d = server_half_closed(config());
+    assert_eq!(d.count(Action::CtrlShutw(Side::Front)), 1);
+    assert!(!d.s.conn(Side::Front).closing() && !d.s.conn(Side::Back).closing());
+    d.readable(Side::Front);
+    d.perform(RECV_CLIENT, Outcome::Eof);
+    // The client's FIN is owed to the server, whose own FIN was read: the close is the shutw.
+    assert_eq!(d.op(Side::Back, Op::CtrlShutw), OpStatus::Done);
+    assert!(d.s.conn(Side::Back).closing() && !d.s.conn(Side::Back).abortive);
+    assert!(d.flag(Dir::Req, ChanFlags::SHUT_OUT));
+    d.close(Side::Front, false);
+    d.close(Side::Back, false);
+    d.perform(Action::ReleaseServer { server: 0 }, Outcome::Done);
+    assert!(d.s.is_closed());
+    assert_eq!(d.count(Action::CtrlShutw(Side::Back)), 0, "no shutdown before the close");
+    assert_eq!(d.code(), "--");
+}
+
 #[test]
 fn raw_shutw_completes_dshw_at_once_and_asks_for_cshw() {
     let mut d = established(config());

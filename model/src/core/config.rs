@@ -83,9 +83,6 @@ pub struct SessionConfig<B = NoBugs> {
 pub trait Bugs: Copy + fmt::Debug + PartialEq + Eq + std::hash::Hash + Send + Sync + 'static {
     /// Whether the core carries mutant `m`.
     fn has(self, m: Mutant) -> bool;
-    /// Whether it carries any: a mutant may break what the core otherwise
-    /// asserts (an illegal state move), so that a property can refute it.
-    fn any(self) -> bool;
 }
 
 /// The correct core: no mutant at all, every check folded away at compile time.
@@ -97,20 +94,12 @@ impl Bugs for NoBugs {
     fn has(self, _: Mutant) -> bool {
         false
     }
-    #[inline(always)]
-    fn any(self) -> bool {
-        false
-    }
 }
 
 impl Bugs for Mutant {
     #[inline]
     fn has(self, m: Mutant) -> bool {
         self == m
-    }
-    #[inline]
-    fn any(self) -> bool {
-        self != Mutant::None
     }
 }
 

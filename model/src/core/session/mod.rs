@@ -73,7 +73,7 @@ pub use crate::core::side::Side;
 pub use action::{Action, Outcome};
 
 use crate::core::channel::{ChanFlags, Channel, Dir};
-use crate::core::config::{Bugs, SessionConfig};
+use crate::core::config::{Bugs, Mutant, SessionConfig};
 use crate::core::connection::{ConnState, Connection, DataLayer};
 use crate::core::handshake::{Handler, Reply};
 use crate::core::op::OpStatus;
@@ -232,9 +232,9 @@ impl Session {
     /// recorded for the checker (`core::trace`) and emitted as a trace event
     /// (target `connseq::core`: `SI front: INI -> EST`). A move the note's
     /// table does not have ([`SiState::may_move_to`]) is a bug of the core:
-    /// it fails here in debug builds, tests and fuzzing, unless a mutant
-    /// makes it on purpose (the property "a stream interface moves only
-    /// along the note's transitions" must then refute it).
+    /// it fails here in debug builds, tests and fuzzing, unless the one
+    /// mutant written to make it (`retry-from-cer`) does, so that the property
+    /// "a stream interface moves only along the note's transitions" refutes it.
     fn set_si<B: Bugs>(&mut self, cfg: &SessionConfig<B>, side: Side, to: SiState) {
         let si = match side {
             Side::Front => &mut self.si_front,
@@ -243,7 +243,7 @@ impl Session {
         if *si != to {
             let from = *si;
             debug_assert!(
-                from.may_move_to(to) || cfg.mutant.any(),
+                from.may_move_to(to) || cfg.mutant.has(Mutant::RetryFromCer),
                 "SI {side}: {from} -> {to} is not a transition of the note"
             );
             *si = to;
