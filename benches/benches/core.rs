@@ -6,8 +6,9 @@
 //!   (WouldBlock). Three actions, four `update` fixpoints.
 //! - `core/close_sequence`: from an established session, the client's FIN
 //!   and the server's, through every shutdown and close step to the end.
-//! - `core/update_fixpoint`: one `handle_ready` that changes nothing, i.e.
-//!   the cost of `update` alone (the session copied and compared per pass).
+//! - `core/update_fixpoint`: one `handle_ready` that changes nothing, then
+//!   `poll_action`: one `update` pass (the session copied before it and
+//!   compared after) and the choice of no action.
 //! - `timers/*`: the runtime's timer heap (`impl/src/runtime/timer_heap.rs`,
 //!   compiled in here as it is) under 100,000 sessions: scheduling, the
 //!   inactivity refresh of every session, and popping what is due.

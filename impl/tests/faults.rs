@@ -304,3 +304,70 @@ fn no_pipe_at_all_falls_back_to_buffers() {
         assert!(struck[0] > 0, "{struck:?}");
     }
 }
+
+/// The PROXY header is built at its first send and what a partial send leaves is kept for the
+/// next: under short writes and EAGAIN on most sends, every server connection still starts with
+/// one whole, valid v2 header (its CRC32C checked by the parser) naming its client, followed by
+/// exactly that client's bytes. A real socket does not cut a header of a few dozen bytes on an
+/// empty send queue; the fault layer does.
+#[test]
+fn a_proxy_header_sent_in_pieces_arrives_whole_before_the_data() {
+    use connseq::config::{ProxyTlvs, ProxyVersion, SendProxy};
+    use connseq_proxy_protocol::{self as pp, Addresses, Parsed};
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (l, server) = server_socket();
+    let mut cfg = config(server, SpliceMode::Never, None);
+    let tlvs = ProxyTlvs { unique_id: true, crc32c: true, ..ProxyTlvs::default() };
+    cfg.listeners[0].backend.send_proxy = Some(SendProxy { version: ProxyVersion::V2, tlvs });
+    // Each server connection: (the source its header named, the bytes after the header).
+    let servers = thread::spawn(move || {
+        (0..SESSIONS)
+            .map(|_| {
+                let (mut s, _) = l.accept().expect("the proxy connects");
+                s.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
+                let mut got = Vec::new();
+                s.read_to_end(&mut got).expect("read to the client's FIN");
+                match pp::parse(&got) {
+                    Ok(Parsed::Complete(h, len)) => {
+                        let Addresses::Inet { src, .. } = h.addresses else { panic!("not an IPv4 header: {h:?}") };
+                        (SocketAddr::V4(src), got[len..].to_vec())
+                    }
+                    other => panic!("the server connection does not start with a whole header: {other:?} in {got:?}"),
+                }
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut proxy = runtime::spawn_with(&cfg, Options::default()).expect("start");
+    let addr = proxy.addrs()[0];
+    let installed = fault::install(Plan {
+        seed: seed(60),
+        rules: vec![
+            Rule::new(Call::Send, Fault::Errno(libc::EAGAIN), 300),
+            Rule::new(Call::Send, Fault::Short(5), 900),
+        ],
+    });
+    let clients: Vec<_> = (0..SESSIONS)
+        .map(|i| {
+            thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).expect("connect to the proxy");
+                s.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
+                let payload = format!("client {i} says hello through the proxy");
+                s.write_all(payload.as_bytes()).expect("send");
+                s.shutdown(Shutdown::Write).expect("half-close");
+                let mut rest = Vec::new();
+                s.read_to_end(&mut rest).expect("the proxy ends the session cleanly");
+                (s.local_addr().expect("local address"), payload.into_bytes())
+            })
+        })
+        .collect();
+    let sent: Vec<_> = clients.into_iter().map(|c| c.join().expect("a client")).collect();
+    let received = servers.join().expect("the server");
+    let struck = installed.struck();
+    drop(installed);
+    proxy.shutdown().expect("the proxy stops");
+    for (client, payload) in &sent {
+        let (_, after) = received.iter().find(|(src, _)| src == client).expect("a header names each client");
+        assert_eq!(after, payload, "the bytes after {client}'s header");
+    }
+    assert!(struck[1] > SESSIONS as u64, "the header's sends were cut: {struck:?}");
+}

@@ -104,8 +104,11 @@ pub(crate) struct Flow {
     pub(crate) connects: u32,
     /// Why the proxy ended the session, when a peer broke a protocol.
     pub(crate) reason: Option<&'static str>,
-    /// Bytes of the outgoing PROXY header already sent (this attempt).
-    pub(crate) header_sent: usize,
+    /// What a partial send left of the outgoing PROXY header (this
+    /// attempt): the header is built once, at its first send, and only
+    /// the rest is kept, for the next. `None` before the first send and
+    /// once it all went.
+    pub(crate) header_rest: Option<Box<[u8]>>,
     /// The session's number in the process (the `accepted` counter).
     pub(crate) id: u64,
     /// With `Options::hold_connects`: the harness released this attempt.
@@ -152,7 +155,7 @@ impl Flow {
             times: Times { accept: now, ..Times::default() },
             connects: 0,
             reason: None,
-            header_sent: 0,
+            header_rest: None,
             id: 0,
             connect_released: false,
             ready: false,
@@ -163,7 +166,7 @@ impl Flow {
         }
     }
 
-    /// Arms or clears [`Slot::ack_poll`] after the core ran: armed while a
+    /// Arms or clears [`Flow::ack_poll`] after the core ran: armed while a
     /// side waits for its peer's acknowledgement before an RST.
     pub(crate) fn update_ack_poll(&mut self, now: Millis) {
         if Side::BOTH.iter().any(|&s| self.core.conn(s).rst == PendingRst::AwaitingAck) {

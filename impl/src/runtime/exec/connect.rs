@@ -19,7 +19,7 @@ impl Exec<'_> {
         flow.server_idx = Some(server);
         flow.times.connect = Some(self.now);
         flow.times.established = None;
-        flow.header_sent = 0;
+        flow.header_rest = None;
         flow.tls[Side::Back as usize] = None;
         flow.connect_released = false;
         flow.held_readable = false;

@@ -4,7 +4,7 @@
 //! listener's connection rules with the backend's per-source limits.
 
 use super::{internal, Exec};
-use crate::config::{ProxyVersion, Verdict};
+use crate::config::{ProxyVersion, SendProxy, Verdict};
 use crate::runtime::flow::Flow;
 use crate::runtime::handshake;
 use crate::runtime::limits::Admit;
@@ -67,88 +67,45 @@ impl Exec<'_> {
         step.outcome
     }
 
-    /// HH_SEND_PROXY: the PROXY header, first on the server connection,
-    /// built again on every call (it is the same bytes) and sent from where
-    /// the last call stopped. The addresses are the client's as the proxy
-    /// knows them: a received header's, else the real peer and the address
-    /// it connected to.
+    /// HH_SEND_PROXY: the PROXY header, first on the server connection. It
+    /// is built at its first send; what a partial send (or a full socket)
+    /// leaves is kept in the flow and sent by the next call, so the header's
+    /// addresses and TLVs are looked up once per attempt.
     pub(super) fn send_proxy_header(&mut self, flow: &mut Flow, more: bool) -> Outcome {
         let Some(send) = self.listener.send_proxy else {
             return internal(flow, Action::Send { side: Side::Back, from: Source::ProxyHeader, more }, Outcome::Reset);
         };
-        let dst = match flow.forwarded {
-            Some((_, dst)) => dst,
-            None => match flow.front.stream.as_ref().map(|s| s.local_addr()) {
-                Some(Ok(a)) => a,
-                _ => return Outcome::Reset,
-            },
-        };
-        let src = flow.source();
-        let mut buf = [0u8; pp::MAX_V2_LEN];
-        let mut id = [0u8; 32];
-        // What the client's TLS layer learnt: ALPN, SNI, version, cipher, the
-        // certificate's CN (each TLV only when asked for and known).
-        let front = flow.tls[Side::Front as usize].as_deref();
-        let cn = front.filter(|_| send.tlvs.ssl).and_then(TlsConn::peer_cn);
-        let built = match send.version {
-            ProxyVersion::V1 => pp::V1Builder::new(src, dst).write_to(&mut buf),
-            ProxyVersion::V2 => {
-                let mut b = pp::V2Builder::proxy(src, dst);
-                if send.tlvs.unique_id {
-                    b = b.unique_id(flow.unique_id(&mut id));
-                }
-                if let Some(tls) = front {
-                    if let Some(alpn) = tls.alpn().filter(|_| send.tlvs.alpn) {
-                        b = b.alpn(alpn);
-                    }
-                    if let Some(sni) = tls.sni().filter(|_| send.tlvs.authority) {
-                        b = b.authority(sni);
-                    }
-                    if send.tlvs.ssl {
-                        let mut client = pp::SslClientFlags::SSL;
-                        if cn.is_some() {
-                            client = client.union(pp::SslClientFlags::CERT_CONN);
-                        }
-                        b = b.ssl(pp::SslParams {
-                            client,
-                            verify: 0,
-                            version: tls.version(),
-                            cn: cn.as_deref(),
-                            cipher: tls.cipher(),
-                            sig_alg: None,
-                            key_alg: None,
-                        });
-                    }
-                }
-                if send.tlvs.crc32c {
-                    b = b.crc32c();
-                }
-                b.write_to(&mut buf)
-            }
-        };
-        let len = match built {
-            Ok(len) => len,
-            Err(e) => {
-                error!(target: "connseq::runtime", "{}: cannot build the PROXY header: {e}", flow.client);
-                return Outcome::Reset;
-            }
-        };
-        let Some(sock) = flow.back.stream.as_ref() else { return Outcome::Reset };
+        if flow.back.stream.is_none() {
+            return Outcome::Reset;
+        }
         if !self.room_for_message(Side::Back) {
             return Outcome::WouldBlock;
         }
-        let from = flow.header_sent.min(len);
+        let mut built = [0u8; pp::MAX_V2_LEN];
+        let kept = flow.header_rest.take();
+        let bytes: &[u8] = match &kept {
+            Some(rest) => rest,
+            None => match build_proxy_header(flow, send, &mut built) {
+                Ok(len) => &built[..len],
+                Err(outcome) => return outcome,
+            },
+        };
+        let Some(sock) = flow.back.stream.as_ref() else { return Outcome::Reset };
         let more = self.cork(Side::Back, more);
-        match socket::send(sock, &buf[from..len], more) {
-            Ok(n) => {
-                flow.header_sent = from + n;
-                if flow.header_sent == len {
-                    self.sent_message(Side::Back);
-                }
-                Outcome::Sent { drained: flow.header_sent == len }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Outcome::WouldBlock,
-            Err(_) => Outcome::Reset,
+        let sent = match socket::send(sock, bytes, more) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(_) => return Outcome::Reset,
+        };
+        if sent == bytes.len() {
+            self.sent_message(Side::Back);
+            return Outcome::Sent { drained: true };
+        }
+        flow.header_rest = Some(bytes[sent..].into());
+        if sent == 0 {
+            Outcome::WouldBlock
+        } else {
+            Outcome::Sent { drained: false }
         }
     }
 
@@ -165,4 +122,64 @@ impl Exec<'_> {
         }
         admit == Admit::Yes
     }
+}
+
+/// The PROXY header `send` asks for, written into `buf`: its length, or the
+/// outcome that ends the attempt. The addresses are the client's as the
+/// proxy knows them: a received header's, else the real peer and the address
+/// it connected to; the TLVs carry what the client's TLS layer learnt (ALPN,
+/// SNI, version, cipher, the certificate's CN), each only when asked for and
+/// known.
+fn build_proxy_header(flow: &Flow, send: SendProxy, buf: &mut [u8]) -> Result<usize, Outcome> {
+    let dst = match flow.forwarded {
+        Some((_, dst)) => dst,
+        None => match flow.front.stream.as_ref().map(|s| s.local_addr()) {
+            Some(Ok(a)) => a,
+            _ => return Err(Outcome::Reset),
+        },
+    };
+    let src = flow.source();
+    let mut id = [0u8; 32];
+    let front = flow.tls[Side::Front as usize].as_deref();
+    let cn = front.filter(|_| send.tlvs.ssl).and_then(TlsConn::peer_cn);
+    let built = match send.version {
+        ProxyVersion::V1 => pp::V1Builder::new(src, dst).write_to(buf),
+        ProxyVersion::V2 => {
+            let mut b = pp::V2Builder::proxy(src, dst);
+            if send.tlvs.unique_id {
+                b = b.unique_id(flow.unique_id(&mut id));
+            }
+            if let Some(tls) = front {
+                if let Some(alpn) = tls.alpn().filter(|_| send.tlvs.alpn) {
+                    b = b.alpn(alpn);
+                }
+                if let Some(sni) = tls.sni().filter(|_| send.tlvs.authority) {
+                    b = b.authority(sni);
+                }
+                if send.tlvs.ssl {
+                    let mut client = pp::SslClientFlags::SSL;
+                    if cn.is_some() {
+                        client = client.union(pp::SslClientFlags::CERT_CONN);
+                    }
+                    b = b.ssl(pp::SslParams {
+                        client,
+                        verify: 0,
+                        version: tls.version(),
+                        cn: cn.as_deref(),
+                        cipher: tls.cipher(),
+                        sig_alg: None,
+                        key_alg: None,
+                    });
+                }
+            }
+            if send.tlvs.crc32c {
+                b = b.crc32c();
+            }
+            b.write_to(buf)
+        }
+    };
+    built.map_err(|e| {
+        error!(target: "connseq::runtime", "{}: cannot build the PROXY header: {e}", flow.client);
+        Outcome::Reset
+    })
 }
