@@ -64,7 +64,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 
 files=(
-  --file 'impl/src/runtime/*.rs' --file 'impl/src/sys/*.rs' --file impl/src/pool.rs
+  --file 'impl/src/runtime/**/*.rs' --file 'impl/src/sys/*.rs' --file impl/src/pool.rs
   --file tls/src/conn.rs --file tls/src/sock.rs
   --exclude impl/src/sys/test_support.rs
 )

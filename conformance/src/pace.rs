@@ -4,8 +4,9 @@
 //! The model has no clock: a timer is armed or not, and `TimerFires` may
 //! happen whenever the proxy sleeps. A real proxy's timers run on the wall
 //! clock, with the durations it was configured with. The harness is told
-//! those durations (`--timeouts client=30s,server=30s,connect=5s`) and plays
-//! time in two ways:
+//! those durations (`--timeouts client=30s,server=30s,connect=5s`, and
+//! `handshake=` for a target that reads a PROXY header or terminates TLS)
+//! and plays time in two ways:
 //!
 //! - **A pause** ([`Pace::pause`]): a peer takes its time before an action,
 //!   well below every declared timeout (1 s when they are all 4 s or more).
@@ -36,28 +37,42 @@ pub struct Timeouts {
     pub client_fin: Duration,
     /// A half-closed server side (`timeout server-fin`; HAProxy's default: `timeout server`).
     pub server_fin: Duration,
+    /// Everything before the session starts: the client's PROXY header, the
+    /// TLS handshake with the client (the model's handshake timer). HAProxy
+    /// 2.6 bounds its embryonic sessions by `timeout client`, the default
+    /// here; nginx's are `proxy_protocol_timeout` and
+    /// `ssl_handshake_timeout`, connseq's `timeout-handshake`.
+    pub handshake: Duration,
 }
 
 impl Default for Timeouts {
     /// 30 s of inactivity each side, 5 s to connect, the fin timeouts as
     /// the inactivity ones (HAProxy's defaults for `client-fin` and
-    /// `server-fin`).
+    /// `server-fin`), the handshake as the client's.
     fn default() -> Self {
         let idle = Duration::from_secs(30);
-        Timeouts { client: idle, server: idle, connect: Duration::from_secs(5), client_fin: idle, server_fin: idle }
+        Timeouts {
+            client: idle,
+            server: idle,
+            connect: Duration::from_secs(5),
+            client_fin: idle,
+            server_fin: idle,
+            handshake: idle,
+        }
     }
 }
 
 /// The keys of `--timeouts`, in display order.
-const KEYS: [&str; 5] = ["client", "server", "connect", "client-fin", "server-fin"];
+const KEYS: [&str; 6] = ["client", "server", "connect", "client-fin", "server-fin", "handshake"];
 
 impl Timeouts {
-    /// Parses `client=30s,server=30s,connect=5s[,client-fin=..][,server-fin=..]`
-    /// (durations in `ms`, `s` or `m`; a key left out keeps its default,
-    /// and a fin timeout left out follows its side's inactivity timeout).
+    /// Parses `client=30s,server=30s,connect=5s[,client-fin=..][,server-fin=..][,handshake=..]`
+    /// (durations in `ms`, `s` or `m`; a key left out keeps its default, a
+    /// fin timeout left out follows its side's inactivity timeout, and the
+    /// handshake's follows the client's).
     pub fn parse(text: &str) -> Result<Timeouts, String> {
         let mut t = Timeouts::default();
-        let (mut client_fin, mut server_fin) = (None, None);
+        let (mut client_fin, mut server_fin, mut handshake) = (None, None, None);
         for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let Some((key, value)) = item.split_once('=') else {
                 return Err(format!("`{item}`: expected key=duration (keys: {})", KEYS.join(", ")));
@@ -69,19 +84,26 @@ impl Timeouts {
                 "connect" => t.connect = d,
                 "client-fin" => client_fin = Some(d),
                 "server-fin" => server_fin = Some(d),
+                "handshake" => handshake = Some(d),
                 other => return Err(format!("`{other}`: not a timeout (keys: {})", KEYS.join(", "))),
             }
         }
         t.client_fin = client_fin.unwrap_or(t.client);
         t.server_fin = server_fin.unwrap_or(t.server);
-        if [t.client, t.server, t.connect, t.client_fin, t.server_fin].contains(&Duration::ZERO) {
+        t.handshake = handshake.unwrap_or(t.client);
+        if t.all().contains(&Duration::ZERO) {
             return Err("a timeout of 0: the harness needs every timeout declared".into());
         }
         Ok(t)
     }
 
+    /// Every declared duration, in [`KEYS`] order.
+    fn all(&self) -> [Duration; 6] {
+        [self.client, self.server, self.connect, self.client_fin, self.server_fin, self.handshake]
+    }
+
     /// The declared duration of `kind`; `None` for the timers a black-box
-    /// world never arms (handshake, queue, turn-around).
+    /// world never arms (queue, turn-around: one server, no maxconn).
     pub fn get(&self, kind: TimerKind) -> Option<Duration> {
         match kind {
             TimerKind::Client => Some(self.client),
@@ -89,16 +111,14 @@ impl Timeouts {
             TimerKind::Connect => Some(self.connect),
             TimerKind::ClientFin => Some(self.client_fin),
             TimerKind::ServerFin => Some(self.server_fin),
-            TimerKind::Handshake | TimerKind::Queue | TimerKind::TurnAround => None,
+            TimerKind::Handshake => Some(self.handshake),
+            TimerKind::Queue | TimerKind::TurnAround => None,
         }
     }
 
     /// The shortest declared timeout.
     pub fn shortest(&self) -> Duration {
-        [self.client, self.server, self.connect, self.client_fin, self.server_fin]
-            .into_iter()
-            .min()
-            .expect("five durations")
+        self.all().into_iter().min().expect("six durations")
     }
 
     /// How long the harness waits for timer `kind` to fire: its declared
@@ -112,8 +132,7 @@ impl Timeouts {
 
 impl fmt::Display for Timeouts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let values = [self.client, self.server, self.connect, self.client_fin, self.server_fin];
-        for (i, (k, v)) in KEYS.iter().zip(values).enumerate() {
+        for (i, (k, v)) in KEYS.iter().zip(self.all()).enumerate() {
             let sep = if i == 0 { "" } else { "," };
             write!(f, "{sep}{k}={}", duration_text(v))?;
         }
@@ -202,7 +221,11 @@ mod tests {
         let t = Timeouts::parse("client=2s,server=3000ms,connect=1s").expect("valid");
         assert_eq!(t.client, Duration::from_secs(2));
         assert_eq!(t.server_fin, Duration::from_secs(3));
-        assert_eq!(t.to_string(), "client=2s,server=3s,connect=1s,client-fin=2s,server-fin=3s");
+        assert_eq!(t.handshake, Duration::from_secs(2), "the handshake follows the client");
+        assert_eq!(t.to_string(), "client=2s,server=3s,connect=1s,client-fin=2s,server-fin=3s,handshake=2s");
+        let h = Timeouts::parse("client=2s,handshake=700ms").expect("valid");
+        assert_eq!((h.handshake, h.get(TimerKind::Handshake)), (Duration::from_millis(700), Some(h.handshake)));
+        assert_eq!(h.shortest(), Duration::from_millis(700));
         assert_eq!(Timeouts::parse(&t.to_string()), Ok(t));
         assert!(Timeouts::parse("idle=3s").is_err());
         assert!(Timeouts::parse("client=3x").is_err());

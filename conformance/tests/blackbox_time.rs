@@ -13,17 +13,21 @@
 //!   timer fires first in real time (six of them, the shortest waits first,
 //!   taking turns among the timers): every run agrees, or departs only as
 //!   the model explains (an RST behind data or a FIN Linux delivered).
+//! - connseq reading a PROXY header with a 1 s handshake timeout, declared
+//!   as such (`handshake=1s`), plays the traces where the client never
+//!   sends its header and the handshake timer fires, and agrees; the same
+//!   proxy with a 4 s handshake timeout declared as 1 s is caught there.
 //!
 //! socat must be installed (`.ci/run` installs it): the test fails without it.
 
 mod common;
 
 use common::connseq_binary;
-use connseq_conformance::blackbox::{Blackbox, Class, Report, Settle};
+use connseq_conformance::blackbox::{self, Blackbox, Class, Report, Settle};
 use connseq_conformance::pace::{Pace, Timeouts};
 use connseq_conformance::sources;
 use connseq_conformance::trace::Trace;
-use connseq_model::check::{ModelConfig, Preset, System};
+use connseq_model::check::{Feature, ModelConfig, Preset, System, Who};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -110,4 +114,46 @@ fn connseq_plays_the_timer_traces_whose_timer_fires_first() {
     // connseq is held to its own model, timers included.
     assert_eq!(report.unexplained_runs(), 0, "{}", report.table());
     assert!(report.observed().iter().all(|c| c.explained()), "{}", report.table());
+}
+
+#[test]
+fn the_handshake_timer_is_played_and_a_proxy_slower_than_it_declares_is_caught() {
+    let start = Instant::now();
+    let sys = System::new(ModelConfig::preset(Preset::Small).with(Feature::ProxyIn));
+    let mut traces = sources::bfs_traces(&sys, 4);
+    traces.retain(|t| blackbox::fits_layers(&sys, t));
+    let timeouts =
+        Timeouts::parse("client=2s,server=3s,connect=5s,client-fin=1s,server-fin=1s,handshake=1s").expect("valid");
+    let pace = Pace::new(timeouts, 0, 4);
+    let bin = connseq_binary();
+    let cmd = |handshake: &str| {
+        format!(
+            "exec {} proxy --listen {{listen}} --server {{server}} --threads 1 --retries 0 --accept-proxy \
+             --timeout-client 2s --timeout-server 3s --timeout-fin 1s --timeout-handshake {handshake}",
+            bin.display()
+        )
+    };
+    let (sys, traces) = (&sys, &traces[..]);
+    let (honest, slow) = std::thread::scope(|s| {
+        let honest = s.spawn(|| campaign(sys, traces, pace, &cmd("1s")));
+        let slow = s.spawn(|| campaign(sys, traces, pace, &cmd("4s")));
+        (honest.join().expect("connseq, 1 s"), slow.join().expect("connseq, 4 s"))
+    });
+    eprintln!("connseq, handshake 1 s:\n{}\nconnseq, handshake 4 s declared as 1 s:\n{}", honest.table(), slow.table());
+    eprintln!("both campaigns: {:.1} s", start.elapsed().as_secs_f64());
+
+    // The handshake timer's traces are played, not skipped.
+    assert!(honest.unsupported.keys().all(|why| !why.contains("handshake")), "{:?}", honest.unsupported);
+    assert!(honest.timers_played.get("handshake").is_some_and(|&n| n >= 1), "{}", honest.time_line());
+    // A proxy whose handshake timeout is the declared one agrees there.
+    assert_eq!(honest.unexplained_runs(), 0, "{}", honest.table());
+    // One that waits longer than it declares keeps the client's connection
+    // open where the model's timer closed it: every handshake run departs
+    // so, and nothing else does.
+    assert_eq!(slow.timers_played, honest.timers_played, "the same runs are played");
+    let late = slow.classes.get(&Class::NotClosedAtTimeout).unwrap_or_else(|| panic!("{}", slow.table()));
+    assert_eq!(late.runs, slow.timers_played["handshake"], "{}", slow.table());
+    assert_eq!(slow.observed(), [Class::NotClosedAtTimeout], "{}", slow.table());
+    assert!(late.example.actions_text().contains("TimerFires(0, Handshake)"), "{}", slow.table());
+    assert_eq!((late.departure.who, late.departure.actual.as_str()), (Who::Client, "nothing"), "{}", late.departure);
 }

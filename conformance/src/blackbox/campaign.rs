@@ -26,7 +26,8 @@ impl Blackbox {
 
     /// Runs every trace (each eager schedule once) and tallies the outcomes:
     /// the instant runs, then at most [`Pace::timer_runs`](crate::pace::Pace::timer_runs) runs that fire a
-    /// timer (the shortest waits first), then at most [`Pace::slow_runs`](crate::pace::Pace::slow_runs)
+    /// timer (those where a peer reads after the timer first, then the
+    /// shortest waits), then at most [`Pace::slow_runs`](crate::pace::Pace::slow_runs)
     /// slow variants (one per shape, half-closes first). A departure counts
     /// once a second run, with a quiet period twice as long, shows it again;
     /// one that does not is counted as unconfirmed. `progress` is called
@@ -61,9 +62,11 @@ impl Blackbox {
         }
         let (mut timed, instant): (Vec<_>, Vec<_>) = runs.into_iter().partition(|(p, _)| p.fires_timer());
         report.timer_runs_total = timed.len();
-        // The shortest waits first, taking turns among the timers fired (so
-        // that a few runs cover the client, server and fin timers alike).
-        timed.sort_by_key(|(p, m)| (p.timer_wait(), m[0]));
+        // The runs where a peer reads after the timer first (the others
+        // compare nothing of what it did), the shortest waits first, taking
+        // turns among the timers fired (so that a few runs cover the client,
+        // server, fin and handshake timers alike).
+        timed.sort_by_key(|(p, m)| (!p.reads_after_timer(), p.timer_wait(), m[0]));
         let mut turns: HashMap<Vec<TimerKind>, usize> = HashMap::new();
         let mut timed: Vec<(usize, usize, (Plan, Vec<usize>))> = timed
             .into_iter()
@@ -81,6 +84,11 @@ impl Blackbox {
         }
         timed.truncate(pace.timer_runs);
         report.timer_runs = timed.len();
+        for (p, _) in &timed {
+            if let Some(k) = p.timers().first() {
+                *report.timers_played.entry(k.to_string()).or_default() += 1;
+            }
+        }
         // One slow variant per shape, half-closes first.
         let mut shapes = std::collections::HashSet::new();
         let mut slow: Vec<(Plan, Vec<usize>)> = instant

@@ -26,6 +26,11 @@ pub enum Class {
     HalfOpenNeverClosed,
     /// The peer got a chunk the model does not deliver (then, or at all).
     ExtraData,
+    /// A timer fired, after the declared timeout, and the model's proxy
+    /// ended the connection (a FIN or an RST); the peer, reading right
+    /// after, got nothing: the proxy left it open past the timeout it
+    /// declared (a longer one, or a timeout that does not end this state).
+    NotClosedAtTimeout,
     /// The peer got a FIN or an RST where the model delivers nothing: the
     /// proxy closed a connection the model keeps open.
     ClosedEarly,
@@ -61,13 +66,14 @@ pub enum Class {
 
 impl Class {
     /// Every class, in report order.
-    pub const ALL: [Class; 14] = [
+    pub const ALL: [Class; 15] = [
         Class::DataLost,
         Class::RstInsteadOfFin,
         Class::FinInsteadOfRst,
         Class::FinNotForwarded,
         Class::HalfOpenNeverClosed,
         Class::ExtraData,
+        Class::NotClosedAtTimeout,
         Class::ClosedEarly,
         Class::RstAfterDelivery,
         Class::ProxyHeaderWrong,
@@ -87,6 +93,7 @@ impl Class {
             Class::FinNotForwarded => "FIN not forwarded",
             Class::HalfOpenNeverClosed => "half-open never closed",
             Class::ExtraData => "extra data",
+            Class::NotClosedAtTimeout => "not closed at the timeout",
             Class::ClosedEarly => "closed early",
             Class::RstAfterDelivery => "RST after delivered data (model's pessimistic RST)",
             Class::ProxyHeaderWrong => "PROXY header missing or wrong",

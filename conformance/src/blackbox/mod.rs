@@ -88,8 +88,9 @@
 //! the declared timeout, where every other timer the model has armed is
 //! declared longer than the time the run has let pass (so the real proxy
 //! fires the same one first); such runs take seconds, so a campaign plays
-//! at most [`Pace::timer_runs`] of them, the shortest waits first, taking
-//! turns among the timers fired. And a
+//! at most [`Pace::timer_runs`] of them, those where a peer reads after the
+//! timer first, then the shortest waits, taking turns among the timers
+//! fired. And a
 //! *slow variant* of an instant run has a peer pause before its last
 //! actions (at most [`Pace::max_pauses`]): the model lets no timer fire,
 //! so the peers must see exactly what they saw without the pauses. A

@@ -169,6 +169,16 @@ impl Plan {
             .collect()
     }
 
+    /// Whether a peer reads after the first timer fired: only then does the
+    /// run compare what the timer did (a trace that ends at the timer, or
+    /// whose peers only close after it, checks nothing of it).
+    pub fn reads_after_timer(&self) -> bool {
+        self.steps
+            .iter()
+            .skip_while(|p| !matches!(p.step, PlanStep::Wait { timer: Some(_), .. }))
+            .any(|p| matches!(p.step, PlanStep::Read { .. }))
+    }
+
     /// Whether the trace fires a timer.
     pub fn fires_timer(&self) -> bool {
         self.steps.iter().any(|p| matches!(p.step, PlanStep::Wait { timer: Some(_), .. }))

@@ -63,7 +63,13 @@ impl Blackbox {
         p.client = Some(PeerSock::new(c));
         self.settle_peers(p);
         let mut compared = 0;
+        // A timer fired and no peer has acted since: what the next reads
+        // find (or miss) is that timer's doing.
+        let mut timer_fired = false;
         for (i, planned) in plan.steps.iter().enumerate() {
+            if !matches!(planned.step, PlanStep::Read { .. } | PlanStep::Wait { .. } | PlanStep::Tickets) {
+                timer_fired = false;
+            }
             let action = match planned.at.and_then(|i| trace.actions.get(i)) {
                 Some(a) => a.to_string(),
                 None => String::new(),
@@ -111,6 +117,8 @@ impl Blackbox {
                     {
                         if abort_read_early(plan, i, who, expect.seen, seen, d.class) {
                             d.class = Class::AbortReadEarly;
+                        } else if timer_fired && matches!(expect.seen, Seen::Fin | Seen::Rst) && seen == Seen::Nothing {
+                            d.class = Class::NotClosedAtTimeout;
                         }
                         return Ok((compared, Some(d)));
                     }
@@ -138,7 +146,8 @@ impl Blackbox {
                     }
                     self.settle_peers(p);
                 }
-                PlanStep::Wait { time, .. } => {
+                PlanStep::Wait { time, timer } => {
+                    timer_fired |= timer.is_some();
                     std::thread::sleep(time);
                     self.settle_peers(p);
                 }

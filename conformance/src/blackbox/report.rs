@@ -60,10 +60,13 @@ pub struct Report {
     pub timer_traces: usize,
     /// Their distinct eager schedules.
     pub timer_runs_total: usize,
-    /// Of those, the runs played ([`Pace::timer_runs`], the shortest waits first).
+    /// Of those, the runs played ([`Pace::timer_runs`]: those that read after the timer, then the shortest waits, first).
     pub timer_runs: usize,
     /// Traces that fire a timer whose run was not played (beyond [`Pace::timer_runs`]).
     pub timer_deferred: usize,
+    /// The timer runs played, by the first timer each fires (`client`,
+    /// `handshake`, ...).
+    pub timers_played: BTreeMap<String, usize>,
     /// Distinct shapes of slow variant.
     pub slow_shapes: usize,
     /// Slow variants played ([`Pace::slow_runs`]).
@@ -95,15 +98,24 @@ impl Report {
         self.traces - self.unsupported.values().sum::<usize>() - self.timer_deferred
     }
 
+    /// The timer runs played by timer: `client 2, handshake 1`, or `none`.
+    pub fn timers_played_text(&self) -> String {
+        if self.timers_played.is_empty() {
+            return "none".into();
+        }
+        self.timers_played.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
+    }
+
     /// The line on real time: the declared timeouts, the timer runs and the slow variants.
     pub fn time_line(&self) -> String {
         format!(
-            "timeouts {}; timer traces playable {} in {} runs, played {} runs (shortest waits first, taking turns among the timers), {} traces deferred; \
+            "timeouts {}; timer traces playable {} in {} runs, played {} runs ({}; runs that read after the timer, then the shortest waits, first, taking turns among the timers), {} traces deferred; \
              slow variants (pause {} before at most {} actions) played {} of {} shapes, {} agree",
             self.pace.timeouts,
             self.timer_traces,
             self.timer_runs_total,
             self.timer_runs,
+            self.timers_played_text(),
             self.timer_deferred,
             duration_text(self.pace.pause),
             self.pace.max_pauses(),
@@ -216,6 +228,7 @@ impl Report {
                 "timer_traces": self.timer_traces,
                 "timer_runs_total": self.timer_runs_total,
                 "timer_runs": self.timer_runs,
+                "timers_played": self.timers_played,
                 "timer_deferred": self.timer_deferred,
                 "slow_shapes": self.slow_shapes,
                 "slow_runs": self.slow_runs,

@@ -68,12 +68,15 @@ pub struct BlackboxArgs {
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub start_timeout_ms: u64,
     /// The timeouts the proxy is configured with: `client=30s,server=30s,connect=5s`
-    /// (also `client-fin`, `server-fin`, which default to `client` and `server`).
+    /// (also `client-fin`, `server-fin`, which default to `client` and `server`, and
+    /// `handshake`, the wait for a client's PROXY header or TLS handshake, which defaults to
+    /// `client` as in HAProxy 2.6).
     /// Timer traces wait past them; slow variants pause well below them.
     #[arg(long, value_name = "LIST", value_parser = Timeouts::parse, default_value = "client=30s,server=30s,connect=5s")]
     pub timeouts: Timeouts,
     /// Play at most this many traces that fire a timer (each waits past a
-    /// declared timeout), the shortest waits first.
+    /// declared timeout): those where a peer reads after the timer first, then the
+    /// shortest waits.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub timer_runs: usize,
     /// Play at most this many slow variants (a peer pauses before its last

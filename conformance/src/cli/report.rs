@@ -422,7 +422,7 @@ fn markdown(outcomes: &[TargetOutcome], examples: &[Example], inv: &Invocation<'
         let _ = writeln!(
             s,
             "{} traces given: {} played in {} runs, {} agree ({} runs); {} unsupported; {} timer traces beyond the \
-             timer-run bound. Timer traces playable with these timeouts: {} in {} runs, {} played. Slow variants \
+             timer-run bound. Timer traces playable with these timeouts: {} in {} runs, {} played ({}). Slow variants \
              (pause {} before at most {} actions): {} played of {} shapes, {} agree. Reads compared: {}. \
              Traces whose run departed once and not when run again with a quiet period twice as long \
              (timing, not counted as departures): {}. Harness errors: {}. Wall time {:.0} s.\n",
@@ -436,6 +436,7 @@ fn markdown(outcomes: &[TargetOutcome], examples: &[Example], inv: &Invocation<'
             r.timer_traces,
             r.timer_runs_total,
             r.timer_runs,
+            r.timers_played_text(),
             duration_text(r.pace.pause),
             r.pace.max_pauses(),
             r.slow_runs,
