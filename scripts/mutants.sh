@@ -5,7 +5,8 @@
 # suite; a mutant the suite does not fail is a survivor. docs/conformance.md
 # lists the survivors and why they survive.
 #
-#   scripts/mutants.sh [--jobs 2]         # the conformance suite (replay + kernel axioms)
+#   scripts/mutants.sh [--jobs 2]         # the conformance suite (replay, kernel
+#                                         # axioms, the replay under faults)
 #   scripts/mutants.sh --shard 0/5 --sharding round-robin   # every fifth mutant
 #                                         # (without --sharding: the first fifth)
 #   scripts/mutants.sh --list             # the mutants, without running them
@@ -38,14 +39,16 @@
 # observe them. The others are built and tested with nextest, which stops at
 # the first failing test; a replay campaign stops at its first divergence.
 #
-# First pass (SUITE=conformance, the default): conformance/tests/replay.rs and
-# kernel_axioms.rs. Its results are kept in mutants.out.conformance/.
+# First pass (SUITE=conformance, the default): conformance/tests/replay.rs,
+# kernel_axioms.rs and replay_faults.rs (built with the `faults` feature).
+# Its results are kept in mutants.out.conformance/.
 #
 # Second pass (SUITE=own): the first pass's survivors only (--survivors-of:
 # each DIR's missed.txt and unexecuted.txt, less what a later DIR caught;
 # mutants.out.conformance when none is given), against the tests of impl/
 # and tls/: unit, real-socket and interop tests (HAProxy, curl and OpenSSL
-# must be installed, as .ci/run installs them). It has no coverage pre-pass:
+# must be installed, as .ci/run installs them), and the fault-injection tests
+# (built with the `fault-injection` feature). It has no coverage pre-pass:
 # the survivors are few, and every one is built and tested. Its results are
 # kept in mutants.out.own/.
 #
@@ -61,6 +64,15 @@ if ! cargo mutants --version 2>/dev/null | grep -qF "$version"; then
 fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
+fi
+
+# Each mutant relinks the test binaries: mold, where it can be had, links
+# them faster than the system linker (the same code).
+if ! command -v mold >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mold >/dev/null 2>&1 || true
+fi
+if command -v mold >/dev/null 2>&1; then
+  export RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-fuse-ld=mold"
 fi
 
 files=(
@@ -89,9 +101,12 @@ set -- ${args[@]+"${args[@]}"}
 suite=${SUITE:-conformance}
 case "$suite" in
   conformance)
-    build=(-p connseq-conformance --test replay --test kernel_axioms)
-    test=(--test-package connseq-conformance)
-    extra=(-- --test replay --test kernel_axioms)
+    # The replay, the kernel axioms, and the replay under injected faults
+    # (spurious EAGAIN, short reads and writes: the runtime's retries held
+    # to the model step by step), which needs the test-only fault layer.
+    build=(-p connseq-conformance --features faults --test replay --test kernel_axioms --test replay_faults)
+    test=(--test-package connseq-conformance --features connseq-conformance/faults)
+    extra=(-- --test replay --test kernel_axioms --test replay_faults)
     ;;
   own)
     [ ${#survivors_of[@]} -gt 0 ] || survivors_of=(mutants.out.conformance)
@@ -124,7 +139,12 @@ PY
     fi
     echo "scripts/mutants.sh: $((${#includes[@]} / 2)) survivors of ${survivors_of[*]}" >&2
     status=0
-    cargo mutants "${common[@]}" "${includes[@]}" --test-package connseq --test-package connseq-tls "$@" || status=$?
+    # With the fault layer built in, so that the fault-injection tests
+    # (impl/tests/faults.rs, faults_tls.rs: EINTR, EAGAIN, short reads and
+    # writes, ENOBUFS, splice's EINVAL, no pipe) run with the others: the
+    # error paths loopback never takes are theirs to catch.
+    cargo mutants "${common[@]}" "${includes[@]}" --test-package connseq --test-package connseq-tls \
+      --features connseq/fault-injection "$@" || status=$?
     rm -rf mutants.out.own
     cp -r mutants.out mutants.out.own
     exit "$status"

@@ -202,6 +202,10 @@ pub struct TlsPeer {
     cn_read: bool,
     /// The peer's TLS failed (an alert): what follows is TCP only.
     failed: bool,
+    /// The answer a read sent (the server's flight, the client's Finished)
+    /// met a reset: the kernel reported the RST to that write, so the next
+    /// read sees only TCP's end ([`TlsPeer::answer_met_reset`]).
+    answer_reset: bool,
 }
 
 impl TlsPeer {
@@ -209,13 +213,29 @@ impl TlsPeer {
     pub fn client(pki: &Pki) -> io::Result<TlsPeer> {
         let name = ServerName::try_from("localhost").map_err(io::Error::other)?;
         let conn = rustls::ClientConnection::new(Arc::clone(&pki.client), name).map_err(io::Error::other)?;
-        Ok(TlsPeer { conn: conn.into(), hello_read: false, cn_read: false, failed: false })
+        Ok(TlsPeer { conn: conn.into(), hello_read: false, cn_read: false, failed: false, answer_reset: false })
     }
 
     /// A server waiting for a hello.
     pub fn server(pki: &Pki) -> io::Result<TlsPeer> {
         let conn = rustls::ServerConnection::new(Arc::clone(&pki.server)).map_err(io::Error::other)?;
-        Ok(TlsPeer { conn: conn.into(), hello_read: false, cn_read: false, failed: false })
+        Ok(TlsPeer { conn: conn.into(), hello_read: false, cn_read: false, failed: false, answer_reset: false })
+    }
+
+    /// Sends the answer a read called for; a reset it meets is kept.
+    fn answer(&mut self, sock: &mut TcpStream) {
+        if let Err(e) = self.flush(sock) {
+            if matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe) {
+                self.answer_reset = true;
+            }
+        }
+    }
+
+    /// Whether an answer sent by a read met a reset (once: the flag is
+    /// cleared). Linux reports an RST to the first call that meets it, a
+    /// write as well as a read; a later read sees TCP's end.
+    pub fn answer_met_reset(&mut self) -> bool {
+        std::mem::take(&mut self.answer_reset)
     }
 
     /// Writes every record rustls holds to `sock`. An error (the socket was
@@ -300,7 +320,7 @@ impl TlsPeer {
                 rustls::Connection::Server(_) if !self.hello_read && self.conn.wants_write() => {
                     self.hello_read = true;
                     if answer {
-                        let _ = self.flush(sock);
+                        self.answer(sock);
                     }
                     return Ok((Unit::Hello, 0));
                 }
@@ -309,7 +329,7 @@ impl TlsPeer {
                 }
                 rustls::Connection::Client(_) if handshaking && !self.conn.is_handshaking() => {
                     if answer {
-                        let _ = self.flush(sock);
+                        self.answer(sock);
                     }
                     return Ok((Unit::Flight, 0));
                 }

@@ -41,6 +41,9 @@ fn campaign(sys: &System, traces: &[Trace], pace: Pace, cmd: &str) -> Report {
     let mut bb = Blackbox::bind("127.0.0.1:0".parse().expect("an address"), None, Settle::default())
         .expect("the server's port binds");
     bb.set_pace(pace);
+    let dir = std::env::temp_dir().join(format!("connseq-blackbox-time-{}-{:p}", std::process::id(), &bb));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    bb.write_pki(&dir).expect("the certificates are written");
     let cmd = bb.substitute(cmd).expect("the command's placeholders");
     if let Err(e) = bb.launch(&cmd, START_TIMEOUT) {
         panic!("`{cmd}` did not start: {e}");
@@ -48,6 +51,7 @@ fn campaign(sys: &System, traces: &[Trace], pace: Pace, cmd: &str) -> Report {
     let report = bb.campaign(sys, traces, |_, _, _| {});
     assert!(bb.exited().is_none(), "the proxy ended during the campaign: {}", bb.target_output());
     assert!(report.errors.is_empty(), "harness errors: {:?}", report.errors);
+    let _ = std::fs::remove_dir_all(&dir);
     report
 }
 
@@ -156,4 +160,34 @@ fn the_handshake_timer_is_played_and_a_proxy_slower_than_it_declares_is_caught()
     assert_eq!(slow.observed(), [Class::NotClosedAtTimeout], "{}", slow.table());
     assert!(late.example.actions_text().contains("TimerFires(0, Handshake)"), "{}", slow.table());
     assert_eq!((late.departure.who, late.departure.actual.as_str()), (Who::Client, "nothing"), "{}", late.departure);
+}
+
+/// With TLS termination the handshake timer fires after the proxy sent its
+/// flight: the client reads the flight, answers it into the proxy's RST (the
+/// kernel reports the reset to that write), and the harness must still see
+/// the RST the model's timer gives. connseq agrees or departs only as the
+/// model explains (the flight read before the RST, which Linux keeps).
+#[test]
+fn the_handshake_timer_of_a_tls_listener_ends_in_the_rst_the_model_gives() {
+    let sys = System::new(ModelConfig::preset(Preset::Small).with(Feature::TlsFront));
+    let mut traces = sources::bfs_traces(&sys, 6);
+    // The traces where the timer fires after the proxy sent its flight.
+    traces.retain(|t| {
+        blackbox::fits_layers(&sys, t)
+            && t.actions_text().starts_with("ClientSendsHello(0, Whole), ProxyRuns(0), TimerFires(0, Handshake)")
+    });
+    let timeouts =
+        Timeouts::parse("client=2s,server=3s,connect=5s,client-fin=1s,server-fin=1s,handshake=1s").expect("valid");
+    let cmd = format!(
+        "exec {} proxy --listen {{listen}} --server {{server}} --threads 1 --retries 0 --tls-cert {{cert}} \
+         --tls-key {{key}} --timeout-client 2s --timeout-server 3s --timeout-fin 1s --timeout-handshake 1s",
+        connseq_binary().display()
+    );
+    let report = campaign(&sys, &traces, Pace::new(timeouts, 0, 4), &cmd);
+    eprintln!("connseq, TLS termination, handshake 1 s:\n{}", report.table());
+    let played = report.timers_played.get("handshake").copied().unwrap_or(0);
+    assert!(played >= 2, "{}", report.time_line());
+    assert_eq!(report.unexplained_runs(), 0, "{}", report.table());
+    // The flight was read before the RST in at least one run.
+    assert!(report.classes.contains_key(&Class::RstAfterDelivery), "{}", report.table());
 }

@@ -34,8 +34,8 @@ pub enum Class {
     /// The peer got a FIN or an RST where the model delivers nothing: the
     /// proxy closed a connection the model keeps open.
     ClosedEarly,
-    /// The model delivers an RST; the peer first got chunks or a FIN that
-    /// had arrived before it, then the RST. The model's RST destroys its
+    /// The model delivers an RST; the peer first got chunks, a handshake
+    /// message or a FIN that had arrived before it, then the RST. The model's RST destroys its
     /// whole wire; Linux keeps what had arrived (explained).
     RstAfterDelivery,
     /// The model delivers the PROXY header first; the server read none, a
@@ -170,6 +170,9 @@ pub(super) fn judge(
         }
         (e, r) if e == r => return None,
         (Seen::Header, _) | (_, Seen::Header | Seen::HeaderWrong) => Class::ProxyHeaderWrong,
+        // An RST where a handshake message that had arrived before it is
+        // read first: Linux keeps it, as it keeps data (below).
+        (Seen::Rst, r) if r.handshake() => after_expected_rst(s, seen, &mut actual, wait),
         (e, r) if e.handshake() || r.handshake() || r == Seen::Alert => Class::TlsHandshake,
         (Seen::CloseNotify, Seen::Fin | Seen::Rst) => Class::CloseNotifyMissing,
         (Seen::CloseNotify, Seen::Nothing) if stage != Stage::Trace => Class::HalfOpenNeverClosed,
@@ -184,27 +187,7 @@ pub(super) fn judge(
         (Seen::Fin, Seen::Nothing) => Class::FinNotForwarded,
         (Seen::Fin, Seen::Rst) => Class::RstInsteadOfFin,
         (Seen::Rst, Seen::Nothing) => Class::Other,
-        (Seen::Rst, Seen::Data | Seen::Fin | Seen::CloseNotify) => {
-            // What follows: more data, a close_notify, the FIN, and whether an RST came.
-            let mut last = seen;
-            for _ in 0..8 {
-                if !matches!(last, Seen::Data | Seen::CloseNotify) {
-                    break;
-                }
-                let (next, more) = s.read_one(wait);
-                actual.push_str(&format!(", then {}", describe(next, &more)));
-                last = next;
-            }
-            let rst = last == Seen::Rst || (last == Seen::Fin && s.reset_behind());
-            if rst && last == Seen::Fin {
-                actual.push_str(", then RST (SO_ERROR)");
-            }
-            match (rst, last) {
-                (true, _) => Class::RstAfterDelivery,
-                (false, Seen::Fin) => Class::FinInsteadOfRst,
-                _ => Class::ExtraData,
-            }
-        }
+        (Seen::Rst, Seen::Data | Seen::Fin | Seen::CloseNotify) => after_expected_rst(s, seen, &mut actual, wait),
         // Every pair with equal sides returned above; the handshake's and
         // the PROXY header's went to their classes.
         (Seen::Nothing | Seen::Fin | Seen::Rst, _) => Class::Other,
@@ -213,4 +196,30 @@ pub(super) fn judge(
         }
     };
     Some(Departure { class, at, action, who, expected: expect.to_string(), actual })
+}
+
+/// The model delivers an RST and the peer read `seen` (data, a handshake
+/// message, a close_notify or a FIN) first: it reads on to tell an RST that
+/// came behind what Linux delivered (explained) from none at all.
+fn after_expected_rst(s: &mut PeerSock, seen: Seen, actual: &mut String, wait: Duration) -> Class {
+    // What follows: more data or messages, a close_notify, the FIN, and whether an RST came.
+    let mut last = seen;
+    for _ in 0..8 {
+        if !(matches!(last, Seen::Data | Seen::CloseNotify) || last.handshake()) {
+            break;
+        }
+        let (next, more) = s.read_one(wait);
+        actual.push_str(&format!(", then {}", describe(next, &more)));
+        last = next;
+    }
+    let rst = last == Seen::Rst || (last == Seen::Fin && s.reset_behind());
+    if rst && last == Seen::Fin {
+        actual.push_str(", then RST (SO_ERROR)");
+    }
+    match (rst, last) {
+        (true, _) => Class::RstAfterDelivery,
+        (false, Seen::Fin) => Class::FinInsteadOfRst,
+        (false, _) if seen.handshake() => Class::TlsHandshake,
+        _ => Class::ExtraData,
+    }
 }

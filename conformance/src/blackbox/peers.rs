@@ -52,7 +52,11 @@ impl PeerSock {
         let mut got = 0;
         let deadline = Instant::now() + wait;
         loop {
-            let unit = match tls.read_plain(&mut self.s, &mut buf[got..], !self.shut) {
+            let read = tls.read_plain(&mut self.s, &mut buf[got..], !self.shut);
+            if tls.answer_met_reset() {
+                self.rst = true;
+            }
+            let unit = match read {
                 Ok((Unit::Data, n)) => {
                     got += n;
                     if got == CHUNK {
