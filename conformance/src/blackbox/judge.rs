@@ -27,9 +27,10 @@ pub enum Class {
     /// The peer got a chunk the model does not deliver (then, or at all).
     ExtraData,
     /// A timer fired, after the declared timeout, and the model's proxy
-    /// ended the connection (a FIN or an RST); the peer, reading right
-    /// after, got nothing: the proxy left it open past the timeout it
-    /// declared (a longer one, or a timeout that does not end this state).
+    /// ended the connection (a FIN or an RST); the peer, reading after it
+    /// (before any end was read), got nothing: the proxy left it open past
+    /// the timeout it declared (a longer one, or a timeout that does not
+    /// end this state).
     NotClosedAtTimeout,
     /// The peer got a FIN or an RST where the model delivers nothing: the
     /// proxy closed a connection the model keeps open.

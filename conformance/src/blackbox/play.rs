@@ -63,13 +63,11 @@ impl Blackbox {
         p.client = Some(PeerSock::new(c));
         self.settle_peers(p);
         let mut compared = 0;
-        // A timer fired and no peer has acted since: what the next reads
-        // find (or miss) is that timer's doing.
+        // A timer fired and no peer has read an end (FIN, RST) since: an end
+        // the model delivers and the peer misses is one the proxy did not
+        // give at the timeout.
         let mut timer_fired = false;
         for (i, planned) in plan.steps.iter().enumerate() {
-            if !matches!(planned.step, PlanStep::Read { .. } | PlanStep::Wait { .. } | PlanStep::Tickets) {
-                timer_fired = false;
-            }
             let action = match planned.at.and_then(|i| trace.actions.get(i)) {
                 Some(a) => a.to_string(),
                 None => String::new(),
@@ -123,6 +121,9 @@ impl Blackbox {
                         return Ok((compared, Some(d)));
                     }
                     compared += 1;
+                    if matches!(seen, Seen::Fin | Seen::Rst) {
+                        timer_fired = false;
+                    }
                     // A read may let the proxy send more (room on its
                     // wire), and a TLS peer's read may answer (its flight,
                     // its Finished).
