@@ -78,7 +78,7 @@ fi
 files=(
   --file 'impl/src/runtime/**/*.rs' --file 'impl/src/sys/*.rs' --file impl/src/pool.rs
   --file tls/src/conn.rs --file tls/src/sock.rs
-  --exclude impl/src/sys/test_support.rs
+  --exclude impl/src/sys/test_support.rs --exclude impl/src/sys/fault.rs
 )
 # Mutants are built without debug information: the same code, linked faster.
 # A replay campaign stops at its first divergence: one is enough to catch.
