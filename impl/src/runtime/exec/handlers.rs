@@ -92,16 +92,23 @@ impl Exec<'_> {
         };
         let Some(sock) = flow.back.stream.as_ref() else { return Outcome::Reset };
         let more = self.cork(Side::Back, more);
+        let len = bytes.len();
         let sent = match socket::send(sock, bytes, more) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
             Err(_) => return Outcome::Reset,
         };
-        if sent == bytes.len() {
+        if sent == len {
             self.sent_message(Side::Back);
             return Outcome::Sent { drained: true };
         }
-        flow.header_rest = Some(bytes[sent..].into());
+        // What is left: the kept rest as it is when nothing went, else a copy
+        // of its tail (one allocation per partial send, none per refusal).
+        flow.header_rest = Some(match kept {
+            Some(rest) if sent == 0 => rest,
+            Some(rest) => rest[sent..].into(),
+            None => built[sent..len].into(),
+        });
         if sent == 0 {
             Outcome::WouldBlock
         } else {
