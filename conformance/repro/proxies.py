@@ -132,8 +132,9 @@ class Proxy:
         else:
             raise ValueError(kind)
         self.argv = argv
-        self.p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  start_new_session=True)
+        # REPRO_LOG=1 lets the proxy's own log through to stderr.
+        log = None if os.environ.get("REPRO_LOG") else subprocess.DEVNULL
+        self.p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.p.poll() is not None:
