@@ -236,8 +236,13 @@ mod tests {
                 "connseq-tls"
             ]
         );
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         for t in &file.targets {
             t.model_features().expect("handshake layers only");
+            // A departure's reproduction is a script the report links to.
+            for (class, script) in &t.repro {
+                assert!(root.join(script).is_file(), "{}: {class}: {script} is missing", t.slug);
+            }
         }
     }
 
