@@ -82,8 +82,15 @@ files=(
 )
 # Mutants are built without debug information: the same code, linked faster.
 # A replay campaign stops at its first divergence: one is enough to catch.
-export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0 CONNSEQ_REPLAY_FAIL_FAST=1
-common=(--workspace "${files[@]}" --test-tool nextest --baseline skip --timeout 240 --build-timeout 900)
+# CONNSEQ_MUTANTS: the replay leaves out what the model alone decides (that
+# its traces take every action kind of its reachable space: a search of the
+# whole space per feature campaign, three quarters of the suite's CPU), which
+# no mutant of the runtime can change; a plain `cargo test` checks it.
+export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0 CONNSEQ_REPLAY_FAIL_FAST=1 CONNSEQ_MUTANTS=1
+# The whole suite takes about 35 s alone here (55 s of CPU), twice that beside
+# a second mutant; a test that hangs fails at 120 s (.config/nextest.toml's
+# `mutants` profile, the conformance pass), and 600 s bounds any run.
+common=(--workspace "${files[@]}" --test-tool nextest --baseline skip --timeout 600 --build-timeout 900)
 
 after=()
 survivors_of=()
@@ -105,6 +112,7 @@ case "$suite" in
     # (spurious EAGAIN, short reads and writes: the runtime's retries held
     # to the model step by step), which needs the test-only fault layer.
     build=(-p connseq-conformance --features faults --test replay --test kernel_axioms --test replay_faults)
+    export NEXTEST_PROFILE=mutants
     test=(--test-package connseq-conformance --features connseq-conformance/faults)
     extra=(-- --test replay --test kernel_axioms --test replay_faults)
     ;;
