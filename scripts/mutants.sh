@@ -79,6 +79,10 @@ files=(
   --file 'impl/src/runtime/**/*.rs' --file 'impl/src/sys/*.rs' --file impl/src/pool.rs
   --file tls/src/conn.rs --file tls/src/sock.rs
   --exclude impl/src/sys/test_support.rs --exclude impl/src/sys/fault.rs
+  # The conformance harness's send window and held connects: test-hook code
+  # (connseq's `test-hooks` feature), dead in the release binary. Mutating
+  # it measures the harness, not the runtime.
+  --exclude impl/src/runtime/window.rs --exclude impl/src/runtime/worker/shims.rs
 )
 # Mutants are built without debug information: the same code, linked faster.
 # A replay campaign stops at its first divergence: one is enough to catch.

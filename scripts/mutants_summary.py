@@ -12,7 +12,9 @@ missed). Several directories are the parts of one run that was continued
 (scripts/mutants.sh --after): a mutant tested in a later one counts as that.
 With --all (the `--list --json` of every mutant, which scripts/mutants.sh
 keeps in target/mutants-coverage/SUITE/mutants.json), the mutants no part
-tested (a shard left out) are counted as "not run", apart from the score.
+tested (a shard left out) are counted as "not run", apart from the score,
+and a part's results for mutants the list does not have (a file excluded
+since) are left out.
 With --survivors, also every survivor, grouped by file and function.
 """
 
@@ -41,13 +43,22 @@ def main():
     # A mutant a part tested after all (cargo-mutants' name filters miss
     # some, e.g. its "delete field" mutants) counts as tested, once.
     unexecuted = [n for n in unexecuted if n not in by_name]
-    outcomes = list(by_name.values())
     not_run = collections.Counter()
     if every:
         with open(every) as f:
-            for m in json.load(f):
-                if m["name"] not in by_name and m["name"] not in unexecuted:
-                    not_run[m["file"]] += 1
+            listed = json.load(f)
+        names = {m["name"] for m in listed}
+        # A part run before a file left the mutated set (scripts/mutants.sh's
+        # excludes) has results for mutants the set no longer has.
+        gone = [n for n in by_name if n not in names] + [n for n in unexecuted if n not in names]
+        if gone:
+            print(f"({len(gone)} results for mutants no longer in the set left out)\n")
+        by_name = {n: o for n, o in by_name.items() if n in names}
+        unexecuted = [n for n in unexecuted if n in names]
+        for m in listed:
+            if m["name"] not in by_name and m["name"] not in unexecuted:
+                not_run[m["file"]] += 1
+    outcomes = list(by_name.values())
 
     kinds = {
         "CaughtMutant": "caught",
