@@ -95,6 +95,29 @@ export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0 CONNSEQ_REPLAY_FAIL_
 # a second mutant; a test that hangs fails at 120 s (.config/nextest.toml's
 # `mutants` profile, the conformance pass), and 600 s bounds any run.
 common=(--workspace "${files[@]}" --test-tool nextest --baseline skip --timeout 600 --build-timeout 900)
+# Equivalent mutants (scripts/mutants_equivalent.txt: each with why) are left
+# out of the set; each of its regexes must match exactly one mutant.
+equivalent=()
+while IFS= read -r rx; do
+  equivalent+=(--exclude-re "$rx")
+done < <(sed -n 's/^\(\^[^#]*[^ ]\)  #.*/\1/p' scripts/mutants_equivalent.txt)
+check_equivalent() {
+  cargo mutants "${common[@]}" --list --json | python3 -c '
+import json, re, sys
+names = [m["name"] for m in json.load(sys.stdin)]
+bad = 0
+for line in open("scripts/mutants_equivalent.txt"):
+    m = re.match(r"(\^.*?[^ ])  #", line)
+    if not m:
+        continue
+    n = sum(1 for name in names if re.search(m.group(1), name))
+    if n != 1:
+        print(f"scripts/mutants_equivalent.txt: {m.group(1)} matches {n} mutants, not one", file=sys.stderr)
+        bad += 1
+sys.exit(1 if bad else 0)'
+}
+check_equivalent
+common+=(${equivalent[@]+"${equivalent[@]}"})
 
 after=()
 survivors_of=()

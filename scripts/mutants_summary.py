@@ -100,6 +100,11 @@ def main():
     line = f"{tested} mutants; {viable} viable; caught {total['caught'] + total['timeout']} ({score(total)})"
     if every:
         line += f"; {total['not run']} not run"
+    equivalent = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mutants_equivalent.txt")
+    if os.path.exists(equivalent):
+        with open(equivalent) as f:
+            n = sum(1 for l in f if l.startswith("^"))
+        line += f"; {n} equivalent mutants left out of the set (scripts/mutants_equivalent.txt)"
     print(line)
 
     if survivors:
