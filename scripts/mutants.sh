@@ -48,9 +48,11 @@
 # mutants.out.conformance when none is given), against the tests of impl/
 # and tls/: unit, real-socket and interop tests (HAProxy, curl and OpenSSL
 # must be installed, as .ci/run installs them), and the fault-injection tests
-# (built with the `fault-injection` feature). It has no coverage pre-pass:
-# the survivors are few, and every one is built and tested. Its results are
-# kept in mutants.out.own/.
+# (built with the `fault-injection` feature). Its coverage pre-pass runs
+# that whole suite: a survivor it never executes is missed by both suites
+# (mutants.out/unexecuted.txt) and is not built; the others are. Its results
+# are kept in mutants.out.own/. --after works here too (a second pass run in
+# parts).
 #
 # Extra arguments go to `cargo mutants`. Results: mutants.out/ (caught.txt,
 # missed.txt, timeout.txt, unviable.txt, outcomes.json); the summary:
@@ -151,11 +153,9 @@ case "$suite" in
         exit 2
       fi
     done
-    # Every survivor, as a Rust regex matching exactly its name.
-    includes=()
-    while IFS= read -r name; do
-      includes+=(--re "^$(printf '%s' "$name" | sed 's/[][\\.+*?(){}|^$#&~-]/\\&/g')\$")
-    done < <(python3 - "${survivors_of[@]}" <<'PY'
+    # The survivors: each DIR's missed and never-executed mutants, less what
+    # a later DIR caught.
+    mapfile -t survivors < <(python3 - "${survivors_of[@]}" <<'PY'
 import os, sys
 survivors = {}
 for d in sys.argv[1:]:
@@ -168,21 +168,18 @@ for d in sys.argv[1:]:
 print("\n".join(sorted(n for n, s in survivors.items() if s)))
 PY
 )
-    if [ ${#includes[@]} -eq 0 ]; then
+    if [ ${#survivors[@]} -eq 0 ]; then
       echo "scripts/mutants.sh: no survivors in ${survivors_of[*]}" >&2
       exit 0
     fi
-    echo "scripts/mutants.sh: $((${#includes[@]} / 2)) survivors of ${survivors_of[*]}" >&2
-    status=0
+    echo "scripts/mutants.sh: ${#survivors[@]} survivors of ${survivors_of[*]}" >&2
     # With the fault layer built in, so that the fault-injection tests
     # (impl/tests/faults.rs, faults_tls.rs: EINTR, EAGAIN, short reads and
     # writes, ENOBUFS, splice's EINVAL, no pipe) run with the others: the
     # error paths loopback never takes are theirs to catch.
-    cargo mutants "${common[@]}" "${includes[@]}" --test-package connseq --test-package connseq-tls \
-      --features connseq/fault-injection "$@" || status=$?
-    rm -rf mutants.out.own
-    cp -r mutants.out mutants.out.own
-    exit "$status"
+    build=(-p connseq -p connseq-tls --features connseq/fault-injection)
+    test=(--test-package connseq --test-package connseq-tls --features connseq/fault-injection)
+    extra=()
     ;;
   *)
     echo "scripts/mutants.sh: SUITE is conformance or own, not $suite" >&2
@@ -217,19 +214,36 @@ mapfile -t objects < "$cov/objects.txt"
 cargo mutants "${common[@]}" --list --json > "$cov/mutants.json"
 python3 scripts/mutants_coverage.py "$cov/mutants.json" "$cov/coverage.json" "$cov/unexecuted.txt"
 
-excludes=()
-while IFS= read -r name; do
-  # A Rust regex matching exactly this name.
-  excludes+=(--exclude-re "^$(printf '%s' "$name" | sed 's/[][\\.+*?(){}|^$#&~-]/\\&/g')\$")
-done < <(cat "$cov/unexecuted.txt"; for d in ${after[@]+"${after[@]}"}; do
-  cat "$d"/caught.txt "$d"/missed.txt "$d"/timeout.txt "$d"/unviable.txt 2>/dev/null
-done)
+# A Rust regex matching exactly the name on each input line.
+exact() {
+  while IFS= read -r name; do
+    printf '%s\n' "^$(printf '%s' "$name" | sed 's/[][\\.+*?(){}|^$#&~-]/\\&/g')\$"
+  done
+}
+# The mutants this run leaves out: the ones its suite never executes (of the
+# survivors, in the second pass), and those an earlier part has a result for.
+if [ "$suite" = own ]; then
+  printf '%s\n' "${survivors[@]}" | grep -Fxf "$cov/unexecuted.txt" > "$cov/unexecuted.run.txt" || true
+  echo "scripts/mutants.sh: $(wc -l < "$cov/unexecuted.run.txt") of the survivors are in code this suite never executes" >&2
+else
+  cp "$cov/unexecuted.txt" "$cov/unexecuted.run.txt"
+fi
+skip=()
+while IFS= read -r rx; do
+  skip+=(--exclude-re "$rx")
+done < <({ cat "$cov/unexecuted.run.txt"; for d in ${after[@]+"${after[@]}"}; do
+  cat "$d"/caught.txt "$d"/missed.txt "$d"/timeout.txt "$d"/unviable.txt "$d"/unexecuted.txt 2>/dev/null
+done; } | exact)
+only=()
+if [ "$suite" = own ]; then
+  while IFS= read -r rx; do
+    only+=(--re "$rx")
+  done < <(printf '%s\n' "${survivors[@]}" | exact)
+fi
 
 status=0
-cargo mutants "${common[@]}" "${excludes[@]}" "${test[@]}" "$@" "${extra[@]}" || status=$?
-cp "$cov/unexecuted.txt" mutants.out/unexecuted.txt
-if [ "$suite" = conformance ]; then
-  rm -rf mutants.out.conformance
-  cp -r mutants.out mutants.out.conformance
-fi
+cargo mutants "${common[@]}" ${only[@]+"${only[@]}"} ${skip[@]+"${skip[@]}"} "${test[@]}" "$@" ${extra[@]+"${extra[@]}"} || status=$?
+cp "$cov/unexecuted.run.txt" mutants.out/unexecuted.txt
+rm -rf "mutants.out.$suite"
+cp -r mutants.out "mutants.out.$suite"
 exit "$status"

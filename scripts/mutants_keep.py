@@ -12,7 +12,10 @@ outcomes.json cut to each mutant's name, file, function, span and outcome
 (no logs, no timings), and KEPT.md: the commit the part ran at (HEAD when
 this runs, unless the note says otherwise), the counts, and the note.
 A mutant whose outcome is not in outcomes.json yet (the run was stopped while
-it was tested) is in none of the lists either: it is tested again.
+it was tested) is in none of the lists either: it is tested again. Nor is a
+mutant whose build, not its test, ran out of time (`--build-timeout`): that
+says the machine was slow, not that the mutant hung, so cargo-mutants'
+"caught by the timeout" would be a false catch; it is tested again too.
 """
 
 import collections
@@ -43,6 +46,10 @@ def main():
     for o in outcomes["outcomes"]:
         m = o["scenario"].get("Mutant") if isinstance(o["scenario"], dict) else None
         if m is None:
+            continue
+        phases = o.get("phase_results") or []
+        if o["summary"] == "Timeout" and phases and phases[-1].get("phase") == "Build":
+            counts["build timed out (tested again)"] += 1
             continue
         fn = (m.get("function") or {}).get("function_name")
         kept.append(
@@ -81,7 +88,9 @@ def main():
         if note:
             f.write(note.rstrip() + "\n\n")
         f.write(f"{len(kept)} mutants with an outcome: " + ", ".join(
-            f"{k} {v}" for k, v in sorted(counts.items()) if not k.endswith(".txt")) + ".\n")
+            f"{k} {v}" for k, v in sorted(counts.items()) if not k.endswith(".txt") and not k.startswith("build")) + ".\n")
+        if counts["build timed out (tested again)"]:
+            f.write(f"{counts['build timed out (tested again)']} whose build ran out of time, left out (tested again by a later part).\n")
         if counts["unexecuted.txt"]:
             f.write(f"{counts['unexecuted.txt']} never executed by the suite (unexecuted.txt).\n")
     print(f"{src} -> {dst}: {len(kept)} outcomes, {counts['unexecuted.txt']} never executed")
