@@ -205,3 +205,22 @@ fn a_breakage_needs_the_test_hooks_feature() {
         (Err(e), true) => panic!("refused with test-hooks: {e}"),
     }
 }
+
+/// One event-loop thread binds its listening socket without `SO_REUSEPORT`
+/// (only several threads share a port, each with its own socket): a second
+/// proxy started on the same port by mistake fails to bind rather than
+/// silently take a share of the connections.
+#[test]
+fn a_single_threaded_listener_holds_its_port_alone() {
+    use socket2::{Domain, Socket, Type};
+    let server = common::EchoServer::start();
+    let config = common::proxy_config(vec![common::listener("alone", &[server.addr()], 0, 0)], 0);
+    let proxy = runtime::spawn(&config).expect("the proxy starts");
+    let addr = proxy.addrs()[0];
+    let other = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    other.set_reuse_port(true).expect("SO_REUSEPORT");
+    other.set_reuse_address(true).expect("SO_REUSEADDR");
+    let err = other.bind(&addr.into()).expect_err("the port is the proxy's alone");
+    assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
+    proxy.stop().expect("stop");
+}

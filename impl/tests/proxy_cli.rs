@@ -266,6 +266,29 @@ fn check_validates_without_binding_and_exits_0_or_2() {
     assert_eq!(far.status.code(), Some(2), "{err}");
     assert!(err.contains("192.0.2.1:80 is not an address of this host"), "{err}");
 
+    // The metrics address is held to the same rule; a local one passes.
+    let far_metrics =
+        connseq_proxy(&["--listen", &busy_addr, "--server", "127.0.0.1:9", "--metrics", "192.0.2.1:9100", "--check"]);
+    let err = String::from_utf8_lossy(&far_metrics.stderr);
+    assert_eq!(far_metrics.status.code(), Some(2), "{err}");
+    assert!(err.contains("metrics: 192.0.2.1:9100 is not an address of this host"), "{err}");
+    let near_metrics =
+        connseq_proxy(&["--listen", &busy_addr, "--server", "127.0.0.1:9", "--metrics", "127.0.0.1:9100", "--check"]);
+    assert_eq!(near_metrics.status.code(), Some(0), "{}", String::from_utf8_lossy(&near_metrics.stderr));
+
+    // The runtime API socket's directory must exist; the socket need not.
+    let nowhere = format!("/nonexistent-connseq-{}/api.sock", std::process::id());
+    let no_dir =
+        connseq_proxy(&["--listen", &busy_addr, "--server", "127.0.0.1:9", "--stats-socket", &nowhere, "--check"]);
+    let err = String::from_utf8_lossy(&no_dir.stderr);
+    assert_eq!(no_dir.status.code(), Some(2), "{err}");
+    assert!(err.contains("no directory /nonexistent-connseq-"), "{err}");
+    let here = std::env::temp_dir().join(format!("connseq-check-api-{}.sock", std::process::id()));
+    let here = here.display().to_string();
+    let dir_ok =
+        connseq_proxy(&["--listen", &busy_addr, "--server", "127.0.0.1:9", "--stats-socket", &here, "--check"]);
+    assert_eq!(dir_ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&dir_ok.stderr));
+
     // A certificate file that exists but holds no certificate: the loader's check.
     let dir = std::env::temp_dir().join(format!("connseq-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
