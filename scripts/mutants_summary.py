@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The results of scripts/mutants.sh, as Markdown.
 
-  mutants_summary.py [MUTANTS_OUT...] [--all=MUTANTS_JSON] [--survivors]
+  mutants_summary.py [MUTANTS_OUT...] [--own MUTANTS_OUT...] [--all=MUTANTS_JSON] [--survivors]
 
 Reads each MUTANTS_OUT/outcomes.json (cargo-mutants) and
 MUTANTS_OUT/unexecuted.txt (the mutants whose code the suite never executes,
@@ -15,6 +15,10 @@ keeps in target/mutants-coverage/SUITE/mutants.json), the mutants no part
 tested (a shard left out) are counted as "not run", apart from the score,
 and a part's results for mutants the list does not have (a file excluded
 since) are left out.
+With --own, the directories after it are parts of the second pass (SUITE=own,
+the runtime's and the TLS crate's own tests, over the first pass's
+survivors): the table then says which pass caught each mutant, and a
+survivor the second pass never executes is missed by both.
 With --survivors, also every survivor, grouped by file and function.
 """
 
@@ -25,7 +29,12 @@ import sys
 
 
 def main():
-    dirs = [a for a in sys.argv[1:] if not a.startswith("--")] or ["mutants.out"]
+    args = sys.argv[1:]
+    split = args.index("--own") if "--own" in args else len(args)
+    first = [a for a in args[:split] if not a.startswith("--")]
+    second = [a for a in args[split + 1 :] if not a.startswith("--")]
+    dirs = first + second or ["mutants.out"]
+    own = set(second)
     survivors = "--survivors" in sys.argv
     every = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--all=")), None)
     by_name = {}
@@ -35,6 +44,11 @@ def main():
             for o in json.load(f)["outcomes"]:
                 m = o["scenario"].get("Mutant") if isinstance(o["scenario"], dict) else None
                 if m is not None:
+                    if out in own and o["summary"] in ("CaughtMutant", "Timeout"):
+                        o = dict(o, summary="Own" + o["summary"])
+                    if out in own and o["summary"] == "MissedMutant" and by_name.get(m["name"], {}).get("summary") == "MissedMutant":
+                        # Executed and missed by both: keep the first pass's.
+                        continue
                     by_name[m["name"]] = o
         path = os.path.join(out, "unexecuted.txt")
         if os.path.exists(path):
@@ -63,6 +77,8 @@ def main():
     kinds = {
         "CaughtMutant": "caught",
         "Timeout": "timeout",
+        "OwnCaughtMutant": "own",
+        "OwnTimeout": "own timeout",
         "MissedMutant": "missed",
         "Unviable": "unviable",
     }
@@ -84,9 +100,14 @@ def main():
 
     for file, n in not_run.items():
         per_file[file]["not run"] += n
-    cols = ["caught", "timeout", "missed", "unexecuted", "unviable"] + (["not run"] if every else [])
+    cols = ["caught", "timeout"] + (["own", "own timeout"] if own else []) + ["missed", "unexecuted", "unviable"]
+    cols += ["not run"] if every else []
     total = collections.Counter()
-    head = "| file | caught | caught by the timeout | missed (executed) | missed (never executed) | unviable |"
+    if own:
+        head = ("| file | caught by the conformance suite | by its timeout | caught by the runtime's own tests"
+                " | by their timeout | missed (executed) | missed (never executed) | unviable |")
+    else:
+        head = "| file | caught | caught by the timeout | missed (executed) | missed (never executed) | unviable |"
     print(head + (" not run |" if every else "") + " score |")
     print("|---|" + "---:|" * (len(cols) + 1))
     for file in sorted(per_file):
@@ -97,7 +118,10 @@ def main():
     print()
     viable = sum(total[k] for k in cols if k not in ("unviable", "not run"))
     tested = sum(total.values()) - total["not run"]
-    line = f"{tested} mutants; {viable} viable; caught {total['caught'] + total['timeout']} ({score(total)})"
+    caught = sum(total[k] for k in ("caught", "timeout", "own", "own timeout"))
+    line = f"{tested} mutants; {viable} viable; caught {caught} ({score(total)})"
+    if own:
+        line += f", {total['own'] + total['own timeout']} of them by the second pass"
     if every:
         line += f"; {total['not run']} not run"
     equivalent = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mutants_equivalent.txt")
@@ -118,10 +142,11 @@ def main():
 
 
 def score(c):
-    viable = c["caught"] + c["timeout"] + c["missed"] + c["unexecuted"]
+    caught = c["caught"] + c["timeout"] + c["own"] + c["own timeout"]
+    viable = caught + c["missed"] + c["unexecuted"]
     if viable == 0:
         return "-"
-    return f"{100 * (c['caught'] + c['timeout']) / viable:.0f} %"
+    return f"{100 * caught / viable:.0f} %"
 
 
 if __name__ == "__main__":
