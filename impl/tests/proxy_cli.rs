@@ -328,3 +328,84 @@ fn print_config_prints_a_file_that_config_loads() {
     assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stderr));
     assert_eq!(String::from_utf8_lossy(&again.stdout), text, "printing is a fixed point");
 }
+
+/// The log line's times, as HAProxy's `Tw/Tc/Tt` in milliseconds: a session
+/// that waited for the only server slot shows that wait (at least the
+/// 300 ms the test held the slot), a connect time, and a total no shorter
+/// than its wait and no longer than the client saw; the one before it shows
+/// no wait to speak of.
+#[test]
+fn the_log_line_shows_the_queue_wait_the_connect_and_the_total_in_milliseconds() {
+    let upstream = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let server = upstream.local_addr().expect("address").to_string();
+    let (accepted_tx, accepted) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        while let Ok((mut s, _)) = upstream.accept() {
+            let _ = accepted_tx.send(());
+            thread::spawn(move || {
+                s.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
+                let mut got = Vec::new();
+                if s.read_to_end(&mut got).is_ok() {
+                    let _ = s.write_all(&got);
+                }
+            });
+        }
+    });
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_connseq"))
+            .args(["proxy", "--listen", "127.0.0.1:0", "--server", &server, "--server-maxconn", "1", "--threads", "1"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("connseq proxy starts"),
+    );
+    let mut lines = BufReader::new(child.0.stderr.take().expect("stderr")).lines();
+    let addr = listening(&mut lines, 1)[0];
+
+    let connect = || {
+        let c = TcpStream::connect(addr).expect("connect to the proxy");
+        c.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
+        c
+    };
+    let mut first = connect();
+    first.write_all(b"first").expect("send");
+    accepted.recv_timeout(HANG_GUARD).expect("the first session holds the only slot");
+    let started = std::time::Instant::now();
+    let mut second = connect();
+    second.write_all(b"second").expect("send");
+    second.shutdown(Shutdown::Write).expect("half-close");
+    thread::sleep(Duration::from_millis(300));
+    first.shutdown(Shutdown::Write).expect("half-close");
+    let mut got = Vec::new();
+    first.read_to_end(&mut got).expect("the first echo");
+    assert_eq!(got, b"first");
+    got.clear();
+    second.read_to_end(&mut got).expect("the second echo, after the wait");
+    assert_eq!(got, b"second");
+
+    // "<client> [default] default/s1 Tw/Tc/Tt up/down --"
+    let mut times = std::collections::HashMap::new();
+    while times.len() < 2 {
+        let line = lines.next().expect("a log line").expect("utf-8");
+        let Some(rest) = line.split_once(" default/s1 ").map(|(_, r)| r.to_owned()) else { continue };
+        let fields: Vec<&str> = rest.split(' ').collect();
+        let t: Vec<i64> = fields[0].split('/').map(|n| n.parse().expect("a number")).collect();
+        assert_eq!((t.len(), fields[2]), (3, "--"), "{line}");
+        times.insert(fields[1].to_owned(), (t[0], t[1], t[2], line.clone()));
+    }
+    let seen = i64::try_from(started.elapsed().as_millis()).expect("ms");
+    let (w1, c1, t1, line1) = &times["5/5"];
+    let (w2, c2, t2, line2) = &times["6/6"];
+    assert!(*w1 >= 0 && *w1 < 300 && *c1 >= 0 && *t1 >= 300, "the first session: {line1}");
+    assert!(*w2 >= 300 && *c2 >= 0 && (*w2..=seen + 1).contains(t2), "the second session ({seen} ms seen): {line2}");
+}
+
+/// A proxy process that a failed assertion does not leave running: killed
+/// (SIGKILL) and reaped when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
