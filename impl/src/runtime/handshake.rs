@@ -110,3 +110,109 @@ pub(crate) fn tls_reason(e: &TlsError) -> &'static str {
         _ => "tls-handshake-failed",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::test_support::{loopback_pair, wait, Ready};
+    use connseq_tls::rustls::{
+        AlertDescription, CertificateError as C, ContentType, Error as E, HandshakeType, InvalidMessage, OtherError,
+        PeerIncompatible,
+    };
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn each_tls_failure_has_its_word_in_the_log() {
+        let cert = |c: C| E::InvalidCertificate(c);
+        let other = |what: &str| C::Other(OtherError(Arc::new(io::Error::other(what.to_owned()))));
+        let cases = [
+            (E::AlertReceived(AlertDescription::HandshakeFailure), "tls-alert-received"),
+            (cert(C::UnknownIssuer), "tls-bad-certificate: unknown issuer"),
+            (cert(C::Expired), "tls-bad-certificate: expired"),
+            (cert(C::NotValidYet), "tls-bad-certificate: not valid yet"),
+            (cert(C::NotValidForName), "tls-bad-certificate: not valid for the server's name"),
+            (cert(C::BadSignature), "tls-bad-certificate: bad signature"),
+            (cert(C::BadEncoding), "tls-bad-certificate: malformed"),
+            (cert(C::Revoked), "tls-bad-certificate: revoked"),
+            (cert(C::InvalidPurpose), "tls-bad-certificate: not for TLS servers"),
+            (cert(other("CaUsedAsEndEntity")), "tls-bad-certificate: CA certificate used as end entity"),
+            (cert(other("something else")), "tls-bad-certificate"),
+            (cert(C::UnhandledCriticalExtension), "tls-bad-certificate"),
+            (E::NoApplicationProtocol, "tls-no-alpn"),
+            (E::InvalidMessage(InvalidMessage::InvalidContentType), "tls-not-tls"),
+            (
+                E::InappropriateMessage { expect_types: vec![ContentType::Handshake], got_type: ContentType::Alert },
+                "tls-not-tls",
+            ),
+            (
+                E::InappropriateHandshakeMessage {
+                    expect_types: vec![HandshakeType::ServerHello],
+                    got_type: HandshakeType::Finished,
+                },
+                "tls-not-tls",
+            ),
+            (E::PeerIncompatible(PeerIncompatible::NoCipherSuitesInCommon), "tls-incompatible"),
+            (E::General("anything".into()), "tls-handshake-failed"),
+        ];
+        for (e, word) in cases {
+            assert_eq!(tls_reason(&TlsError::from(e.clone())), word, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn a_proxy_header_is_read_whole_and_the_payload_stays_queued() {
+        let (ours, mut peer) = loopback_pair();
+        assert_eq!(recv_proxy_header(&ours).outcome, Outcome::WouldBlock, "nothing sent yet");
+        peer.write_all(b"PROXY TCP4 192.0.2.1 198.51.100.2 1111 2222\r").expect("write");
+        wait(&ours, Ready::Read);
+        assert_eq!(recv_proxy_header(&ours).outcome, Outcome::WouldBlock, "a header split before its LF waits");
+        peer.write_all(b"\nhello").expect("write");
+        // Both parts are queued once the peek sees the payload's first byte.
+        let mut probe = [0u8; 64];
+        let whole = "PROXY TCP4 192.0.2.1 198.51.100.2 1111 2222\r\nh".len();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while socket::peek(&ours, &mut probe).expect("peek") < whole {
+            assert!(std::time::Instant::now() < deadline, "the payload never arrived");
+            std::thread::yield_now();
+        }
+        let step = recv_proxy_header(&ours);
+        assert_eq!(step.outcome, Outcome::Done);
+        let src: SocketAddr = "192.0.2.1:1111".parse().expect("address");
+        let dst: SocketAddr = "198.51.100.2:2222".parse().expect("address");
+        assert_eq!((step.forwarded, step.reason), (Some((src, dst)), None));
+        let mut rest = [0u8; 5];
+        (&ours).read_exact(&mut rest).expect("the payload");
+        assert_eq!(&rest, b"hello", "only the header was taken");
+    }
+
+    #[test]
+    fn garbage_is_refused_with_a_reason_and_a_silent_close_is_an_empty_eof() {
+        let (ours, mut peer) = loopback_pair();
+        peer.write_all(b"GET / HTTP/1.0\r\n\r\n").expect("write");
+        wait(&ours, Ready::Read);
+        let step = recv_proxy_header(&ours);
+        assert_eq!((step.outcome, step.forwarded), (Outcome::Invalid, None));
+        assert!(step.reason.is_some_and(|r| !r.is_empty()), "{step:?}");
+
+        let (ours, peer) = loopback_pair();
+        drop(peer);
+        wait(&ours, Ready::Read);
+        assert_eq!(recv_proxy_header(&ours).outcome, Outcome::EofEmpty);
+    }
+
+    #[test]
+    fn a_zero_read_is_the_end_after_a_fin_and_a_reset_after_an_rst_alone() {
+        let (ours, peer) = loopback_pair();
+        peer.shutdown(std::net::Shutdown::Write).expect("FIN");
+        wait(&ours, Ready::Read);
+        assert_eq!(eof_or_reset(&ours), Outcome::Eof);
+
+        let (ours, peer) = loopback_pair();
+        socket2::SockRef::from(&peer).set_linger(Some(Duration::ZERO)).expect("SO_LINGER 0");
+        drop(peer);
+        wait(&ours, Ready::Read);
+        assert_eq!(eof_or_reset(&ours), Outcome::Reset);
+    }
+}
