@@ -189,3 +189,93 @@ fn reason(status: &str) -> &'static str {
         _ => "check passed",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ProxyTlvs;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    fn target(addr: SocketAddr, proxy: Option<ProxyVersion>, tls: bool) -> Target {
+        Target {
+            backend: 0,
+            server: 0,
+            addr,
+            inter: Duration::from_secs(2),
+            timeout: Duration::from_millis(300),
+            proxy: proxy.map(|version| SendProxy { version, tlvs: ProxyTlvs::default() }),
+            tls: tls.then(|| ClientTls::new(None, true, &[], None).expect("a TLS client")),
+        }
+    }
+
+    /// A server that accepts one connection and hands it to `f` on a thread.
+    fn serve_once<T: Send + 'static>(f: impl FnOnce(TcpStream) -> T + Send + 'static) -> (SocketAddr, JoinHandle<T>) {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("address");
+        let h = std::thread::spawn(move || {
+            let (s, _) = l.accept().expect("the check connects");
+            s.set_read_timeout(Some(Duration::from_secs(30))).expect("read timeout");
+            f(s)
+        });
+        (addr, h)
+    }
+
+    #[test]
+    fn a_refused_connect_is_l4con_and_an_accepted_one_l4ok() {
+        let closed = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address");
+        assert_eq!(probe(&target(closed, None, false)), Err("L4CON"));
+        let (addr, h) = serve_once(|mut s| s.read_to_end(&mut Vec::new()).expect("the check closes"));
+        assert_eq!(probe(&target(addr, None, false)), Ok("L4OK"));
+        assert_eq!(h.join().expect("server"), 0, "a plain check sends nothing");
+    }
+
+    #[test]
+    fn a_check_sends_the_proxy_header_of_no_client_its_server_expects() {
+        for (version, want) in [
+            (ProxyVersion::V1, b"PROXY UNKNOWN\r\n".to_vec()),
+            (ProxyVersion::V2, {
+                let mut v2 = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+                v2.extend_from_slice(&[0x20, 0x00, 0x00, 0x00]); // v2 LOCAL, no address, length 0
+                v2
+            }),
+        ] {
+            let (addr, h) = serve_once(|mut s| {
+                let mut got = Vec::new();
+                s.read_to_end(&mut got).expect("the header, then the close");
+                got
+            });
+            assert_eq!(probe(&target(addr, Some(version), false)), Ok("L4OK"));
+            assert_eq!(h.join().expect("server"), want, "{version:?}");
+        }
+    }
+
+    #[test]
+    fn a_tls_check_fails_l6rsp_on_a_server_that_is_not_tls_and_l6tout_on_a_silent_one() {
+        let (addr, h) = serve_once(|mut s| {
+            let mut hello = [0u8; 5];
+            s.read_exact(&mut hello).expect("a ClientHello");
+            std::io::Write::write_all(&mut s, b"HTTP/1.0 400 Bad Request\r\n\r\n").expect("answer");
+        });
+        assert_eq!(probe(&target(addr, None, true)), Err("L6RSP"));
+        h.join().expect("server");
+        let (addr, h) = serve_once(|mut s| s.read_to_end(&mut Vec::new()));
+        assert_eq!(probe(&target(addr, None, true)), Err("L6TOUT"));
+        let _ = h.join().expect("server");
+    }
+
+    #[test]
+    fn each_check_status_has_haproxys_words() {
+        for (status, words) in [
+            ("L4TOUT", "Layer4 timeout"),
+            ("L4CON", "Layer4 connection problem"),
+            ("L6TOUT", "Layer6 timeout"),
+            ("L6RSP", "Layer6 invalid response"),
+            ("L4CON-SESSION", "Layer4 connection problem seen by a session"),
+            ("L4OK", "check passed"),
+            ("L6OK", "check passed"),
+        ] {
+            assert_eq!(reason(status), words, "{status}");
+        }
+    }
+}
