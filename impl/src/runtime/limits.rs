@@ -201,4 +201,11 @@ mod tests {
         t.release(A, 5_000);
         assert_eq!(t.len(), 0, "no connection open and nothing in the window");
     }
+
+    #[test]
+    fn a_refusal_has_its_word_in_the_log_and_an_admission_none() {
+        assert_eq!(Admit::Yes.reason(), None);
+        assert_eq!(Admit::OverConns.reason(), Some("src-conn-limit"));
+        assert_eq!(Admit::OverRate.reason(), Some("src-conn-rate"));
+    }
 }
