@@ -120,3 +120,25 @@ impl SockError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn a_plain_write_goes_through_the_seams_send() {
+        // rustls writes with `write_vectored`; `write` must reach the socket too.
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let ours = TcpStream::connect(l.local_addr().expect("address")).expect("connect");
+        let (mut peer, _) = l.accept().expect("accept");
+        let mut io = SockIo { sock: ours.as_fd(), io: &PlainSocketIo };
+        assert_eq!(io.write(b"hello").expect("write"), 5);
+        assert!(format!("{io:?}").starts_with("SockIo"));
+        let mut got = [0u8; 5];
+        peer.read_exact(&mut got).expect("the peer reads it");
+        assert_eq!(&got, b"hello");
+    }
+}

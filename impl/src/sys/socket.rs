@@ -392,4 +392,24 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn the_tls_seam_sends_a_single_buffer_and_keeps_the_errno_of_a_failed_send() {
+        // rustls writes records with `send_vectored`; `send` is the seam's
+        // other entry, which a caller may use for one buffer.
+        use connseq_tls::SocketIo;
+        let (ours, mut peer) = loopback_pair();
+        let _ = take_tls_send_errno();
+        assert_eq!(TlsSocketIo.send(ours.as_fd(), b"record").expect("send"), 6);
+        let mut got = [0u8; 6];
+        peer.read_exact(&mut got).expect("the peer reads it");
+        assert_eq!(&got, b"record");
+        assert_eq!(take_tls_send_errno(), None, "nothing failed");
+        socket2::SockRef::from(&peer).set_linger(Some(std::time::Duration::ZERO)).expect("SO_LINGER 0");
+        drop(peer);
+        wait(&ours, Ready::Read);
+        let _sigpipe = SigpipeBlocked::new();
+        assert!(TlsSocketIo.send(ours.as_fd(), b"more").is_err(), "the peer reset");
+        assert!(matches!(take_tls_send_errno(), Some(libc::ECONNRESET | libc::EPIPE)));
+    }
 }
