@@ -409,3 +409,38 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A proxy stopped (SIGSTOP, as a debugger or `kill -STOP` does) and then
+/// continued (SIGCONT): Linux wakes every thread blocked in `epoll_wait`
+/// with `EINTR` even though no handler ran (signal(7)), and the proxy must
+/// take that as "poll again", not as a failure. The session open across the
+/// pause carries on, new sessions are served, and SIGTERM still stops it.
+#[test]
+fn a_proxy_stopped_and_continued_keeps_its_sessions_and_serves_new_ones() {
+    let server = tagged_server(b"t:");
+    let (child, addr) = spawn_proxy(&["--listen", "127.0.0.1:0", "--server", &server.to_string(), "--threads", "2"]);
+    let child = KillOnDrop(child);
+    let pid = child.0.id().to_string();
+    let mut open = TcpStream::connect(addr).expect("connect to the proxy");
+    open.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
+    open.write_all(b"before ").expect("send");
+    // Every thread is asleep in the poller: nothing to do until the pause.
+    thread::sleep(Duration::from_millis(200));
+    for sig in ["-STOP", "-CONT"] {
+        assert!(Command::new("kill").args([sig, &pid]).status().expect("kill(1)").success());
+        thread::sleep(Duration::from_millis(200));
+    }
+    open.write_all(b"after").expect("send");
+    open.shutdown(Shutdown::Write).expect("half-close");
+    let mut got = Vec::new();
+    open.read_to_end(&mut got).expect("the answer to the session open across the pause");
+    assert_eq!(got, b"t:before after");
+    for i in 0..4 {
+        assert_eq!(ask(addr, format!("new {i}").as_bytes()), format!("t:new {i}").into_bytes());
+    }
+    let mut child = child;
+    let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill(1)");
+    assert!(status.success());
+    let exit = child.0.wait().expect("connseq exits");
+    assert!(exit.success(), "exit status {exit}");
+}
