@@ -108,3 +108,41 @@ fn retry_eintr<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minus_one_is_the_only_failure_of_a_c_call() {
+        assert_eq!(cvt(0).expect("0"), 0);
+        assert_eq!(cvt(1).expect("1 (fcntl's F_GETFD may say so)"), 1);
+        assert_eq!(cvt(65536).expect("a pipe size"), 65536);
+        assert!(cvt(-1).is_err());
+        assert_eq!(cvt_size(1).expect("one byte"), 1);
+        assert_eq!(cvt_size(0).expect("EOF"), 0);
+        assert!(cvt_size(-1).is_err());
+    }
+
+    #[test]
+    fn an_interrupted_call_is_made_again_and_any_other_result_is_returned() {
+        // A signal whose handler runs during a blocking call makes it fail
+        // with EINTR (signal(7)); the call is simply made again.
+        let mut calls = 0;
+        let got = retry_eintr(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(io::Error::from_raw_os_error(libc::EINTR))
+            } else {
+                Ok(7)
+            }
+        });
+        assert_eq!((got.expect("the third call"), calls), (7, 3));
+        let mut calls = 0;
+        let got: io::Result<()> = retry_eintr(|| {
+            calls += 1;
+            Err(io::Error::from_raw_os_error(libc::EAGAIN))
+        });
+        assert_eq!((got.expect_err("EAGAIN is returned").raw_os_error(), calls), (Some(libc::EAGAIN), 1));
+    }
+}
