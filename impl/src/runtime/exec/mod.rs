@@ -201,12 +201,12 @@ impl Exec<'_> {
             }
         }
         if crate::sys::take_spurious_eagain() {
-            // An injected EAGAIN (tests only): no edge will follow it.
-            let side = match action {
-                Action::Send { side, .. } | Action::Recv { side, .. } => Some(side),
-                _ => io_side,
-            };
-            if let Some(side) = side {
+            // An injected EAGAIN (tests only): no edge will follow it. The
+            // socket it struck is the one this action reads or writes
+            // (`io_side`); the poller re-reports it as the kernel sees it.
+            // The other actions make no read or write an EAGAIN could
+            // strike.
+            if let Some(side) = io_side {
                 flow.sock(side).rearm = true;
             }
         }
