@@ -187,6 +187,17 @@ mod tests {
     }
 
     #[test]
+    fn a_sources_first_period_starts_at_its_first_connection() {
+        // Not at a multiple of the period: three attempts just before 10 s
+        // and a fourth just after are four within one period of the first.
+        let t = table(0, 3, 10);
+        for _ in 0..3 {
+            assert_eq!(t.admit(A, 9_900), Admit::Yes);
+        }
+        assert_eq!(t.admit(A, 10_100), Admit::OverRate, "4 attempts in 200 ms");
+    }
+
+    #[test]
     fn ipv4_mapped_addresses_count_as_their_ipv4_source() {
         let t = table(1, 0, 10);
         assert_eq!(t.admit(A, 0), Admit::Yes);
