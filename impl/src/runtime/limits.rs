@@ -198,6 +198,18 @@ mod tests {
     }
 
     #[test]
+    fn a_source_that_closes_each_connection_before_the_next_still_counts_in_the_rate() {
+        // Its entry outlives its connections while its rate is not zero.
+        let t = table(0, 3, 10);
+        for at in [0, 1_000, 2_000] {
+            assert_eq!(t.admit(A, at), Admit::Yes);
+            t.release(A, at + 10);
+        }
+        assert_eq!(t.len(), 1, "no connection open, three in the window");
+        assert_eq!(t.admit(A, 3_000), Admit::OverRate);
+    }
+
+    #[test]
     fn ipv4_mapped_addresses_count_as_their_ipv4_source() {
         let t = table(1, 0, 10);
         assert_eq!(t.admit(A, 0), Admit::Yes);
