@@ -324,17 +324,41 @@ impl Harness {
     /// Turns until the real core stops changing (at most a few): the model's
     /// "proxy runs" is a run to quiescence.
     pub(super) fn run_proxy(&mut self) -> io::Result<()> {
+        self.run_proxy_towards([false; 2])
+    }
+
+    /// [`Harness::run_proxy`], where `closed[side]` says the model's peer
+    /// on that side of the replayed session has closed. The model's kernel
+    /// answers what the proxy sends such a peer with an RST at once; the
+    /// real one does too on loopback, but on a loaded machine the RST may
+    /// be delivered after the turn (softirq work deferred to `ksoftirqd`),
+    /// and the next turn would then send into a socket the model says is
+    /// reset. So while the proxy's socket towards a closed peer is still
+    /// connected and holds bytes that peer's kernel has not answered
+    /// (`RunningProxy::unanswered_on`), the harness waits a little and turns
+    /// again (for a second at most; loopback answers in microseconds).
+    pub(super) fn run_proxy_towards(&mut self, closed: [bool; 2]) -> io::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(1);
         let mut last = None;
-        for _ in 0..4 {
+        let mut turns = 0;
+        loop {
             if !self.proxy.turn() {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, TURN_LOST));
             }
+            turns += 1;
             let now: Vec<String> = self.proxy.cores().iter().map(projection).collect();
-            if last.as_ref() == Some(&now) {
-                break;
-            }
+            let stable = last.as_ref() == Some(&now);
             last = Some(now);
+            if !stable && turns < 4 {
+                continue;
+            }
+            let owed = self.proxy.unanswered_on(0).first().is_some_and(|u| (0..2).any(|s| closed[s] && u[s]));
+            if owed && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_micros(200));
+                turns = turns.min(2);
+                continue;
+            }
+            return Ok(());
         }
-        Ok(())
     }
 }

@@ -122,7 +122,8 @@ pub(super) fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut 
                         h.proxy.set_send_window(who.side(), usize::from(room));
                     }
                 }
-                if let Err(e) = h.run_proxy() {
+                let closed = [Who::Client, Who::Server].map(|who| model.sess[0].peer(who).closed);
+                if let Err(e) = h.run_proxy_towards(closed) {
                     // A runtime that hangs or whose loop died departs from
                     // the model as surely as a wrong state.
                     return Err(Stop::Diverged(Divergence {

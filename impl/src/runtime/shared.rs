@@ -147,6 +147,9 @@ pub(crate) struct Gate {
     /// The live sessions' cores, each with its listener's index, and the
     /// pools held, as the last turn left them.
     snapshot: Mutex<(Vec<(usize, Session)>, Held)>,
+    /// For each of those sessions, each side's socket holds bytes its peer's
+    /// kernel has not acknowledged, with no error reported on it yet.
+    unanswered: Mutex<Vec<[bool; 2]>>,
 }
 
 impl Gate {
@@ -160,8 +163,9 @@ impl Gate {
 
     /// The loop finished its turn with these sessions, holding this much of
     /// its pools.
-    pub(crate) fn turn_done(&self, cores: Vec<(usize, Session)>, held: Held) {
+    pub(crate) fn turn_done(&self, cores: Vec<(usize, Session)>, held: Held, unanswered: Vec<[bool; 2]>) {
         *lock(&self.snapshot) = (cores, held);
+        *lock(&self.unanswered) = unanswered;
         let mut t = lock(&self.turns);
         t.1 = t.0;
         self.cv.notify_all();
@@ -195,6 +199,11 @@ impl Gate {
 
     pub(crate) fn held(&self) -> Held {
         lock(&self.snapshot).1
+    }
+
+    /// [`Gate::snapshot`]'s sessions' unanswered sends, in the same order.
+    pub(crate) fn unanswered(&self) -> Vec<[bool; 2]> {
+        lock(&self.unanswered).clone()
     }
 
     fn wake(&self) {

@@ -279,7 +279,8 @@ impl Worker {
                 // Nothing was ready and the due timers fired: the turn ends.
                 let cores = self.flows.iter().flatten().map(|s| (s.listener, s.core)).collect();
                 let held = Held { buffers: self.pool.in_use(), pipes: self.pipes.in_use() };
-                gate.turn_done(cores, held);
+                let unanswered = self.flows.iter().flatten().map(|s| [s.front.unanswered(), s.back.unanswered()]);
+                gate.turn_done(cores, held, unanswered.collect());
                 turn_open = false;
             }
         }
