@@ -46,15 +46,6 @@ impl Sock {
         self.registered = false;
     }
 
-    /// Stepped mode (the conformance harness): the socket is still
-    /// connected and holds bytes its peer's kernel has not acknowledged.
-    /// Towards a peer that closed, an RST is owed and has not come yet (an
-    /// RST leaves the socket unconnected, `ENOTCONN`).
-    pub(crate) fn unanswered(&self) -> bool {
-        let owed = |s: &TcpStream| s.peer_addr().is_ok() && crate::sys::socket::unacked_output(s).is_ok_and(|n| n > 0);
-        !self.reset && self.stream.as_ref().is_some_and(owed)
-    }
-
     /// Deregisters if needed, then closes the socket (FCLO), exactly once.
     pub(crate) fn close(&mut self, registry: &Registry) {
         self.deregister(registry);

@@ -144,12 +144,9 @@ pub(crate) struct Gate {
     /// (turns granted, turns done).
     turns: Mutex<(u64, u64)>,
     cv: Condvar,
-    /// The live sessions' cores, each with its listener's index, and the
-    /// pools held, as the last turn left them.
-    snapshot: Mutex<(Vec<(usize, Session)>, Held)>,
-    /// For each of those sessions, each side's socket holds bytes its peer's
-    /// kernel has not acknowledged, with no error reported on it yet.
-    unanswered: Mutex<Vec<[bool; 2]>>,
+    /// The live sessions' cores, each with its listener's index, the pools
+    /// held, and the sessions' unanswered sends, as the last turn left them.
+    snapshot: Mutex<TurnSnapshot>,
 }
 
 impl Gate {
@@ -164,8 +161,7 @@ impl Gate {
     /// The loop finished its turn with these sessions, holding this much of
     /// its pools.
     pub(crate) fn turn_done(&self, cores: Vec<(usize, Session)>, held: Held, unanswered: Vec<[bool; 2]>) {
-        *lock(&self.snapshot) = (cores, held);
-        *lock(&self.unanswered) = unanswered;
+        *lock(&self.snapshot) = (cores, held, unanswered);
         let mut t = lock(&self.turns);
         t.1 = t.0;
         self.cv.notify_all();
@@ -199,11 +195,6 @@ impl Gate {
 
     pub(crate) fn held(&self) -> Held {
         lock(&self.snapshot).1
-    }
-
-    /// [`Gate::snapshot`]'s sessions' unanswered sends, in the same order.
-    pub(crate) fn unanswered(&self) -> Vec<[bool; 2]> {
-        lock(&self.unanswered).clone()
     }
 
     fn wake(&self) {
@@ -433,6 +424,17 @@ impl Shared {
             wakeups: get(&c.wakeups),
             empty_wakeups: get(&c.empty_wakeups),
         }
+    }
+}
+
+/// What a stepped turn leaves for the harness ([`Gate::turn_done`]).
+type TurnSnapshot = (Vec<(usize, Session)>, Held, Vec<[bool; 2]>);
+
+impl Gate {
+    /// [`Gate::snapshot`]'s sessions' unanswered sends, in the same order
+    /// (`Worker::unanswered`).
+    pub(crate) fn unanswered(&self) -> Vec<[bool; 2]> {
+        lock(&self.snapshot).2.clone()
     }
 }
 

@@ -279,8 +279,7 @@ impl Worker {
                 // Nothing was ready and the due timers fired: the turn ends.
                 let cores = self.flows.iter().flatten().map(|s| (s.listener, s.core)).collect();
                 let held = Held { buffers: self.pool.in_use(), pipes: self.pipes.in_use() };
-                let unanswered = self.flows.iter().flatten().map(|s| [s.front.unanswered(), s.back.unanswered()]);
-                gate.turn_done(cores, held, unanswered.collect());
+                gate.turn_done(cores, held, self.unanswered());
                 turn_open = false;
             }
         }

@@ -1,9 +1,14 @@
 //! The conformance harness's shims as the loop follows them: connects held
-//! until released (`Options::hold_connects`), and sides reported writable
-//! when the send window opens again (`Options::send_window`).
+//! until released (`Options::hold_connects`), sides reported writable
+//! when the send window opens again (`Options::send_window`), and, at the
+//! end of a stepped turn, the sends whose answer the kernel has not
+//! delivered yet (`RunningProxy::unanswered_on`).
 
 use super::Worker;
+use crate::runtime::flow::Sock;
+use crate::sys::socket;
 use connseq_model::core::{SiState, Side};
+use mio::net::TcpStream;
 use std::sync::atomic::Ordering;
 
 impl Worker {
@@ -67,5 +72,18 @@ impl Worker {
     pub(super) fn connect_held(&self, idx: usize) -> bool {
         self.shared.holds_connects()
             && matches!(self.flows.get(idx), Some(Some(s)) if s.core.si(Side::Back) == SiState::Con && !s.connect_released)
+    }
+
+    /// Stepped mode, at the end of a turn: for each live session, in the
+    /// snapshot's order, whether its front and back sockets are still
+    /// connected and hold bytes their peers' kernels have not acknowledged.
+    /// Towards a peer that closed, an RST is owed and has not come yet (an
+    /// RST leaves the socket unconnected: `getpeername` says `ENOTCONN`).
+    pub(super) fn unanswered(&self) -> Vec<[bool; 2]> {
+        let owed = |s: &Sock| {
+            let waiting = |t: &TcpStream| t.peer_addr().is_ok() && socket::unacked_output(t).is_ok_and(|n| n > 0);
+            !s.reset && s.stream.as_ref().is_some_and(waiting)
+        };
+        self.flows.iter().flatten().map(|f| [owed(&f.front), owed(&f.back)]).collect()
     }
 }
