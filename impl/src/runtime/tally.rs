@@ -209,4 +209,25 @@ mod tests {
         assert_eq!(t.cumulative.last(), Some(&4), "40 s is above every bound");
         assert_eq!(t.mean_ms(), 8002);
     }
+
+    #[test]
+    fn an_attempt_counts_a_session_a_retry_or_a_redispatch_as_haproxy_does() {
+        // stot, wretr and wredis of `show stat`: a first attempt is a session
+        // of its server; another attempt on the same server a retry; one on
+        // another server a session there and a redispatch.
+        let t = Tally::new(1, &[2]);
+        t.attempt(0, 0, None);
+        t.attempt(0, 0, Some(0));
+        t.attempt(0, 1, Some(0));
+        t.attempt(0, 7, None);
+        t.attempt(3, 0, None);
+        let read = |s: u8| {
+            let s = t.server(0, s).expect("a server of backend 0");
+            let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+            (get(&s.sessions), get(&s.retries), get(&s.redispatches))
+        };
+        assert_eq!(read(0), (1, 1, 0));
+        assert_eq!(read(1), (1, 0, 1));
+        assert!(t.server(0, 2).is_none() && t.server(1, 0).is_none(), "no such server: nothing counted");
+    }
 }
