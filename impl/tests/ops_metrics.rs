@@ -10,6 +10,7 @@ mod common;
 use common::{connect, listener, proxy_config, records, round_trip, EchoServer};
 use connseq::runtime::control::AdminState;
 use connseq::runtime::{self, Options};
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::process::Command;
 
@@ -119,4 +120,71 @@ fn the_metrics_parse_with_prometheus_clients_parser_and_count_the_traffic() {
     drop(open);
     drop(metrics);
     proxy.stop().expect("stop");
+}
+
+/// The counters of failures, each from a session that fails that way: a
+/// server that refuses (a connection error of that server, `SC`), a client
+/// that resets (a client abort, `CD`), a server that resets (a server
+/// abort, `SD`); none counts anything the others do. A refused connect is
+/// a connection error and no abort, as HAProxy 2.6 counts it (`show stat`
+/// after one refused session of a `retries 0` listen: `econ` 1, `srv_abrt`
+/// 0).
+#[test]
+fn the_failure_counters_say_which_connect_failed_and_which_side_ended_each_session() {
+    let (_guard, refusing) = common::refusing_port();
+    let echo = EchoServer::start();
+    let resetting = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let listeners = vec![
+        listener("refused", &[refusing], 0, 0),
+        listener("clients", &[echo.addr()], 0, 0),
+        listener("servers", &[resetting.local_addr().expect("address")], 0, 0),
+    ];
+    let options = Options { record_sessions: true, ..Options::default() };
+    let proxy = runtime::spawn_with(&proxy_config(listeners, 0), options).expect("connseq starts");
+    let metrics = connseq::metrics::serve("127.0.0.1:0".parse().expect("address"), proxy.control()).expect("serves");
+    let code = |n: usize| {
+        let r = records(&proxy, 1);
+        assert_eq!(r.len(), 1, "one session ended at a time");
+        assert_eq!(r[0].listener, ["refused", "clients", "servers"][n], "{r:?}");
+        r[0].termination.to_string()
+    };
+
+    let mut c = connect(proxy.addrs()[0]);
+    c.write_all(b"to nobody").expect("send");
+    let _ = c.read(&mut [0u8; 16]);
+    // The proxy drains the client until its FIN.
+    drop(c);
+    assert_eq!(code(0), "SC");
+
+    let mut c = connect(proxy.addrs()[1]);
+    round_trip(&mut c, b"hi");
+    common::abort(c);
+    assert_eq!(code(1), "CD");
+
+    let mut c = connect(proxy.addrs()[2]);
+    c.write_all(b"hi").expect("send");
+    let (mut s, _) = resetting.accept().expect("the proxy connects");
+    s.read_exact(&mut [0u8; 2]).expect("the request");
+    common::abort(s);
+    let _ = c.read(&mut [0u8; 16]);
+    drop(c);
+    assert_eq!(code(2), "SD");
+
+    let (_, samples) = scrape(metrics.addr());
+    let server = |backend| [("backend", backend), ("server", "s1")];
+    let counts = |backend| {
+        let get = |name| value(&samples, name, &server(backend));
+        (
+            get("connseq_server_connection_errors_total"),
+            get("connseq_server_client_aborts_total"),
+            get("connseq_server_server_aborts_total"),
+        )
+    };
+    assert_eq!(counts("refused"), (1.0, 0.0, 0.0), "a refused connect, ended by the proxy");
+    assert_eq!(counts("clients"), (0.0, 1.0, 0.0));
+    assert_eq!(counts("servers"), (0.0, 0.0, 1.0));
+    let ended = |frontend, code| {
+        value(&samples, "connseq_frontend_terminations_total", &[("frontend", frontend), ("code", code)])
+    };
+    assert_eq!((ended("refused", "SC"), ended("clients", "CD"), ended("servers", "SD")), (1.0, 1.0, 1.0));
 }

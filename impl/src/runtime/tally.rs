@@ -6,7 +6,7 @@
 //! when someone looks ([`super::control`]).
 
 use super::flow::Flow;
-use connseq_model::core::{Cause, Millis, Termination};
+use connseq_model::core::{Cause, Millis, Phase, Termination};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -101,7 +101,7 @@ pub(crate) struct ServerTally {
     /// Bytes of ended sessions whose last attempt was this server.
     pub(crate) to_server: AtomicU64,
     pub(crate) to_client: AtomicU64,
-    /// Ended sessions the client (`C`, `c`) or the server (`S`, `s`) ended.
+    /// Data transfers the client (`CD`, `cD`, `CL`, `cL`) or the server (`SD`, `sD`, ...) aborted.
     pub(crate) client_aborts: AtomicU64,
     pub(crate) server_aborts: AtomicU64,
     /// `Tc` and `Tw` of ended sessions whose last attempt was this server.
@@ -177,9 +177,9 @@ impl Tally {
         let Some(s) = flow.server_idx.and_then(|i| self.server(backend, i)) else { return };
         s.to_server.fetch_add(flow.sent[0], Ordering::Relaxed);
         s.to_client.fetch_add(flow.sent[1], Ordering::Relaxed);
-        match term.cause {
-            Cause::Client | Cause::ClientTimeout => s.client_aborts.fetch_add(1, Ordering::Relaxed),
-            Cause::Server | Cause::ServerTimeout => s.server_aborts.fetch_add(1, Ordering::Relaxed),
+        match (term.cause, matches!(term.phase, Phase::Data | Phase::Close)) {
+            (Cause::Client | Cause::ClientTimeout, true) => s.client_aborts.fetch_add(1, Ordering::Relaxed),
+            (Cause::Server | Cause::ServerTimeout, true) => s.server_aborts.fetch_add(1, Ordering::Relaxed),
             _ => 0,
         };
         if let (Some(a), Some(b)) = (t.connect, t.established) {
