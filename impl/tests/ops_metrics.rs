@@ -187,4 +187,10 @@ fn the_failure_counters_say_which_connect_failed_and_which_side_ended_each_sessi
         value(&samples, "connseq_frontend_terminations_total", &[("frontend", frontend), ("code", code)])
     };
     assert_eq!((ended("refused", "SC"), ended("clients", "CD"), ended("servers", "SD")), (1.0, 1.0, 1.0));
+    for frontend in ["refused", "clients", "servers"] {
+        let get = |name| value(&samples, name, &[("frontend", frontend)]);
+        let (errors, denied) =
+            (get("connseq_frontend_request_errors_total"), get("connseq_frontend_denied_connections_total"));
+        assert_eq!((errors, denied), (0.0, 0.0), "{frontend}: no bad request, no rule refused it");
+    }
 }
