@@ -57,4 +57,17 @@ mod tests {
         assert_eq!(h.pop_due(60), Some((50, 0, 1)));
         assert_eq!(h.pop_due(1000), None);
     }
+
+    #[test]
+    fn the_same_deadline_scheduled_again_is_not_pushed_twice() {
+        // A session's deadline is scheduled after every run of it: an entry
+        // per run would grow the heap with the traffic.
+        let mut h = TimerHeap::default();
+        let mut q = None;
+        for _ in 0..3 {
+            h.schedule(50, 0, 1, &mut q);
+        }
+        assert_eq!(h.pop_due(60), Some((50, 0, 1)));
+        assert_eq!(h.pop_due(60), None, "one entry");
+    }
 }
