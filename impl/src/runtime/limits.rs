@@ -231,4 +231,23 @@ mod tests {
         assert_eq!(Admit::OverConns.reason(), Some("src-conn-limit"));
         assert_eq!(Admit::OverRate.reason(), Some("src-conn-rate"));
     }
+
+    #[test]
+    fn idle_sources_left_by_a_scan_are_swept_after_as_many_connections_as_the_table_holds() {
+        // 4,094 sources connect once each and close: their rate keeps them
+        // for a period. Five periods later, they are idle, and the sweep
+        // comes with the 4,096th connection, not before (one scan of the
+        // table per 4,096 connections, not one per connection).
+        let t = table(0, 10, 1);
+        for i in 0..4094u32 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0A00_0000 + i));
+            assert_eq!(t.admit(ip, 0), Admit::Yes);
+            t.release(ip, 0);
+        }
+        assert_eq!(t.len(), 4094, "each within its rate period");
+        assert_eq!(t.admit(A, 5_000), Admit::Yes);
+        assert_eq!(t.len(), 4095, "the 4,095th connection: no sweep yet");
+        assert_eq!(t.admit(B, 5_000), Admit::Yes);
+        assert_eq!(t.len(), 2, "swept: only the two sources with a connection open");
+    }
 }
