@@ -194,3 +194,26 @@ fn the_failure_counters_say_which_connect_failed_and_which_side_ended_each_sessi
         assert_eq!((errors, denied), (0.0, 0.0), "{frontend}: no bad request, no rule refused it");
     }
 }
+
+/// A session waiting for a server slot is in its backend's current queue
+/// (`connseq_backend_current_queue`, HAProxy's `qcur`), and leaves it when
+/// the slot frees.
+#[test]
+fn a_session_waiting_for_a_server_slot_is_in_the_backends_current_queue() {
+    let echo = EchoServer::start();
+    let proxy = runtime::spawn(&proxy_config(vec![listener("q", &[echo.addr()], 1, 0)], 0)).expect("connseq starts");
+    let metrics = connseq::metrics::serve("127.0.0.1:0".parse().expect("address"), proxy.control()).expect("serves");
+    let queue = || value(&scrape(metrics.addr()).1, "connseq_backend_current_queue", &[("backend", "q")]);
+    let mut a = connect(proxy.addrs()[0]);
+    round_trip(&mut a, b"a");
+    assert_eq!(queue(), 0.0, "one session, on the server");
+    let mut b = connect(proxy.addrs()[0]);
+    b.write_all(b"b").expect("send");
+    common::wait_until("the second session queued", || proxy.stats().queued == 1);
+    assert_eq!(queue(), 1.0, "the second waits for the server's only slot");
+    assert!(common::finish(a).is_empty());
+    let mut got = [0u8; 1];
+    b.read_exact(&mut got).expect("served once the slot frees");
+    assert_eq!(queue(), 0.0);
+    assert!(common::finish(b).is_empty());
+}
