@@ -599,17 +599,3 @@ impl SessionRecord {
         }
     }
 }
-
-impl RunningProxy {
-    /// Stepped mode: for each session listener `listener` accepted, in
-    /// [`RunningProxy::cores_on`]'s order, whether its front and back
-    /// sockets held bytes their peers had not acknowledged, with no error
-    /// reported, at the end of the last turn. A peer that closed answers
-    /// such bytes with an RST: the harness lets it arrive before it judges
-    /// the turn, since on a loaded machine the kernel may deliver it late.
-    pub fn unanswered_on(&self, listener: usize) -> Vec<[bool; 2]> {
-        let Some(g) = self.shared.gate() else { return Vec::new() };
-        let (cores, flags) = (g.snapshot(), g.unanswered());
-        cores.iter().zip(flags).filter(|((l, _), _)| *l == listener).map(|(_, f)| f).collect()
-    }
-}

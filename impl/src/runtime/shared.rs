@@ -146,7 +146,7 @@ pub(crate) struct Gate {
     cv: Condvar,
     /// The live sessions' cores, each with its listener's index, the pools
     /// held, and the sessions' unanswered sends, as the last turn left them.
-    snapshot: Mutex<TurnSnapshot>,
+    pub(super) snapshot: Mutex<TurnSnapshot>,
 }
 
 impl Gate {
@@ -427,16 +427,9 @@ impl Shared {
     }
 }
 
-/// What a stepped turn leaves for the harness ([`Gate::turn_done`]).
+/// What a stepped turn leaves for the harness ([`Gate::turn_done`]); the
+/// unanswered sends are read in `worker/shims.rs`.
 type TurnSnapshot = (Vec<(usize, Session)>, Held, Vec<[bool; 2]>);
-
-impl Gate {
-    /// [`Gate::snapshot`]'s sessions' unanswered sends, in the same order
-    /// (`Worker::unanswered`).
-    pub(crate) fn unanswered(&self) -> Vec<[bool; 2]> {
-        lock(&self.snapshot).2.clone()
-    }
-}
 
 #[cfg(test)]
 mod tests {

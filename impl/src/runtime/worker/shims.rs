@@ -6,6 +6,8 @@
 
 use super::Worker;
 use crate::runtime::flow::Sock;
+use crate::runtime::shared::Gate;
+use crate::runtime::RunningProxy;
 use crate::sys::socket;
 use connseq_model::core::{SiState, Side};
 use mio::net::TcpStream;
@@ -85,5 +87,27 @@ impl Worker {
             !s.reset && s.stream.as_ref().is_some_and(waiting)
         };
         self.flows.iter().flatten().map(|f| [owed(&f.front), owed(&f.back)]).collect()
+    }
+}
+
+impl Gate {
+    /// [`Gate::snapshot`]'s sessions' unanswered sends ([`Worker::unanswered`]),
+    /// in the same order.
+    fn unanswered(&self) -> Vec<[bool; 2]> {
+        self.snapshot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).2.clone()
+    }
+}
+
+impl RunningProxy {
+    /// Stepped mode: for each session listener `listener` accepted, in
+    /// [`RunningProxy::cores_on`]'s order, whether its front and back
+    /// sockets were still connected and held bytes their peers had not
+    /// acknowledged at the end of the last turn. A peer that closed answers
+    /// such bytes with an RST: the harness lets it arrive before it judges
+    /// the turn, since on a loaded machine the kernel may deliver it late.
+    pub fn unanswered_on(&self, listener: usize) -> Vec<[bool; 2]> {
+        let Some(g) = self.shared.gate() else { return Vec::new() };
+        let (cores, flags) = (g.snapshot(), g.unanswered());
+        cores.iter().zip(flags).filter(|((l, _), _)| *l == listener).map(|(_, f)| f).collect()
     }
 }
