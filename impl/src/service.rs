@@ -31,6 +31,10 @@ pub fn run(config: &ProxyConfig, run: Run) -> io::Result<()> {
     if let Some(t) = takeover.as_mut() {
         fds.append(&mut t.sockets);
     }
+    // Bound before the `listening on` lines (and after a takeover asked the
+    // old process, whose socket has the same path): whoever reads them may
+    // talk to the runtime API at once.
+    let admin = config.global.stats_socket.as_deref().map(crate::admin::bind).transpose()?;
     let launch = runtime::launch(config, fds)?;
     // After the `listening on` lines, which scripts read first.
     let needed = u64::from(config.global.maxconn).saturating_mul(2).saturating_add(64);
@@ -42,7 +46,7 @@ pub fn run(config: &ProxyConfig, run: Run) -> io::Result<()> {
         );
     }
     let control = launch.control();
-    let admin = config.global.stats_socket.as_deref().map(|p| crate::admin::serve(p, control.clone())).transpose()?;
+    let admin = admin.map(|a| a.serve(control.clone())).transpose()?;
     let metrics = config.global.metrics.map(|a| crate::metrics::serve(a, control.clone())).transpose()?;
     let result = launch.run(signals, || {
         if let Some(t) = takeover {

@@ -64,6 +64,22 @@ impl Drop for AdminServer {
 /// Binds the runtime API at `path` (replacing a socket file left there)
 /// and serves it on a thread of its own.
 pub fn serve(path: &Path, control: Control) -> io::Result<AdminServer> {
+    bind(path)?.serve(control)
+}
+
+/// The runtime API's socket, bound and not served yet: a client that
+/// connects now waits in its backlog until [`AdminSocket::serve`]. A
+/// process binds it before it announces that it listens, so that a script
+/// (or a new process taking the sockets over, `-x`) that reads the
+/// announcement finds the socket there.
+#[derive(Debug)]
+pub struct AdminSocket {
+    path: std::path::PathBuf,
+    listener: UnixListener,
+}
+
+/// Binds the runtime API at `path`, replacing a socket file left there.
+pub fn bind(path: &Path) -> io::Result<AdminSocket> {
     let named = |e: io::Error| io::Error::new(e.kind(), format!("stats socket {}: {e}", path.display()));
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path).map_err(named)?,
@@ -74,11 +90,20 @@ pub fn serve(path: &Path, control: Control) -> io::Result<AdminServer> {
     let listener = UnixListener::bind(path).map_err(named)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(named)?;
     listener.set_nonblocking(true)?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let thread =
-        std::thread::Builder::new().name("connseq-admin".into()).spawn(move || accept_loop(listener, control, flag))?;
-    Ok(AdminServer { path: path.to_owned(), stop, thread: Some(thread) })
+    Ok(AdminSocket { path: path.to_owned(), listener })
+}
+
+impl AdminSocket {
+    /// Serves the socket on a thread of its own.
+    pub fn serve(self, control: Control) -> io::Result<AdminServer> {
+        let AdminSocket { path, listener } = self;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("connseq-admin".into())
+            .spawn(move || accept_loop(listener, control, flag))?;
+        Ok(AdminServer { path, stop, thread: Some(thread) })
+    }
 }
 
 fn accept_loop(listener: UnixListener, control: Control, stop: Arc<AtomicBool>) {
