@@ -437,6 +437,59 @@ fn in_stepped_mode_the_proxy_runs_only_in_the_turns_it_is_granted() {
     proxy.stop().expect("stop");
 }
 
+/// Stepped mode's report of sends a peer's kernel has not acknowledged
+/// (`RunningProxy::unanswered_on`, which the conformance replay waits on
+/// before it judges a turn): a server that reads nothing and whose window is
+/// full leaves the proxy's back socket connected with bytes in flight; once
+/// the server resets, nothing is owed any more.
+#[test]
+fn in_stepped_mode_a_send_the_peer_has_not_acknowledged_is_reported() {
+    let options = Options { manual_clock: true, stepped: true, ..Options::default() };
+    let silent = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    silent.set_recv_buffer_size(4096).expect("a small window");
+    silent.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).expect("bind");
+    silent.listen(1).expect("listen");
+    let server_addr = silent.local_addr().expect("address").as_socket().expect("inet");
+    let config = proxy_config(vec![listener("owed", &[server_addr], 0, 0)], 0);
+    if !cfg!(feature = "test-hooks") {
+        assert!(runtime::spawn_with(&config, options).is_err(), "stepped mode is a test hook");
+        return;
+    }
+    let (proxy, addr) = start(&config, options);
+    let mut c = connect(addr);
+    c.set_nonblocking(true).expect("non-blocking");
+    let chunk = [7u8; 16 * 1024];
+    let deadline = std::time::Instant::now() + common::HANG_GUARD;
+    let (server, _) = loop {
+        assert!(proxy.turn());
+        if let Ok(accepted) = silent.accept() {
+            break accepted;
+        }
+        assert!(std::time::Instant::now() < deadline, "the proxy never connected");
+    };
+    loop {
+        let _ = c.write(&chunk);
+        assert!(proxy.turn());
+        if proxy.unanswered_on(0) == [[false, true]] {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never owed: {:?}", proxy.unanswered_on(0));
+    }
+    // The server's FIN, then its RST: the proxy keeps the session (what came
+    // before the FIN is read, EPIPE refuses the writes), with its back socket
+    // reset and bytes it never sent.
+    server.shutdown(std::net::Shutdown::Write).expect("FIN");
+    assert!(proxy.turn());
+    socket2::SockRef::from(&server).set_linger(Some(Duration::ZERO)).expect("SO_LINGER 0");
+    drop(server);
+    while proxy.unanswered_on(0).first().is_some_and(|u| u[1]) {
+        assert!(proxy.turn());
+        assert!(std::time::Instant::now() < deadline, "still owed after the server's RST");
+    }
+    drop(c);
+    proxy.stop().expect("stop");
+}
+
 /// `use-backend`: a client whose address a route matches gets that route's
 /// backend, the others the listener's own; `unless` inverts the match.
 #[test]
