@@ -133,10 +133,36 @@ fn parse_proc_addr(s: &str) -> Option<(IpAddr, u16)> {
     Some((ip, port))
 }
 
-/// A free port on `ip`, as the kernel picks one (it stays free until
-/// someone binds it: good enough to hand to a proxy's command line).
+/// A port on `ip` that is free now, to hand to a proxy's command line.
+///
+/// A port the kernel picks (a bind to port 0) would come from the ephemeral
+/// range, where the kernel may give it to another socket (a connect's source
+/// port, another bind to port 0) before the proxy binds it: the proxy then
+/// fails to start, or the harness talks to someone else's listener. So the
+/// port is chosen below that range (`/proc/sys/net/ipv4/ip_local_port_range`),
+/// from 10,000 up, walking from a start that differs between processes, and
+/// checked by binding it; only another caller choosing the same port at the
+/// same moment could take it.
 pub fn free_port(ip: IpAddr) -> io::Result<SocketAddr> {
-    TcpListener::bind(SocketAddr::new(ip, 0))?.local_addr()
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    const FIRST: u32 = 10_000;
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    if low <= FIRST + 1_000 {
+        return TcpListener::bind(SocketAddr::new(ip, 0))?.local_addr();
+    }
+    let span = low - FIRST;
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = FIRST + (start + n) % span;
+        if let Ok(l) = TcpListener::bind(SocketAddr::new(ip, port as u16)) {
+            return l.local_addr();
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AddrInUse, format!("no free port on {ip} between {FIRST} and {low}")))
 }
 impl Blackbox {
     /// Writes the harness's certificate files (the leaf for `localhost` and
@@ -238,6 +264,17 @@ impl Blackbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_ports_are_below_the_ephemeral_range_and_distinct() {
+        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").expect("the range");
+        let low: u16 = range.split_whitespace().next().and_then(|p| p.parse().ok()).expect("its low end");
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let (a, b) = (free_port(ip).expect("a port"), free_port(ip).expect("another"));
+        assert!(a.port() >= 10_000 && a.port() < low && b.port() < low, "{a} {b} (range from {low})");
+        assert_ne!(a, b);
+        assert!(TcpListener::bind(a).is_ok(), "{a} is free to bind");
+    }
 
     #[test]
     fn proc_net_tcp_addresses_read_back() {

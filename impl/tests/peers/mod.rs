@@ -17,9 +17,22 @@ use std::time::{Duration, Instant};
 
 const HANG_GUARD: Duration = Duration::from_secs(30);
 
-/// A port on 127.0.0.1 that was free a moment ago (bound, then released).
+/// A port on 127.0.0.1 that was free a moment ago (bound, then released),
+/// for a peer that binds it itself (s_server, HAProxy, a `connseq` process).
+/// Chosen below the kernel's ephemeral range, so that a socket numbered by
+/// the kernel (another test's bind to port 0, a connect's source port) cannot
+/// take it before the peer binds it; walks from a per-process start.
 pub fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port")
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let low: u32 = range.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or(32_768);
+    assert!(low > 11_000, "the ephemeral range starts at {low}: no room below it for test ports");
+    let span = low - 10_000;
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    (0..span)
+        .map(|_| 10_000 + (start + NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) % span)
+        .find_map(|p| TcpListener::bind(("127.0.0.1", p as u16)).and_then(|l| l.local_addr()).ok())
+        .expect("a free port below the ephemeral range")
 }
 
 /// Whether something listens on `addr` (TCP, IPv4), read from
