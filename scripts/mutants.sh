@@ -49,10 +49,18 @@
 # and tls/: unit, real-socket and interop tests (HAProxy, curl and OpenSSL
 # must be installed, as .ci/run installs them), and the fault-injection tests
 # (built with the `fault-injection` feature). Its coverage pre-pass runs
-# that whole suite: a survivor it never executes is missed by both suites
-# (mutants.out/unexecuted.txt) and is not built; the others are. Its results
-# are kept in mutants.out.own/. --after works here too (a second pass run in
-# parts).
+# that whole suite, each test binary's profiles apart (cargo's target runner
+# scripts/mutants_runner.sh): a survivor no binary executes is missed by both
+# suites (mutants.out/unexecuted.txt) and is not built; each other one is
+# built and tested with only the test binaries that execute its code
+# (scripts/mutants_select.py: grouped by file, one cargo-mutants run per
+# group with `--cargo-arg=--test=NAME`, so that a mutant rebuilds a few test
+# crates, not the 30 of the whole suite). The groups run one mutant at a time
+# in a copy of the tree at a fixed path, target/mutants-own-tree (mutated in
+# place, built once for all groups; the tests start the proxy binary from
+# its target directory, which a second job would overwrite): --jobs is left
+# out. Its results are kept in mutants.out.own/. --after works here too (a
+# second pass run in parts).
 #
 # Extra arguments go to `cargo mutants`. Results: mutants.out/ (caught.txt,
 # missed.txt, timeout.txt, unviable.txt, outcomes.json); the summary:
@@ -195,9 +203,15 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 llvm="$sysroot/lib/rustlib/$host/bin"
 cov=target/mutants-coverage/$suite
 mkdir -p "$cov"
-rm -f "$cov"/*.profraw
+rm -rf "$cov"/*.profraw "$cov/by-binary"
 (
   export RUSTFLAGS="-C instrument-coverage" CARGO_TARGET_DIR="$PWD/target/mutants-coverage/target"
+  if [ "$suite" = own ]; then
+    # Each test binary's profiles in a directory of its own (with those of
+    # the processes it starts), for the second pass's choice of binaries.
+    runner="CARGO_TARGET_$(printf '%s' "$host" | tr 'a-z-' 'A-Z_')_RUNNER"
+    export "$runner=$PWD/scripts/mutants_runner.sh" CONNSEQ_COVERAGE_DIR="$PWD/$cov/by-binary"
+  fi
   LLVM_PROFILE_FILE="$PWD/$cov/suite-%p-%m.profraw" cargo test "${build[@]}" -q
   # Every executable the tests ran: test binaries, and the proxy binary the
   # command-line tests start.
@@ -206,10 +220,14 @@ rm -f "$cov"/*.profraw
 for l in sys.stdin:
     m = json.loads(l)
     if m.get("reason") == "compiler-artifact" and m.get("executable"):
-        print(m["executable"])' > "$cov/objects.txt"
+        t = m["target"]
+        print(json.dumps({"executable": m["executable"], "name": t["name"], "kind": t["kind"],
+                          "test": m["profile"]["test"]}))' > "$cov/artifacts.jsonl"
 )
-mapfile -t objects < "$cov/objects.txt"
-"$llvm/llvm-profdata" merge -sparse "$cov"/*.profraw -o "$cov/suite.profdata"
+mapfile -t objects < <(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    print(json.loads(l)["executable"])' "$cov/artifacts.jsonl")
+"$llvm/llvm-profdata" merge -sparse $(find "$cov" -name '*.profraw') -o "$cov/suite.profdata"
 "$llvm/llvm-cov" export -format=text -instr-profile "$cov/suite.profdata" \
   $(printf -- '-object %s ' "${objects[@]}") > "$cov/coverage.json"
 cargo mutants "${common[@]}" --list --json > "$cov/mutants.json"
@@ -243,7 +261,54 @@ if [ "$suite" = own ]; then
 fi
 
 status=0
-cargo mutants "${common[@]}" ${only[@]+"${only[@]}"} ${skip[@]+"${skip[@]}"} "${test[@]}" "$@" ${extra[@]+"${extra[@]}"} || status=$?
+if [ "$suite" = conformance ]; then
+  cargo mutants "${common[@]}" ${only[@]+"${only[@]}"} ${skip[@]+"${skip[@]}"} "${test[@]}" "$@" ${extra[@]+"${extra[@]}"} || status=$?
+else
+  # The second pass tests each survivor against the test binaries that
+  # execute its code (scripts/mutants_select.py: a binary that never does
+  # cannot fail because of it), built and run alone (`--cargo-arg`: a
+  # mutant of one file then rebuilds a few test crates, not all of them).
+  # The survivors to run: those this suite executes, less what an earlier
+  # part (--after) has a result for.
+  { printf '%s\n' "${survivors[@]}" | grep -vFxf "$cov/unexecuted.run.txt" |
+    grep -vFxf <(for d in ${after[@]+"${after[@]}"}; do
+      cat "$d"/caught.txt "$d"/missed.txt "$d"/timeout.txt "$d"/unviable.txt "$d"/unexecuted.txt 2>/dev/null
+    done; echo) || true; } > "$cov/to-run.txt"
+  python3 scripts/mutants_select.py groups "$cov" "$llvm" "$cov/mutants.json" "$cov/to-run.txt" "$cov/groups"
+  # The groups run one after another in one copy of the tree at a fixed
+  # path (target/mutants-own-tree, mutated in place), so that what a group
+  # built stays built for the next; one mutant at a time, since the tests
+  # start the proxy binary from that tree's target directory, which a second
+  # job would overwrite. A --jobs given is left out.
+  tree=target/mutants-own-tree
+  mkdir -p "$tree"
+  find "$tree" -mindepth 1 -maxdepth 1 ! -name target -exec rm -rf {} +
+  git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$tree"
+  # Built once unmutated, so that no mutant's build pays for the
+  # dependencies (a cold build can pass the build timeout).
+  (cd "$tree" && cargo test "${build[@]}" --no-run -q)
+  own_args=()
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --jobs|-j) shift 2 ;;
+      --jobs=*|-j*) shift ;;
+      *) own_args+=("$1"); shift ;;
+    esac
+  done
+  rm -rf mutants.out target/mutants-own-groups
+  parts=()
+  for names in "$cov"/groups/*.names; do
+    g=$(basename "$names" .names)
+    mapfile -t cargo_args < <(sed 's/^/--cargo-arg=/' "$cov/groups/$g.args")
+    mapfile -t group_only < <(exact < "$names" | sed 's/^/--re=/')
+    echo "scripts/mutants.sh: group $g: $(wc -l < "$names") mutants, $(tr '\n' ' ' < "$cov/groups/$g.args")" >&2
+    cargo mutants "${common[@]}" -d "$tree" --in-place -o "target/mutants-own-groups/$g" \
+      "${group_only[@]}" "${test[@]}" "${cargo_args[@]}" ${own_args[@]+"${own_args[@]}"} || status=$?
+    parts+=("target/mutants-own-groups/$g/mutants.out")
+    python3 scripts/mutants_select.py merge mutants.out "${parts[@]}"
+  done
+  mkdir -p mutants.out
+fi
 cp "$cov/unexecuted.run.txt" mutants.out/unexecuted.txt
 rm -rf "mutants.out.$suite"
 cp -r mutants.out "mutants.out.$suite"

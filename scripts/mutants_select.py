@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Which test binaries can catch each mutant of the second pass, and the runs
+that test each mutant against those binaries only.
+
+  mutants_select.py groups COV_DIR LLVM_BIN MUTANTS_JSON NAMES_TXT OUT_DIR
+  mutants_select.py merge OUT PART...
+
+`groups`: COV_DIR holds the second pass's coverage pre-pass, one directory of
+profiles per test binary (COV_DIR/by-binary/BASENAME/, written by
+scripts/mutants_runner.sh: a binary's profiles with those of the processes
+it started, the proxy binary among them) and COV_DIR/artifacts.jsonl (each
+executable cargo built for the suite: path, target name and kind, and
+whether it is a test harness). For each binary, its coverage is exported
+with the proxy binary's and a mutant of NAMES_TXT is executed by it if its
+first position was (scripts/mutants_coverage.py's rule). A binary that never
+executes a mutant's code cannot fail because of it, so each mutant needs only
+the binaries that execute it: the mutants are grouped by file, each file
+with the union of the binaries its mutants need, and files that need the
+same binaries share a group. OUT_DIR/N.args gets a group's cargo arguments
+(`--lib`, `--bins`, `--test=NAME`, one a line: they select what is built
+and run), OUT_DIR/N.names its mutants. A mutant no binary executes is left
+out (the whole suite's pre-pass already records it as never executed).
+
+`merge`: the mutants.out directories PART... (one per group) into OUT: the
+lists concatenated, outcomes.json's outcomes joined.
+"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mutants_coverage import count_at, segments_by_file  # noqa: E402
+
+LISTS = ("caught.txt", "missed.txt", "timeout.txt", "unviable.txt")
+
+
+def selector(artifact):
+    """The cargo argument that builds and runs this test binary, or None."""
+    kind = artifact["kind"]
+    if not artifact["test"]:
+        return None
+    if "lib" in kind or "rlib" in kind:
+        return "--lib"
+    if "bin" in kind:
+        return "--bins"
+    if "test" in kind:
+        return "--test=" + artifact["name"]
+    return None
+
+
+def groups(cov_dir, llvm, mutants_json, names_txt, out_dir):
+    artifacts = [json.loads(line) for line in open(os.path.join(cov_dir, "artifacts.jsonl")) if line.strip()]
+    by_base = {os.path.basename(a["executable"]): a for a in artifacts}
+    # The processes a test starts: the proxy binary, whose profiles land in
+    # the directory of the test binary that started it.
+    started = [a["executable"] for a in artifacts if not a["test"] and "bin" in a["kind"]]
+    wanted = set(n for n in open(names_txt).read().split("\n") if n)
+    mutants = [m for m in json.load(open(mutants_json)) if m["name"] in wanted]
+    needs = {m["name"]: set() for m in mutants}
+    for d in sorted(glob.glob(os.path.join(cov_dir, "by-binary", "*"))):
+        base = os.path.basename(d)
+        a = by_base.get(base)
+        sel = a and selector(a)
+        raws = glob.glob(os.path.join(d, "*.profraw"))
+        if not sel or not raws:
+            continue
+        profdata = d + ".profdata"
+        subprocess.run([os.path.join(llvm, "llvm-profdata"), "merge", "-sparse", *raws, "-o", profdata], check=True)
+        objects = [a["executable"], *started]
+        cmd = [os.path.join(llvm, "llvm-cov"), "export", "-format=text", "-instr-profile", profdata]
+        for o in objects:
+            cmd += ["-object", o]
+        out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+        files = segments_by_file(json.loads(out))
+        n = 0
+        for m in mutants:
+            seg_lists = next((v for k, v in files.items() if k.endswith("/" + m["file"])), None)
+            start = m["span"]["start"]
+            if seg_lists is not None and count_at(seg_lists, start["line"], start["column"]) != 0:
+                needs[m["name"]].add(sel)
+                n += 1
+        print(f"{sel}: executes {n} of the {len(mutants)} mutants", file=sys.stderr)
+    by_file = {}
+    for m in mutants:
+        if needs[m["name"]]:
+            f = by_file.setdefault(m["file"], [set(), []])
+            f[0] |= needs[m["name"]]
+            f[1].append(m["name"])
+    by_args = {}
+    for f in sorted(by_file):
+        args, names = by_file[f]
+        by_args.setdefault(tuple(sorted(args)), []).extend(names)
+    os.makedirs(out_dir, exist_ok=True)
+    for old in glob.glob(os.path.join(out_dir, "*")):
+        os.remove(old)
+    for i, (args, names) in enumerate(sorted(by_args.items(), key=lambda kv: -len(kv[1]))):
+        with open(os.path.join(out_dir, f"{i}.args"), "w") as f:
+            f.write("\n".join(args) + "\n")
+        with open(os.path.join(out_dir, f"{i}.names"), "w") as f:
+            f.write("\n".join(names) + "\n")
+        print(f"group {i}: {len(names)} mutants, {len(args)} test binaries: {' '.join(args)}", file=sys.stderr)
+    left = sum(1 for v in needs.values() if not v)
+    print(f"{len(mutants) - left} mutants in {len(by_args)} groups; {left} executed by no test binary", file=sys.stderr)
+
+
+def merge(out, parts):
+    os.makedirs(out, exist_ok=True)
+    outcomes = []
+    for name in LISTS:
+        with open(os.path.join(out, name), "w") as w:
+            for p in parts:
+                path = os.path.join(p, name)
+                if os.path.exists(path):
+                    w.write(open(path).read())
+    for p in parts:
+        path = os.path.join(p, "outcomes.json")
+        if os.path.exists(path):
+            outcomes += json.load(open(path))["outcomes"]
+    with open(os.path.join(out, "outcomes.json"), "w") as w:
+        json.dump({"outcomes": outcomes}, w)
+
+
+def main():
+    if sys.argv[1:2] == ["groups"] and len(sys.argv) == 7:
+        groups(*sys.argv[2:7])
+    elif sys.argv[1:2] == ["merge"] and len(sys.argv) >= 4:
+        merge(sys.argv[2], sys.argv[3:])
+    else:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
