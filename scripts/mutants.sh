@@ -53,9 +53,10 @@
 # scripts/mutants_runner.sh): a survivor no binary executes is missed by both
 # suites (mutants.out/unexecuted.txt) and is not built; each other one is
 # built and tested with only the test binaries that execute its code
-# (scripts/mutants_select.py: grouped by file, one cargo-mutants run per
-# group with `--cargo-arg=--test=NAME`, so that a mutant rebuilds a few test
-# crates, not the 30 of the whole suite). The groups run one mutant at a time
+# (scripts/mutants_select.py: the mutants that need the same binaries make
+# a group, one cargo-mutants run per group with `--cargo-arg=--test=NAME`,
+# so that a mutant builds and runs a few test binaries, not the 30 of the
+# whole suite). The groups run one mutant at a time
 # in a copy of the tree at a fixed path, target/mutants-own-tree (mutated in
 # place, built once for all groups; the tests start the proxy binary from
 # its target directory, which a second job would overwrite): --jobs is left
@@ -302,7 +303,8 @@ else
     mapfile -t cargo_args < <(sed 's/^/--cargo-arg=/' "$cov/groups/$g.args")
     mapfile -t group_only < <(exact < "$names" | sed 's/^/--re=/')
     echo "scripts/mutants.sh: group $g: $(wc -l < "$names") mutants, $(tr '\n' ' ' < "$cov/groups/$g.args")" >&2
-    cargo mutants "${common[@]}" -d "$tree" --in-place -o "target/mutants-own-groups/$g" \
+    mkdir -p "target/mutants-own-groups/$g"
+    cargo mutants "${common[@]}" -d "$tree" --in-place -o "$PWD/target/mutants-own-groups/$g" \
       "${group_only[@]}" "${test[@]}" "${cargo_args[@]}" ${own_args[@]+"${own_args[@]}"} || status=$?
     parts+=("target/mutants-own-groups/$g/mutants.out")
     python3 scripts/mutants_select.py merge mutants.out "${parts[@]}"

@@ -11,10 +11,13 @@ without being built (mutation testing then builds only the others).
 
 Regions are read from the export's segments: a segment (line, col, count,
 has_count, is_region_entry, is_gap) sets the count from its position to the
-next segment's. Only a count of 0 makes a mutant "not executed": a position
-after a segment with no count (outside every region) or before the first
-one is unknown and the mutant is run. A file that no test binary contains
-had no code generated in the suite at all, so its mutants are not executed.
+next segment's. Only a count of 0 makes a mutant "not executed". A position
+after a segment with no count (between two regions: an operator between two
+conditions, say) or before the first one takes the count of the functions
+whose regions enclose it: 0 if each such function was never entered, unknown
+otherwise (the mutant is run), and unknown if no function encloses it (a
+constant's expression). A file that no test binary contains had no code
+generated in the suite at all, so its mutants are not executed.
 """
 
 import bisect
@@ -26,26 +29,42 @@ UNKNOWN = float("inf")
 
 
 def segments_by_file(coverage):
-    """path -> lists (one per binary) of sorted (line, col, count) segments;
-    count is UNKNOWN where a segment has none (a region ends there)."""
+    """path -> lists (one per binary) of (segments, functions): sorted (line,
+    col, count) segments, count UNKNOWN where a segment has none (a region
+    ends there); and each function's ((line, col) first, (line, col) last,
+    times entered) over its regions in that file."""
     files = {}
     for data in coverage["data"]:
+        funcs = {}
+        for fn in data.get("functions", []):
+            spans = {}
+            for r in fn["regions"]:
+                name = fn["filenames"][r[5]]
+                lo, hi = spans.get(name, ((r[0], r[1]), (r[2], r[3])))
+                spans[name] = (min(lo, (r[0], r[1])), max(hi, (r[2], r[3])))
+            for name, (lo, hi) in spans.items():
+                funcs.setdefault(name, []).append((lo, hi, fn["count"]))
         for f in data["files"]:
             segs = [(s[0], s[1], s[2] if s[3] else UNKNOWN) for s in f["segments"] if not s[5]]
             if not segs:
                 continue
             # The same file may come from several binaries: a position is
             # executed if any binary executed it.
-            files.setdefault(f["filename"], []).append(sorted(segs))
+            files.setdefault(f["filename"], []).append((sorted(segs), funcs.get(f["filename"], [])))
     return files
 
 
 def count_at(seg_lists, line, col):
     """The most times any binary executed the position (UNKNOWN if unsure)."""
     best = 0
-    for segs in seg_lists:
+    for segs, funcs in seg_lists:
         i = bisect.bisect_right(segs, (line, col, UNKNOWN)) - 1
-        best = max(best, segs[i][2] if i >= 0 else UNKNOWN)
+        count = segs[i][2] if i >= 0 else UNKNOWN
+        if count == UNKNOWN:
+            entered = [c for lo, hi, c in funcs if lo <= (line, col) <= hi]
+            if entered and not any(entered):
+                count = 0
+        best = max(best, count)
     return best
 
 

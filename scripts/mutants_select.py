@@ -14,9 +14,10 @@ whether it is a test harness). For each binary, its coverage is exported
 with the proxy binary's and a mutant of NAMES_TXT is executed by it if its
 first position was (scripts/mutants_coverage.py's rule). A binary that never
 executes a mutant's code cannot fail because of it, so each mutant needs only
-the binaries that execute it: the mutants are grouped by file, each file
-with the union of the binaries its mutants need, and files that need the
-same binaries share a group. OUT_DIR/N.args gets a group's cargo arguments
+the binaries that execute it: the mutants that need the same binaries make
+a group (a few dozen groups: most mutants need one to four binaries, the
+event loop's nearly all), the groups that need fewest first. OUT_DIR/N.args
+gets a group's cargo arguments
 (`--lib`, `--bins`, `--test=NAME`, one a line: they select what is built
 and run), OUT_DIR/N.names its mutants. A mutant no binary executes is left
 out (the whole suite's pre-pass already records it as never executed).
@@ -83,20 +84,15 @@ def groups(cov_dir, llvm, mutants_json, names_txt, out_dir):
                 needs[m["name"]].add(sel)
                 n += 1
         print(f"{sel}: executes {n} of the {len(mutants)} mutants", file=sys.stderr)
-    by_file = {}
+    by_args = {}
     for m in mutants:
         if needs[m["name"]]:
-            f = by_file.setdefault(m["file"], [set(), []])
-            f[0] |= needs[m["name"]]
-            f[1].append(m["name"])
-    by_args = {}
-    for f in sorted(by_file):
-        args, names = by_file[f]
-        by_args.setdefault(tuple(sorted(args)), []).extend(names)
+            by_args.setdefault(tuple(sorted(needs[m["name"]])), []).append(m["name"])
     os.makedirs(out_dir, exist_ok=True)
     for old in glob.glob(os.path.join(out_dir, "*")):
         os.remove(old)
-    for i, (args, names) in enumerate(sorted(by_args.items(), key=lambda kv: -len(kv[1]))):
+    # The groups that need the fewest binaries first: their mutants cost least.
+    for i, (args, names) in enumerate(sorted(by_args.items(), key=lambda kv: (len(kv[0]), -len(kv[1])))):
         with open(os.path.join(out_dir, f"{i}.args"), "w") as f:
             f.write("\n".join(args) + "\n")
         with open(os.path.join(out_dir, f"{i}.names"), "w") as f:
