@@ -23,7 +23,11 @@ and run), OUT_DIR/N.names its mutants. A mutant no binary executes is left
 out (the whole suite's pre-pass already records it as never executed).
 
 `merge`: the mutants.out directories PART... (one per group) into OUT: the
-lists concatenated, outcomes.json's outcomes joined.
+lists concatenated, outcomes.json's outcomes joined. A PART given as
+DIR=NAMES_TXT keeps only the mutants NAMES_TXT lists: cargo-mutants 27.1.0
+makes its "delete field" mutants of a struct expression with `..base`
+whatever `--re` says, so a group's run tests those of its files too, with
+binaries chosen for other mutants; their results are left to their own group.
 """
 
 import glob
@@ -104,17 +108,26 @@ def groups(cov_dir, llvm, mutants_json, names_txt, out_dir):
 
 def merge(out, parts):
     os.makedirs(out, exist_ok=True)
+    kept = []
+    for p in parts:
+        d, _, names = p.partition("=")
+        kept.append((d, set(open(names).read().split("\n")) if names else None))
     outcomes = []
     for name in LISTS:
         with open(os.path.join(out, name), "w") as w:
-            for p in parts:
-                path = os.path.join(p, name)
+            for d, only in kept:
+                path = os.path.join(d, name)
                 if os.path.exists(path):
-                    w.write(open(path).read())
-    for p in parts:
-        path = os.path.join(p, "outcomes.json")
+                    for line in open(path).read().split("\n"):
+                        if line and (only is None or line in only):
+                            w.write(line + "\n")
+    for d, only in kept:
+        path = os.path.join(d, "outcomes.json")
         if os.path.exists(path):
-            outcomes += json.load(open(path))["outcomes"]
+            for o in json.load(open(path))["outcomes"]:
+                m = o["scenario"].get("Mutant") if isinstance(o["scenario"], dict) else None
+                if m is not None and (only is None or m["name"] in only):
+                    outcomes.append(o)
     with open(os.path.join(out, "outcomes.json"), "w") as w:
         json.dump({"outcomes": outcomes}, w)
 
