@@ -248,33 +248,25 @@ if [ "$suite" = own ]; then
 else
   cp "$cov/unexecuted.txt" "$cov/unexecuted.run.txt"
 fi
-skip=()
-while IFS= read -r rx; do
-  skip+=(--exclude-re "$rx")
-done < <({ cat "$cov/unexecuted.run.txt"; for d in ${after[@]+"${after[@]}"}; do
-  cat "$d"/caught.txt "$d"/missed.txt "$d"/timeout.txt "$d"/unviable.txt "$d"/unexecuted.txt 2>/dev/null
-done; } | exact)
-only=()
-if [ "$suite" = own ]; then
-  while IFS= read -r rx; do
-    only+=(--re "$rx")
-  done < <(printf '%s\n' "${survivors[@]}" | exact)
-fi
+# Results of earlier parts (--after).
+done_before() {
+  for d in ${after[@]+"${after[@]}"}; do
+    cat "$d"/caught.txt "$d"/missed.txt "$d"/timeout.txt "$d"/unviable.txt "$d"/unexecuted.txt 2>/dev/null
+  done
+}
 
 status=0
 if [ "$suite" = conformance ]; then
-  cargo mutants "${common[@]}" ${only[@]+"${only[@]}"} ${skip[@]+"${skip[@]}"} "${test[@]}" "$@" ${extra[@]+"${extra[@]}"} || status=$?
+  skip=()
+  while IFS= read -r rx; do
+    skip+=(--exclude-re "$rx")
+  done < <({ cat "$cov/unexecuted.run.txt"; done_before; } | exact)
+  cargo mutants "${common[@]}" ${skip[@]+"${skip[@]}"} "${test[@]}" "$@" ${extra[@]+"${extra[@]}"} || status=$?
 else
-  # The second pass tests each survivor against the test binaries that
-  # execute its code (scripts/mutants_select.py: a binary that never does
-  # cannot fail because of it), built and run alone (`--cargo-arg`: a
-  # mutant of one file then rebuilds a few test crates, not all of them).
-  # The survivors to run: those this suite executes, less what an earlier
-  # part (--after) has a result for.
+  # The second pass (see the head of this script): the survivors to run are
+  # those this suite executes, less what an earlier part has a result for.
   { printf '%s\n' "${survivors[@]}" | grep -vFxf "$cov/unexecuted.run.txt" |
-    grep -vFxf <(for d in ${after[@]+"${after[@]}"}; do
-      cat "$d"/caught.txt "$d"/missed.txt "$d"/timeout.txt "$d"/unviable.txt "$d"/unexecuted.txt 2>/dev/null
-    done; echo) || true; } > "$cov/to-run.txt"
+    grep -vFxf <(done_before; echo) || true; } > "$cov/to-run.txt"
   python3 scripts/mutants_select.py groups "$cov" "$llvm" "$cov/mutants.json" "$cov/to-run.txt" "$cov/groups"
   # The groups run one after another in one copy of the tree at a fixed
   # path (target/mutants-own-tree, mutated in place), so that what a group

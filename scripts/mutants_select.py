@@ -4,6 +4,7 @@ that test each mutant against those binaries only.
 
   mutants_select.py groups COV_DIR LLVM_BIN MUTANTS_JSON NAMES_TXT OUT_DIR
   mutants_select.py merge OUT PART...
+  mutants_select.py --self-test     # merge's filter and the binaries' cargo arguments
 
 `groups`: COV_DIR holds the second pass's coverage pre-pass, one directory of
 profiles per test binary (COV_DIR/by-binary/BASENAME/, written by
@@ -37,7 +38,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mutants_coverage import count_at, segments_by_file  # noqa: E402
+from mutants_coverage import executed, segments_by_file  # noqa: E402
 
 LISTS = ("caught.txt", "missed.txt", "timeout.txt", "unviable.txt")
 
@@ -82,9 +83,7 @@ def groups(cov_dir, llvm, mutants_json, names_txt, out_dir):
         files = segments_by_file(json.loads(out))
         n = 0
         for m in mutants:
-            seg_lists = next((v for k, v in files.items() if k.endswith("/" + m["file"])), None)
-            start = m["span"]["start"]
-            if seg_lists is not None and count_at(seg_lists, start["line"], start["column"]) != 0:
+            if executed(files, m):
                 needs[m["name"]].add(sel)
                 n += 1
         print(f"{sel}: executes {n} of the {len(mutants)} mutants", file=sys.stderr)
@@ -132,7 +131,57 @@ def merge(out, parts):
         json.dump({"outcomes": outcomes}, w)
 
 
+def self_test():
+    """merge's filter on two made-up groups that both tested mutant "x" (the
+    one cargo-mutants tests whatever --re says): each group's result is kept
+    only where the group asked for it; and the cargo argument of each kind of
+    test binary."""
+    import tempfile
+
+    def outcome(name, summary):
+        return {"scenario": {"Mutant": {"name": name}}, "summary": summary}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        groups_ = {"0": (["a", "x"], ["a"], {"a": "CaughtMutant", "x": "MissedMutant"}),
+                   "1": (["x"], ["x"], {"x": "CaughtMutant"})}
+        parts = []
+        for g, (tested, asked, summaries) in groups_.items():
+            d = os.path.join(tmp, g)
+            os.makedirs(d)
+            for kind, summary in (("caught.txt", "CaughtMutant"), ("missed.txt", "MissedMutant")):
+                with open(os.path.join(d, kind), "w") as f:
+                    f.write("".join(n + "\n" for n in tested if summaries[n] == summary))
+            with open(os.path.join(d, "outcomes.json"), "w") as f:
+                json.dump({"outcomes": [outcome(n, summaries[n]) for n in tested]}, f)
+            with open(os.path.join(tmp, g + ".names"), "w") as f:
+                f.write("\n".join(asked) + "\n")
+            parts.append(d + "=" + os.path.join(tmp, g + ".names"))
+        merge(os.path.join(tmp, "out"), parts)
+        read = lambda kind: open(os.path.join(tmp, "out", kind)).read().split()
+        outcomes = json.load(open(os.path.join(tmp, "out", "outcomes.json")))["outcomes"]
+        checks = [
+            (read("caught.txt") == ["a", "x"], "caught: a from group 0, x from group 1"),
+            (read("missed.txt") == [], "group 0's result for x, which it did not ask for, left out"),
+            (sorted((o["scenario"]["Mutant"]["name"], o["summary"]) for o in outcomes)
+             == [("a", "CaughtMutant"), ("x", "CaughtMutant")], "outcomes filtered the same way"),
+        ]
+    art = lambda kind, test, name="t": {"kind": kind, "test": test, "name": name}
+    checks += [
+        (selector(art(["lib"], True)) == "--lib", "a library's unit tests"),
+        (selector(art(["bin"], True)) == "--bins", "a binary's unit tests"),
+        (selector(art(["test"], True, "ops_tls")) == "--test=ops_tls", "an integration test"),
+        (selector(art(["bin"], False)) is None, "the proxy binary itself is no test"),
+    ]
+    bad = [why for ok, why in checks if not ok]
+    for why in bad:
+        print(f"mutants_select.py: wrong: {why}", file=sys.stderr)
+    print(f"mutants_select.py: {len(checks) - len(bad)} of {len(checks)} checks right")
+    sys.exit(1 if bad else 0)
+
+
 def main():
+    if sys.argv[1:] == ["--self-test"]:
+        self_test()
     if sys.argv[1:2] == ["groups"] and len(sys.argv) == 7:
         groups(*sys.argv[2:7])
     elif sys.argv[1:2] == ["merge"] and len(sys.argv) >= 4:
