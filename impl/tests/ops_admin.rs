@@ -229,3 +229,46 @@ fn shutdown_session_kills_the_session_show_sess_lists_and_only_it() {
     drop(other);
     proxy.stop().expect("stop");
 }
+
+/// The socket file an earlier process left at the path (here a listener of
+/// the test's, standing for a process that keeps running after a failed
+/// takeover) is replaced only once the new socket is served: a new socket
+/// bound and dropped unserved (the process failed to start) gives the path
+/// back to it; served, the path is the new one's. No file is left beside.
+#[test]
+fn a_runtime_api_socket_dropped_unserved_gives_the_path_back_to_the_earlier_one() {
+    use std::os::unix::net::{UnixListener, UnixStream};
+    let server = EchoServer::start();
+    let dir = TempDir::new("admin-back");
+    let sock = dir.path("admin.sock");
+    let earlier = UnixListener::bind(&sock).expect("the earlier process's socket");
+    earlier.set_nonblocking(true).expect("non-blocking");
+    let reaches_earlier = || {
+        let _c = UnixStream::connect(&sock).expect("something listens at the path");
+        wait_until("the earlier socket accepts", || earlier.accept().is_ok());
+    };
+    let names = || {
+        let mut n: Vec<String> = std::fs::read_dir(&dir.0)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into())
+            .collect();
+        n.sort();
+        n
+    };
+
+    let bound = connseq::admin::bind(&sock).expect("bound");
+    assert!(earlier.accept().is_err(), "nothing waiting yet");
+    let _c = UnixStream::connect(&sock).expect("the new socket takes connections into its backlog");
+    assert!(earlier.accept().is_err(), "the path is the new socket's while it is bound");
+    drop(bound);
+    reaches_earlier();
+    assert_eq!(names(), ["admin.sock"]);
+
+    let proxy = start_connseq(vec![listener("web", &[server.addr()], 0, 0)], 0);
+    let served = connseq::admin::bind(&sock).expect("bound").serve(proxy.control()).expect("served");
+    assert!(socat(&sock, "show info").contains("Name: connseq"), "the path is the new socket's");
+    assert!(earlier.accept().is_err(), "the earlier socket is reached no more");
+    assert_eq!(names(), ["admin.sock"]);
+    drop(served);
+    proxy.stop().expect("stop");
+}

@@ -72,37 +72,93 @@ pub fn serve(path: &Path, control: Control) -> io::Result<AdminServer> {
 /// process binds it before it announces that it listens, so that a script
 /// (or a new process taking the sockets over, `-x`) that reads the
 /// announcement finds the socket there.
+///
+/// A socket file that was at the path (an older process's, during a
+/// takeover) is kept aside under a second name until then: dropped without
+/// being served (the process failed to start), this puts that file back, so
+/// that the older process, which keeps running, is still reached at the
+/// path; HAProxy does the same with its Unix listeners.
 #[derive(Debug)]
 pub struct AdminSocket {
-    path: std::path::PathBuf,
-    listener: UnixListener,
+    path: PathBuf,
+    listener: Option<UnixListener>,
+    backup: Option<PathBuf>,
 }
 
 /// Binds the runtime API at `path`, replacing a socket file left there.
+///
+/// The socket is bound under a temporary name beside `path` and renamed
+/// over it, so that a client finds the old socket or the new one at the
+/// path, never none.
 pub fn bind(path: &Path) -> io::Result<AdminSocket> {
     let named = |e: io::Error| io::Error::new(e.kind(), format!("stats socket {}: {e}", path.display()));
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path).map_err(named)?,
+    let beside = |tag: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".{}.{tag}", std::process::id()));
+        PathBuf::from(name)
+    };
+    let (temp, backup) = (beside("tmp"), beside("bak"));
+    let backup = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            let _ = std::fs::remove_file(&backup);
+            // Without a link (a file system that has none), the old file is
+            // only replaced, as it would be without this.
+            std::fs::hard_link(path, &backup).ok().map(|()| backup)
+        }
         Ok(_) => return Err(named(io::Error::new(io::ErrorKind::AlreadyExists, "exists and is not a socket"))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(named(e)),
+    };
+    let _ = std::fs::remove_file(&temp);
+    let bound = UnixListener::bind(&temp).and_then(|listener| {
+        std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o600))?;
+        listener.set_nonblocking(true)?;
+        std::fs::rename(&temp, path)?;
+        Ok(listener)
+    });
+    match bound {
+        Ok(listener) => Ok(AdminSocket { path: path.to_owned(), listener: Some(listener), backup }),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            if let Some(b) = backup {
+                let _ = std::fs::remove_file(b);
+            }
+            Err(named(e))
+        }
     }
-    let listener = UnixListener::bind(path).map_err(named)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(named)?;
-    listener.set_nonblocking(true)?;
-    Ok(AdminSocket { path: path.to_owned(), listener })
 }
 
 impl AdminSocket {
     /// Serves the socket on a thread of its own.
-    pub fn serve(self, control: Control) -> io::Result<AdminServer> {
-        let AdminSocket { path, listener } = self;
+    pub fn serve(mut self, control: Control) -> io::Result<AdminServer> {
+        let listener = self.listener.take().expect("an AdminSocket is served once");
+        if let Some(b) = self.backup.take() {
+            let _ = std::fs::remove_file(b);
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
             .name("connseq-admin".into())
             .spawn(move || accept_loop(listener, control, flag))?;
-        Ok(AdminServer { path, stop, thread: Some(thread) })
+        Ok(AdminServer { path: self.path.clone(), stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for AdminSocket {
+    /// Not served: the process did not start. The socket file it put at the
+    /// path gives way to the one that was there, or to none.
+    fn drop(&mut self) {
+        if self.listener.is_none() {
+            return;
+        }
+        match self.backup.take() {
+            Some(b) => {
+                let _ = std::fs::rename(b, &self.path);
+            }
+            None => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
     }
 }
 
