@@ -15,8 +15,12 @@ use std::time::{Duration, Instant};
 
 const INTER: Duration = Duration::from_millis(100);
 
-fn checked(mut l: ListenerConfig, rise: u32, fall: u32) -> ListenerConfig {
-    let check = CheckParams { enabled: true, inter: INTER, rise, fall };
+fn checked(l: ListenerConfig, rise: u32, fall: u32) -> ListenerConfig {
+    checked_every(l, INTER, rise, fall)
+}
+
+fn checked_every(mut l: ListenerConfig, inter: Duration, rise: u32, fall: u32) -> ListenerConfig {
+    let check = CheckParams { enabled: true, inter, rise, fall };
     let n = l.backend.servers.len();
     l.backend.server_options = (0..n).map(|i| ServerOptions { check, ..ServerOptions::numbered(i) }).collect();
     l
@@ -112,6 +116,54 @@ fn a_tls_check_fails_against_a_server_that_does_not_speak_tls() {
     let check = proxy.control().snapshot().backends[0].servers[0].check.expect("checked");
     assert_eq!(check.last, Some("L6RSP"), "{check:?}");
     proxy.stop().expect("stop");
+}
+
+/// Checks keep to their schedule: one every `inter` from the first while a
+/// check takes less than `inter` (the schedule does not drift by each
+/// check's duration), and a full `inter` of rest after a check that took
+/// longer (no burst of checks to catch up). The server accepts and stays
+/// silent, so each TLS check lasts exactly its bound, the connect timeout
+/// at most `inter`.
+#[test]
+fn checks_run_every_inter_and_rest_a_full_inter_after_one_that_overran() {
+    let silent_tls_checks = |connect: Duration, inter: Duration, n: usize| {
+        let server = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut l =
+            checked_every(common::listener("slow", &[server.local_addr().expect("addr")], 0, 0), inter, 1, 1000);
+        l.backend.timeouts.connect = connect;
+        l.backend.tls = Some(connseq::config::BackTls {
+            verify: connseq::config::ServerVerify::Insecure,
+            sni: None,
+            alpn: Vec::new(),
+        });
+        let proxy = start(l);
+        let mut at = Vec::new();
+        let mut held = Vec::new();
+        while at.len() <= n {
+            held.push(server.accept().expect("a check connects").0);
+            at.push(Instant::now());
+        }
+        proxy.stop().expect("stop");
+        let check = span(&at);
+        drop(held);
+        check
+    };
+    // Checks of 150 ms every 400 ms: the fifth after the first 2 s later
+    // (checks paced by their end would take 5 x 550 ms = 2.75 s).
+    let (inter, n) = (Duration::from_millis(400), 5);
+    let took = silent_tls_checks(Duration::from_millis(150), inter, n);
+    assert!(took <= inter * (n as u32 + 1), "{n} checks every {inter:?} took {took:?}: the schedule drifted");
+    // Checks of 300 ms every 300 ms: each overruns, the next comes a full
+    // `inter` after it ends, 600 ms after it started (checks run back to
+    // back would take 4 x 300 ms = 1.2 s).
+    let (inter, n) = (Duration::from_millis(300), 4);
+    let took = silent_tls_checks(Duration::from_secs(2), inter, n);
+    assert!(took >= inter * (2 * n as u32 - 1), "{n} overrunning checks took {took:?}: no rest after an overrun");
+}
+
+/// The time from the first check accepted to the last.
+fn span(at: &[Instant]) -> Duration {
+    at[at.len() - 1] - at[0]
 }
 
 #[test]
