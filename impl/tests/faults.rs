@@ -2,7 +2,8 @@
 //! with the test-only `fault-injection` feature): EAGAIN on any call, short reads and writes,
 //! ENOBUFS and ENOMEM on send, EMFILE and ENFILE on accept and on the server connect,
 //! ECONNRESET and EPIPE in the middle of a send or a splice, splice answering EINVAL (the
-//! fallback to buffers), a pipe that cannot grow, no pipe at all.
+//! fallback to buffers), a pipe that cannot grow, no pipe at all, a PROXY header whose send
+//! fails.
 //!
 //! Each test runs sessions that each send a pattern stream through the proxy to an echo
 //! server and read the echo back, with the faults striking at random points drawn from a
@@ -370,4 +371,84 @@ fn a_proxy_header_sent_in_pieces_arrives_whole_before_the_data() {
         assert_eq!(after, payload, "the bytes after {client}'s header");
     }
     assert!(struck[1] > SESSIONS as u64, "the header's sends were cut: {struck:?}");
+}
+
+/// A send of the PROXY header that fails as a dead server's would (ECONNRESET, EPIPE) ends
+/// that session as a failed send to the server: its client gets nothing and a clean EOF,
+/// and the server's side of it is closed; every other session goes on.
+#[test]
+fn a_proxy_header_send_that_fails_ends_that_session_alone() {
+    use connseq::config::{ProxyVersion, SendProxy};
+    use connseq_proxy_protocol::{self as pp, Parsed};
+    for (i, errno) in [libc::ECONNRESET, libc::EPIPE].into_iter().enumerate() {
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let (l, server) = server_socket();
+        let mut cfg = config(server, SpliceMode::Never, None);
+        cfg.listeners[0].backend.send_proxy = Some(SendProxy { version: ProxyVersion::V1, tlvs: Default::default() });
+        // Each server connection echoes what follows its header; one whose header never
+        // came reads nothing but the proxy's close.
+        let servers = thread::spawn(move || {
+            let conns: Vec<_> = (0..SESSIONS)
+                .map(|_| {
+                    let (mut s, _) = l.accept().expect("the proxy connects");
+                    thread::spawn(move || -> io::Result<usize> {
+                        s.set_read_timeout(Some(HANG_GUARD))?;
+                        let mut got = Vec::new();
+                        s.read_to_end(&mut got)?;
+                        let Ok(Parsed::Complete(_, len)) = pp::parse(&got) else {
+                            assert!(got.is_empty(), "a server connection without a whole header: {got:?}");
+                            return Ok(0);
+                        };
+                        s.write_all(&got[len..])?;
+                        Ok(got.len() - len)
+                    })
+                })
+                .collect();
+            conns.into_iter().map(|h| h.join().expect("a server connection")).collect::<Vec<_>>()
+        });
+        let options = Options { record_sessions: true, ..Options::default() };
+        let mut proxy = runtime::spawn_with(&cfg, options).expect("start");
+        let addr = proxy.addrs()[0];
+        // The first send of all is a PROXY header: a session's data to its server follows
+        // its header, and its data to the client follows the server's echo.
+        let installed = fault::install(Plan {
+            seed: seed(90 + i as u64),
+            rules: vec![Rule::new(Call::Send, Fault::Errno(errno), 1000).at_most(1)],
+        });
+        let clients: Vec<_> = (0..SESSIONS)
+            .map(|i| {
+                thread::spawn(move || {
+                    let mut s = TcpStream::connect(addr).expect("connect to the proxy");
+                    s.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
+                    let payload = format!("client {i}");
+                    s.write_all(payload.as_bytes()).expect("send");
+                    s.shutdown(Shutdown::Write).expect("half-close");
+                    let mut echo = Vec::new();
+                    let end = s.read_to_end(&mut echo).map(|_| ()).map_err(|e| e.kind());
+                    (s.local_addr().expect("local address"), payload.into_bytes(), echo, end)
+                })
+            })
+            .collect();
+        let saw: Vec<_> = clients.into_iter().map(|c| c.join().expect("a client")).collect();
+        wait_until("every session ended", || proxy.stats().ended >= SESSIONS as u64);
+        let struck = installed.struck();
+        drop(installed);
+        proxy.shutdown().expect("the proxy stops");
+        let echoed = servers.join().expect("the server");
+        let records = proxy.take_records();
+        assert_eq!(struck, vec![1], "{errno}");
+        let mut want = vec!["--".to_string(); SESSIONS - 1];
+        want.push("SC".to_string());
+        want.sort();
+        assert_eq!(codes(&records), want, "errno {errno}: the session whose header failed ends, alone");
+        for r in &records {
+            let (_, payload, echo, end) = saw.iter().find(|c| c.0 == r.client).expect("each record is a client's");
+            if r.termination.to_string() == "--" {
+                assert_eq!((echo, *end), (payload, Ok(())), "{r:?}");
+            } else {
+                assert_eq!((echo.len(), *end, r.to_server), (0, Ok(()), 0), "{r:?}: nothing, then EOF");
+            }
+        }
+        assert_eq!(echoed.iter().filter(|e| matches!(e, Ok(0))).count(), 1, "{echoed:?}");
+    }
 }
