@@ -15,7 +15,8 @@
 //!   closing): the client got exactly the bytes the proxy wrote to it, intact, then a clean EOF;
 //! - `CD` or `CL` (the same on the client's side): the server got exactly the bytes the proxy
 //!   wrote to it, then a clean EOF;
-//! - `RC` (no socket for the server): the client got nothing and a clean EOF.
+//! - `RC` (no socket for the server) or `SC` (the connect failed): the client got nothing and
+//!   a clean EOF.
 //!
 //! The faults are process-wide, so the tests take turns.
 
@@ -178,7 +179,7 @@ fn check(records: &[SessionRecord], saw: &[ClientSaw], echoed: &[io::Result<u64>
                 "{r:?}: no server connection got exactly {} bytes then EOF: {echoed:?}",
                 r.to_server
             ),
-            "RC" => assert_eq!((c.got, c.end, r.to_server), (0, Ok(()), 0), "{r:?}: nothing, then EOF"),
+            "RC" | "SC" => assert_eq!((c.got, c.end, r.to_server), (0, Ok(()), 0), "{r:?}: nothing, then EOF"),
             other => panic!("{r:?}: unexpected code {other}"),
         }
     }
@@ -277,6 +278,22 @@ fn emfile_or_enfile_on_the_server_connect_ends_with_rc() {
         want.extend(["RC".to_string(), "RC".to_string()]);
         want.sort();
         assert_eq!(codes(&records), want);
+    }
+}
+
+/// A connect the kernel refuses at once for another reason than a lack of resources (no
+/// route, the address unusable) is a failed connect to the server (`SC`), not a resource
+/// shortage (`RC`). Loopback cannot produce these: a connect to it only ever fails later.
+#[test]
+fn a_connect_that_fails_at_once_without_a_resource_shortage_ends_with_sc() {
+    for (i, errno) in [libc::ENETUNREACH, libc::EADDRNOTAVAIL].into_iter().enumerate() {
+        let rules = vec![Rule::new(Call::Connect, Fault::Errno(errno), 1000).at_most(2)];
+        let (records, struck) = run(55 + i as u64, SpliceMode::Auto, None, rules);
+        assert_eq!(struck, vec![2]);
+        let mut want = vec!["--".to_string(); SESSIONS - 2];
+        want.extend(["SC".to_string(), "SC".to_string()]);
+        want.sort();
+        assert_eq!(codes(&records), want, "errno {errno}");
     }
 }
 
