@@ -36,6 +36,29 @@ use std::time::Duration;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// The proxy's log lines of this test binary (the log subscriber is process-wide): a test
+/// picks its own sessions' lines by their client addresses.
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct LogSink;
+
+impl Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        LOGS.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The log lines that name one of `records`' clients and contain `needle`.
+fn logged(records: &[SessionRecord], needle: &str) -> usize {
+    let text = String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    let clients: Vec<String> = records.iter().map(|r| format!("{}: ", r.client)).collect();
+    text.lines().filter(|l| l.contains(needle) && clients.iter().any(|c| l.contains(c.as_str()))).count()
+}
+
 /// Sessions per test, at once.
 const SESSIONS: usize = 6;
 /// Bytes each client sends (and gets back).
@@ -134,6 +157,8 @@ fn client(addr: SocketAddr, seed: u64) -> JoinHandle<ClientSaw> {
 /// session by its code (see the module's doc); returns the records and the strike counts.
 fn run(test: u64, splice: SpliceMode, pipe_size: Option<usize>, rules: Vec<Rule>) -> (Vec<SessionRecord>, Vec<u64>) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    static LOGGING: std::sync::Once = std::sync::Once::new();
+    LOGGING.call_once(|| tracing_subscriber::fmt().with_writer(|| LogSink).with_ansi(false).init());
     let (l, server) = server_socket();
     let echoes = echo_server(l, SESSIONS);
     let options = Options { record_sessions: true, ..Options::default() };
@@ -258,6 +283,25 @@ fn econnreset_or_epipe_in_the_middle_of_a_send_or_a_splice_ends_that_session_in_
     }
 }
 
+/// The same on the receiving side: a reset met by a `recv` or by a splice into an empty pipe
+/// ends that session in order (a splice's error other than "unsupported" is no reason to fall
+/// back to the buffers).
+#[test]
+fn econnreset_in_the_middle_of_a_recv_or_a_splice_in_ends_that_session_in_order() {
+    for (i, (splice, call)) in
+        [(SpliceMode::Never, Call::Recv), (SpliceMode::Always, Call::SpliceIn)].into_iter().enumerate()
+    {
+        let rules = vec![Rule::new(call, Fault::Errno(libc::ECONNRESET), 10).at_most(2)];
+        let (records, struck) = run(35 + i as u64, splice, None, rules);
+        let failed = records.iter().filter(|r| r.termination.to_string() != "--").count() as u64;
+        assert!(
+            failed >= 1 && failed <= struck[0],
+            "{call:?}: a session ends per fault at most: {:?} {struck:?}",
+            codes(&records)
+        );
+    }
+}
+
 #[test]
 fn emfile_or_enfile_on_accept_pauses_and_then_serves_everyone() {
     for (i, errno) in [libc::EMFILE, libc::ENFILE].into_iter().enumerate() {
@@ -303,6 +347,9 @@ fn splice_answering_einval_falls_back_to_buffers() {
     let (records, struck) = run(60, SpliceMode::Always, None, rules);
     all_normal(&records);
     assert!(struck[0] >= SESSIONS as u64, "each session's first splice failed: {struck:?}");
+    // Said as what it is: splice unsupported, not a lack of pipes.
+    assert!(logged(&records, "splice not supported (") >= SESSIONS, "a warning per session");
+    assert_eq!(logged(&records, ": no pipe ("), 0);
 }
 
 #[test]
@@ -320,6 +367,9 @@ fn no_pipe_at_all_falls_back_to_buffers() {
         let (records, struck) = run(80 + i as u64, SpliceMode::Always, None, rules);
         all_normal(&records);
         assert!(struck[0] > 0, "{struck:?}");
+        // Said as what it is: no pipe, not splice unsupported.
+        assert!(logged(&records, ": no pipe (") >= 1, "errno {errno}: a warning");
+        assert_eq!(logged(&records, "splice not supported"), 0, "errno {errno}");
     }
 }
 
