@@ -63,3 +63,54 @@ pub fn recv_fds(sock: &UnixStream) -> io::Result<Vec<OwnedFd>> {
     }
     Ok(fds)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn a_message_of_the_most_descriptors_arrives_whole_and_one_more_is_refused_before_the_kernel() {
+        let (a, b) = UnixStream::pair().expect("a socket pair");
+        let one = a.as_fd();
+        send_fds(&a, &vec![one; MAX_FDS]).expect("the most descriptors one message may carry");
+        assert_eq!(recv_fds(&b).expect("the message").len(), MAX_FDS);
+        let e = send_fds(&a, &vec![one; MAX_FDS + 1]).expect_err("one too many");
+        assert_eq!(
+            (e.kind(), e.to_string().as_str()),
+            (io::ErrorKind::InvalidInput, "too many descriptors for one message")
+        );
+        // Nothing went: the next message is the end of the transfer.
+        send_fds(&a, &[]).expect("the end");
+        assert!(recv_fds(&b).expect("the end message").is_empty());
+        drop(a);
+        assert_eq!(recv_fds(&b).expect_err("closed").kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn a_message_cut_short_or_short_of_descriptors_is_invalid_not_the_end_of_the_transfer() {
+        // Two bytes of a zero count: not a whole count, though no descriptor is missing.
+        let (mut a, b) = UnixStream::pair().expect("a socket pair");
+        a.write_all(&[0, 0]).expect("half a count");
+        drop(a);
+        assert_eq!(recv_fds(&b).expect_err("cut short").kind(), io::ErrorKind::InvalidData);
+        // A count of 2 with one descriptor.
+        let (a, b) = UnixStream::pair().expect("a socket pair");
+        let raw = [a.as_raw_fd()];
+        let count = 2u32.to_le_bytes();
+        sendmsg::<()>(
+            a.as_raw_fd(),
+            &[IoSlice::new(&count)],
+            &[ControlMessage::ScmRights(&raw)],
+            MsgFlags::empty(),
+            None,
+        )
+        .expect("send");
+        let e = recv_fds(&b).expect_err("one descriptor short");
+        assert_eq!(
+            (e.kind(), e.to_string().as_str()),
+            (io::ErrorKind::InvalidData, "descriptor message announced 2 descriptors, 1 arrived")
+        );
+    }
+}
