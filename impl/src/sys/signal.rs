@@ -244,11 +244,7 @@ mod tests {
         poll.registry().register(&mut signals, token, Interest::READABLE).expect("register");
         assert!(signals.read().expect("read").is_empty(), "nothing pending yet");
 
-        // SAFETY: raise(3) takes a signal number and touches no memory of
-        // ours; SIGUSR1 is blocked in this thread, so it stays pending for
-        // the signalfd instead of killing the process.
-        let rc = unsafe { libc::raise(libc::SIGUSR1) };
-        assert_eq!(rc, 0, "raise(SIGUSR1)");
+        raise(libc::SIGUSR1);
 
         let mut events = Events::with_capacity(4);
         // The signal is already pending: the wait returns at once. The bound
@@ -260,6 +256,78 @@ mod tests {
         assert!(got.contains(Signal::Usr1));
         assert!(!got.contains(Signal::Term) && !got.contains(Signal::Int));
         assert!(signals.read().expect("read").is_empty(), "the signal was consumed");
+
+        // Moved to another token, the signalfd reports there.
+        poll.registry().reregister(&mut signals, Token(9), Interest::READABLE).expect("reregister");
+        raise(libc::SIGUSR1);
+        poll.poll(&mut events, Some(Duration::from_secs(60))).expect("epoll_wait");
+        assert!(events.iter().all(|e| e.token() == Token(9)) && !events.is_empty(), "the new token only");
+        assert!(signals.read().expect("read").contains(Signal::Usr1));
+
+        // Deregistered, it reports nowhere: a pending signal wakes no one.
         poll.registry().deregister(&mut signals).expect("deregister");
+        raise(libc::SIGUSR1);
+        poll.poll(&mut events, Some(Duration::from_millis(100))).expect("epoll_wait");
+        assert!(events.is_empty(), "no event after deregister");
+        assert!(signals.read().expect("read").contains(Signal::Usr1), "still pending for the signalfd");
+    }
+
+    /// Raises `signo` in this thread (which blocks it for its signalfd).
+    fn raise(signo: i32) {
+        // SAFETY: raise(3) takes a signal number and touches no memory of
+        // ours; the signal is blocked in this thread, so it stays pending for
+        // the signalfd instead of acting.
+        let rc = unsafe { libc::raise(signo) };
+        assert_eq!(rc, 0, "raise({signo})");
+    }
+
+    #[test]
+    fn one_read_returns_every_pending_signal() {
+        let mut signals = Signals::new().expect("signalfd");
+        raise(libc::SIGUSR1);
+        raise(libc::SIGTERM);
+        raise(libc::SIGINT);
+        let got = signals.read().expect("read");
+        assert_eq!(got.iter().collect::<Vec<_>>(), [Signal::Usr1, Signal::Term, Signal::Int]);
+        assert!(signals.read().expect("read").is_empty());
+    }
+
+    #[test]
+    fn the_raw_descriptor_is_the_signalfd() {
+        let signals = Signals::new().expect("signalfd");
+        assert_eq!(signals.as_raw_fd(), signals.as_fd().as_raw_fd());
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", signals.as_raw_fd())).expect("readlink");
+        assert_eq!(link.to_string_lossy(), "anon_inode:[signalfd]");
+    }
+
+    #[test]
+    fn sigpipe_is_ignored_tells_the_default_action_from_ignore() {
+        // SIGPIPE's action is process-wide, and other tests of this binary
+        // write to sockets: the default action is set in a forked child,
+        // which makes only async-signal-safe calls (sigaction, _exit).
+        // SAFETY: the child runs no code that could meet a lock another
+        // thread held at the fork: signal(2), sigaction(2) and _exit(2).
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+        if pid == 0 {
+            let before = sigpipe_is_ignored();
+            // SAFETY: SIG_DFL is a valid action for SIGPIPE; no code of ours
+            // is installed.
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+            let dfl = sigpipe_is_ignored();
+            let again = ignore_sigpipe().and_then(|()| sigpipe_is_ignored());
+            let code = match (before, dfl, again) {
+                (Ok(true), Ok(false), Ok(true)) => 0,
+                _ => 1,
+            };
+            // SAFETY: _exit ends the child without running this process's
+            // exit handlers or touching its locks.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: `pid` is our child and `status` is writable.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(rc, pid, "waitpid: {}", io::Error::last_os_error());
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "ignored, default, ignored: {status:#x}");
     }
 }
