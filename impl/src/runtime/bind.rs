@@ -107,3 +107,77 @@ pub(crate) fn bind_all(
     }
     Ok((by_thread, addrs))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BackendConfig, GlobalConfig, ListenerConfig, ServerConfig};
+    use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+    fn config(addrs: Vec<SocketAddr>, threads: usize) -> ProxyConfig {
+        let server = ServerConfig { addr: SocketAddr::from(([127, 0, 0, 1], 9)), maxconn: 0 };
+        let listener = ListenerConfig {
+            name: "l".into(),
+            addrs,
+            backend: BackendConfig::new("b", vec![server]),
+            timeouts: Default::default(),
+            maxconn: 0,
+            options: Default::default(),
+        };
+        ProxyConfig { listeners: vec![listener], global: GlobalConfig { threads, ..GlobalConfig::default() } }
+    }
+
+    /// Listening sockets on one new port, `SO_REUSEPORT`, and their descriptors.
+    fn reuseport_sockets(n: usize) -> (SocketAddr, Vec<OwnedFd>, Vec<RawFd>) {
+        let first = crate::sys::socket::listen(SocketAddr::from(([127, 0, 0, 1], 0)), true, 128).expect("listen");
+        let addr = first.local_addr().expect("address");
+        let mut socks = vec![first];
+        while socks.len() < n {
+            socks.push(crate::sys::socket::listen(addr, true, 128).expect("listen on the same port"));
+        }
+        let raw = socks.iter().map(AsRawFd::as_raw_fd).collect();
+        (addr, socks.into_iter().map(OwnedFd::from).collect(), raw)
+    }
+
+    fn fds(by_thread: &[Vec<Bound>]) -> Vec<Vec<RawFd>> {
+        by_thread.iter().map(|socks| socks.iter().map(|(s, _)| s.as_raw_fd()).collect()).collect()
+    }
+
+    #[test]
+    fn inherited_sockets_are_shared_out_among_the_threads_one_each() {
+        let (addr, given, raw) = reuseport_sockets(2);
+        let mut inherited = Inherited::new(given).expect("listening sockets");
+        let (by_thread, addrs) = bind_all(&config(vec![addr], 2), 2, &mut inherited).expect("bind");
+        assert_eq!(addrs, [addr]);
+        assert_eq!(fds(&by_thread), [[raw[0]], [raw[1]]], "each thread its own inherited socket");
+        assert!(inherited.leftover().is_empty());
+    }
+
+    #[test]
+    fn more_inherited_sockets_than_threads_go_round_and_fewer_leave_duplicates() {
+        let (addr, given, raw) = reuseport_sockets(3);
+        let mut inherited = Inherited::new(given).expect("listening sockets");
+        let (by_thread, _) = bind_all(&config(vec![addr], 2), 2, &mut inherited).expect("bind");
+        assert_eq!(fds(&by_thread), [vec![raw[0], raw[2]], vec![raw[1]]]);
+
+        let (addr, given, raw) = reuseport_sockets(1);
+        let mut inherited = Inherited::new(given).expect("listening sockets");
+        let (by_thread, _) = bind_all(&config(vec![addr], 3), 3, &mut inherited).expect("bind");
+        let got = fds(&by_thread);
+        assert_eq!(got[0], [raw[0]]);
+        for dup in &got[1..] {
+            assert_eq!(dup.len(), 1);
+            assert_ne!(dup[0], raw[0], "a duplicate descriptor of the same socket");
+        }
+    }
+
+    #[test]
+    fn an_inherited_socket_no_listener_takes_is_left_over() {
+        let (taken, mut given, _) = reuseport_sockets(1);
+        let (stray, more, _) = reuseport_sockets(1);
+        given.extend(more);
+        let mut inherited = Inherited::new(given).expect("listening sockets");
+        bind_all(&config(vec![taken], 1), 1, &mut inherited).expect("bind");
+        assert_eq!(inherited.leftover(), [stray]);
+    }
+}
