@@ -154,4 +154,33 @@ mod tests {
         }
         assert_eq!(raise_nofile_limit().expect("setrlimit again"), soft, "idempotent");
     }
+
+    /// From a soft limit one below the hard one (other tests of this binary
+    /// may raise it meanwhile: the limit only goes up, which they never mind).
+    #[test]
+    fn raise_nofile_limit_raises_a_soft_limit_below_the_hard_one() {
+        let hard = nofile_limit().expect("getrlimit").rlim_max;
+        if hard == libc::RLIM_INFINITY {
+            return;
+        }
+        set_nofile_soft_limit(hard - 1).expect("setrlimit");
+        assert_eq!(raise_nofile_limit().expect("setrlimit"), hard);
+        assert_eq!(nofile_limit().expect("getrlimit").rlim_cur, hard);
+    }
+
+    #[test]
+    fn set_nofile_soft_limit_returns_the_soft_limit_it_replaced() {
+        // The same limit again: nothing changes for the other tests.
+        let now = nofile_limit().expect("getrlimit");
+        assert_eq!(set_nofile_soft_limit(now.rlim_cur).expect("setrlimit"), now.rlim_cur);
+        assert_eq!(nofile_limit().expect("getrlimit").rlim_cur, now.rlim_cur);
+    }
+
+    #[test]
+    fn nr_open_is_at_least_the_hard_limit() {
+        // The kernel refuses a hard RLIMIT_NOFILE above fs.nr_open.
+        let hard = nofile_limit().expect("getrlimit").rlim_max;
+        let nr_open = nr_open().expect("/proc/sys/fs/nr_open");
+        assert!(nr_open > 0 && nr_open >= hard, "nr_open {nr_open}, hard limit {hard}");
+    }
 }
