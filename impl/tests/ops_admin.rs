@@ -201,6 +201,48 @@ fn a_drained_server_finishes_its_sessions_and_gets_no_new_one_until_ready() {
     proxy.stop().expect("stop");
 }
 
+/// `show info`'s figures are the proxy's: the sessions live and accepted,
+/// and `Stopping` from the moment a stop is asked; the admin state set is
+/// the one read back.
+#[test]
+fn show_info_counts_the_sessions_and_says_when_the_proxy_is_stopping() {
+    use connseq::runtime::control::AdminState;
+    let e = EchoServer::start();
+    let dir = TempDir::new("info");
+    let sock = dir.path("admin.sock");
+    let proxy = start_connseq(vec![fe_be(&[e.addr()])], 0);
+    let _admin = connseq::admin::serve(&sock, proxy.control()).expect("the runtime API listens");
+    let info = |key: &str| {
+        let out = socat(&sock, "show info");
+        let line = out.lines().find(|l| l.starts_with(&format!("{key}: "))).unwrap_or_else(|| panic!("{key} in {out}"));
+        line[key.len() + 2..].to_owned()
+    };
+    for i in 0..2 {
+        let mut c = connect(proxy.addrs()[0]);
+        round_trip(&mut c, format!("ended {i}").as_bytes());
+        c.shutdown(Shutdown::Write).expect("FIN");
+        let _ = common::read_to_eof(&mut c);
+    }
+    records(&proxy, 2);
+    let mut live = connect(proxy.addrs()[0]);
+    round_trip(&mut live, b"live");
+    assert_eq!((info("CurrConns"), info("CumConns"), info("Stopping")), ("1".into(), "3".into(), "0".into()));
+    assert_eq!(proxy.control().counters().accepted, 3);
+
+    let control = proxy.control();
+    assert_eq!(control.server_state(0, 0), AdminState::Ready);
+    control.set_server_state("be", "s1", AdminState::Maint).expect("a server");
+    assert_eq!(control.server_state(0, 0), AdminState::Maint);
+
+    assert!(!control.stopping());
+    control.soft_stop();
+    assert!(control.stopping() && control.snapshot().stopping);
+    assert_eq!(info("Stopping"), "1", "the live session keeps the proxy up, stopping");
+    live.shutdown(Shutdown::Write).expect("FIN");
+    let _ = common::read_to_eof(&mut live);
+    proxy.stop().expect("stop");
+}
+
 #[test]
 fn shutdown_session_kills_the_session_show_sess_lists_and_only_it() {
     let server = EchoServer::start();

@@ -106,6 +106,7 @@ fn the_metrics_parse_with_prometheus_clients_parser_and_count_the_traffic() {
     assert_eq!(value(&samples, "connseq_server_sessions_total", &s2), 2.0);
     assert_eq!(value(&samples, "connseq_server_current_sessions", &s2), 1.0, "the open session holds s2");
     assert_eq!(value(&samples, "connseq_server_bytes_in_total", &s2), 7.0, "\"two\" ended, \"four\" live");
+    assert_eq!(value(&samples, "connseq_server_bytes_out_total", &s2), 7.0, "the echoes of both");
     assert_eq!(value(&samples, "connseq_server_connect_time_seconds_count", &s1), 2.0);
     assert_eq!(value(&samples, "connseq_server_connect_time_seconds_count", &s2), 1.0);
     let inf = [("backend", "web"), ("server", "s1"), ("le", "+Inf")];
