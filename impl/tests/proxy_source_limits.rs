@@ -76,6 +76,31 @@ fn a_source_at_its_connection_limit_is_reset_until_one_of_its_sessions_ends() {
     proxy.stop().expect("stops");
 }
 
+/// Each session that ends gives its place back, with no refusal in between
+/// (whose end must give back none).
+#[test]
+fn a_source_limited_to_one_connection_is_served_one_session_after_another() {
+    let server = EchoServer::start();
+    let proxy = start(&server, SourceLimits { conns: 1, ..SourceLimits::default() });
+    let addr = proxy.addrs()[0];
+    for i in 0..3 {
+        let mut c = client_from(HOME, addr);
+        round_trip(&mut c, format!("session {i}").as_bytes());
+        assert!(finish(c).is_empty());
+        wait_until("the session ended", || proxy.live_sessions() == 0);
+    }
+    let mut h = client_from(HOME, addr);
+    round_trip(&mut h, b"holds the place");
+    expect_reset(client_from(HOME, addr));
+    assert!(finish(h).is_empty());
+    wait_until("the session ended", || proxy.live_sessions() == 0);
+    let mut c = client_from(HOME, addr);
+    round_trip(&mut c, b"the place is free again");
+    assert!(finish(c).is_empty());
+    assert_eq!(proxy.stats().throttled, 1);
+    proxy.stop().expect("stops");
+}
+
 #[test]
 fn a_source_over_its_connection_rate_is_reset_until_the_window_moves_on() {
     let server = EchoServer::start();
