@@ -234,6 +234,19 @@ mod tests {
     }
 
     #[test]
+    fn what_the_write_end_takes_the_kernel_counts_and_the_read_end_gives() {
+        use std::io::{Read, Write};
+        let pipe = Pipe::new().expect("pipe2");
+        let mut w = std::fs::File::from(pipe.write_fd().try_clone_to_owned().expect("dup"));
+        w.write_all(b"seven b").expect("write");
+        assert_eq!(pipe.kernel_len().expect("FIONREAD"), 7);
+        let mut r = std::fs::File::from(pipe.read_fd().try_clone_to_owned().expect("dup"));
+        let mut got = [0u8; 7];
+        r.read_exact(&mut got).expect("read");
+        assert_eq!((&got, pipe.kernel_len().expect("FIONREAD")), (b"seven b", 0));
+    }
+
+    #[test]
     fn set_capacity_returns_the_size_the_kernel_granted() {
         let mut pipe = Pipe::new().expect("pipe2");
         // Rounded up to a power of two pages.
