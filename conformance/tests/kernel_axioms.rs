@@ -145,18 +145,24 @@ fn close_with_unread_input_sends_rst() {
 /// Model: "a peer that receives an RST loses what it had received and not
 /// yet read" (`kernel.rs`); `Wire::reset` "clears the queue": everything
 /// sent and not read, wherever it is. `System::peer_read` then reads the
-/// RST at once, and the proxy's `recv` on a reset wire clears the queue and
-/// returns `Outcome::Reset`; the property "the proxy's RST never destroys
-/// data a peer has not read" counts every cleared chunk as destroyed.
+/// RST at once; the property "the proxy's RST never destroys data a peer
+/// has not read" counts every cleared chunk as destroyed. The proxy is not
+/// such a peer: an RST that reaches it (`Wire::reset_at_proxy`) leaves the
+/// chunks on its wire, which its recv returns first, then `Outcome::Reset`.
 ///
-/// Linux differs: what the receiver had *received* survives the RST. Its
-/// reads return every byte that reached its receive queue, then fail once
-/// with `ECONNRESET`, then return 0 (`tcp_reset` purges the write queue,
-/// not the receive queue; `tcp_recvmsg` takes queued data before it looks
-/// at `sk_err`). What is lost is what had not reached it: the closer's
-/// unsent (or unacknowledged) queue. The model's loss is a superset of
-/// Linux's: it flags every RST that Linux makes lose data, and some that
-/// Linux does not.
+/// Linux: what the receiver had *received* survives the RST. Its reads
+/// return every byte that reached its receive queue, then fail once with
+/// `ECONNRESET`, then return 0 (`tcp_reset` purges the write queue, not the
+/// receive queue; `tcp_recvmsg` takes queued data before it looks at
+/// `sk_err`). What is lost is what had not reached it: the closer's unsent
+/// (or unacknowledged) queue. For the peers, the model's loss is a superset
+/// of Linux's: it flags every RST that Linux makes lose data, and some that
+/// Linux does not. For the proxy, the model's wire holds what its socket
+/// received (the conformance harness's peers reset only once their send
+/// queue is acknowledged), and it reads all of it, as Linux lets it: a
+/// runtime that took the poller's error flag for the end of what it can
+/// read dropped the chunks (the replay diverges at the proxy's recv, and
+/// `impl/tests/proxy_abort.rs` shows a client losing a whole response).
 #[test]
 fn rst_loses_what_the_receiver_had_not_received_not_what_it_had_not_read() {
     let mut p = Pair::loopback_with(Buffers::SMALL, Buffers::SMALL);
@@ -440,11 +446,12 @@ fn data_for_a_closed_socket_is_answered_with_rst_and_the_unsent_tail_is_lost() {
 /// them, then `Outcome::Eof`, and only sends (and a TLS handshake step) are
 /// `Outcome::Reset`; the send that provoked the RST itself succeeds
 /// (`Outcome::Sent`) and the socket is reported readable and writable.
-/// Without a FIN before it, the RST destroys what the proxy had not read
-/// (`Wire::reset`) and every later recv and send is `Outcome::Reset`. The
-/// runtime follows: `EPIPE` as a socket's first error fails the writes only
+/// Without a FIN before it, the proxy's recv returns what the wire holds,
+/// then `Outcome::Reset`, and every send is `Outcome::Reset`. The runtime
+/// follows: `EPIPE` as a socket's first error fails the writes only
 /// (`runtime::exec`), and a read of 0 with `EPIPE` pending is the end of
-/// stream (`runtime::handshake::eof_or_reset`).
+/// stream (`runtime::handshake::eof_or_reset`); an `ECONNRESET` fails the
+/// writes at once and the reads once the socket gave what it held.
 ///
 /// Linux: the send that provokes the RST succeeds, and the RST comes as an
 /// event (`EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLRDHUP`). Our
@@ -890,10 +897,10 @@ fn splice_moves_a_4_mib_stream_in_order_and_reports_eof_as_zero() {
     drop(writer.join().expect("writer thread"));
 }
 
-/// Model: `recv(.., Sink::Pipe)` on a reset wire is `Outcome::Reset` and
-/// clears the queue, as for the buffer.
+/// Model: `recv(.., Sink::Pipe)` on a reset wire takes what the wire holds,
+/// then is `Outcome::Reset`, as for the buffer.
 ///
-/// Linux differs as recv does (see
+/// Linux, as recv does (see
 /// [`rst_loses_what_the_receiver_had_not_received_not_what_it_had_not_read`]):
 /// `splice_in` first moves the data queued before the RST, then fails once
 /// with `ECONNRESET`, then returns 0.

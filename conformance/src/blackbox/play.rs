@@ -13,7 +13,7 @@ use crate::trace::Trace;
 use connseq_model::check::Who;
 use std::io;
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// How one run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,12 +138,15 @@ impl Blackbox {
                     self.settle_peers(p);
                 }
                 PlanStep::Close(who) => {
-                    drop(p.take(who));
+                    // With input unread, the close sends RST.
+                    if let Some(s) = p.take(who) {
+                        crate::pace::wait_acknowledged(&s.s);
+                    }
                     self.settle_peers(p);
                 }
                 PlanStep::Abort(who) => {
                     if let Some(s) = p.take(who) {
-                        socket2::SockRef::from(&s.s).set_linger(Some(Duration::ZERO))?;
+                        crate::pace::linger_zero_once_acknowledged(&s.s)?;
                     }
                     self.settle_peers(p);
                 }

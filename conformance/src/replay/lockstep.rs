@@ -271,9 +271,13 @@ pub(super) fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut 
             }
             SysAction::PeerCloses(0, who) => {
                 h.tls[who as usize] = None;
-                match who {
-                    Who::Client => h.client = None,
-                    Who::Server => h.server = None,
+                let s = match who {
+                    Who::Client => h.client.take(),
+                    Who::Server => h.server.take(),
+                };
+                // With input unread, the close sends RST.
+                if let Some(s) = s {
+                    crate::pace::wait_acknowledged(&s);
                 }
             }
             SysAction::PeerAborts(0, who) => {
@@ -283,7 +287,7 @@ pub(super) fn run(sys: &System, init: &SysState, actions: &[SysAction], h: &mut 
                     Who::Server => h.server.take(),
                 };
                 if let Some(s) = s {
-                    socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO))?;
+                    crate::pace::linger_zero_once_acknowledged(&s)?;
                 }
             }
             SysAction::ServerAccepts(0) => {

@@ -17,10 +17,10 @@ use std::net::SocketAddr;
 pub(crate) struct Sock {
     pub(crate) stream: Option<TcpStream>,
     pub(crate) registered: bool,
-    /// The error the poller's ERR flag announced (read from `SO_ERROR` at
-    /// the event, so it is not lost: Linux reports it once).
+    /// The error the poller's ERR flag (`SO_ERROR`, reported once) or a send met; after an
+    /// RST, reads still take what reached the socket before it.
     pub(crate) error: Option<i32>,
-    /// The peer reset this connection: every later recv or send on it fails,
+    /// A read met the peer's reset: every later recv or send on it fails,
     /// as the model's kernel says (Linux reports the reset once, then EOF
     /// or EPIPE).
     pub(crate) reset: bool,

@@ -46,8 +46,11 @@ impl System {
         let got = x.read_pos(towards);
         Self::excuse(x, client_side, towards, got);
         if rst {
-            // What it sent and the proxy had not taken is destroyed, unless
-            // its FIN came before the RST: then the proxy still reads it all.
+            // What it sent and the proxy had not taken is still read (the
+            // RST comes behind it), but the proxy may meet the RST on a send
+            // first, and a connection that failed is read no further (as in
+            // HAProxy): its loss is the reset's, unless the FIN came before
+            // the RST (then the proxy reads it all, and sends fail as EPIPE).
             let up = x.up(who);
             if !up.fin || up.rst {
                 let from = who.sends_on();

@@ -400,8 +400,8 @@ impl System {
         let d = dir as usize;
         let tls = n.sess[i].core.conn(side).data == DataLayer::Tls;
         let x = &mut n.sess[i];
-        if x.up(who).rst {
-            x.up_mut(who).q.clear();
+        // What reached the socket before the RST is read first.
+        if x.up(who).rst && x.up(who).q.is_empty() {
             x.held.end[side as usize] = END_CUT;
             if self.cfg.has(Feature::PropagateAbort) {
                 x.held.rst_seen[side as usize] = true;
@@ -528,8 +528,9 @@ impl System {
         let who = peer_of(side);
         if n.sess[i].peer(who).closed {
             // Data for a closed socket: RST back. What the proxy had not read
-            // from that peer is gone too, unless that peer's FIN came first
-            // (then it is all still read, and only sends fail).
+            // from that peer is read still, unless a send meets the RST
+            // first (excused with the reset); after that peer's FIN, it is
+            // all read, and only sends fail.
             let up = n.sess[i].up(who);
             if !up.fin || up.rst {
                 self.excuse_rst_from_closed_peer(n, i, who);

@@ -4,12 +4,13 @@
 //! on real Linux sockets:
 //!
 //! - `close()` with unread input sends RST, not FIN; a peer that receives an
-//!   RST loses what it had received and not yet read;
+//!   RST loses what it had received and not yet read (the proxy does not: it
+//!   reads what reached its socket, then the RST);
 //! - `close()` with `SO_LINGER {1, 0}` sends RST and discards the send queue;
 //! - otherwise `close()` and `shutdown(SHUT_WR)` queue a FIN behind the data;
 //! - data arriving for a closed socket is answered with RST;
 //! - send on a full wire is EAGAIN; send after an RST is EPIPE/ECONNRESET;
-//! - recv returns data, then 0 at the FIN, or ECONNRESET after an RST.
+//! - recv returns data, then 0 at the FIN, or ECONNRESET at the RST.
 
 use std::fmt;
 
@@ -170,8 +171,10 @@ pub struct Wire {
     pub q: Fifo,
     /// A FIN follows the queued chunks.
     pub fin: bool,
-    /// An RST reached the receiver: its unread chunks are gone, and its next
-    /// recv or send fails.
+    /// An RST reached the receiver. A peer's unread chunks are gone with it
+    /// ([`Wire::reset`]); the proxy reads the chunks that reached its socket
+    /// first ([`Wire::reset_at_proxy`]). Then its next recv fails, and every
+    /// send.
     pub rst: bool,
     /// An RST reached the proxy's socket after the FIN before it: what came
     /// before the FIN is still read, then the FIN; only sends fail.
@@ -192,18 +195,23 @@ impl Wire {
         self.q.clear()
     }
 
-    /// An RST reaches the proxy's socket. When the FIN came before it
-    /// (CLOSE-WAIT), Linux keeps what was received: recv returns the data,
-    /// then 0, and the RST shows only to sends, as `EPIPE` (kernel axiom
+    /// An RST reaches the proxy's socket. Linux keeps what its socket had
+    /// received (`tcp_reset` purges the write queue, not the receive queue).
+    /// When the FIN came before it (CLOSE-WAIT), recv returns the data, then
+    /// 0, and the RST shows only to sends, as `EPIPE` (kernel axiom
     /// `data_for_a_closed_socket_after_its_fin_arrived_is_answered_with_rst_seen_as_epipe`).
-    /// Otherwise it destroys what the proxy had not read, as [`Wire::reset`]
-    /// (a superset of Linux's loss). Returns how many chunks were destroyed.
-    pub fn reset_at_proxy(&mut self) -> u8 {
+    /// Otherwise recv returns the data, then fails with `ECONNRESET`, and
+    /// sends fail at once (kernel axiom
+    /// `rst_loses_what_the_receiver_had_not_received_not_what_it_had_not_read`).
+    /// A chunk on the wire is one the sender's kernel handed over: the peers
+    /// of the conformance harness reset only once their send queue is
+    /// acknowledged. Nothing is destroyed.
+    pub fn reset_at_proxy(&mut self) {
         if self.fin && !self.rst {
             self.rst_after_fin = true;
-            0
         } else {
-            self.reset()
+            self.rst = true;
+            self.fin = false;
         }
     }
 
@@ -272,11 +280,12 @@ mod tests {
         let mut w = Wire::default();
         w.q.push(Chunk::data(0));
         w.fin = true;
-        assert_eq!(w.reset_at_proxy(), 0);
+        w.reset_at_proxy();
         assert!(!w.rst && w.rst_after_fin && w.fin && w.q.len() == 1 && w.refuses_sends());
         let mut w = Wire::default();
         w.q.push(Chunk::data(0));
-        assert_eq!(w.reset_at_proxy(), 1, "no FIN before it: the RST destroys");
-        assert!(w.rst && !w.rst_after_fin);
+        w.reset_at_proxy();
+        assert!(w.rst && !w.rst_after_fin && w.refuses_sends(), "no FIN before it: an RST behind the data");
+        assert_eq!(w.q.len(), 1, "what reached the proxy's socket is still read");
     }
 }

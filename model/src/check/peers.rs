@@ -345,8 +345,8 @@ impl System {
         p.shut_wr = true;
         if rst {
             p.reset_sent = true;
-            // The RST destroys an end the proxy had not read yet, unless
-            // the FIN came before it (then the proxy reads it still).
+            // An RST ends its stream uncleanly, unless the FIN came before
+            // it (then the proxy reads that end still).
             let up = x.up(who);
             if x.held.end[side as usize] != END_CLEAN && (!up.fin || up.rst) {
                 x.peer_mut(who).clean_end = false;

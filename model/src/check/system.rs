@@ -595,7 +595,7 @@ impl System {
             && self.handshake_done(x, Side::Front)
             && self.handshake_done(x, p.side())
             && x.held.end[ps] == 0
-            && !up.rst;
+            && !(up.rst && up.q.is_empty());
         let data_waits = up.q.peek().and_then(|ch| ch.data_id()).is_some();
         if data_waits && p_ready && room {
             return true;

@@ -59,12 +59,9 @@ impl Exec<'_> {
             // Established, then reset by the server: the connect succeeded,
             // and the reset shows on the first recv or send.
             Some(e) if is_reset(e) => {
-                if e == libc::EPIPE {
-                    // After the server's FIN: what came before it is read.
-                    flow.back.error = Some(e);
-                } else {
-                    flow.back.reset = true;
-                }
+                // What the server sent before its RST is read first (after
+                // its FIN too: EPIPE).
+                flow.back.error = Some(e);
                 flow.times.established = Some(self.now);
                 return Outcome::Done;
             }

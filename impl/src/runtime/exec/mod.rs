@@ -153,22 +153,29 @@ impl Exec<'_> {
         // An RST that came after the peer's FIN (the socket was in
         // CLOSE-WAIT) shows as EPIPE, and Linux still reads what came before
         // the FIN, then 0: it fails the writes only. Any other reset fails
-        // every call (the model's sticky `Wire::rst`; Linux reports it once).
+        // the writes at once, and the reads once they took what reached the
+        // socket before it (the model's `Wire::rst` behind the wire's
+        // chunks; Linux reports the reset once, so it is kept in `Sock`).
         let writes = !matches!(action, Action::Recv { .. } | Action::RecvProxyHeader);
         // The sends the core tells apart (`Outcome::PeerClosed`): a TLS
         // handshake that fails is a failed handshake either way.
         let sends = matches!(action, Action::Send { .. } | Action::DataShutw(_) | Action::CheckSendQueue(_));
         let refused = if sends { Outcome::PeerClosed } else { Outcome::Reset };
+        let mut read_before_reset = false;
         if let Some(side) = io_side {
             let sock = flow.sock(side);
             let after_fin = !sock.reset && sock.error == Some(libc::EPIPE);
             if after_fin && writes {
                 return refused;
             }
-            if sock.reset || (!after_fin && sock.error.is_some_and(is_reset)) {
-                sock.reset = true;
+            let noted = !after_fin && sock.error.is_some_and(is_reset);
+            if sock.reset || (noted && !matches!(action, Action::Recv { .. })) {
+                // A send leaves the received data to the reads; a handshake
+                // step gives the connection up.
+                sock.reset |= !sends;
                 return Outcome::Reset;
             }
+            read_before_reset = noted;
         }
         self.send_errno = None;
         let _ = socket::take_tls_send_errno();
@@ -186,6 +193,16 @@ impl Exec<'_> {
                 flow.front.read_only = true;
             }
         }
+        if let (true, Some(side)) = (read_before_reset, io_side) {
+            // A read after a reset the poller (or a send) saw: data is what
+            // reached the socket before the RST; the end of what it holds is
+            // the reset (the socket's EOF, a TLS stream cut there). A TLS
+            // close_notify or an invalid record it held are read as such.
+            let tls = flow.tls[side as usize].is_some();
+            if matches!(outcome, Outcome::WouldBlock | Outcome::Truncated) || (outcome == Outcome::Eof && !tls) {
+                outcome = Outcome::Reset;
+            }
+        }
         if let (Some(side), Outcome::Reset) = (io_side, outcome) {
             let sock = flow.sock(side);
             let after_fin = !sock.reset && sock.error == Some(libc::EPIPE);
@@ -196,6 +213,11 @@ impl Exec<'_> {
                 outcome = refused;
             } else if after_fin && writes {
                 outcome = refused;
+            } else if sends {
+                // What the socket received before the RST is still read.
+                if !sock.error.is_some_and(is_reset) {
+                    sock.error = Some(libc::ECONNRESET);
+                }
             } else {
                 sock.reset = true;
             }
