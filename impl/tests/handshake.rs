@@ -195,7 +195,12 @@ fn send_proxy_v1_and_v2_carry_the_original_clients_addresses_first_on_the_server
         assert_eq!(header.addresses.source(), Some("[2001:db8::7]:40000".parse().expect("a")), "{version:?}");
         assert_eq!(header.addresses.destination(), Some("[2001:db8::1]:443".parse().expect("a")));
         if version == ProxyVersion::V2 {
-            assert!(header.tlvs.unique_id().is_some_and(|id| !id.is_empty()), "UNIQUE_ID sent");
+            // The process id and the session's number, in hex (this process runs the proxy).
+            let id = header.tlvs.unique_id().expect("UNIQUE_ID sent");
+            let id = std::str::from_utf8(id).expect("text");
+            let (pid, n) = id.split_once('-').unwrap_or_else(|| panic!("pid-number: {id}"));
+            assert_eq!(pid, format!("{:08X}", std::process::id()), "{id}");
+            assert!(n.len() == 16 && n.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
         }
         assert_eq!(&got[len..], b"body", "{version:?}: the payload follows the header");
         drop(c);
