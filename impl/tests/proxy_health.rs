@@ -26,7 +26,31 @@ fn checked_every(mut l: ListenerConfig, inter: Duration, rise: u32, fall: u32) -
     l
 }
 
+/// The proxy's log lines in this test binary (the subscriber is
+/// process-wide): each test picks its lines by its backend's name.
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogSink;
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The logged lines that contain `needle`.
+fn logged(needle: &str) -> Vec<String> {
+    let text = String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    text.lines().filter(|l| l.contains(needle)).map(str::to_owned).collect()
+}
+
 fn start(l: ListenerConfig) -> RunningProxy {
+    static LOGGING: std::sync::Once = std::sync::Once::new();
+    LOGGING.call_once(|| tracing_subscriber::fmt().with_writer(|| LogSink).with_ansi(false).init());
     let options = Options { record_sessions: true, ..Options::default() };
     runtime::spawn_with(&common::proxy_config(vec![l], 0), options).expect("start the proxy")
 }
@@ -84,6 +108,13 @@ fn a_dead_server_goes_down_gets_no_session_and_comes_back_up_while_clients_are_s
     wait_until("s2 UP again", || status(&proxy, 1) == Status::Up);
     let names: Vec<String> = (0..4).map(|_| session(&proxy)).collect();
     assert!(names.iter().any(|n| n == "s2"), "s2 is picked again: {names:?}");
+    // Each change logged as HAProxy words it, with the servers still usable.
+    let down = logged("Server web/s2 is DOWN");
+    assert_eq!(down.len(), 1, "{down:?}");
+    assert!(down[0].contains(" WARN ") && down[0].ends_with(". 1 active servers left."), "{}", down[0]);
+    let up = logged("Server web/s2 is UP");
+    assert_eq!(up.len(), 1, "{up:?}");
+    assert!(up[0].contains(" INFO ") && up[0].ends_with("check status L4OK. 2 active servers online."), "{}", up[0]);
     proxy.stop().expect("stop");
     drop((a, b));
 }
