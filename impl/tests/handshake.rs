@@ -103,6 +103,7 @@ fn an_invalid_header_resets_that_client_with_its_reason_and_a_bare_check_closes_
     assert!(invalid.reason.is_some_and(|r| r.starts_with("v1-")), "{invalid:?}");
     let quiet: Vec<_> = rs.iter().filter(|r| !r.logged).collect();
     assert_eq!(quiet.len(), 1, "the bare check is not logged as a session: {rs:?}");
+    assert!(invalid.logged && quiet[0].reason.is_none(), "the invalid header's session is logged: {rs:?}");
     assert_eq!(server.accepted(), 1, "only the good client reached the server");
     drop(bare);
     proxy.stop().expect("stop");
