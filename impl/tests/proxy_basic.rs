@@ -224,3 +224,31 @@ fn a_single_threaded_listener_holds_its_port_alone() {
     assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
     proxy.stop().expect("stop");
 }
+
+/// `stop` returns once the event loops ended: with a session still open, at
+/// the end of the grace period, when the loop killed it (its record is
+/// there when `shutdown` returns); on the manual clock the grace period is
+/// spent at once.
+#[test]
+fn stop_returns_when_the_event_loops_have_ended_after_the_grace_period() {
+    for manual_clock in [false, true] {
+        let server = common::EchoServer::start();
+        let mut cfg = common::proxy_config(vec![common::listener("grace", &[server.addr()], 0, 0)], 0);
+        cfg.global.grace_period = Duration::from_millis(300);
+        let options = runtime::Options { manual_clock, record_sessions: true, ..runtime::Options::default() };
+        let mut proxy = runtime::spawn_with(&cfg, options).expect("start");
+        let mut open = connect(proxy.addrs()[0]);
+        common::round_trip(&mut open, b"still open");
+        // A stop that never returns is a failure, not a hang.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let stopped = proxy.shutdown().map_err(|e| e.to_string());
+            let _ = tx.send((stopped, proxy.take_records()));
+        });
+        let (stopped, records) = rx.recv_timeout(common::HANG_GUARD).expect("shutdown returned");
+        assert_eq!(stopped, Ok(()), "manual clock {manual_clock}");
+        assert_eq!(records.len(), 1, "manual clock {manual_clock}: the killed session ended before shutdown returned");
+        let mut rest = Vec::new();
+        assert!(open.read_to_end(&mut rest).is_err() || rest.is_empty(), "the session was killed");
+    }
+}
