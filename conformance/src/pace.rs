@@ -212,30 +212,6 @@ impl Default for Pace {
     }
 }
 
-/// Arms an abortive close of `s` (`SO_LINGER {1, 0}`: its drop sends RST)
-/// once the proxy's kernel acknowledged everything `s` sent ([`wait_acknowledged`]).
-/// The model's wire holds what the sender's kernel handed over, and an RST
-/// that reaches the proxy leaves it readable; Linux agrees for what reached
-/// the proxy's socket, and discards the sender's unacknowledged queue. On
-/// loopback a write reaches the receiver at once unless its window is shut,
-/// so the wait is almost always nothing.
-pub fn linger_zero_once_acknowledged(s: &std::net::TcpStream) -> std::io::Result<()> {
-    wait_acknowledged(s);
-    socket2::SockRef::from(s).set_linger(Some(Duration::ZERO))
-}
-
-/// Waits until the proxy's kernel acknowledged everything `s` sent, at most
-/// 20 ms: before a close that may send RST (a peer closing with input
-/// unread). Loopback acknowledges in microseconds what the receiver has room
-/// for; what is still unacknowledged after 20 ms will not be (a shut window,
-/// a connection the proxy already reset, whose count stays as it was).
-pub fn wait_acknowledged(s: &std::net::TcpStream) {
-    let until = std::time::Instant::now() + Duration::from_millis(20);
-    while connseq::sys::socket::unacked_output(s).is_ok_and(|n| n > 0) && std::time::Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -158,8 +158,8 @@ fn close_with_unread_input_sends_rst() {
 /// (or unacknowledged) queue. For the peers, the model's loss is a superset
 /// of Linux's: it flags every RST that Linux makes lose data, and some that
 /// Linux does not. For the proxy, the model's wire holds what its socket
-/// received (the conformance harness's peers reset once their send
-/// queue is acknowledged), and it reads all of it, as Linux lets it: a
+/// received (on loopback a peer's write is in the proxy's socket when it
+/// returns), and it reads all of it, as Linux lets it: a
 /// runtime that took the poller's error flag for the end of what it can
 /// read dropped the chunks (the replay diverges at the proxy's recv, and
 /// `impl/tests/proxy_abort.rs` shows a client losing a whole response).

@@ -203,9 +203,9 @@ impl Wire {
     /// Otherwise recv returns the data, then fails with `ECONNRESET`, and
     /// sends fail at once (kernel axiom
     /// `rst_loses_what_the_receiver_had_not_received_not_what_it_had_not_read`).
-    /// A chunk on the wire is one the sender's kernel handed over: the peers
-    /// of the conformance harness reset once their send queue is
-    /// acknowledged. Nothing is destroyed.
+    /// A chunk on the wire is one the sender's kernel handed over (on
+    /// loopback, in the proxy's socket before the peer's write returned).
+    /// Nothing is destroyed.
     pub fn reset_at_proxy(&mut self) {
         if self.fin && !self.rst {
             self.rst_after_fin = true;

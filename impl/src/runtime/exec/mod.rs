@@ -193,13 +193,17 @@ impl Exec<'_> {
                 flow.front.read_only = true;
             }
         }
+        // An injected EAGAIN (tests only): no edge will follow it; see below.
+        let spurious = crate::sys::take_spurious_eagain();
         if let (true, Some(side)) = (read_before_reset, io_side) {
             // A read after a reset the poller (or a send) saw: data is what
             // reached the socket before the RST; the end of what it holds is
             // the reset (the socket's EOF, a TLS stream cut there). A TLS
-            // close_notify or an invalid record it held are read as such.
+            // close_notify or an invalid record it held are read as such,
+            // and an injected EAGAIN is one (the socket is re-armed below).
             let tls = flow.tls[side as usize].is_some();
-            if matches!(outcome, Outcome::WouldBlock | Outcome::Truncated) || (outcome == Outcome::Eof && !tls) {
+            let drained = (outcome == Outcome::WouldBlock && !spurious) || outcome == Outcome::Truncated;
+            if drained || (outcome == Outcome::Eof && !tls) {
                 outcome = Outcome::Reset;
             }
         }
@@ -222,7 +226,7 @@ impl Exec<'_> {
                 sock.reset = true;
             }
         }
-        if crate::sys::take_spurious_eagain() {
+        if spurious {
             // An injected EAGAIN (tests only): no edge will follow it. The
             // socket it struck is the one this action reads or writes
             // (`io_side`); the poller re-reports it as the kernel sees it.
