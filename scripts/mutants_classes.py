@@ -22,30 +22,33 @@ import sys
 CLASSES = [
     (
         "Readiness flags Linux reports together",
-        r"worker\.rs:3(06|10|11):",
+        r"worker\.rs:3(06|10|11):|is_readable\(\) \|\||is_writable\(\) &&",
     ),
     (
         "Time and polling",
-        r"worker\.rs:329:|timers\.rs|poll_timeout|follow_connect_releases",
+        r"worker\.rs:329:|timers\.rs|poll_timeout|follow_connect_releases|update_ack_poll|poll_acks|next_wake"
+        r"|timer_heap\.rs|runtime/health\.rs",
     ),
     (
         "Resource accounting and logs",
         r"worker\.rs:337:|set_paused|pool\.rs|Gauge::|wake_paused|give_back_places|arm_listeners"
         r"|accept_backoff|ACCEPT_BACKOFF|is_resource_error|trim_pipes|MAX_PIPES|unique_id|is_quiet"
-        r"|span|LogLine|Slot::source|record|TlsConn::(sni|version|cipher|peer_cn)",
+        r"|span|LogLine|Slot::source|record|TlsConn::(sni|version|cipher|peer_cn)|tally\.rs|count_wakeup"
+        r"|pipe_trim_at|warn_accept_failure|Control::(snapshot|counters)|cork",
     ),
     (
         "Error paths loopback and the model's steps do not produce",
         r"worker\.rs:293:|WouldBlock|ENOTCONN|eof_or_reset|Interrupted|retry_eintr|cvt|is_reset"
         r"|is_unsupported|note_splice_error|splice_fallback|recv_pipe|send_pipe"
         r"|in Exec<'_>::send$|in Exec<'_>::recv$|finish_connect|send_reply|recv_proxy_header"
-        r"|send_proxy_header|drain|registered|internal|InvalidData",
+        r"|send_proxy_header|drain|registered|internal|InvalidData|in Exec<'_>::run$|admit_source",
     ),
     (
         "One thread, one listener, one waiting session",
         r"mod\.rs:192:|bind_listeners|in plan$|tls_error|BackendState::|offer_slot|on_dequeued"
         r"|handle_dequeued|is_waiting|Sock::deregister|has_server|wake_all|Gate::|Clock::|worker\.rs:4[67]:"
-        r"|front_token|run_work|Worker::accept",
+        r"|front_token|run_work|Worker::accept|runtime/bind\.rs|ListenerCfg::route|cursor|take_inbox"
+        r"|holds_connects",
     ),
     (
         "TLS details the model does not have",
@@ -56,7 +59,8 @@ CLASSES = [
         r"sys/signal|sys/process|watch_signals|on_signals|mod\.rs:\d+:\d+: .* in run$|mod\.rs:240:"
         r"|hard_stop_at|StopMode::from_u8|request_stop|soft_stop|RunningProxy::stop"
         r"|RunningProxy::shutdown|Drop for RunningProxy|join ->|live_sessions|spawn ->|kill_all"
-        r"|follow_stop|Worker::run",
+        r"|follow_stop|Worker::run|sys/fdpass|sys/listen_fds|runtime/control\.rs|runtime/ops\.rs"
+        r"|session_views|replace launch ->|Launch::|RunningProxy::",
     ),
     (
         "Partial sends, pipe sizes and flags the model's whole chunks do not reach",
