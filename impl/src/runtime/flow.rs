@@ -17,8 +17,8 @@ use std::net::SocketAddr;
 pub(crate) struct Sock {
     pub(crate) stream: Option<TcpStream>,
     pub(crate) registered: bool,
-    /// The error the poller's ERR flag (`SO_ERROR`, reported once) or a send met; after an
-    /// RST, reads still take what reached the socket before it.
+    /// The error the poller's ERR flag (`SO_ERROR`, reported once) or the connect met; after
+    /// an RST, reads still take what reached the socket before it.
     pub(crate) error: Option<i32>,
     /// A read met the peer's reset: every later recv or send on it fails,
     /// as the model's kernel says (Linux reports the reset once, then EOF

@@ -170,9 +170,9 @@ impl Exec<'_> {
             }
             let noted = !after_fin && sock.error.is_some_and(is_reset);
             if sock.reset || (noted && !matches!(action, Action::Recv { .. })) {
-                // A send leaves the received data to the reads; a handshake
-                // step gives the connection up.
-                sock.reset |= !sends;
+                // A write, or a handshake step, fails at once; the core gives
+                // the connection up and reads it no further.
+                sock.reset = true;
                 return Outcome::Reset;
             }
             read_before_reset = noted;
@@ -217,11 +217,6 @@ impl Exec<'_> {
                 outcome = refused;
             } else if after_fin && writes {
                 outcome = refused;
-            } else if sends {
-                // What the socket received before the RST is still read.
-                if !sock.error.is_some_and(is_reset) {
-                    sock.error = Some(libc::ECONNRESET);
-                }
             } else {
                 sock.reset = true;
             }
