@@ -36,27 +36,10 @@ use std::time::Duration;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// The proxy's log lines of this test binary (the log subscriber is process-wide): a test
-/// picks its own sessions' lines by their client addresses.
-static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-struct LogSink;
-
-impl Write for LogSink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        LOGS.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The log lines that name one of `records`' clients and contain `needle`.
 fn logged(records: &[SessionRecord], needle: &str) -> usize {
-    let text = String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
     let clients: Vec<String> = records.iter().map(|r| format!("{}: ", r.client)).collect();
-    text.lines().filter(|l| l.contains(needle) && clients.iter().any(|c| l.contains(c.as_str()))).count()
+    common::logs::lines_with(needle).iter().filter(|l| clients.iter().any(|c| l.contains(c.as_str()))).count()
 }
 
 /// Sessions per test, at once.
@@ -157,8 +140,7 @@ fn client(addr: SocketAddr, seed: u64) -> JoinHandle<ClientSaw> {
 /// session by its code (see the module's doc); returns the records and the strike counts.
 fn run(test: u64, splice: SpliceMode, pipe_size: Option<usize>, rules: Vec<Rule>) -> (Vec<SessionRecord>, Vec<u64>) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    static LOGGING: std::sync::Once = std::sync::Once::new();
-    LOGGING.call_once(|| tracing_subscriber::fmt().with_writer(|| LogSink).with_ansi(false).init());
+    common::logs::capture();
     let (l, server) = server_socket();
     let echoes = echo_server(l, SESSIONS);
     let options = Options { record_sessions: true, ..Options::default() };

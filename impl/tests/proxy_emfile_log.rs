@@ -15,34 +15,10 @@ use common::{listener, proxy_config, round_trip, wait_until, EchoServer};
 use connseq::runtime;
 use std::io::Read;
 use std::net::{Shutdown, TcpStream};
-use std::sync::{Arc, Mutex};
-
-/// Where the proxy's log lines go in this test.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn lines_with(&self, needle: &str) -> usize {
-        let text = String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
-        text.lines().filter(|l| l.contains(needle)).count()
-    }
-}
 
 #[test]
 fn the_accept_failure_warning_comes_once_then_at_most_every_ten_seconds() {
-    let logs = Logs::default();
-    let sink = logs.clone();
-    tracing_subscriber::fmt().with_writer(move || sink.clone()).with_ansi(false).init();
+    common::logs::capture();
     let server = EchoServer::start();
     let proxy = runtime::spawn(&proxy_config(vec![listener("e", &[server.addr()], 0, 0)], 0)).expect("start");
     let addr = proxy.addrs()[0];
@@ -61,7 +37,7 @@ fn the_accept_failure_warning_comes_once_then_at_most_every_ten_seconds() {
     // several failures, one warning.
     wait_until("the proxy's accept failed again and again", || proxy.stats().accept_errors >= 4);
     assert_eq!(
-        logs.lines_with("accept: Too many open files"),
+        common::logs::lines_with("accept: Too many open files").len(),
         1,
         "one warning for {} failures",
         proxy.stats().accept_errors

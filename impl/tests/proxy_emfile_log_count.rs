@@ -12,34 +12,15 @@ use common::{listener, proxy_config, round_trip, wait_until, EchoServer};
 use connseq::runtime::{self, Options};
 use std::io::Read;
 use std::net::Shutdown;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn accept_warnings(&self) -> Vec<String> {
-        let text = String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
-        text.lines().filter(|l| l.contains("accept: Too many open files")).map(str::to_owned).collect()
-    }
+fn accept_warnings() -> Vec<String> {
+    common::logs::lines_with("accept: Too many open files")
 }
 
 #[test]
 fn the_failures_between_two_accept_warnings_are_counted_in_the_second() {
-    let logs = Logs::default();
-    let sink = logs.clone();
-    tracing_subscriber::fmt().with_writer(move || sink.clone()).with_ansi(false).init();
+    common::logs::capture();
     let server = EchoServer::start();
     let options = Options { manual_clock: true, ..Options::default() };
     let proxy =
@@ -54,13 +35,13 @@ fn the_failures_between_two_accept_warnings_are_counted_in_the_second() {
         assert!(proxy.advance(Duration::from_millis(100)));
         wait_until("the accept failed again", || proxy.stats().accept_errors == n);
     }
-    let first = logs.accept_warnings();
+    let first = accept_warnings();
     assert_eq!(first.len(), 1, "{first:?}");
     assert!(first[0].ends_with("pausing the listeners for 100 ms"), "the first warning counts nothing: {}", first[0]);
     // 10 s after the first warning: the next failure is logged, with the count.
     assert!(proxy.advance(Duration::from_secs(10)));
     wait_until("the accept failed after 10 s", || proxy.stats().accept_errors == 5);
-    let all = logs.accept_warnings();
+    let all = accept_warnings();
     assert_eq!(all.len(), 2, "{all:?}");
     assert!(all[1].ends_with("(3 more failures since the last warning)"), "{}", all[1]);
 

@@ -26,31 +26,13 @@ fn checked_every(mut l: ListenerConfig, inter: Duration, rise: u32, fall: u32) -
     l
 }
 
-/// The proxy's log lines in this test binary (the subscriber is
-/// process-wide): each test picks its lines by its backend's name.
-static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
-
-struct LogSink;
-
-impl std::io::Write for LogSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The logged lines that contain `needle`.
+/// The logged lines that contain `needle` (each test's backend has a name of its own).
 fn logged(needle: &str) -> Vec<String> {
-    let text = String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
-    text.lines().filter(|l| l.contains(needle)).map(str::to_owned).collect()
+    common::logs::lines_with(needle)
 }
 
 fn start(l: ListenerConfig) -> RunningProxy {
-    static LOGGING: std::sync::Once = std::sync::Once::new();
-    LOGGING.call_once(|| tracing_subscriber::fmt().with_writer(|| LogSink).with_ansi(false).init());
+    common::logs::capture();
     let options = Options { record_sessions: true, ..Options::default() };
     runtime::spawn_with(&common::proxy_config(vec![l], 0), options).expect("start the proxy")
 }

@@ -8,6 +8,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod logs;
 pub mod stream;
 
 use connseq::config::{

@@ -196,7 +196,7 @@ impl Exec<'_> {
         // An injected EAGAIN (tests only): no edge will follow it; see below.
         let spurious = crate::sys::take_spurious_eagain();
         if let (true, Some(side)) = (read_before_reset, io_side) {
-            // A read after a reset the poller (or a send) saw: data is what
+            // A read after a reset the poller (or the connect) saw: data is what
             // reached the socket before the RST; the end of what it holds is
             // the reset (the socket's EOF, a TLS stream cut there). A TLS
             // close_notify or an invalid record it held are read as such,
