@@ -170,6 +170,10 @@ fn every_bfs_trace_with_tls_both_ways_agrees_under_spurious_eagain_and_short_rea
     let base = ModelConfig::preset(Preset::Small);
     let sys = System::new(base.with(Feature::TlsFront).with(Feature::TlsBack));
     let calls = [Call::TlsRecv, Call::TlsSend, Call::Recv, Call::Send];
-    let agree = agrees_under_faults("small + tls-front + tls-back", &sys, eagain_and_short(&calls), 1_000);
+    // How many strike depends on how many calls the TLS layer makes in the
+    // replay's time: 1,439 and 3,352 in two runs of this seed, 958 under
+    // coverage instrumentation (scripts/mutants.sh's pre-pass). 500 says the
+    // faults were there in every trace's worth, not how fast the machine is.
+    let agree = agrees_under_faults("small + tls-front + tls-back", &sys, eagain_and_short(&calls), 500);
     assert!(agree > 0);
 }

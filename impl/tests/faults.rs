@@ -3,7 +3,7 @@
 //! ENOBUFS and ENOMEM on send, EMFILE and ENFILE on accept and on the server connect,
 //! ECONNRESET and EPIPE in the middle of a send or a splice, splice answering EINVAL (the
 //! fallback to buffers), a pipe that cannot grow, no pipe at all, a PROXY header whose send
-//! fails.
+//! fails, a send that meets the client's reset before the poller reported it.
 //!
 //! Each test runs sessions that each send a pattern stream through the proxy to an echo
 //! server and read the echo back, with the faults striking at random points drawn from a
@@ -500,4 +500,80 @@ fn a_proxy_header_send_that_fails_ends_that_session_alone() {
         }
         assert_eq!(echoed.iter().filter(|e| matches!(e, Ok(0))).count(), 1, "{echoed:?}");
     }
+}
+
+/// What one session's peers saw when the proxy's send of the server's answer to the client
+/// failed with `errno` before the poller reported anything: the client's RST reached the
+/// socket between the poller's report and the send. On loopback the RST lands the moment the
+/// client closes, so no test can put it there on purpose: the fault layer stands in for it.
+/// After the fault the client sends `more` and ends its request. Returns the session's
+/// record, what the client read and how its read ended, and what the server read after the
+/// request and how that ended.
+struct AnswerLost {
+    record: SessionRecord,
+    client_end: Result<Vec<u8>, io::ErrorKind>,
+    server_after: Result<Vec<u8>, io::ErrorKind>,
+}
+
+fn answer_send_fails(errno: i32, more: &'static [u8]) -> AnswerLost {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (l, server) = server_socket();
+    let (asked_tx, asked_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let srv = thread::spawn(move || {
+        let (mut s, _) = l.accept().expect("the proxy connects");
+        s.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
+        let mut req = [0u8; 3];
+        s.read_exact(&mut req).expect("the request");
+        asked_tx.send(()).expect("the test waits");
+        go_rx.recv().expect("the fault is in place");
+        s.write_all(b"answer").expect("the answer");
+        let mut after = Vec::new();
+        s.read_to_end(&mut after).map(|_| after).map_err(|e| e.kind())
+    });
+    let options = Options { record_sessions: true, ..Options::default() };
+    let mut proxy = runtime::spawn_with(&config(server, SpliceMode::Never, None), options).expect("start");
+    let mut c = TcpStream::connect(proxy.addrs()[0]).expect("connect to the proxy");
+    c.set_read_timeout(Some(Duration::from_secs(5))).expect("read timeout");
+    c.write_all(b"req").expect("the request");
+    asked_rx.recv().expect("the request reached the server");
+    // The request is at the server: the next send the proxy makes is the answer's, to the
+    // client.
+    let installed =
+        fault::install(Plan { seed: 1, rules: vec![Rule::new(Call::Send, Fault::Errno(errno), 1000).at_most(1)] });
+    go_tx.send(()).expect("the server answers");
+    wait_until("the answer's send failed", || installed.struck() == [1]);
+    drop(installed);
+    // A proxy that gave the client up resets these: the server's read says so.
+    let _ = c.write_all(more);
+    let _ = c.shutdown(Shutdown::Write);
+    let mut got = Vec::new();
+    let client_end = c.read_to_end(&mut got).map(|_| got).map_err(|e| e.kind());
+    drop(c);
+    let server_after = srv.join().expect("the server");
+    wait_until("the session ended", || proxy.live_sessions() == 0);
+    proxy.shutdown().expect("the proxy stops");
+    let record = proxy.take_records().pop().expect("the session's record");
+    AnswerLost { record, client_end, server_after }
+}
+
+/// A send to the client that meets its reset (ECONNRESET: the client did not end its
+/// request) is the client's abort in the data phase: `CD`, and the proxy gives the client's
+/// connection up at once (its client reads the end now, not at a timeout) and closes the
+/// server's side cleanly.
+#[test]
+fn a_send_that_meets_the_clients_reset_first_is_the_clients_abort() {
+    let saw = answer_send_fails(libc::ECONNRESET, b"");
+    assert_eq!(saw.record.termination.to_string(), "CD", "{:?}", saw.record);
+    assert_eq!(saw.client_end, Ok(Vec::new()), "the client's connection is given up at once");
+    assert_eq!(saw.server_after, Ok(Vec::new()), "the server reads a clean end");
+}
+
+/// EPIPE says the client's FIN came before its RST: what it sent before that FIN is still
+/// readable, so the proxy keeps reading the request (Linux's CLOSE-WAIT) and passes it on
+/// whole, though the answer can no longer reach the client.
+#[test]
+fn after_a_send_meets_epipe_the_rest_of_the_request_still_reaches_the_server() {
+    let saw = answer_send_fails(libc::EPIPE, b" and the rest");
+    assert_eq!(saw.server_after, Ok(b" and the rest".to_vec()), "{:?}", saw.record);
 }

@@ -204,6 +204,35 @@ fn an_idle_session_hits_the_client_timeout_and_both_sides_are_reset_with_cd() {
     proxy.stop().expect("stop");
 }
 
+/// On the real clock the loop sets its own wake-up: with no traffic at all, the poller's
+/// timeout brings it back at the client timeout's deadline (300 ms), not later, and not in
+/// a spin of zero-length polls before it.
+#[test]
+fn on_the_real_clock_an_idle_session_times_out_with_no_event_to_wake_the_loop() {
+    let server = EchoServer::start();
+    let mut l = listener("i", &[server.addr()], 0, 0);
+    l.timeouts.client = Duration::from_millis(300);
+    let (proxy, addr) = start(&proxy_config(vec![l], 0), Options { manual_clock: false, ..MANUAL });
+    let mut c = connect(addr);
+    round_trip(&mut c, b"x");
+    let before = proxy.stats();
+    c.set_read_timeout(Some(Duration::from_secs(10))).expect("read timeout");
+    let mut buf = [0u8; 8];
+    let got = c.read(&mut buf);
+    assert!(
+        matches!(&got, Err(e) if e.kind() == io::ErrorKind::ConnectionReset),
+        "the timeout fired by itself: {got:?}"
+    );
+    let r = next_record(&proxy, &mut Vec::new());
+    assert_eq!(code(&r), "cD", "{r:?}");
+    assert!(r.total_ms >= 300, "not before the deadline: {r:?}");
+    // The wake-up at the deadline, and the few events of the ends; a loop that polled with
+    // a zero timeout until the deadline would count thousands here.
+    let wakeups = proxy.stats().wakeups - before.wakeups;
+    assert!(wakeups < 50, "{wakeups} wake-ups while the session sat idle");
+    proxy.stop().expect("stop");
+}
+
 /// The timer heap keeps the entry of the first deadline when traffic moves
 /// it later: that entry still pops at 10 s and must put the session back at
 /// its new deadline (16 s), neither firing early nor losing the timeout.

@@ -8,6 +8,9 @@
 //! (`Stats::empty_wakeups`, which must stay 0); one that re-arms a paused listener, or spins on
 //! some other always-ready source, shows as far more wake-ups than round trips. Neither
 //! figure depends on the machine's speed or load.
+//!
+//! One test runs on the real clock: a proxy left with nothing to do (no session, no timer, no
+//! spare pipe) must not come back from the poller at all while the test waits.
 
 mod common;
 
@@ -109,4 +112,31 @@ fn a_proxy_paused_at_global_maxconn_sleeps_with_a_client_in_the_backlog() {
     std::io::Read::read_exact(&mut third, &mut got).expect("the third client's echo");
     assert_eq!(&got, b"third");
     end(server, proxy, vec![third]);
+}
+
+/// On the real clock too, a proxy with nothing left to do sleeps: its last session ended, no
+/// timer is armed, and no spare pipe waits to be closed (splice is off, so there is none).
+/// Over 1.5 s of nothing the loop does not come back from the poller once; a deadline it
+/// set for itself (a pipe trim with no pipe to trim, a timeout of zero) would show here.
+#[test]
+fn a_proxy_on_the_real_clock_with_nothing_left_to_do_does_not_wake_up() {
+    use connseq_model::core::SpliceMode;
+    let server = EchoServer::start();
+    let mut l = listener("idle", &[server.addr()], 0, 0);
+    l.options.splice = SpliceMode::Never;
+    let mut config = proxy_config(vec![l], 0);
+    config.global.splice = SpliceMode::Never;
+    let proxy = runtime::spawn(&config).expect("the proxy starts");
+    let mut c = connect(proxy.addrs()[0]);
+    round_trip(&mut c, b"one session");
+    assert!(common::finish(c).is_empty(), "EOF and nothing else");
+    common::wait_until("the session ended", || proxy.live_sessions() == 0);
+    common::wait_until("the server saw the end", || server.open() == 0);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let before = proxy.stats();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let after = proxy.stats();
+    assert_eq!(after.wakeups - before.wakeups, 0, "the idle loop woke up {after:?}");
+    proxy.stop().expect("the proxy stops cleanly");
+    server.stop();
 }
