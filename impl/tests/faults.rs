@@ -577,3 +577,37 @@ fn after_a_send_meets_epipe_the_rest_of_the_request_still_reaches_the_server() {
     let saw = answer_send_fails(libc::EPIPE, b" and the rest");
     assert_eq!(saw.server_after, Ok(b" and the rest".to_vec()), "{:?}", saw.record);
 }
+
+/// A health reply's send: a spurious EAGAIN is waited out (the client reads the whole reply),
+/// and a short write means the client is gone (a few bytes into a fresh socket), so the
+/// session ends as the client's fault, not as a reply sent.
+#[test]
+fn a_health_reply_waits_out_eagain_and_takes_a_short_write_for_a_gone_client() {
+    for (i, (fault, code)) in [(Fault::Errno(libc::EAGAIN), "--"), (Fault::Short(2), "CR")].into_iter().enumerate() {
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let (_l, server) = server_socket();
+        let mut cfg = config(server, SpliceMode::Never, None);
+        cfg.listeners[0].options.health = true;
+        let options = Options { record_sessions: true, ..Options::default() };
+        let mut proxy = runtime::spawn_with(&cfg, options).expect("start");
+        let installed =
+            fault::install(Plan { seed: 70 + i as u64, rules: vec![Rule::new(Call::Send, fault, 1000).at_most(1)] });
+        let mut c = TcpStream::connect(proxy.addrs()[0]).expect("connect to the proxy");
+        c.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
+        let mut got = Vec::new();
+        let end = c.read_to_end(&mut got).map_err(|e| e.kind());
+        drop(c);
+        wait_until("the check ended", || proxy.live_sessions() == 0 && proxy.stats().ended == 1);
+        assert_eq!(installed.struck(), [1], "{fault:?} struck the reply's send");
+        drop(installed);
+        proxy.shutdown().expect("the proxy stops");
+        let r = proxy.take_records().pop().expect("the check's record");
+        assert_eq!(r.termination.to_string(), code, "{fault:?}: {r:?}");
+        if code == "--" {
+            assert_eq!((got.as_slice(), end), (&b"OK\n"[..], Ok(3)), "{fault:?}: the whole reply, then EOF");
+            assert_eq!(r.to_client, 3, "{r:?}");
+        } else {
+            assert!(got.len() < 3, "{fault:?}: at most the start of the reply: {got:?}");
+        }
+    }
+}

@@ -131,6 +131,9 @@ fn health_and_monitor_replies_are_exact_and_reach_no_server() {
     assert!(common::finish(n).is_empty());
     let rs = records(&proxy, 3);
     assert_eq!(rs.iter().filter(|r| !r.logged).count(), 2, "the checks are not logged: {rs:?}");
+    let mut replied: Vec<u64> = rs.iter().filter(|r| !r.logged).map(|r| r.to_client).collect();
+    replied.sort_unstable();
+    assert_eq!(replied, [3, 19], "each reply's bytes are counted as sent to its client: {rs:?}");
     assert_eq!(server.accepted(), 1);
     proxy.stop().expect("stop");
 }
