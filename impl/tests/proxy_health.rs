@@ -216,3 +216,24 @@ fn with_no_traffic_the_active_checks_alone_take_a_dead_server_down_and_bring_it_
     proxy.stop().expect("stop");
     drop(a);
 }
+
+/// A session's failed connect is a passive observation: the server's check records it
+/// (`L4CON-SESSION`) at once, not only at the next active check (an hour away here).
+#[test]
+fn a_sessions_refused_connect_counts_as_a_failed_check_of_its_server() {
+    let server = EchoServer::start();
+    let proxy =
+        start(checked_every(common::listener("passive", &[server.addr()], 0, 0), Duration::from_secs(3600), 1, 1000));
+    let check = || proxy.control().snapshot().backends[0].servers[0].check.expect("checked");
+    wait_until("the first check passed", || check().last == Some("L4OK"));
+    server.stop();
+    let mut c = connect(proxy.addrs()[0]);
+    let mut got = Vec::new();
+    let _ = c.read_to_end(&mut got);
+    drop(c);
+    let r = common::records(&proxy, 1).remove(0);
+    assert_eq!(r.termination.to_string(), "SC", "{r:?}");
+    wait_until("the failed connect reached the server's check", || check().failures == 1);
+    assert_eq!(check().last, Some("L4CON-SESSION"), "{:?}", check());
+    proxy.stop().expect("stop");
+}
