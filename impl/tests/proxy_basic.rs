@@ -252,3 +252,22 @@ fn stop_returns_when_the_event_loops_have_ended_after_the_grace_period() {
         assert!(open.read_to_end(&mut rest).is_err() || rest.is_empty(), "the session was killed");
     }
 }
+
+/// A hard stop with no session left kills nothing: the grace period (spent at once on the
+/// manual clock) ends no session, and the proxy says nothing of closing any.
+#[test]
+fn a_hard_stop_of_an_idle_proxy_kills_nothing_and_says_so() {
+    common::logs::capture();
+    let server = common::EchoServer::start();
+    let cfg = common::proxy_config(vec![common::listener("idle-stop", &[server.addr()], 0, 0)], 0);
+    let options = runtime::Options { manual_clock: true, record_sessions: true, ..runtime::Options::default() };
+    let mut proxy = runtime::spawn_with(&cfg, options).expect("start");
+    let mut c = connect(proxy.addrs()[0]);
+    common::round_trip(&mut c, b"one session, ended before the stop");
+    assert!(common::finish(c).is_empty());
+    common::wait_until("the session ended", || proxy.live_sessions() == 0);
+    proxy.shutdown().expect("the proxy stops");
+    assert_eq!(proxy.take_records().len(), 1);
+    let kills = common::logs::lines_with("closing 0 sessions");
+    assert!(kills.is_empty(), "nothing to kill, nothing said: {kills:?}");
+}
