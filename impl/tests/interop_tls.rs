@@ -139,6 +139,9 @@ fn a_tls_session_fills_the_alpn_authority_and_ssl_tlvs_of_the_v2_header() {
     let proxy = start(vec![l]);
     let mut c = tls_client(&cert, proxy.addrs()[0]);
     c.write_all(b"payload").expect("send");
+    // The suite the client negotiated, by its IANA name (rustls says TLS13_ for TLS 1.3's).
+    let suite = c.conn.negotiated_cipher_suite().expect("negotiated").suite();
+    let iana = suite.as_str().expect("a known suite").replace("TLS13_", "TLS_");
     c.conn.send_close_notify();
     c.flush().expect("flush");
     let got = srv.join().expect("server");
@@ -151,6 +154,10 @@ fn a_tls_session_fills_the_alpn_authority_and_ssl_tlvs_of_the_v2_header() {
     let ssl = header.tlvs.ssl().expect("the SSL TLV");
     assert_eq!(ssl.version(), Some("TLSv1.3"));
     assert!(ssl.client_flags().contains(pp::SslClientFlags::SSL));
+    assert_eq!(ssl.cipher(), Some(iana.as_str()));
+    // No client certificate (the listener asks for none): no CN, no CERT_CONN flag.
+    assert_eq!(ssl.cn(), None);
+    assert!(!ssl.client_flags().contains(pp::SslClientFlags::CERT_CONN), "{:?}", ssl.client_flags());
     assert_eq!(&got[len..], b"payload");
     drop(c);
     proxy.stop().expect("stop");

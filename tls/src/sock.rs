@@ -141,4 +141,32 @@ mod tests {
         peer.read_exact(&mut got).expect("the peer reads it");
         assert_eq!(&got, b"hello");
     }
+
+    /// A seam that fills in `recv` and `send` only: the default `send_vectored`.
+    struct SendOnly;
+
+    impl SocketIo for SendOnly {
+        fn recv(&self, sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+            PlainSocketIo.recv(sock, buf)
+        }
+
+        fn send(&self, sock: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+            PlainSocketIo.send(sock, buf)
+        }
+    }
+
+    #[test]
+    fn the_default_vectored_send_sends_the_first_non_empty_slice_alone() {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let ours = TcpStream::connect(l.local_addr().expect("address")).expect("connect");
+        let (mut peer, _) = l.accept().expect("accept");
+        let bufs = [io::IoSlice::new(b""), io::IoSlice::new(b"first"), io::IoSlice::new(b"second")];
+        // A short write the caller sees as one: the first non-empty slice, whole.
+        assert_eq!(SendOnly.send_vectored(ours.as_fd(), &bufs).expect("send"), 5);
+        assert_eq!(SendOnly.send_vectored(ours.as_fd(), &[io::IoSlice::new(b"")]).expect("nothing"), 0);
+        drop(ours);
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).expect("the peer reads it");
+        assert_eq!(got, b"first");
+    }
 }
