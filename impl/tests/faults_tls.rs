@@ -529,3 +529,56 @@ fn econnreset_or_etimedout_on_a_tls_receive_ends_that_session_in_order() {
         }
     }
 }
+
+/// The TLS side of `tests/faults.rs`'s EPIPE test: the proxy's TLS send of the server's answer
+/// to the client meets the client's RST first as EPIPE (the RST came after its FIN; the fault
+/// layer stands in for the RST landing between the poller's report and the send, which no
+/// test can arrange on loopback). The errno comes back through the TLS seam, and the input
+/// stays open: what the client sent before its end still reaches the server.
+#[test]
+fn after_a_tls_send_meets_epipe_the_rest_of_the_request_still_reaches_the_server() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let cert = Cert::new();
+    let (l, server) = server_socket();
+    let (asked_tx, asked_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let srv = thread::spawn(move || {
+        let (mut s, _) = l.accept().expect("the proxy connects");
+        s.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
+        let mut req = [0u8; 3];
+        s.read_exact(&mut req).expect("the request");
+        asked_tx.send(()).expect("the test waits");
+        go_rx.recv().expect("the fault is in place");
+        s.write_all(b"answer").expect("the answer");
+        let mut after = Vec::new();
+        s.read_to_end(&mut after).map(|_| after).map_err(|e| e.kind())
+    });
+    let options = Options { record_sessions: true, ..Options::default() };
+    let mut proxy = runtime::spawn_with(&config(Mode::Termination, &cert, server), options).expect("start");
+    let sock = TcpStream::connect(proxy.addrs()[0]).expect("connect to the proxy");
+    sock.set_read_timeout(Some(Duration::from_secs(5))).expect("read timeout");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+    let conn = rustls::ClientConnection::new(cert.client_config(), name).expect("a client");
+    let mut c = rustls::StreamOwned::new(conn, sock);
+    c.write_all(b"req").expect("the request");
+    c.flush().expect("flush");
+    asked_rx.recv().expect("the request reached the server");
+    let installed = fault::install(Plan {
+        seed: 1,
+        rules: vec![Rule::new(Call::TlsSend, Fault::Errno(libc::EPIPE), 1000).at_most(1)],
+    });
+    go_tx.send(()).expect("the server answers");
+    wait_until("the answer's TLS send failed", || installed.struck() == [1]);
+    drop(installed);
+    // A proxy that gave the client up resets these: the server's read says so.
+    let _ = c.write_all(b" and the rest");
+    c.conn.send_close_notify();
+    let _ = c.flush();
+    let _ = c.sock.shutdown(Shutdown::Write);
+    let after = srv.join().expect("the server");
+    drop(c);
+    wait_until("the session ended", || proxy.live_sessions() == 0);
+    proxy.shutdown().expect("the proxy stops");
+    let r = proxy.take_records().pop().expect("the session's record");
+    assert_eq!(after, Ok(b" and the rest".to_vec()), "{r:?}");
+}
