@@ -412,4 +412,11 @@ mod tests {
         assert!(TlsSocketIo.send(ours.as_fd(), b"more").is_err(), "the peer reset");
         assert!(matches!(take_tls_send_errno(), Some(libc::ECONNRESET | libc::EPIPE)));
     }
+
+    #[test]
+    fn local_ips_has_loopback_and_no_wildcard() {
+        let ips = local_ips().expect("getifaddrs");
+        assert!(ips.contains(&std::net::IpAddr::from([127, 0, 0, 1])), "{ips:?}");
+        assert!(ips.iter().all(|ip| !ip.is_unspecified()), "{ips:?}");
+    }
 }
