@@ -42,6 +42,9 @@ fn accept_backs_off_after_emfile_and_resumes_with_no_live_session() {
     round_trip(&mut warmup, b"warm");
     assert!(common::finish(warmup).is_empty(), "EOF after the echo");
     wait_until("the warm-up session ended", || proxy.live_sessions() == 0);
+    // And the echo server closed its side: a descriptor it freed later would
+    // let the proxy accept while the test holds the others.
+    wait_until("the echo server closed the warm-up", || server.open() == 0);
 
     let out = common::OutOfDescriptors::connect(addr);
     wait_until("the proxy's accept failed", || proxy.stats().accept_errors >= 1);

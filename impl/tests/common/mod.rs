@@ -170,6 +170,13 @@ impl EchoServer {
                     let (s, _) = match l.accept() {
                         Ok(x) => x,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        // A test that runs the process out of descriptors
+                        // (`OutOfDescriptors`) shares it with this server: the
+                        // connection waits in the backlog until they are back.
+                        Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                            thread::sleep(Duration::from_millis(1));
+                            continue;
+                        }
                         Err(e) => panic!("echo server accept: {e}"),
                     };
                     if stop.load(Ordering::Acquire) {
