@@ -25,6 +25,7 @@ With --survivors, also every survivor, grouped by file and function.
 import collections
 import json
 import os
+import re
 import sys
 
 
@@ -127,7 +128,8 @@ def main():
     equivalent = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mutants_equivalent.txt")
     if os.path.exists(equivalent):
         with open(equivalent) as f:
-            n = sum(1 for l in f if l.startswith("^"))
+            # A line stands for N mutants when its reason starts with `xN: `.
+            n = sum(int(m.group(1) or 1) for m in (re.search(r"  # (?:x(\d+): )?", l) for l in f if l.startswith("^")) if m)
         line += f"; {n} equivalent mutants left out of the set (scripts/mutants_equivalent.txt)"
     print(line)
 

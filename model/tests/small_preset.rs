@@ -6,7 +6,7 @@
 use connseq_model::check::{check, CheckOptions, Feature, ModelConfig, Preset, Report};
 
 /// Distinct states of the small preset. Update together with docs/model.md.
-const SMALL_UNIQUE_STATES: usize = 248_387;
+const SMALL_UNIQUE_STATES: usize = 246_938;
 
 fn run(cfg: ModelConfig) -> Report {
     check(cfg, CheckOptions { threads: 2, ..CheckOptions::default() }, &mut |_| {})

@@ -8,7 +8,8 @@
 //!
 //! | event | direction towards the peer | direction from the peer |
 //! |---|---|---|
-//! | a peer aborts (RST), or closes on unread input | what it had read | what the proxy had taken off its wire |
+//! | a peer aborts (RST), or closes on unread input | what it had read | nothing (the proxy reads what came before the RST) |
+//! | the proxy meets a peer's RST on a send or a handshake step (no FIN before it) | — | what the proxy had taken off its wire |
 //! | a peer closes cleanly | what it had read | nothing |
 //! | the proxy writes to a peer that closed (its kernel resets) | — | what the proxy had taken off its wire |
 //! | a peer breaks its handshake | what it had read | what it had delivered |
@@ -47,16 +48,9 @@ impl System {
         Self::excuse(x, client_side, towards, got);
         if rst {
             // What it sent and the proxy had not taken is still read (the
-            // RST comes behind it), but the proxy may meet the RST on a send
-            // first, and a connection that failed is read no further (as in
-            // HAProxy): its loss is the reset's, unless the FIN came before
-            // the RST (then the proxy reads it all, and sends fail as EPIPE).
-            let up = x.up(who);
-            if !up.fin || up.rst {
-                let from = who.sends_on();
-                let taken = x.taken_pos(from);
-                Self::excuse(x, client_side, from, taken);
-            }
+            // RST comes behind it on the wire): nothing is excused for it
+            // here. Only where the proxy meets the RST before it read that
+            // (a send, a handshake step: `excuse_rst_met`) is it lost.
             // The server connection carries data only once the proxy took
             // it as established (a SYN-ACK that comes after the connect
             // timer gave the attempt up carries nothing).
@@ -72,6 +66,21 @@ impl System {
                 Self::excuse(x, true, Dir::Req, delivered);
             }
         }
+    }
+
+    /// The proxy met `who`'s RST (no FIN before it: ECONNRESET) on a send,
+    /// a handshake step or the PROXY header's read: it gives that
+    /// connection up and reads it no further (as HAProxy does), so what
+    /// `who` sent and the proxy had not taken is lost with the reset. After
+    /// a FIN the RST fails the sends only (EPIPE), and everything is read.
+    pub(super) fn excuse_rst_met(&self, n: &mut SysState, i: usize, who: Who) {
+        let x = &mut n.sess[i];
+        if !x.up(who).rst {
+            return;
+        }
+        let from = who.sends_on();
+        let taken = x.taken_pos(from);
+        Self::excuse(x, who == Who::Client, from, taken);
     }
 
     /// The proxy wrote to `who` after it closed: its kernel's RST destroys

@@ -135,7 +135,9 @@ impl System {
                 let who = peer_of(side);
                 let x = &n.sess[i];
                 if x.up(who).refuses_sends() {
-                    return send_refused(x.up(who));
+                    let outcome = send_refused(x.up(who));
+                    self.excuse_rst_met(n, i, who);
+                    return outcome;
                 }
                 if x.down(who).full(self.cfg.wire_cap) {
                     n.witness(Witness::PostponedShutw);
@@ -187,7 +189,9 @@ impl System {
                 let who = peer_of(side);
                 let x = &n.sess[i];
                 if x.up(who).refuses_sends() {
-                    return send_refused(x.up(who));
+                    let outcome = send_refused(x.up(who));
+                    self.excuse_rst_met(n, i, who);
+                    return outcome;
                 }
                 // The wire does not tell the sender's queue from the
                 // receiver's: empty means the peer read it all, which is more
@@ -276,7 +280,9 @@ impl System {
         let x = &mut n.sess[i];
         let w = x.front_up;
         if w.rst {
+            // The header's read meets the RST: the connection is given up.
             x.front_up.q.clear();
+            self.excuse_rst_met(n, i, Who::Client);
             return Outcome::Reset;
         }
         let mut q = w.q;
@@ -340,7 +346,8 @@ impl System {
             if x.up(who).refuses_sends() {
                 // A handshake writes as well as reads: an RST after the FIN
                 // fails it too.
-                x.up_mut(who).q.clear();
+                self.excuse_rst_met(n, i, who);
+                n.sess[i].up_mut(who).q.clear();
                 self.excuse_reset_in_handshake(n, i, side);
                 return Outcome::Reset;
             }
@@ -488,6 +495,7 @@ impl System {
                 x.held.rst_seen[side as usize] = true;
             }
             let outcome = send_refused(x.up(who));
+            self.excuse_rst_met(n, i, who);
             self.excuse_reset_in_handshake(n, i, side);
             return outcome;
         }
