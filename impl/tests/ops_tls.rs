@@ -215,3 +215,30 @@ fn a_tls_handshake_cut_short_at_the_handshake_timeout_is_logged_with_a_reason() 
     drop((cut, silent));
     proxy.stop().expect("stop");
 }
+
+/// Behind a PROXY header, the TLS handshake's first step comes with the header, before any
+/// TLS byte: a client that sent its header and nothing more is only a timeout (no reason),
+/// one that began its ClientHello is the cut handshake.
+#[test]
+fn behind_a_proxy_header_only_a_begun_tls_handshake_is_logged_as_cut() {
+    let cert = peers::Cert::new();
+    let server = common::EchoServer::start();
+    let mut l = listener("pp-tls", &[server.addr()], 0, 0);
+    l.options.tls = Some(cert.front(&[]));
+    l.options.accept_proxy = true;
+    l.timeouts.handshake = Duration::from_millis(300);
+    let options = Options { record_sessions: true, ..Options::default() };
+    let proxy = runtime::spawn_with(&proxy_config(vec![l], 0), options).expect("connseq starts");
+    let header = b"PROXY TCP4 192.0.2.1 198.51.100.1 1000 443\r\n";
+    let mut silent = TcpStream::connect(proxy.addrs()[0]).expect("connect");
+    silent.write_all(header).expect("the header alone");
+    let r = last_record(&proxy);
+    assert_eq!((r.termination.to_string().as_str(), r.reason), ("cR", None), "{}", r.line);
+    let mut cut = TcpStream::connect(proxy.addrs()[0]).expect("connect");
+    cut.write_all(header).expect("the header");
+    cut.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01]).expect("a partial ClientHello");
+    let r = last_record(&proxy);
+    assert_eq!((r.termination.to_string().as_str(), r.reason), ("cR", Some("tls-handshake-incomplete")), "{}", r.line);
+    drop((silent, cut));
+    proxy.stop().expect("stop");
+}
