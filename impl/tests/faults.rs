@@ -611,3 +611,42 @@ fn a_health_reply_waits_out_eagain_and_takes_a_short_write_for_a_gone_client() {
         }
     }
 }
+
+/// The PROXY header's read under faults: a peek that fails as a reset would ends the session
+/// as the client's reset at once (not at the handshake timeout), and a read that takes fewer
+/// of the header's bytes than the peek saw (Linux never does that on a TCP socket's queued
+/// bytes: the fault layer stands in) ends it too, rather than passing the header's tail to
+/// the server as data. In both, no server connection is made.
+#[test]
+fn a_failed_peek_or_a_short_read_of_the_proxy_header_ends_that_session_at_once() {
+    for (i, (call, fault)) in
+        [(Call::Peek, Fault::Errno(libc::ECONNRESET)), (Call::Recv, Fault::Short(10))].into_iter().enumerate()
+    {
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let (l, server) = server_socket();
+        l.set_nonblocking(true).expect("non-blocking");
+        let mut cfg = config(server, SpliceMode::Never, None);
+        cfg.listeners[0].options.accept_proxy = true;
+        cfg.listeners[0].timeouts.handshake = Duration::from_secs(60);
+        let options = Options { record_sessions: true, ..Options::default() };
+        let mut proxy = runtime::spawn_with(&cfg, options).expect("start");
+        let installed =
+            fault::install(Plan { seed: 80 + i as u64, rules: vec![Rule::new(call, fault, 1000).at_most(1)] });
+        let mut c = TcpStream::connect(proxy.addrs()[0]).expect("connect to the proxy");
+        c.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
+        c.write_all(b"PROXY TCP4 192.0.2.1 198.51.100.1 1000 443\r\npayload").expect("header and payload");
+        let mut got = Vec::new();
+        let _ = c.read_to_end(&mut got);
+        wait_until("the session ended", || proxy.stats().ended == 1);
+        assert_eq!(installed.struck(), [1], "{call:?}");
+        drop(installed);
+        proxy.shutdown().expect("the proxy stops");
+        let r = proxy.take_records().pop().expect("the session's record");
+        assert_eq!(r.termination.to_string(), "CR", "{call:?}: {r:?}");
+        assert!(got.is_empty(), "{call:?}: {got:?}");
+        assert!(
+            matches!(l.accept(), Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+            "{call:?}: the proxy connected to the server"
+        );
+    }
+}
