@@ -518,30 +518,18 @@ struct AnswerLost {
 fn answer_send_fails(errno: i32, more: &'static [u8]) -> AnswerLost {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (l, server) = server_socket();
-    let (asked_tx, asked_rx) = std::sync::mpsc::channel();
-    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-    let srv = thread::spawn(move || {
-        let (mut s, _) = l.accept().expect("the proxy connects");
-        s.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
-        let mut req = [0u8; 3];
-        s.read_exact(&mut req).expect("the request");
-        asked_tx.send(()).expect("the test waits");
-        go_rx.recv().expect("the fault is in place");
-        s.write_all(b"answer").expect("the answer");
-        let mut after = Vec::new();
-        s.read_to_end(&mut after).map(|_| after).map_err(|e| e.kind())
-    });
+    let srv = common::AnsweringServer::start(l);
     let options = Options { record_sessions: true, ..Options::default() };
     let mut proxy = runtime::spawn_with(&config(server, SpliceMode::Never, None), options).expect("start");
     let mut c = TcpStream::connect(proxy.addrs()[0]).expect("connect to the proxy");
     c.set_read_timeout(Some(Duration::from_secs(5))).expect("read timeout");
     c.write_all(b"req").expect("the request");
-    asked_rx.recv().expect("the request reached the server");
+    srv.asked.recv().expect("the request reached the server");
     // The request is at the server: the next send the proxy makes is the answer's, to the
     // client.
     let installed =
         fault::install(Plan { seed: 1, rules: vec![Rule::new(Call::Send, Fault::Errno(errno), 1000).at_most(1)] });
-    go_tx.send(()).expect("the server answers");
+    srv.go.send(()).expect("the server answers");
     wait_until("the answer's send failed", || installed.struck() == [1]);
     drop(installed);
     // A proxy that gave the client up resets these: the server's read says so.
@@ -550,7 +538,7 @@ fn answer_send_fails(errno: i32, more: &'static [u8]) -> AnswerLost {
     let mut got = Vec::new();
     let client_end = c.read_to_end(&mut got).map(|_| got).map_err(|e| e.kind());
     drop(c);
-    let server_after = srv.join().expect("the server");
+    let server_after = srv.after.join().expect("the server");
     wait_until("the session ended", || proxy.live_sessions() == 0);
     proxy.shutdown().expect("the proxy stops");
     let record = proxy.take_records().pop().expect("the session's record");

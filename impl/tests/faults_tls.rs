@@ -540,19 +540,7 @@ fn after_a_tls_send_meets_epipe_the_rest_of_the_request_still_reaches_the_server
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let cert = Cert::new();
     let (l, server) = server_socket();
-    let (asked_tx, asked_rx) = std::sync::mpsc::channel();
-    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-    let srv = thread::spawn(move || {
-        let (mut s, _) = l.accept().expect("the proxy connects");
-        s.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
-        let mut req = [0u8; 3];
-        s.read_exact(&mut req).expect("the request");
-        asked_tx.send(()).expect("the test waits");
-        go_rx.recv().expect("the fault is in place");
-        s.write_all(b"answer").expect("the answer");
-        let mut after = Vec::new();
-        s.read_to_end(&mut after).map(|_| after).map_err(|e| e.kind())
-    });
+    let srv = common::AnsweringServer::start(l);
     let options = Options { record_sessions: true, ..Options::default() };
     let mut proxy = runtime::spawn_with(&config(Mode::Termination, &cert, server), options).expect("start");
     let sock = TcpStream::connect(proxy.addrs()[0]).expect("connect to the proxy");
@@ -562,12 +550,12 @@ fn after_a_tls_send_meets_epipe_the_rest_of_the_request_still_reaches_the_server
     let mut c = rustls::StreamOwned::new(conn, sock);
     c.write_all(b"req").expect("the request");
     c.flush().expect("flush");
-    asked_rx.recv().expect("the request reached the server");
+    srv.asked.recv().expect("the request reached the server");
     let installed = fault::install(Plan {
         seed: 1,
         rules: vec![Rule::new(Call::TlsSend, Fault::Errno(libc::EPIPE), 1000).at_most(1)],
     });
-    go_tx.send(()).expect("the server answers");
+    srv.go.send(()).expect("the server answers");
     wait_until("the answer's TLS send failed", || installed.struck() == [1]);
     drop(installed);
     // A proxy that gave the client up resets these: the server's read says so.
@@ -575,7 +563,7 @@ fn after_a_tls_send_meets_epipe_the_rest_of_the_request_still_reaches_the_server
     c.conn.send_close_notify();
     let _ = c.flush();
     let _ = c.sock.shutdown(Shutdown::Write);
-    let after = srv.join().expect("the server");
+    let after = srv.after.join().expect("the server");
     drop(c);
     wait_until("the session ended", || proxy.live_sessions() == 0);
     proxy.shutdown().expect("the proxy stops");

@@ -322,3 +322,32 @@ impl OutOfDescriptors {
         client
     }
 }
+
+/// A server that takes one connection, reads a 3-byte request, says so on `asked`, waits for
+/// `go`, answers `answer`, then reads to the end: what came after the request and how the
+/// read ended. The fault tests install a fault between `asked` and `go`, so that it strikes
+/// the proxy's send of the answer.
+pub struct AnsweringServer {
+    pub asked: std::sync::mpsc::Receiver<()>,
+    pub go: std::sync::mpsc::Sender<()>,
+    pub after: JoinHandle<Result<Vec<u8>, io::ErrorKind>>,
+}
+
+impl AnsweringServer {
+    pub fn start(l: TcpListener) -> AnsweringServer {
+        let (asked_tx, asked) = std::sync::mpsc::channel();
+        let (go, go_rx) = std::sync::mpsc::channel::<()>();
+        let after = thread::spawn(move || {
+            let (mut s, _) = l.accept().expect("the proxy connects");
+            s.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
+            let mut req = [0u8; 3];
+            s.read_exact(&mut req).expect("the request");
+            asked_tx.send(()).expect("the test waits");
+            go_rx.recv().expect("the fault is in place");
+            s.write_all(b"answer").expect("the answer");
+            let mut after = Vec::new();
+            s.read_to_end(&mut after).map(|_| after).map_err(|e| e.kind())
+        });
+        AnsweringServer { asked, go, after }
+    }
+}

@@ -9,7 +9,7 @@
 //! | event | direction towards the peer | direction from the peer |
 //! |---|---|---|
 //! | a peer aborts (RST), or closes on unread input | what it had read | nothing (the proxy reads what came before the RST) |
-//! | the proxy meets a peer's RST on a send or a handshake step (no FIN before it) | — | what the proxy had taken off its wire |
+//! | the proxy meets a peer's RST on a send, a handshake step or the PROXY header's read (no FIN before it) | — | what the proxy had taken off its wire |
 //! | a peer closes cleanly | what it had read | nothing |
 //! | the proxy writes to a peer that closed (its kernel resets) | — | what the proxy had taken off its wire |
 //! | a peer breaks its handshake | what it had read | what it had delivered |
