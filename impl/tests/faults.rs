@@ -638,3 +638,36 @@ fn a_failed_peek_or_a_short_read_of_the_proxy_header_ends_that_session_at_once()
         );
     }
 }
+
+/// The drain after a health reply (an active shutr: the proxy reads and throws away what the
+/// client sends until its FIN) that meets the client's reset ends the session at once. The
+/// reset arriving between the poller's report and the read is a race no test can set up on
+/// loopback (the poller reports an RST that is already there): the fault layer stands in. A
+/// drain that took the error for EAGAIN would wait for an edge that never comes (the manual
+/// clock fires no timeout).
+#[test]
+fn a_drain_that_meets_the_clients_reset_ends_the_session_at_once() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_l, server) = server_socket();
+    let mut cfg = config(server, SpliceMode::Never, None);
+    cfg.listeners[0].options.health = true;
+    let options = Options { record_sessions: true, manual_clock: true, ..Options::default() };
+    let mut proxy = runtime::spawn_with(&cfg, options).expect("start");
+    let mut c = TcpStream::connect(proxy.addrs()[0]).expect("connect to the proxy");
+    c.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).expect("the reply, then EOF");
+    assert_eq!(got, b"OK\n");
+    assert_eq!(proxy.stats().ended, 0, "the proxy drains the client until its FIN");
+    let installed = fault::install(Plan {
+        seed: 90,
+        rules: vec![Rule::new(Call::Recv, Fault::Errno(libc::ECONNRESET), 1000).at_most(1)],
+    });
+    c.write_all(b"more").expect("more for the drain");
+    wait_until("the drain's read failed", || installed.struck() == [1]);
+    drop(installed);
+    wait_until("the session ended", || proxy.live_sessions() == 0 && proxy.stats().ended == 1);
+    proxy.shutdown().expect("the proxy stops");
+    let r = proxy.take_records().pop().expect("the check's record");
+    assert_eq!(r.termination.to_string(), "CR", "{r:?}");
+}

@@ -1,6 +1,7 @@
 //! The accept failure warning on the proxy's manual clock: the first failure
 //! is logged alone; the failures of the next 10 s are counted, not logged;
-//! the first one after that is logged with how many there were in between.
+//! the first one 10 s after it (not one millisecond later) is logged with how
+//! many there were in between.
 //!
 //! The descriptor limit and the log subscriber are process-wide, so this is
 //! the only test in its binary (as `proxy_emfile_log.rs`, which shows the
@@ -38,8 +39,9 @@ fn the_failures_between_two_accept_warnings_are_counted_in_the_second() {
     let first = accept_warnings();
     assert_eq!(first.len(), 1, "{first:?}");
     assert!(first[0].ends_with("pausing the listeners for 100 ms"), "the first warning counts nothing: {}", first[0]);
-    // 10 s after the first warning: the next failure is logged, with the count.
-    assert!(proxy.advance(Duration::from_secs(10)));
+    // Exactly 10 s after the first warning (300 ms of backoffs, then 9.7 s): the
+    // next failure is logged, with the count.
+    assert!(proxy.advance(Duration::from_millis(9_700)));
     wait_until("the accept failed after 10 s", || proxy.stats().accept_errors == 5);
     let all = accept_warnings();
     assert_eq!(all.len(), 2, "{all:?}");

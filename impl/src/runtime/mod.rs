@@ -444,7 +444,10 @@ impl RunningProxy {
     }
 
     /// Sessions open right now (accepted and not yet ended). A session
-    /// leaves this count only after both of its sockets are closed.
+    /// leaves this count only after both of its sockets are closed. For the
+    /// moment of an accept call it counts one more per thread that makes it:
+    /// the place is reserved before the call, so that threads never pass a
+    /// limit, and given back if the call finds no connection.
     pub fn live_sessions(&self) -> usize {
         self.shared.live.get()
     }
