@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 
 use common::{ends, handshake, tcp_pair, write_raw, Ca, End, Pki, TempDir, LOOPBACK};
 use connseq_tls::rustls::{AlertDescription, CertificateError, Error as RustlsError, InvalidMessage};
@@ -192,6 +192,35 @@ fn garbage_instead_of_a_client_hello_is_invalid_with_a_reason() {
     assert!(err.to_string().contains("InvalidContentType"), "{err}");
     // Later steps keep the verdict rather than panicking or reading on.
     assert!(matches!(s.tls.handshake(&s.sock), Step::Invalid(_)));
+}
+
+/// A ClientHello as long as rustls takes (64 KiB less one byte of body), sent in records
+/// whose headers push the bytes rustls must hold before the message is whole past its 64 KiB
+/// input buffer: rustls refuses to read more, and that is the peer's invalid message (too
+/// large, with an alert), not a reset.
+#[test]
+fn a_client_hello_larger_than_rustls_holds_is_invalid() {
+    let pki = Pki::new();
+    let (raw, sock) = tcp_pair();
+    let mut s = End { tls: TlsConn::server(&pki.server(&[])).expect("server conn"), sock };
+    let mut hello = vec![0x01, 0x00, 0xff, 0xff];
+    hello.resize(4 + 0xffff, 0);
+    let mut wire = Vec::new();
+    for record in hello.chunks(16 * 1024) {
+        wire.extend([0x16, 0x03, 0x01]);
+        wire.extend(u16::try_from(record.len()).expect("a record's length").to_be_bytes());
+        wire.extend(record);
+    }
+    // 65,564 bytes: more than a fresh socket may take at once; the server reads as it comes.
+    let writer = std::thread::spawn(move || {
+        raw.set_nonblocking(false).expect("blocking");
+        let _ = (&raw).write_all(&wire);
+        raw
+    });
+    let step = common::step_until_answered(&mut s);
+    let Step::Invalid(err) = step else { panic!("server step {step:?}") };
+    assert_eq!(err.as_rustls(), &RustlsError::InvalidMessage(InvalidMessage::MessageTooLarge));
+    drop(writer.join().expect("the writer"));
 }
 
 #[test]
