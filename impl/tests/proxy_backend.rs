@@ -135,6 +135,8 @@ fn a_refused_server_is_retried_after_the_turn_around_then_the_client_is_closed_w
     assert_eq!(r.connects, 3, "the first attempt and two retries");
     assert_eq!(r.total_ms, 2000, "two turn-arounds of 1 s, on the manual clock");
     assert_eq!(r.server, Some(refusing));
+    // The log line's Tw/Tc/Tt: no wait for a slot, no connect established (-1, as HAProxy).
+    assert!(r.line.contains(" 0/-1/2000 0/0 SC"), "{}", r.line);
     proxy.stop().expect("stop");
 }
 
