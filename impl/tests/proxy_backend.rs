@@ -318,6 +318,8 @@ fn a_soft_stop_closes_the_listeners_and_lets_sessions_finish() {
     proxy.soft_stop();
     // A probe the proxy accepted before its listener closed is a session too.
     wait_until("the listener is closed", || TcpStream::connect(addr).is_err());
+    // A soft stop has no grace period: past a hard stop's (5 s), the session goes on.
+    assert!(proxy.advance(Duration::from_secs(6)));
     round_trip(&mut c, b"during the stop");
     assert!(finish(c).is_empty());
     wait_until("every session ended", || proxy.live_sessions() == 0);
