@@ -9,8 +9,9 @@
 //! some other always-ready source, shows as far more wake-ups than round trips. Neither
 //! figure depends on the machine's speed or load.
 //!
-//! One test runs on the real clock: a proxy left with nothing to do (no session, no timer, no
-//! spare pipe) must not come back from the poller at all while the test waits.
+//! One test runs on the real clock: a proxy with nothing to do (an idle session whose timeouts
+//! are minutes away, then no session, no timer, no spare pipe) must not come back from the
+//! poller at all while the test waits.
 
 mod common;
 
@@ -114,10 +115,13 @@ fn a_proxy_paused_at_global_maxconn_sleeps_with_a_client_in_the_backlog() {
     end(server, proxy, vec![third]);
 }
 
-/// On the real clock too, a proxy with nothing left to do sleeps: its last session ended, no
-/// timer is armed, and no spare pipe waits to be closed (splice is off, so there is none).
-/// Over 1.5 s of nothing the loop does not come back from the poller once; a deadline it
-/// set for itself (a pipe trim with no pipe to trim, a timeout of zero) would show here.
+/// On the real clock too, a proxy with nothing to do sleeps: first with one idle session open
+/// (its timeouts are minutes away, and nothing waits for an acknowledgement, so no ack poll
+/// is due), then with its last session ended, no timer armed, and no spare pipe waiting to
+/// be closed (splice is off, so there is none). Over 1 s, then 1.5 s, of nothing the loop
+/// does not come back from the poller once; a deadline it set for itself (an ack poll for a
+/// side that awaits nothing, a pipe trim with no pipe to trim, a timeout of zero) would show
+/// here.
 #[test]
 fn a_proxy_on_the_real_clock_with_nothing_left_to_do_does_not_wake_up() {
     use connseq_model::core::SpliceMode;
@@ -129,6 +133,11 @@ fn a_proxy_on_the_real_clock_with_nothing_left_to_do_does_not_wake_up() {
     let proxy = runtime::spawn(&config).expect("the proxy starts");
     let mut c = connect(proxy.addrs()[0]);
     round_trip(&mut c, b"one session");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let before = proxy.stats();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let after = proxy.stats();
+    assert_eq!(after.wakeups - before.wakeups, 0, "the loop woke up with an idle session {after:?}");
     assert!(common::finish(c).is_empty(), "EOF and nothing else");
     common::wait_until("the session ended", || proxy.live_sessions() == 0);
     common::wait_until("the server saw the end", || server.open() == 0);
