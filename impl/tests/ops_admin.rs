@@ -155,6 +155,45 @@ fn haproxy_and_connseq_answer_the_same_socat_commands_the_same_way() {
     proxy.stop().expect("stop");
 }
 
+/// Two `listen` sections (each a frontend and a backend of one name) against connseq's two
+/// listeners, each with its own backend: `show stat` lists the rows in HAProxy's order, each
+/// backend's server rows and BACKEND row right after its frontend's row.
+#[test]
+fn show_stat_lists_each_backend_after_its_frontend_in_haproxys_order() {
+    let (e1, e2) = (EchoServer::start(), EchoServer::start());
+    let dir = TempDir::new("admin-order");
+    let (h_sock, c_sock) = (dir.path("haproxy.sock"), dir.path("connseq.sock"));
+    let (f1, f2) = (free_port(), free_port());
+    let haproxy = Haproxy::start_with(
+        &format!("  stats socket {} level admin\n", h_sock.display()),
+        &format!(
+            "listen one\n  bind {f1}\n  server s1 {}\nlisten two\n  bind {f2}\n  server s1 {}\n",
+            e1.addr(),
+            e2.addr()
+        ),
+    );
+    let named = |name: &str, server: SocketAddr| {
+        let mut l = listener(name, &[server], 0, 0);
+        l.backend.name = name.into();
+        l
+    };
+    let proxy = start_connseq(vec![named("one", e1.addr()), named("two", e2.addr())], 256);
+    let _admin = connseq::admin::serve(&c_sock, proxy.control()).expect("the runtime API listens");
+    let order = |path: &Path| -> Vec<String> {
+        socat(path, "show stat")
+            .lines()
+            .skip(1)
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split(',').take(2).collect::<Vec<_>>().join("/"))
+            .collect()
+    };
+    let want = ["one/FRONTEND", "one/s1", "one/BACKEND", "two/FRONTEND", "two/s1", "two/BACKEND"];
+    assert_eq!(order(&h_sock), want, "HAProxy's order");
+    assert_eq!(order(&c_sock), want, "connseq's order");
+    drop(haproxy);
+    proxy.stop().expect("stop");
+}
+
 #[test]
 fn a_drained_server_finishes_its_sessions_and_gets_no_new_one_until_ready() {
     let (e1, e2) = (EchoServer::start(), EchoServer::start());
