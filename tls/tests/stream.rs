@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{ends, established, handshake, pattern, tcp_pair_with, transfer, End, Pki, LOOPBACK};
-use connseq_tls::{PlainSocketIo, Read, SocketIo, Step, TlsConn, Write};
+use connseq_tls::{Flush, PlainSocketIo, Read, SocketIo, Step, TlsConn, Write};
 use socket2::SockRef;
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -159,5 +159,62 @@ fn every_socket_call_goes_through_the_seam_and_short_calls_lose_nothing() {
     for (who, d) in [("client", &CLIENT), ("server", &SERVER)] {
         let (r, w) = (d.reads.load(Ordering::Relaxed), d.writes.load(Ordering::Relaxed));
         assert!(r > data.len() / 7 && w > data.len() / 7, "{who}: {r} reads and {w} writes through the seam");
+    }
+}
+
+/// A socket seam whose every other call fails with EINTR before it touches the socket, as a
+/// signal that lands in the call makes it fail; it counts the calls it failed.
+struct Interrupting {
+    calls: AtomicUsize,
+    interrupted: AtomicUsize,
+}
+
+impl Interrupting {
+    const fn new() -> Self {
+        Interrupting { calls: AtomicUsize::new(0), interrupted: AtomicUsize::new(0) }
+    }
+
+    fn strike(&self) -> io::Result<()> {
+        if self.calls.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+            self.interrupted.fetch_add(1, Ordering::Relaxed);
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        Ok(())
+    }
+}
+
+impl SocketIo for Interrupting {
+    fn recv(&self, sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+        self.strike()?;
+        PlainSocketIo.recv(sock, buf)
+    }
+
+    fn send(&self, sock: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+        self.strike()?;
+        PlainSocketIo.send(sock, buf)
+    }
+}
+
+/// EINTR is a call to make again, not a reset: a handshake, a transfer each way and the
+/// close_notify through seams that fail every other call so lose nothing and end cleanly.
+#[test]
+fn an_interrupted_socket_call_is_made_again() {
+    static CLIENT: Interrupting = Interrupting::new();
+    static SERVER: Interrupting = Interrupting::new();
+    let pki = Pki::new();
+    let (mut c, mut s) = ends(&pki.client(&[], Some("localhost")), &pki.server(&[]));
+    c.tls = c.tls.with_socket_io(&CLIENT);
+    s.tls = s.tls.with_socket_io(&SERVER);
+    assert_eq!(handshake(&mut c, &mut s), (Step::Done, Step::Done));
+    let data = pattern(64 * 1024);
+    assert!(transfer(&mut c, &mut s, &data) == data, "bytes differ");
+    assert!(transfer(&mut s, &mut c, &data) == data, "bytes differ");
+    assert_eq!(common::eventually(|| c.tls.close_notify(&c.sock), |f| *f != Flush::WouldBlock), Flush::Done);
+    let mut got = Vec::new();
+    assert_eq!(common::drain_until_end(&mut s, &mut got), Read::Eof { clean: true });
+    assert!(got.is_empty(), "{} bytes after the transfer", got.len());
+    for (who, d) in [("client", &CLIENT), ("server", &SERVER)] {
+        let n = d.interrupted.load(Ordering::Relaxed);
+        assert!(n > 10, "{who}: {n} calls interrupted");
     }
 }
