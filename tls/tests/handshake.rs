@@ -14,8 +14,15 @@ use connseq_tls::{ClientTls, ServerTls, Step, TlsConn};
 fn handshake_completes_on_both_ends_through_nonblocking_steps() {
     let pki = Pki::new();
     let (mut c, mut s) = ends(&pki.client(&[], Some("localhost")), &pki.server(&[]));
+    for end in [&c, &s] {
+        assert!(end.tls.is_handshaking());
+        assert_eq!(end.tls.handshake_bytes(), 0);
+    }
     assert_eq!(handshake(&mut c, &mut s), (Step::Done, Step::Done));
     for end in [&c, &s] {
+        assert!(!end.tls.is_handshaking());
+        // At least a record header and a handshake message's header read from the peer.
+        assert!(end.tls.handshake_bytes() > 9, "{}", end.tls.handshake_bytes());
         assert_eq!(end.tls.version(), Some("TLSv1.3"));
         assert!(end.tls.cipher().is_some_and(|name| name.starts_with("TLS_")), "{:?}", end.tls.cipher());
         assert!(!end.tls.has_pending_output());
