@@ -7,7 +7,8 @@
 //! runtime fills with the `sys` room's calls (`sys::socket::TlsSocketIo`); their fault points
 //! are `Call::TlsRecv` and `Call::TlsSend`, so a rule can strike the TLS layer alone. Faults:
 //! EAGAIN on any call, short reads and writes of any size, ENOBUFS and ENOMEM on a TLS send,
-//! ECONNRESET and EPIPE in the middle of a TLS send, ECONNRESET and ETIMEDOUT on a TLS receive.
+//! ECONNRESET and EPIPE in the middle of a TLS send, ECONNRESET and ETIMEDOUT on a TLS receive,
+//! the plain server's reset while the TLS sends to the client meet a full socket.
 //!
 //! Every session sends a pattern stream to the echo server through the proxy and reads the
 //! echo back; each peer hashes what it received (SHA-256) and records how its input ended
@@ -16,7 +17,8 @@
 //! - `--`: the client got its whole stream back, then a clean end; a server connection got
 //!   the whole stream, then a clean end;
 //! - `SD` or `SL` (a send to or receive from the server failed): the client got exactly the
-//!   bytes the proxy wrote to it, then a clean end (close_notify, then FIN, on TLS);
+//!   bytes the proxy wrote to it (the records rustls still held included), then a clean end,
+//!   or on TLS a FIN without close_notify where the server's input ended in a reset;
 //! - `CD` or `CL` (the same on the client's side): a server connection got exactly the bytes
 //!   the proxy wrote to it, then a clean end.
 //!
@@ -127,6 +129,13 @@ impl Saw {
     /// Exactly the first `n` bytes of stream `seed`, then a clean end.
     fn is_clean_prefix(&self, seed: u64, n: u64) -> bool {
         self.got == n && self.end == End::Clean && self.sha == pattern_sha256(seed, n as usize)
+    }
+
+    /// Exactly the first `n` bytes of stream `seed`, then an end in order: a clean one, or a
+    /// FIN without close_notify (what a TLS client gets when the server's input to it ended
+    /// in a reset: the proxy does not vouch for an end it did not see).
+    fn is_prefix_in_order(&self, seed: u64, n: u64) -> bool {
+        self.got == n && matches!(self.end, End::Clean | End::Truncated) && self.sha == pattern_sha256(seed, n as usize)
     }
 }
 
@@ -433,8 +442,8 @@ fn check(records: &[SessionRecord], clients: &[Client], served: &[Saw]) {
                 assert_eq!((r.to_server, r.to_client), (LEN as u64, LEN as u64), "{r:?}");
             }
             "SD" | "SL" => assert!(
-                c.saw.is_clean_prefix(c.seed, r.to_client),
-                "{r:?}: the client got what the proxy wrote to it, then a clean end: {c:?}"
+                c.saw.is_prefix_in_order(c.seed, r.to_client),
+                "{r:?}: the client got what the proxy wrote to it, then an end in order: {c:?}"
             ),
             "CD" | "CL" => assert!(
                 server_got(r.to_server),
@@ -569,4 +578,21 @@ fn after_a_tls_send_meets_epipe_the_rest_of_the_request_still_reaches_the_server
     proxy.shutdown().expect("the proxy stops");
     let r = proxy.take_records().pop().expect("the session's record");
     assert_eq!(after, Ok(b" and the rest".to_vec()), "{r:?}");
+}
+
+/// The server's side fails (ECONNRESET on a receive from the plain server) while the proxy's
+/// TLS sends to the client often meet a full socket (EAGAIN): what rustls took but could not
+/// yet write is still the client's. The client gets every byte the proxy counted as sent to it
+/// (the records rustls held included), then a FIN without close_notify; a channel taken for
+/// drained while rustls held records would shut the socket under them.
+#[test]
+fn a_server_reset_behind_full_tls_sends_loses_none_of_the_records_rustls_holds() {
+    let rules = vec![
+        Rule::new(Call::TlsSend, Fault::Errno(libc::EAGAIN), 500),
+        Rule::new(Call::Recv, Fault::Errno(libc::ECONNRESET), 20).at_most(3),
+    ];
+    let (records, struck) = run(60, Mode::Termination, rules);
+    let failed = failed(&records);
+    assert!(failed.iter().any(|c| c.starts_with('S')), "a server side failed: {failed:?} {struck:?}");
+    assert!(struck[0] > 100, "the TLS sends met a full socket: {struck:?}");
 }
