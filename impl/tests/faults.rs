@@ -506,16 +506,16 @@ fn a_proxy_header_send_that_fails_ends_that_session_alone() {
 /// failed with `errno` before the poller reported anything: the client's RST reached the
 /// socket between the poller's report and the send. On loopback the RST lands the moment the
 /// client closes, so no test can put it there on purpose: the fault layer stands in for it.
-/// After the fault the client sends `more` and ends its request. Returns the session's
-/// record, what the client read and how its read ended, and what the server read after the
-/// request and how that ended.
+/// After the fault the client sends `more`, and ends its request if `fin`. Returns the
+/// session's record, what the client read and how its read ended, and what the server read
+/// after the request and how that ended.
 struct AnswerLost {
     record: SessionRecord,
     client_end: Result<Vec<u8>, io::ErrorKind>,
     server_after: Result<Vec<u8>, io::ErrorKind>,
 }
 
-fn answer_send_fails(errno: i32, more: &'static [u8]) -> AnswerLost {
+fn answer_send_fails(errno: i32, more: &'static [u8], fin: bool) -> AnswerLost {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (l, server) = server_socket();
     let srv = common::AnsweringServer::start(l);
@@ -534,7 +534,9 @@ fn answer_send_fails(errno: i32, more: &'static [u8]) -> AnswerLost {
     drop(installed);
     // A proxy that gave the client up resets these: the server's read says so.
     let _ = c.write_all(more);
-    let _ = c.shutdown(Shutdown::Write);
+    if fin {
+        let _ = c.shutdown(Shutdown::Write);
+    }
     let mut got = Vec::new();
     let client_end = c.read_to_end(&mut got).map(|_| got).map_err(|e| e.kind());
     drop(c);
@@ -547,11 +549,12 @@ fn answer_send_fails(errno: i32, more: &'static [u8]) -> AnswerLost {
 
 /// A send to the client that meets its reset (ECONNRESET: the client did not end its
 /// request) is the client's abort in the data phase: `CD`, and the proxy gives the client's
-/// connection up at once (its client reads the end now, not at a timeout) and closes the
-/// server's side cleanly.
+/// connection up at once (its client, which sends nothing more and no FIN, reads the end
+/// now, not at its read timeout: a proxy that went on reading a reset connection would wait
+/// for it) and closes the server's side cleanly.
 #[test]
 fn a_send_that_meets_the_clients_reset_first_is_the_clients_abort() {
-    let saw = answer_send_fails(libc::ECONNRESET, b"");
+    let saw = answer_send_fails(libc::ECONNRESET, b"", false);
     assert_eq!(saw.record.termination.to_string(), "CD", "{:?}", saw.record);
     assert_eq!(saw.client_end, Ok(Vec::new()), "the client's connection is given up at once");
     assert_eq!(saw.server_after, Ok(Vec::new()), "the server reads a clean end");
@@ -562,7 +565,7 @@ fn a_send_that_meets_the_clients_reset_first_is_the_clients_abort() {
 /// whole, though the answer can no longer reach the client.
 #[test]
 fn after_a_send_meets_epipe_the_rest_of_the_request_still_reaches_the_server() {
-    let saw = answer_send_fails(libc::EPIPE, b" and the rest");
+    let saw = answer_send_fails(libc::EPIPE, b" and the rest", true);
     assert_eq!(saw.server_after, Ok(b" and the rest".to_vec()), "{:?}", saw.record);
 }
 

@@ -208,14 +208,13 @@ impl Exec<'_> {
             }
         }
         if let (Some(side), Outcome::Reset) = (io_side, outcome) {
+            // (A write on a socket whose RST came after the FIN returned
+            // above without a call.)
             let sock = flow.sock(side);
-            let after_fin = !sock.reset && sock.error == Some(libc::EPIPE);
             if !sock.reset && sock.error.is_none() && writes && self.send_errno == Some(libc::EPIPE) {
                 // This send met the RST first, as EPIPE: it came after the
                 // peer's FIN.
                 sock.error = Some(libc::EPIPE);
-                outcome = refused;
-            } else if after_fin && writes {
                 outcome = refused;
             } else {
                 sock.reset = true;
