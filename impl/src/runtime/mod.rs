@@ -443,11 +443,8 @@ impl RunningProxy {
         &self.addrs
     }
 
-    /// Sessions open right now (accepted and not yet ended). A session
-    /// leaves this count only after both of its sockets are closed. For the
-    /// moment of an accept call it counts one more per thread that makes it:
-    /// the place is reserved before the call, so that threads never pass a
-    /// limit, and given back if the call finds no connection.
+    /// Sessions open right now (accepted; a session leaves only once both its sockets are
+    /// closed), and for the moment of an accept call the place it reserved (given back if none).
     pub fn live_sessions(&self) -> usize {
         self.shared.live.get()
     }

@@ -208,15 +208,16 @@ impl Exec<'_> {
             }
         }
         if let (Some(side), Outcome::Reset) = (io_side, outcome) {
-            // (A write on a socket whose RST came after the FIN returned
-            // above without a call.)
             let sock = flow.sock(side);
+            // (A write after an RST that came after the FIN returned above.)
             if !sock.reset && sock.error.is_none() && writes && self.send_errno == Some(libc::EPIPE) {
                 // This send met the RST first, as EPIPE: it came after the
                 // peer's FIN.
                 sock.error = Some(libc::EPIPE);
                 outcome = refused;
             } else {
+                // Any other reset: writes fail at once, and reads once they
+                // took what reached the socket before it.
                 sock.reset = true;
             }
         }
