@@ -1,9 +1,10 @@
 //! The proxy's bulk transfers under injected system-call faults (`connseq::sys::fault`, built
 //! with the test-only `fault-injection` feature): EAGAIN on any call, short reads and writes,
 //! ENOBUFS and ENOMEM on send, EMFILE and ENFILE on accept and on the server connect,
-//! ECONNRESET and EPIPE in the middle of a send or a splice, splice answering EINVAL (the
-//! fallback to buffers), a pipe that cannot grow, no pipe at all, a PROXY header whose send
-//! fails, a send that meets the client's reset before the poller reported it.
+//! ECONNABORTED and EINTR on accept, ECONNRESET and EPIPE in the middle of a send or a splice,
+//! splice answering EINVAL (the fallback to buffers), a pipe that cannot grow, no pipe at all,
+//! a PROXY header whose send fails, a send that meets the client's reset before the poller
+//! reported it, a drain that meets it.
 //!
 //! Each test runs sessions that each send a pattern stream through the proxy to an echo
 //! server and read the echo back, with the faults striking at random points drawn from a
@@ -673,4 +674,38 @@ fn a_drain_that_meets_the_clients_reset_ends_the_session_at_once() {
     proxy.shutdown().expect("the proxy stops");
     let r = proxy.take_records().pop().expect("the check's record");
     assert_eq!(r.termination.to_string(), "CR", "{r:?}");
+}
+
+/// An accept that fails as for a connection its client gave up before it was taken
+/// (ECONNABORTED), or as a signal interrupted it (EINTR), is tried again at once: the client
+/// behind it is served with no pause and no accept error counted. The proxy runs on its
+/// manual clock, where the back-off of a resource shortage would never end.
+#[test]
+fn an_aborted_or_interrupted_accept_is_tried_again_at_once() {
+    for (i, errno) in [libc::ECONNABORTED, libc::EINTR].into_iter().enumerate() {
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let (l, server) = server_socket();
+        let echo = echo_server(l, 1);
+        let options = Options { manual_clock: true, ..Options::default() };
+        let mut proxy = runtime::spawn_with(&config(server, SpliceMode::Never, None), options).expect("start");
+        let installed = fault::install(Plan {
+            seed: 95 + i as u64,
+            rules: vec![Rule::new(Call::Accept, Fault::Errno(errno), 1000).at_most(1)],
+        });
+        let mut c = TcpStream::connect(proxy.addrs()[0]).expect("connect to the proxy");
+        c.set_read_timeout(Some(HANG_GUARD)).expect("read timeout");
+        c.write_all(b"ping").expect("send");
+        let mut got = [0u8; 4];
+        c.read_exact(&mut got).expect("the echo, with no pause");
+        assert_eq!(&got, b"ping");
+        assert_eq!(installed.struck(), [1], "errno {errno}");
+        drop(installed);
+        assert_eq!(proxy.stats().accept_errors, 0, "errno {errno}: no accept error counted");
+        c.shutdown(Shutdown::Write).expect("half-close");
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest).expect("EOF");
+        proxy.shutdown().expect("the proxy stops");
+        let served = echo.join().expect("the echo server");
+        assert_eq!(served.len(), 1, "errno {errno}: {served:?}");
+    }
 }
