@@ -218,3 +218,50 @@ fn an_interrupted_socket_call_is_made_again() {
         assert!(n > 10, "{who}: {n} calls interrupted");
     }
 }
+
+/// A seam that keeps every byte it reads from the socket, so that the records can be seen as
+/// they came on the wire.
+struct Recording {
+    got: std::sync::Mutex<Vec<u8>>,
+}
+
+impl SocketIo for Recording {
+    fn recv(&self, sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+        let n = PlainSocketIo.recv(sock, buf)?;
+        self.got.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn send(&self, sock: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+        PlainSocketIo.send(sock, buf)
+    }
+}
+
+/// A large write goes out in full TLS records (16 KiB of plaintext each, RFC 8446 5.1), not in
+/// many small ones: 64 KiB is four application-data records of the largest size and, at
+/// most, a short one.
+#[test]
+fn a_large_write_goes_out_in_full_records() {
+    static SEEN: Recording = Recording { got: std::sync::Mutex::new(Vec::new()) };
+    let pki = Pki::new();
+    let (mut c, mut s) = established(&pki.client(&[], Some("localhost")), &pki.server(&[]));
+    c.tls = c.tls.with_socket_io(&SEEN);
+    SEEN.got.lock().expect("the record").clear();
+    let data = pattern(64 * 1024);
+    assert!(transfer(&mut s, &mut c, &data) == data, "bytes differ");
+    let wire = SEEN.got.lock().expect("the record").clone();
+    let mut lengths = Vec::new();
+    let mut at = 0;
+    while at + 5 <= wire.len() {
+        let len = usize::from(u16::from_be_bytes([wire[at + 3], wire[at + 4]]));
+        if wire[at] == 0x17 {
+            lengths.push(len);
+        }
+        at += 5 + len;
+    }
+    assert_eq!(at, wire.len(), "whole records");
+    // A full record: 16 KiB of plaintext, its content type and the AEAD tag (16 bytes).
+    let full = lengths.iter().filter(|&&n| n == 16 * 1024 + 1 + 16).count();
+    assert!(full >= 4 && lengths.len() <= 6, "application-data records of {lengths:?} bytes");
+    assert!(format!("{:?}", s.tls).starts_with("TlsConn { side: \"server\""), "{:?}", s.tls);
+}

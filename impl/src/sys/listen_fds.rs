@@ -39,3 +39,30 @@ pub fn take() -> io::Result<Vec<OwnedFd>> {
     }
     Ok(fds)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The variables are process-wide: one test goes through every case, and none of them
+    /// takes a descriptor (a wrong one closed here would be another test's).
+    #[test]
+    fn only_an_announcement_for_this_process_is_read_and_the_variables_go() {
+        let ours = std::process::id();
+        // Another process's announcement is not read, not even its count.
+        std::env::set_var("LISTEN_PID", (ours + 1).to_string());
+        std::env::set_var("LISTEN_FDS", "not a count");
+        assert!(take().expect("another process's announcement").is_empty());
+        assert!(std::env::var_os("LISTEN_PID").is_none() && std::env::var_os("LISTEN_FDS").is_none());
+        // No announcement.
+        assert!(take().expect("none").is_empty());
+        // Ours: the count is read; one that is not a number is named.
+        std::env::set_var("LISTEN_PID", ours.to_string());
+        std::env::set_var("LISTEN_FDS", "two");
+        let err = take().expect_err("not a number");
+        assert!(err.to_string().contains("LISTEN_FDS=two"), "{err}");
+        std::env::set_var("LISTEN_PID", format!(" {ours}\n"));
+        std::env::set_var("LISTEN_FDS", "0");
+        assert!(take().expect("ours, none passed").is_empty());
+    }
+}
