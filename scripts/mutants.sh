@@ -48,7 +48,8 @@
 # mutants.out.conformance when none is given), against the tests of impl/
 # and tls/: unit, real-socket and interop tests (HAProxy, curl and OpenSSL
 # must be installed, as .ci/run installs them), and the fault-injection tests
-# (built with the `fault-injection` feature). Its coverage pre-pass runs
+# (built with the `fault-injection` feature, and with `test-hooks` since
+# own-7, as the workspace's tests are built). Its coverage pre-pass runs
 # that whole suite, each test binary's profiles apart (cargo's target runner
 # scripts/mutants_runner.sh): a survivor no binary executes is missed by both
 # suites (mutants.out/unexecuted.txt) and is not built; each other one is
@@ -187,12 +188,15 @@ PY
     # (impl/tests/faults.rs, faults_tls.rs: EINTR, EAGAIN, short reads and
     # writes, ENOBUFS, splice's EINVAL, no pipe) run with the others: the
     # error paths loopback never takes are theirs to catch.
-    build=(-p connseq -p connseq-tls --features connseq/fault-injection)
+    # And with the test hooks, as `cargo test --workspace` builds these tests
+    # (the conformance crate turns `test-hooks` on for the whole workspace):
+    # the stepped mode's own test runs too.
+    build=(-p connseq -p connseq-tls --features connseq/fault-injection,connseq/test-hooks)
     # A test that hangs (a loop a mutant left without a wake-up never joins)
     # fails at 120 s, as in the conformance pass: the slowest binary of this
     # suite takes about 45 s under the coverage pre-pass's instrumentation.
     export NEXTEST_PROFILE=mutants
-    test=(--test-package connseq --test-package connseq-tls --features connseq/fault-injection)
+    test=(--test-package connseq --test-package connseq-tls --features connseq/fault-injection,connseq/test-hooks)
     extra=()
     ;;
   *)
