@@ -143,18 +143,25 @@ impl SocketIo for Dribble {
     }
 }
 
+/// A client and a server whose socket calls go through `client` and `server`, handshaken, with
+/// 64 KiB sent each way and checked; the ends and the bytes sent.
+fn both_ways_through(pki: &Pki, client: &'static dyn SocketIo, server: &'static dyn SocketIo) -> (End, End, Vec<u8>) {
+    let (mut c, mut s) = ends(&pki.client(&[], Some("localhost")), &pki.server(&[]));
+    c.tls = c.tls.with_socket_io(client);
+    s.tls = s.tls.with_socket_io(server);
+    assert_eq!(handshake(&mut c, &mut s), (Step::Done, Step::Done));
+    let data = pattern(64 * 1024);
+    assert!(transfer(&mut c, &mut s, &data) == data, "bytes differ");
+    assert!(transfer(&mut s, &mut c, &data) == data, "bytes differ");
+    (c, s, data)
+}
+
 #[test]
 fn every_socket_call_goes_through_the_seam_and_short_calls_lose_nothing() {
     static CLIENT: Dribble = Dribble { reads: AtomicUsize::new(0), writes: AtomicUsize::new(0) };
     static SERVER: Dribble = Dribble { reads: AtomicUsize::new(0), writes: AtomicUsize::new(0) };
     let pki = Pki::new();
-    let (mut c, mut s) = ends(&pki.client(&[], Some("localhost")), &pki.server(&[]));
-    c.tls = c.tls.with_socket_io(&CLIENT);
-    s.tls = s.tls.with_socket_io(&SERVER);
-    assert_eq!(handshake(&mut c, &mut s), (Step::Done, Step::Done));
-    let data = pattern(64 * 1024);
-    assert!(transfer(&mut c, &mut s, &data) == data, "bytes differ");
-    assert!(transfer(&mut s, &mut c, &data) == data, "bytes differ");
+    let (_, _, data) = both_ways_through(&pki, &CLIENT, &SERVER);
     // 64 KiB in records of at most 7 bytes per call, each way: every byte went through the seam.
     for (who, d) in [("client", &CLIENT), ("server", &SERVER)] {
         let (r, w) = (d.reads.load(Ordering::Relaxed), d.writes.load(Ordering::Relaxed));
@@ -202,13 +209,7 @@ fn an_interrupted_socket_call_is_made_again() {
     static CLIENT: Interrupting = Interrupting::new();
     static SERVER: Interrupting = Interrupting::new();
     let pki = Pki::new();
-    let (mut c, mut s) = ends(&pki.client(&[], Some("localhost")), &pki.server(&[]));
-    c.tls = c.tls.with_socket_io(&CLIENT);
-    s.tls = s.tls.with_socket_io(&SERVER);
-    assert_eq!(handshake(&mut c, &mut s), (Step::Done, Step::Done));
-    let data = pattern(64 * 1024);
-    assert!(transfer(&mut c, &mut s, &data) == data, "bytes differ");
-    assert!(transfer(&mut s, &mut c, &data) == data, "bytes differ");
+    let (mut c, mut s, _) = both_ways_through(&pki, &CLIENT, &SERVER);
     assert_eq!(common::eventually(|| c.tls.close_notify(&c.sock), |f| *f != Flush::WouldBlock), Flush::Done);
     let mut got = Vec::new();
     assert_eq!(common::drain_until_end(&mut s, &mut got), Read::Eof { clean: true });
