@@ -551,3 +551,72 @@ fn a_route_on_the_client_address_chooses_the_backend() {
     assert_eq!(run(false), (0, 3), "127.0.0.1 matches the route");
     assert_eq!(run(true), (3, 0), "unless: 127.0.0.1 does not take it");
 }
+
+/// A connect reported ready while the kernel still waits for the server's
+/// SYN-ACK stays in progress: no error in `SO_ERROR` and no peer
+/// (`getpeername` says `ENOTCONN`) is not a refusal. The report comes from
+/// the conformance harness's release of a held connect
+/// (`Options::hold_connects`), which says writable whatever the kernel says,
+/// as a spurious poller event would; the server's accept queue is full, so
+/// the SYN goes unanswered until the queue is emptied and the kernel sends
+/// it again. Stepped mode orders the release before that.
+#[test]
+fn a_connect_reported_ready_before_the_kernel_completes_it_stays_in_progress() {
+    use connseq_model::core::{SiState, Side};
+    let (silent, filler, server_addr) = silent_server();
+    let options = Options { manual_clock: true, record_sessions: true, stepped: true, hold_connects: true, ..MANUAL };
+    let config = proxy_config(vec![listener("early", &[server_addr], 0, 0)], 0);
+    if !cfg!(feature = "test-hooks") {
+        assert!(runtime::spawn_with(&config, options).is_err(), "held connects are a test hook");
+        return;
+    }
+    let (proxy, addr) = start(&config, options);
+    let mut c = connect(addr);
+    c.write_all(b"ping").expect("send");
+    let deadline = std::time::Instant::now() + common::HANG_GUARD;
+    while proxy.stats().connects == 0 {
+        assert!(proxy.turn());
+        assert!(std::time::Instant::now() < deadline, "no connect");
+    }
+    proxy.release_connects();
+    assert!(proxy.turn(), "the release's turn runs");
+    let s = proxy.stats();
+    assert_eq!((s.connects, s.connect_failures), (1, 0), "a connect still in SYN-SENT is not refused: {s:?}");
+    assert_eq!(proxy.cores()[0].si(Side::Back), SiState::Con, "the attempt is still in progress");
+    // Room in the accept queue: the SYN the kernel sends again (one second
+    // after the first) completes the connect, and its writable edge ends it.
+    drop(filler);
+    let (_, _) = silent.accept().expect("the filler leaves the queue");
+    let mut server = loop {
+        assert!(proxy.turn());
+        silent.set_nonblocking(true).expect("non-blocking");
+        if let Ok((s, _)) = silent.accept() {
+            break TcpStream::from(s);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        assert!(std::time::Instant::now() < deadline, "the SYN was never sent again");
+    };
+    server.set_nonblocking(true).expect("non-blocking");
+    c.set_nonblocking(true).expect("non-blocking");
+    let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
+    while to_server.len() < 4 || to_client.len() < 4 {
+        assert!(proxy.turn());
+        let mut buf = [0u8; 16];
+        if let Ok(n) = server.read(&mut buf) {
+            to_server.extend_from_slice(&buf[..n]);
+            if to_server.len() == 4 {
+                server.write_all(b"pong").expect("answer");
+            }
+        }
+        if let Ok(n) = c.read(&mut buf) {
+            to_client.extend_from_slice(&buf[..n]);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        assert!(std::time::Instant::now() < deadline, "no exchange: {to_server:?} {to_client:?}");
+    }
+    assert_eq!((&to_server[..], &to_client[..]), (&b"ping"[..], &b"pong"[..]));
+    let s = proxy.stats();
+    assert_eq!((s.connects, s.connect_failures), (1, 0), "one attempt, never refused: {s:?}");
+    drop((c, server));
+    proxy.stop().expect("stop");
+}

@@ -382,3 +382,6 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,131 @@
+//! Steps of the event loop that no test of a running proxy can order: what
+//! happens between two threads, or between the kernel's backlog and a stop.
+//! Each test builds the proxy as it starts (real listening sockets, real
+//! servers, one worker), does not run its loop, and calls the step it is
+//! about directly, where the running loop would call it at a moment no
+//! test can choose.
+
+use super::*;
+use crate::config::{BackendConfig, ListenerConfig, ServerConfig};
+use crate::runtime::backend_state::Waiter;
+use crate::runtime::bind::Inherited;
+use crate::runtime::Options;
+use connseq_model::core::backend as balancer;
+use connseq_model::core::SessionConfig;
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
+
+/// One listener whose backend has `servers` (of `maxconn` 0), one worker
+/// built and not running, on the manual clock; and the listener's address.
+fn worker(servers: &[SocketAddr]) -> (Worker, SocketAddr) {
+    let servers = servers.iter().map(|&addr| ServerConfig { addr, maxconn: 0 }).collect();
+    let listener = ListenerConfig {
+        name: "steps".into(),
+        addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
+        backend: BackendConfig::new("steps", servers),
+        timeouts: Default::default(),
+        maxconn: 0,
+        options: Default::default(),
+    };
+    let config = ProxyConfig {
+        listeners: vec![listener],
+        global: crate::config::GlobalConfig { threads: 1, ..Default::default() },
+    };
+    let options = Options { manual_clock: true, ..Options::default() };
+    let started = crate::runtime::start(&config, options, &mut Inherited::new(Vec::new()).expect("nothing inherited"))
+        .expect("the proxy builds");
+    let addr = started.addrs[0];
+    (started.workers.into_iter().next().expect("one worker"), addr)
+}
+
+/// A slot handed to a session that ended, and whose place a new session
+/// took, before its thread read the message (`on_dequeued`'s generation
+/// check): on running threads, a race of two of them.
+#[test]
+fn a_slot_handed_to_a_session_that_ended_is_given_back_not_taken_by_its_successor() {
+    let servers: Vec<_> = (0..2).map(|_| StdListener::bind("127.0.0.1:0").expect("a server")).collect();
+    let addrs: Vec<_> = servers.iter().map(|s| s.local_addr().expect("address")).collect();
+    let (mut worker, addr) = worker(&addrs);
+    let _client = TcpStream::connect(addr).expect("a client");
+    let now = worker.now();
+    // The client's connection waits in the backlog: the session starts, its
+    // core picks server 0 (round robin) and connects.
+    worker.accept(0, now);
+    let idx = worker.flows.iter().position(Option::is_some).expect("a session");
+    let server = |w: &Worker| w.flows[idx].as_ref().and_then(|f| f.core.server());
+    assert_eq!(server(&worker), Some(0));
+    // Server 1's slot taken for a waiter that is gone: the session that had
+    // this place before, one generation back.
+    let gone = Waiter { worker: worker.id, idx, gen: worker.gens[idx].wrapping_sub(1) };
+    let cfg: SessionConfig = SessionConfig::default();
+    let pick = balancer::take(&cfg, &mut *worker.shared.backend(0), Some(0), gone);
+    assert_eq!(pick, balancer::Pick::Assigned(1));
+    assert_eq!(worker.shared.backend(0).active(), [1, 1]);
+
+    worker.on_dequeued(0, 1, gone.idx, gone.gen, now);
+    assert_eq!(server(&worker), Some(0), "the session in that place keeps its own server");
+    assert_eq!(worker.shared.backend(0).active(), [1, 0], "the stale slot is given back");
+    assert!(worker.work.is_empty(), "nothing to run for the session in that place");
+}
+
+/// A connection the kernel took into the backlog after the loop's last
+/// listener event, when a stop comes (`follow_stop`): a soft stop serves
+/// it, a hard stop closes the listener on it. On a running loop the
+/// connection cannot be placed between that event and the stop.
+#[test]
+fn a_soft_stop_takes_in_the_backlog_and_a_hard_stop_does_not() {
+    let server = StdListener::bind("127.0.0.1:0").expect("a server");
+    let server_addr = server.local_addr().expect("address");
+    for (mode, served) in [(StopMode::Soft, 1), (StopMode::Hard, 0)] {
+        let (mut worker, addr) = worker(&[server_addr]);
+        let _client = TcpStream::connect(addr).expect("a client");
+        worker.shared.request_stop(mode);
+        let now = worker.now();
+        worker.follow_stop(now);
+        assert_eq!((worker.stop, worker.live), (mode, served), "{mode:?}");
+        assert!(worker.listeners.iter().all(|l| l.sock.is_none()), "{mode:?}: the listeners are closed");
+    }
+}
+
+/// The ack poll (`Flow::poll_acks`) is due at its deadline, not a
+/// millisecond after it: a side waiting for its peer's acknowledgement
+/// before an RST is looked at again every `ACK_POLL` exactly. On a running
+/// loop the clock reaches a deadline exactly only by chance.
+#[test]
+fn an_ack_poll_is_due_at_its_deadline() {
+    let server = StdListener::bind("127.0.0.1:0").expect("a server");
+    let (mut worker, addr) = worker(&[server.local_addr().expect("address")]);
+    let _client = TcpStream::connect(addr).expect("a client");
+    let now = worker.now();
+    worker.accept(0, now);
+    let flow = worker.flows.iter_mut().flatten().next().expect("a session");
+    let at = now + crate::runtime::flow::ACK_POLL;
+    flow.ack_poll = Some(at);
+    assert!(!flow.poll_acks(at - 1), "not due before its deadline");
+    assert_eq!(flow.ack_poll, Some(at));
+    assert!(flow.poll_acks(at), "due at its deadline");
+    assert_eq!(flow.ack_poll, None, "and done");
+}
+
+/// An ack poll and a deadline of the core due in the same millisecond
+/// (`on_timer`): both are met in that call, the core's timer is not left
+/// for a later turn of the loop. On a running loop the two meet only by
+/// chance.
+#[test]
+fn an_ack_poll_and_a_core_deadline_due_together_are_both_met() {
+    let server = StdListener::bind("127.0.0.1:0").expect("a server");
+    let (mut worker, addr) = worker(&[server.local_addr().expect("address")]);
+    let _client = TcpStream::connect(addr).expect("a client");
+    let now = worker.now();
+    worker.accept(0, now);
+    let idx = worker.flows.iter().position(Option::is_some).expect("a session");
+    let gen = worker.gens[idx];
+    let flow = worker.flows[idx].as_mut().expect("the session");
+    // The connect timeout: the core's next deadline while it connects.
+    let due = flow.core.next_deadline().expect("a deadline while connecting");
+    flow.ack_poll = Some(due);
+    flow.timer_queued = Some(due);
+    worker.on_timer(idx, gen, due, due);
+    let flow = worker.flows[idx].as_ref().expect("the session");
+    assert_eq!(flow.ack_poll, None, "the ack poll was met");
+    assert!(flow.core.next_deadline().map_or(true, |d| d > due), "the core's timer due then fired in the same call");
+}
