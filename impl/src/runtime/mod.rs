@@ -599,3 +599,6 @@ impl SessionRecord {
         }
     }
 }
+
+#[cfg(test)]
+mod test_support;

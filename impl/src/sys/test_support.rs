@@ -103,3 +103,21 @@ impl Drop for SigpipeBlocked {
 pub(crate) fn is_os_error<T>(r: &io::Result<T>, errnos: &[i32]) -> bool {
     matches!(r, Err(e) if e.raw_os_error().is_some_and(|n| errnos.contains(&n)))
 }
+
+/// Segments the kernel received on this connection so far (`TCP_INFO`'s
+/// `tcpi_segs_in`, the handshake's included): how many segments a peer's
+/// bytes and FIN came in.
+pub(crate) fn segments_in<F: AsFd>(fd: &F) -> u32 {
+    let mut info = MaybeUninit::<libc::tcp_info>::zeroed();
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` is a writable tcp_info of `len` bytes, alive for the
+    // call; the kernel writes at most `len` bytes and sets `len`.
+    let rc = unsafe {
+        libc::getsockopt(fd.as_fd().as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_INFO, info.as_mut_ptr().cast(), &mut len)
+    };
+    cvt(rc).expect("TCP_INFO");
+    // SAFETY: zeroed at creation and partly written by the kernel: every
+    // field is an integer, valid whatever its bytes.
+    let info = unsafe { info.assume_init() };
+    info.tcpi_segs_in
+}

@@ -340,3 +340,6 @@ impl Exec<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -6,36 +6,11 @@
 //! test can choose.
 
 use super::*;
-use crate::config::{BackendConfig, ListenerConfig, ServerConfig};
 use crate::runtime::backend_state::Waiter;
-use crate::runtime::bind::Inherited;
-use crate::runtime::Options;
+use crate::runtime::test_support::worker;
 use connseq_model::core::backend as balancer;
 use connseq_model::core::SessionConfig;
-use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
-
-/// One listener whose backend has `servers` (of `maxconn` 0), one worker
-/// built and not running, on the manual clock; and the listener's address.
-fn worker(servers: &[SocketAddr]) -> (Worker, SocketAddr) {
-    let servers = servers.iter().map(|&addr| ServerConfig { addr, maxconn: 0 }).collect();
-    let listener = ListenerConfig {
-        name: "steps".into(),
-        addrs: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
-        backend: BackendConfig::new("steps", servers),
-        timeouts: Default::default(),
-        maxconn: 0,
-        options: Default::default(),
-    };
-    let config = ProxyConfig {
-        listeners: vec![listener],
-        global: crate::config::GlobalConfig { threads: 1, ..Default::default() },
-    };
-    let options = Options { manual_clock: true, ..Options::default() };
-    let started = crate::runtime::start(&config, options, &mut Inherited::new(Vec::new()).expect("nothing inherited"))
-        .expect("the proxy builds");
-    let addr = started.addrs[0];
-    (started.workers.into_iter().next().expect("one worker"), addr)
-}
+use std::net::{TcpListener as StdListener, TcpStream};
 
 /// A slot handed to a session that ended, and whose place a new session
 /// took, before its thread read the message (`on_dequeued`'s generation
