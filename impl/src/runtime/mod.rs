@@ -602,3 +602,6 @@ impl SessionRecord {
 
 #[cfg(test)]
 mod test_support;
+
+#[cfg(test)]
+mod tests;
