@@ -266,3 +266,71 @@ fn a_large_write_goes_out_in_full_records() {
     assert!(full >= 4 && lengths.len() <= 6, "application-data records of {lengths:?} bytes");
     assert!(format!("{:?}", s.tls).starts_with("TlsConn { side: \"server\""), "{:?}", s.tls);
 }
+
+/// A server's session ticket that rustls cannot take: the ticket of RFC 8446 4.6.1 may be
+/// 65,535 bytes, and one of 65,450 makes a NewSessionTicket that fits the 64 KiB limit rustls
+/// puts on a handshake message's length, while its records, joined, overflow the 64 KiB
+/// rustls holds of a handshake message being joined after the handshake: `read_tls` refuses
+/// the bytes. That is the peer's fault, as an oversized message is (`Read::Invalid`), not a
+/// reset; and the connection stays failed. The server is rustls itself, given a ticketer
+/// that makes tickets this large.
+#[test]
+fn a_session_ticket_too_large_to_hold_is_invalid_not_a_reset() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::io::Write as _;
+
+    #[derive(Debug)]
+    struct Tickets(usize);
+    impl rustls::server::ProducesTickets for Tickets {
+        fn enabled(&self) -> bool {
+            true
+        }
+        fn lifetime(&self) -> u32 {
+            3600
+        }
+        fn encrypt(&self, _plain: &[u8]) -> Option<Vec<u8>> {
+            Some(vec![0x5a; self.0])
+        }
+        fn decrypt(&self, _cipher: &[u8]) -> Option<Vec<u8>> {
+            None
+        }
+    }
+
+    let pki = Pki::new();
+    let certs: Vec<CertificateDer<'_>> = CertificateDer::pem_file_iter(&pki.cert_file)
+        .expect("the certificate file")
+        .collect::<Result<_, _>>()
+        .expect("certificates");
+    let key = PrivateKeyDer::from_pem_file(&pki.key_file).expect("the key");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("the server's certificate");
+    cfg.ticketer = std::sync::Arc::new(Tickets(65_450));
+    cfg.send_tls13_tickets = 1;
+    let (csock, mut ssock) = tcp_pair_with(|_| {});
+    let server = std::thread::spawn(move || {
+        ssock.set_nonblocking(false).expect("blocking");
+        let mut conn = rustls::ServerConnection::new(std::sync::Arc::new(cfg)).expect("a server connection");
+        let mut stream = rustls::Stream::new(&mut conn, &mut ssock);
+        // The handshake, then the ticket, then these bytes, which never come through.
+        let _ = stream.write_all(b"after the ticket").and_then(|()| stream.flush());
+        let mut rest = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut ssock, &mut rest);
+    });
+    let mut c = End { tls: TlsConn::client(&pki.client(&[], None), LOOPBACK).expect("client conn"), sock: csock };
+    assert_eq!(common::step_until_answered(&mut c), Step::Done);
+    let mut got = Vec::new();
+    let end = common::drain_until_end(&mut c, &mut got);
+    let Read::Invalid(e) = end else { panic!("{end:?} after {got:?}") };
+    assert!(format!("{e:?}").contains("MessageTooLarge"), "{e:?}");
+    assert!(got.is_empty(), "{got:?}");
+    let again = c.tls.read(&c.sock, &mut [0u8; 16]);
+    assert!(matches!(again, Read::Invalid(_)), "the connection stays failed: {again:?}");
+    c.sock.shutdown(std::net::Shutdown::Both).expect("close");
+    server.join().expect("the server");
+}
