@@ -37,6 +37,18 @@ fn start(config: &ProxyConfig, options: Options) -> (RunningProxy, SocketAddr) {
     (proxy, addr)
 }
 
+/// [`start`] with options that need the `test-hooks` feature (stepped mode,
+/// held connects): without it, checks that the proxy refuses them, naming
+/// the feature, and gives `None` (the test has nothing more to run).
+fn start_hooked(config: &ProxyConfig, options: Options) -> Option<(RunningProxy, SocketAddr)> {
+    if !cfg!(feature = "test-hooks") {
+        let e = runtime::spawn_with(config, options).expect_err("a test hook without test-hooks");
+        assert!(e.to_string().contains("test-hooks"), "{e}");
+        return None;
+    }
+    Some(start(config, options))
+}
+
 fn wait_stats(proxy: &RunningProxy, what: &str, cond: impl Fn(&Stats) -> bool) {
     wait_until(what, || cond(&proxy.stats()));
 }
@@ -429,13 +441,7 @@ fn in_stepped_mode_the_proxy_runs_only_in_the_turns_it_is_granted() {
         breakage: connseq::runtime::Breakage::None,
     };
     let config = proxy_config(vec![listener("step", &[server.addr()], 0, 0)], 0);
-    if !cfg!(feature = "test-hooks") {
-        // Stepped mode is a test hook: the release build refuses it.
-        let e = connseq::runtime::spawn_with(&config, options).expect_err("stepped mode without test-hooks");
-        assert!(e.to_string().contains("test-hooks"), "{e}");
-        return;
-    }
-    let (proxy, addr) = start(&config, options);
+    let Some((proxy, addr)) = start_hooked(&config, options) else { return };
     let mut c = connect(addr);
     c.write_all(b"ping").expect("send");
     assert_eq!(proxy.stats().accepted, 0, "no turn yet: the connection waits in the backlog");
@@ -484,11 +490,7 @@ fn in_stepped_mode_a_send_the_peer_has_not_acknowledged_is_reported() {
     silent.listen(1).expect("listen");
     let server_addr = silent.local_addr().expect("address").as_socket().expect("inet");
     let config = proxy_config(vec![listener("owed", &[server_addr], 0, 0)], 0);
-    if !cfg!(feature = "test-hooks") {
-        assert!(runtime::spawn_with(&config, options).is_err(), "stepped mode is a test hook");
-        return;
-    }
-    let (proxy, addr) = start(&config, options);
+    let Some((proxy, addr)) = start_hooked(&config, options) else { return };
     let mut c = connect(addr);
     c.set_nonblocking(true).expect("non-blocking");
     let chunk = [7u8; 16 * 1024];
@@ -566,11 +568,7 @@ fn a_connect_reported_ready_before_the_kernel_completes_it_stays_in_progress() {
     let (silent, filler, server_addr) = silent_server();
     let options = Options { manual_clock: true, record_sessions: true, stepped: true, hold_connects: true, ..MANUAL };
     let config = proxy_config(vec![listener("early", &[server_addr], 0, 0)], 0);
-    if !cfg!(feature = "test-hooks") {
-        assert!(runtime::spawn_with(&config, options).is_err(), "held connects are a test hook");
-        return;
-    }
-    let (proxy, addr) = start(&config, options);
+    let Some((proxy, addr)) = start_hooked(&config, options) else { return };
     let mut c = connect(addr);
     c.write_all(b"ping").expect("send");
     let deadline = std::time::Instant::now() + common::HANG_GUARD;

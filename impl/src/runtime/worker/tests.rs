@@ -12,20 +12,34 @@ use connseq_model::core::backend as balancer;
 use connseq_model::core::SessionConfig;
 use std::net::{TcpListener as StdListener, TcpStream};
 
+/// A worker with one session, started from a client's connection waiting
+/// in the backlog: its core picked server 0 of `servers` (round robin) and
+/// connects. The servers' listeners and the client live as long as it.
+struct OneSession {
+    worker: Worker,
+    idx: usize,
+    now: Millis,
+    _servers: Vec<StdListener>,
+    _client: TcpStream,
+}
+
+fn one_session(servers: usize) -> OneSession {
+    let servers: Vec<_> = (0..servers).map(|_| StdListener::bind("127.0.0.1:0").expect("a server")).collect();
+    let addrs: Vec<_> = servers.iter().map(|s| s.local_addr().expect("address")).collect();
+    let (mut worker, addr) = worker(&addrs);
+    let client = TcpStream::connect(addr).expect("a client");
+    let now = worker.now();
+    worker.accept(0, now);
+    let idx = worker.flows.iter().position(Option::is_some).expect("a session");
+    OneSession { worker, idx, now, _servers: servers, _client: client }
+}
+
 /// A slot handed to a session that ended, and whose place a new session
 /// took, before its thread read the message (`on_dequeued`'s generation
 /// check): on running threads, a race of two of them.
 #[test]
 fn a_slot_handed_to_a_session_that_ended_is_given_back_not_taken_by_its_successor() {
-    let servers: Vec<_> = (0..2).map(|_| StdListener::bind("127.0.0.1:0").expect("a server")).collect();
-    let addrs: Vec<_> = servers.iter().map(|s| s.local_addr().expect("address")).collect();
-    let (mut worker, addr) = worker(&addrs);
-    let _client = TcpStream::connect(addr).expect("a client");
-    let now = worker.now();
-    // The client's connection waits in the backlog: the session starts, its
-    // core picks server 0 (round robin) and connects.
-    worker.accept(0, now);
-    let idx = worker.flows.iter().position(Option::is_some).expect("a session");
+    let OneSession { mut worker, idx, now, _servers, _client } = one_session(2);
     let server = |w: &Worker| w.flows[idx].as_ref().and_then(|f| f.core.server());
     assert_eq!(server(&worker), Some(0));
     // Server 1's slot taken for a waiter that is gone: the session that had
@@ -67,12 +81,8 @@ fn a_soft_stop_takes_in_the_backlog_and_a_hard_stop_does_not() {
 /// loop the clock reaches a deadline exactly only by chance.
 #[test]
 fn an_ack_poll_is_due_at_its_deadline() {
-    let server = StdListener::bind("127.0.0.1:0").expect("a server");
-    let (mut worker, addr) = worker(&[server.local_addr().expect("address")]);
-    let _client = TcpStream::connect(addr).expect("a client");
-    let now = worker.now();
-    worker.accept(0, now);
-    let flow = worker.flows.iter_mut().flatten().next().expect("a session");
+    let OneSession { mut worker, idx, now, _servers, _client } = one_session(1);
+    let flow = worker.flows[idx].as_mut().expect("the session");
     let at = now + crate::runtime::flow::ACK_POLL;
     flow.ack_poll = Some(at);
     assert!(!flow.poll_acks(at - 1), "not due before its deadline");
@@ -87,12 +97,7 @@ fn an_ack_poll_is_due_at_its_deadline() {
 /// chance.
 #[test]
 fn an_ack_poll_and_a_core_deadline_due_together_are_both_met() {
-    let server = StdListener::bind("127.0.0.1:0").expect("a server");
-    let (mut worker, addr) = worker(&[server.local_addr().expect("address")]);
-    let _client = TcpStream::connect(addr).expect("a client");
-    let now = worker.now();
-    worker.accept(0, now);
-    let idx = worker.flows.iter().position(Option::is_some).expect("a session");
+    let OneSession { mut worker, idx, _servers, _client, .. } = one_session(1);
     let gen = worker.gens[idx];
     let flow = worker.flows[idx].as_mut().expect("the session");
     // The connect timeout: the core's next deadline while it connects.
