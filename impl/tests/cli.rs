@@ -89,10 +89,10 @@ fn check_health_checks_the_health_model_and_exits_with_its_verdict() {
     let out = connseq(&["check", "--health"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("600 unique states") && text.contains("all properties pass"), "{text}");
-    assert_eq!(text.matches("witnessed").count(), 2, "{text}");
+    assert!(text.contains("3000 unique states") && text.contains("all properties pass"), "{text}");
+    assert_eq!(text.matches("witnessed").count(), 3, "{text}");
     let json = connseq(&["check", "--health", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON object");
     assert_eq!(v["passed"], true);
-    assert_eq!(v["properties"].as_array().map(Vec::len), Some(8));
+    assert_eq!(v["properties"].as_array().map(Vec::len), Some(11));
 }

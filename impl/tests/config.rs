@@ -988,13 +988,31 @@ fn the_printed_configuration_loads_back_into_the_same_one() {
             "src-conn-limit = 20",
             "src-conn-rate = 100",
             "src-conn-rate-period = \"30s\"",
-            "servers = [ { addr = \"127.0.0.1:9000\", name = \"a\", maxconn = 9, inter = \"3s\", rise = 4, fall = 5 }, \"127.0.0.1:9001\" ]",
+            "servers = [ { addr = \"127.0.0.1:9000\", name = \"a\", maxconn = 9, inter = \"3s\", rise = 4, fall = 5 }, \"127.0.0.1:9001\", { addr = \"127.0.0.1:9002\", backup = true } ]",
         ])
         .unwrap_or_else(|e| panic!("should load: {e}"));
+    let b = &c.listeners[0].backend;
+    assert_eq!((0..3).map(|i| b.server_is_backup(i)).collect::<Vec<_>>(), [false, false, true]);
     let printed = connseq::config::to_toml(&c);
     let other = TempDir::new(&[]);
     let again = other.load(&printed.lines().collect::<Vec<_>>()).unwrap_or_else(|e| panic!("{e}\n{printed}"));
     assert_eq!(again, c, "{printed}");
+}
+
+/// `backup`: from a server table, and from `--backup-server` after the `--server` ones.
+#[test]
+fn backup_servers_come_from_the_file_and_the_flag() {
+    let argv = ["proxy", "--listen", "127.0.0.1:0", "--server", "127.0.0.1:1", "--backup-server", "127.0.0.1:2"];
+    let matches = ProxyArgs::command().try_get_matches_from(argv).expect("valid flags");
+    let c = ProxyArgs::from_arg_matches(&matches).expect("matches fit").into_config().expect("valid");
+    let b = &c.listeners[0].backend;
+    assert_eq!(b.servers.iter().map(|s| s.addr).collect::<Vec<_>>(), [addr("127.0.0.1:1"), addr("127.0.0.1:2")]);
+    assert_eq!((b.server_is_backup(0), b.server_is_backup(1)), (false, true));
+    let argv = ["proxy", "--config", "x.toml", "--backup-server", "127.0.0.1:2"];
+    assert!(ProxyArgs::command().try_get_matches_from(argv).is_err(), "a quick-mode flag, which --config excludes");
+    let lines =
+        [&MINIMAL[..], &["[backend.app]", "servers = [", "  { addr = \"127.0.0.1:9000\", backup = \"yes\" },", "]"]];
+    error_at(&lines.concat(), 7, "backup");
 }
 
 #[test]

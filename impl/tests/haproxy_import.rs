@@ -148,6 +148,17 @@ fn health_checks_are_read_from_the_server_line() {
 }
 
 #[test]
+fn backup_is_read_from_the_server_line_and_no_backup_takes_a_default_server_s_back() {
+    let text = "defaults\n  mode tcp\nlisten db\n  bind 127.0.0.1:0\n  default-server backup\n  \
+                server a 127.0.0.1:1 no-backup\n  server b 127.0.0.1:2\n  server c 127.0.0.1:3 check backup\n";
+    let loaded = load(text, false).expect("loads");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let b = &loaded.config.listeners[0].backend;
+    assert_eq!((0..3).map(|i| b.server_is_backup(i)).collect::<Vec<_>>(), [false, true, true]);
+    assert!(b.server_check(2).enabled);
+}
+
+#[test]
 fn errors_name_the_line_and_directive_of_a_value_that_does_not_parse() {
     refused_at(
         "listen a\n  bind 127.0.0.1:0\n  timeout client 5 parsecs\n  server s 127.0.0.1:1\n",

@@ -155,6 +155,64 @@ fn haproxy_and_connseq_answer_the_same_socat_commands_the_same_way() {
     proxy.stop().expect("stop");
 }
 
+/// Backup servers, side by side with HAProxy: `s1` active, `s2` and `s3` backups. While `s1` is
+/// usable every session goes to it; in maintenance, to the first usable backup only (`s2`), then
+/// `s3` once `s2` is in maintenance too; back to `s1` once it is ready. `show stat`'s `act`,
+/// `bck`, `weight` and `status` agree at each step.
+#[test]
+fn backup_servers_take_over_in_order_as_haproxys_do() {
+    let echoes = [EchoServer::start(), EchoServer::start(), EchoServer::start()];
+    let addrs: Vec<SocketAddr> = echoes.iter().map(EchoServer::addr).collect();
+    let dir = TempDir::new("backup");
+    let (h_sock, c_sock) = (dir.path("haproxy.sock"), dir.path("connseq.sock"));
+    let front = free_port();
+    let haproxy = Haproxy::start_with(
+        &format!("  stats socket {} level admin\n", h_sock.display()),
+        &format!(
+            "frontend fe\n  bind {front}\n  default_backend be\nbackend be\n  balance roundrobin\n  \
+             server s1 {}\n  server s2 {} backup\n  server s3 {} backup\n",
+            addrs[0], addrs[1], addrs[2]
+        ),
+    );
+    let mut l = fe_be(&addrs);
+    for o in &mut l.backend.server_options[1..] {
+        o.backup = true;
+    }
+    let proxy = start_connseq(vec![l], 256);
+    let _admin = connseq::admin::serve(&c_sock, proxy.control()).expect("the runtime API listens");
+    // Which server each of four sessions through `addr` reached.
+    let served = |addr: SocketAddr| -> Vec<usize> {
+        let before: Vec<usize> = echoes.iter().map(EchoServer::accepted).collect();
+        for i in 0..4u8 {
+            let mut c = connect(addr);
+            round_trip(&mut c, &[i]);
+            c.shutdown(Shutdown::Write).expect("FIN");
+            let _ = common::read_to_eof(&mut c);
+        }
+        echoes.iter().zip(before).map(|(e, b)| e.accepted() - b).collect()
+    };
+    let step = |when: &str, cmds: &[&str], want: [usize; 3]| {
+        for cmd in cmds {
+            assert_eq!(socat(&c_sock, cmd), socat(&h_sock, cmd), "{cmd}");
+        }
+        assert_eq!(served(front), want, "{when}: HAProxy");
+        assert_eq!(served(proxy.addrs()[0]), want, "{when}: connseq");
+        let (_, h_rows) = stat_rows(&socat(&h_sock, "show stat"));
+        let (_, c_rows) = stat_rows(&socat(&c_sock, "show stat"));
+        for k in ["be/s1", "be/s2", "be/s3", "be/BACKEND"] {
+            for col in ["status", "weight", "act", "bck"] {
+                assert_eq!(c_rows[k][col], h_rows[k][col], "{when}: {k} column {col}");
+            }
+        }
+    };
+    step("all ready", &[], [4, 0, 0]);
+    step("s1 in maintenance", &["disable server be/s1"], [0, 4, 0]);
+    step("s1 and s2 in maintenance", &["disable server be/s2"], [0, 0, 4]);
+    step("s1 ready again", &["enable server be/s1", "enable server be/s2"], [4, 0, 0]);
+    drop(haproxy);
+    proxy.stop().expect("stop");
+}
+
 /// Two `listen` sections (each a frontend and a backend of one name) against connseq's two
 /// listeners, each with its own backend: `show stat` lists the rows in HAProxy's order, each
 /// backend's server rows and BACKEND row right after its frontend's row.

@@ -101,6 +101,38 @@ fn a_dead_server_goes_down_gets_no_session_and_comes_back_up_while_clients_are_s
     drop((a, b));
 }
 
+/// A backup server takes the sessions while the active one is DOWN, and only then: the active
+/// one's checks take it down and bring it back, and the log counts the backup.
+#[test]
+fn a_backup_server_serves_while_the_active_one_is_down() {
+    let active = EchoServer::start();
+    let backup = EchoServer::start();
+    let active_addr = active.addr();
+    let mut l = checked(common::listener("db", &[active_addr, backup.addr()], 0, 1), 2, 2);
+    l.backend.redispatch = true;
+    l.backend.server_options[1].backup = true;
+    let proxy = start(l);
+    for _ in 0..3 {
+        assert_eq!(session(&proxy), "s1", "the backup is not used while s1 is UP");
+    }
+    active.stop();
+    wait_until("s1 DOWN", || status(&proxy, 0) == Status::Down);
+    for _ in 0..3 {
+        assert_eq!(session(&proxy), "s2", "the backup serves while s1 is DOWN");
+    }
+    let active = EchoServer::start_on(active_addr);
+    wait_until("s1 UP again", || status(&proxy, 0) == Status::Up);
+    for _ in 0..3 {
+        assert_eq!(session(&proxy), "s1", "s1 again once UP");
+    }
+    let down = logged("Server db/s1 is DOWN");
+    assert!(down.len() == 1 && down[0].ends_with(". 0 active and 1 backup servers left."), "{down:?}");
+    let up = logged("Server db/s1 is UP");
+    assert!(up.len() == 1 && up[0].ends_with(". 1 active and 1 backup servers online."), "{up:?}");
+    proxy.stop().expect("stop");
+    drop((active, backup));
+}
+
 #[test]
 fn checks_send_the_proxy_v2_local_header_the_servers_sessions_would_get() {
     let server = TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -26,7 +26,7 @@ fn every_health_property_holds_and_every_witness_is_reached() {
     let (violated, witnessed, states) = check(HealthMutant::None);
     eprintln!("health model: {states} states");
     assert!(violated.is_empty(), "violated: {violated:?}");
-    assert_eq!(witnessed.len(), 2, "witnesses: {witnessed:?}");
+    assert_eq!(witnessed.len(), 3, "witnesses: {witnessed:?}");
     assert!(states > 100, "the space is explored: {states} states");
 }
 
@@ -40,6 +40,10 @@ fn every_health_mutant_is_refuted_by_the_property_against_its_bug() {
         HealthMutant::FailuresIgnored => "a server is DOWN after `fall` failed checks in a row",
         HealthMutant::DrainStillPicked => "a server that is not UP and ready gets no new session",
         HealthMutant::DrainCutsSessions => "a session on a drained, DOWN or maintained server ends only by its own end",
+        HealthMutant::BackupAlwaysInService => {
+            "a backup server gets no new session while an active server can be chosen"
+        }
+        HealthMutant::BackupNeverServes => "a session gets a server while one can be chosen",
         HealthMutant::None => unreachable!(),
     };
     for m in HealthMutant::ALL {

@@ -136,7 +136,8 @@ pub(crate) fn render(top: &Topology, snap: &Snapshot, filter: Filter) -> String 
             }
             let mut r = Row::new(&bi.name, &s.name, RowType::Server, iid, si + 1);
             server_row(&mut r, ss);
-            r.set("status", server_status(ss)).set("weight", 1).set("uweight", 1).set("act", 1).set("bck", 0);
+            r.set("status", server_status(ss)).set("weight", 1).set("uweight", 1);
+            r.set("act", u8::from(!s.backup)).set("bck", u8::from(s.backup));
             if s.maxconn != 0 {
                 r.set("slim", s.maxconn);
             }
@@ -144,7 +145,17 @@ pub(crate) fn render(top: &Topology, snap: &Snapshot, filter: Filter) -> String 
             r.write(&mut out);
         }
         if filter.keeps(iid, RowType::Backend, 0) {
-            let ready = bs.servers.iter().filter(|s| s.status == Status::Up).count();
+            // HAProxy's `act` and `bck`: the active and the backup servers UP; its weight, that
+            // of the servers in service: the active ones UP, or else the first backup UP.
+            let up = |backup: bool| {
+                bi.servers
+                    .iter()
+                    .zip(&bs.servers)
+                    .filter(|(s, ss)| s.backup == backup && ss.status == Status::Up)
+                    .count()
+            };
+            let (act, bck) = (up(false), up(true));
+            let ready = if act > 0 { act } else { bck.min(1) };
             let sum = |f: fn(&ServerStats) -> u64| bs.servers.iter().map(f).sum::<u64>();
             let mut r = Row::new(&bi.name, "BACKEND", RowType::Backend, iid, 0);
             r.set("qcur", bs.queued).set("scur", sum(|s| s.current)).set("stot", sum(|s| s.sessions));
@@ -153,7 +164,7 @@ pub(crate) fn render(top: &Topology, snap: &Snapshot, filter: Filter) -> String 
             r.set("wredis", sum(|s| s.redispatches)).set("cli_abrt", sum(|s| s.client_aborts));
             r.set("srv_abrt", sum(|s| s.server_aborts)).set("eresp", 0).set("dreq", 0);
             r.set("status", if ready > 0 { "UP" } else { "DOWN" }).set("weight", ready).set("uweight", ready);
-            r.set("act", ready).set("bck", 0).set("algo", bi.balance);
+            r.set("act", act).set("bck", bck).set("algo", bi.balance);
             let mean = |f: fn(&ServerStats) -> (u64, u64)| {
                 let (sum, n) = bs.servers.iter().map(f).fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
                 sum.checked_div(n).unwrap_or(0)

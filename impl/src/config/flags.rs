@@ -52,6 +52,12 @@ pub struct ProxyArgs {
           help_heading = "Quick mode")]
     pub server: Vec<SocketAddr>,
 
+    /// A backup server, after the --server ones: taken only while no --server is usable (down,
+    /// in maintenance or draining), and then the first usable backup only, as HAProxy's
+    /// `backup`. Repeatable.
+    #[arg(long, value_name = "ADDR", value_parser = parse_server_addr, help_heading = "Quick mode")]
+    pub backup_server: Vec<SocketAddr>,
+
     /// How to choose a server [default: roundrobin].
     #[arg(long, value_name = "ALGO", help_heading = "Quick mode",
           value_parser = PossibleValuesParser::new(BALANCE_NAMES).try_map(|s| parse_balance(&s)))]
@@ -281,9 +287,10 @@ struct RulesInOrder {
 
 /// The clap ids of every quick-mode flag, which `--config` excludes (a test
 /// checks that this is every argument but `config`).
-const QUICK_FLAG_IDS: [&str; 43] = [
+const QUICK_FLAG_IDS: [&str; 44] = [
     "listen",
     "server",
+    "backup_server",
     "balance",
     "maxconn",
     "server_maxconn",
@@ -434,11 +441,13 @@ impl ProxyArgs {
             client_fin: timeout(self.timeout_fin, lt.client_fin).map_err(err("--timeout-fin"))?,
         };
         let server_maxconn = self.server_maxconn.unwrap_or(0);
-        let servers = self.server.iter().map(|&addr| ServerConfig { addr, maxconn: server_maxconn }).collect();
+        let servers = self.server.iter().chain(&self.backup_server);
+        let servers = servers.map(|&addr| ServerConfig { addr, maxconn: server_maxconn }).collect();
         let mut d = BackendConfig::new(QUICK_NAME, servers);
         let check = self.check_params()?;
-        for o in &mut d.server_options {
+        for (i, o) in d.server_options.iter_mut().enumerate() {
             o.check = check;
+            o.backup = i >= self.server.len();
         }
         let backend = BackendConfig {
             balance: self.balance.unwrap_or(d.balance),
@@ -584,6 +593,7 @@ impl ProxyArgs {
         let given = [
             ("--listen", !self.listen.is_empty()),
             ("--server", !self.server.is_empty()),
+            ("--backup-server", !self.backup_server.is_empty()),
             ("--balance", self.balance.is_some()),
             ("--maxconn", self.maxconn.is_some()),
             ("--server-maxconn", self.server_maxconn.is_some()),

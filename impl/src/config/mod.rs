@@ -449,32 +449,42 @@ impl BackendConfig {
     pub fn server_check(&self, i: usize) -> CheckParams {
         self.server_options.get(i).map_or_else(CheckParams::default, |o| o.check)
     }
+
+    /// Whether server `i` is a backup server.
+    pub fn server_is_backup(&self, i: usize) -> bool {
+        self.server_options.get(i).is_some_and(|o| o.backup)
+    }
 }
 
 /// What an operator knows a server by besides its address: its name (in
 /// the log line, the runtime API and the metrics, as HAProxy's `server
-/// NAME ADDR`) and its health-check settings.
+/// NAME ADDR`), its health-check settings, and whether it is a backup.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerOptions {
     /// Unique within its backend; the characters of a listener name.
     pub name: String,
     /// `check`, `inter`, `rise`, `fall`.
     pub check: CheckParams,
+    /// `backup`: taken only while no active server of the backend is usable
+    /// (down, in maintenance or draining), and then the first usable backup
+    /// only, as in HAProxy without `option allbackups`. Default off.
+    pub backup: bool,
 }
 
 impl ServerOptions {
-    /// The defaults of the `i`-th server (from 0): named `s{i+1}`, no check.
+    /// The defaults of the `i`-th server (from 0): named `s{i+1}`, no check,
+    /// active.
     pub fn numbered(i: usize) -> ServerOptions {
-        ServerOptions { name: format!("s{}", i + 1), check: CheckParams::default() }
+        ServerOptions { name: format!("s{}", i + 1), check: CheckParams::default(), backup: false }
     }
 }
 
-/// A server's health-check settings, with HAProxy's meaning. They are
-/// parsed and checked so that a configuration can carry them; a
-/// configuration that turns checks on is refused (this version has none).
+/// A server's health-check settings, with HAProxy's meaning (a TCP connect
+/// every `inter`; `fall` failures in a row take the server down, `rise`
+/// successes bring it back).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CheckParams {
-    /// `check`: the server is checked. Refused for now.
+    /// `check`: the server is checked.
     pub enabled: bool,
     /// `inter`: the time between two checks. Default [`DEFAULT_CHECK_INTER`].
     pub inter: Duration,

@@ -134,6 +134,8 @@ struct Server {
     inter: String,
     rise: u32,
     fall: u32,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    backup: bool,
 }
 
 /// The configuration as a TOML file that loads into it.
@@ -239,6 +241,7 @@ fn backend(b: &BackendConfig) -> Backend {
                     inter: format_duration(check.inter),
                     rise: check.rise,
                     fall: check.fall,
+                    backup: b.server_is_backup(i),
                 }
             })
             .collect(),

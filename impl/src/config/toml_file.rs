@@ -305,6 +305,7 @@ impl Builder<'_> {
                     options.name = checks::name(n.get_ref()).map_err(|p| self.err(n.span(), "name", p))?;
                 }
                 options.check = self.check(t)?;
+                options.backup = t.backup.as_ref().is_some_and(|b| *b.get_ref());
                 (t.addr.get_ref().as_str(), t.addr.span(), maxconn)
             }
         };
@@ -313,8 +314,7 @@ impl Builder<'_> {
         Ok((ServerConfig { addr, maxconn }, options))
     }
 
-    /// A server's `check`, `inter`, `rise` and `fall`: each value checked,
-    /// then `check = true` refused (no health checks in this version).
+    /// A server's `check`, `inter`, `rise` and `fall`, each value checked.
     fn check(&self, t: &RawServerTable) -> Result<CheckParams> {
         let d = CheckParams::default();
         let count = |v: &Option<Spanned<Int>>, key: &str, default: u32| match v {

@@ -141,6 +141,7 @@ pub(crate) struct RawServerTable {
     pub(crate) inter: Option<Spanned<DurationText>>,
     pub(crate) rise: Option<Spanned<Int>>,
     pub(crate) fall: Option<Spanned<Int>>,
+    pub(crate) backup: Option<Spanned<bool>>,
 }
 
 /// A listener's `backend`: the name of a `[backend.NAME]` section, or a

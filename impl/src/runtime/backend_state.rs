@@ -59,7 +59,17 @@ impl BackendState {
             })
             .collect();
         BackendState {
-            servers: cfg.servers.iter().map(|s| ServerView { active: 0, maxconn: s.maxconn, usable: true }).collect(),
+            servers: cfg
+                .servers
+                .iter()
+                .enumerate()
+                .map(|(i, s)| ServerView {
+                    active: 0,
+                    maxconn: s.maxconn,
+                    usable: true,
+                    backup: cfg.server_is_backup(i),
+                })
+                .collect(),
             addrs: cfg.servers.iter().map(|s| s.addr).collect(),
             cursor: 0,
             queue: VecDeque::new(),
@@ -83,9 +93,21 @@ impl BackendState {
         self.checks.get(i).copied().flatten()
     }
 
-    /// Servers the balancer may pick now.
-    pub(crate) fn usable_count(&self) -> usize {
-        self.servers.iter().filter(|s| s.usable).count()
+    /// Servers the balancer may pick now (usable): the active ones and the
+    /// backup ones.
+    pub(crate) fn usable_count(&self) -> (usize, usize) {
+        let count = |backup: bool| self.servers.iter().filter(|s| s.usable && s.backup == backup).count();
+        (count(false), count(true))
+    }
+
+    /// Whether any server is a backup.
+    pub(crate) fn has_backups(&self) -> bool {
+        self.servers.iter().any(|s| s.backup)
+    }
+
+    /// Whether server `i` is a backup.
+    pub(crate) fn is_backup(&self, i: usize) -> bool {
+        self.servers.get(i).is_some_and(|s| s.backup)
     }
 
     fn refresh(&mut self, i: usize) {

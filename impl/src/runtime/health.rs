@@ -155,11 +155,14 @@ pub(crate) fn report(shared: &Shared, backend: usize, server: u8, result: CheckR
         Ok(w) => (true, w),
         Err(w) => (false, w),
     };
-    let (change, usable) = {
+    let (change, (act, bck), backups, kind) = {
         let mut b = shared.backend(backend);
         let change = b.record_check(usize::from(server), passed, what);
-        (change, b.usable_count())
+        let kind = if b.is_backup(usize::from(server)) { "Backup Server" } else { "Server" };
+        (change, b.usable_count(), b.has_backups(), kind)
     };
+    // HAProxy's count of what is left; the backup servers only where the backend has some.
+    let left = if backups { format!("{act} active and {bck} backup servers") } else { format!("{act} active servers") };
     let Some(change) = change else { return };
     let topo = &shared.ops.topology;
     let bname = topo.backends.get(backend).map_or("?", |b| b.name.as_str());
@@ -168,12 +171,12 @@ pub(crate) fn report(shared: &Shared, backend: usize, server: u8, result: CheckR
     match change {
         Change::WentDown => warn!(
             target: "connseq::health",
-            "Server {bname}/{sname} is DOWN, reason: {}, check status {what}. {usable} active servers left.",
+            "{kind} {bname}/{sname} is DOWN, reason: {}, check status {what}. {left} left.",
             reason(what)
         ),
         Change::WentUp => info!(
             target: "connseq::health",
-            "Server {bname}/{sname} is UP, check status {what}. {usable} active servers online."
+            "{kind} {bname}/{sname} is UP, check status {what}. {left} online."
         ),
     }
 }

@@ -105,6 +105,8 @@ pub struct ServerInfo {
     pub addr: SocketAddr,
     /// Its maxconn (0: unlimited).
     pub maxconn: u32,
+    /// A backup server (`backup`).
+    pub backup: bool,
 }
 
 /// The names and limits of a running configuration.
@@ -132,7 +134,12 @@ impl Topology {
                     .servers
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| ServerInfo { name: b.server_name(i), addr: s.addr, maxconn: s.maxconn })
+                    .map(|(i, s)| ServerInfo {
+                        name: b.server_name(i),
+                        addr: s.addr,
+                        maxconn: s.maxconn,
+                        backup: b.server_is_backup(i),
+                    })
                     .collect(),
             })
             .collect();

@@ -1,7 +1,9 @@
 //! The model of servers' health: the core's health counter
 //! ([`crate::core::health`]) fed every sequence of check results, operator
 //! states and sessions, with the balancer ([`crate::core::backend::pick`])
-//! choosing between a checked server and a second one that is always UP.
+//! choosing among a checked server, a second active one that an operator
+//! takes out of service and puts back, and a backup server that is always
+//! UP.
 //!
 //! Properties judge what an operator and a client can observe: which server
 //! the balancer gives a session to, the state `show stat` shows after each
@@ -34,16 +36,22 @@ pub enum HealthMutant {
     DrainStillPicked,
     /// Draining a server ends the sessions it has.
     DrainCutsSessions,
+    /// The backup server is taken as an active one.
+    BackupAlwaysInService,
+    /// The backup server is never taken.
+    BackupNeverServes,
 }
 
 impl HealthMutant {
     /// Every mutant (not `None`).
-    pub const ALL: [HealthMutant; 5] = [
+    pub const ALL: [HealthMutant; 7] = [
         HealthMutant::UpOnFirstPass,
         HealthMutant::DownOnFirstFailure,
         HealthMutant::FailuresIgnored,
         HealthMutant::DrainStillPicked,
         HealthMutant::DrainCutsSessions,
+        HealthMutant::BackupAlwaysInService,
+        HealthMutant::BackupNeverServes,
     ];
 }
 
@@ -56,6 +64,8 @@ pub struct HealthState {
     sessions: u8,
     /// The balancer's round-robin cursor.
     cursor: usize,
+    /// Whether the second active server is ready (an operator sets it).
+    other_ready: bool,
     /// Failed checks since the last pass (capped at `fall`).
     fails_in_row: u32,
     /// Passed checks since the last failure (capped at `rise`).
@@ -71,10 +81,16 @@ pub struct HealthState {
     bad_pick: bool,
     /// Observed: a session on server 0 ended without its own end.
     cut: bool,
+    /// Observed: the balancer gave the backup server a session while an
+    /// active server could be chosen.
+    backup_while_active: bool,
+    /// Observed: the balancer found no server while one could be chosen.
+    no_server: bool,
     /// Witnesses.
     went_down: bool,
     came_back: bool,
     drained_session_ended: bool,
+    backup_served: bool,
 }
 
 /// A step of the environment or of the balancer.
@@ -86,6 +102,9 @@ pub enum HealthAction {
     CheckFails,
     /// An operator sets server 0's state.
     SetAdmin(Admin),
+    /// An operator puts the second active server in maintenance (false) or
+    /// makes it ready again (true).
+    SetOther(bool),
     /// A session asks the balancer for a server, avoiding `avoid` (a
     /// redispatch) if it can.
     Pick { avoid: Option<u8> },
@@ -99,6 +118,8 @@ impl fmt::Display for HealthAction {
             HealthAction::CheckPasses => write!(f, "a check passes"),
             HealthAction::CheckFails => write!(f, "a check fails"),
             HealthAction::SetAdmin(a) => write!(f, "the operator sets {a:?}"),
+            HealthAction::SetOther(true) => write!(f, "the operator makes server 1 ready"),
+            HealthAction::SetOther(false) => write!(f, "the operator puts server 1 in maintenance"),
             HealthAction::Pick { avoid: None } => write!(f, "a session picks a server"),
             HealthAction::Pick { avoid: Some(s) } => write!(f, "a session redispatches away from server {s}"),
             HealthAction::SessionEnds => write!(f, "a session on server 0 ends"),
@@ -171,15 +192,19 @@ impl Model for HealthModel {
             admin: Admin::Ready,
             sessions: 0,
             cursor: 0,
+            other_ready: true,
             fails_in_row: 0,
             passes_in_row: 0,
             proven: false,
             down_at_last_failure: false,
             bad_pick: false,
             cut: false,
+            backup_while_active: false,
+            no_server: false,
             went_down: false,
             came_back: false,
             drained_session_ended: false,
+            backup_served: false,
         }]
     }
 
@@ -191,6 +216,7 @@ impl Model for HealthModel {
                 actions.push(HealthAction::SetAdmin(a));
             }
         }
+        actions.push(HealthAction::SetOther(!s.other_ready));
         if s.sessions < 2 {
             actions.push(HealthAction::Pick { avoid: None });
             actions.push(HealthAction::Pick { avoid: Some(1) });
@@ -226,17 +252,36 @@ impl Model for HealthModel {
                     s.cut = true;
                 }
             }
+            HealthAction::SetOther(ready) => s.other_ready = ready,
             HealthAction::Pick { avoid } => {
                 let usable0 = self.usable(&s);
+                let backup = ServerView {
+                    active: 0,
+                    maxconn: 0,
+                    usable: self.mutant != HealthMutant::BackupNeverServes,
+                    backup: self.mutant != HealthMutant::BackupAlwaysInService,
+                };
                 let servers = [
-                    ServerView { active: u32::from(s.sessions), maxconn: 0, usable: usable0 },
-                    ServerView { active: 0, maxconn: 0, usable: true },
+                    ServerView { active: u32::from(s.sessions), maxconn: 0, usable: usable0, backup: false },
+                    ServerView { active: 0, maxconn: 0, usable: s.other_ready, backup: false },
+                    backup,
                 ];
-                if let Pick::Assigned(0) = pick(Balance::RoundRobin, &mut s.cursor, &servers, avoid, false) {
-                    if !usable(s.admin, self.is_up(&s)) {
-                        s.bad_pick = true;
+                // What is observed is judged by the correct rule, not the
+                // mutant's: server 0 can be chosen when UP and ready.
+                let active_usable = usable(s.admin, self.is_up(&s)) || s.other_ready;
+                match pick(Balance::RoundRobin, &mut s.cursor, &servers, avoid, false) {
+                    Pick::Assigned(0) => {
+                        if !usable(s.admin, self.is_up(&s)) {
+                            s.bad_pick = true;
+                        }
+                        s.sessions += 1;
                     }
-                    s.sessions += 1;
+                    Pick::Assigned(2) => {
+                        s.backup_while_active |= active_usable;
+                        s.backup_served |= !active_usable;
+                    }
+                    Pick::Assigned(_) => {}
+                    Pick::Queue | Pick::NoServer => s.no_server = true,
                 }
             }
             HealthAction::SessionEnds => {
@@ -272,10 +317,19 @@ impl Model for HealthModel {
                 "a session on a drained, DOWN or maintained server ends only by its own end",
                 |_, s: &HealthState| !s.cut,
             ),
+            Property::always(
+                "a backup server gets no new session while an active server can be chosen",
+                |_, s: &HealthState| !s.backup_while_active,
+            ),
+            Property::always("a session gets a server while one can be chosen", |_, s: &HealthState| !s.no_server),
             Property::sometimes("a server goes DOWN and comes back UP", |_, s: &HealthState| {
                 s.went_down && s.came_back
             }),
             Property::sometimes("a drained server's session ends", |_, s: &HealthState| s.drained_session_ended),
+            Property::sometimes(
+                "the backup server serves while no active server can be chosen",
+                |_, s: &HealthState| s.backup_served,
+            ),
         ]
     }
 }

@@ -15,6 +15,9 @@ pub struct ServerView {
     pub maxconn: u32,
     /// Whether the server may be chosen.
     pub usable: bool,
+    /// A backup server (HAProxy's `backup`): chosen only while no active
+    /// server is usable, and then only the first usable one.
+    pub backup: bool,
 }
 
 impl ServerView {
@@ -34,6 +37,20 @@ pub enum Pick {
     NoServer,
 }
 
+/// Whether server `i` is among those the balancer picks from now: the
+/// active servers while one of them is usable (a full one makes sessions
+/// queue, it does not send them to a backup); once none is (down, in
+/// maintenance, draining), the first usable backup server only, as HAProxy
+/// does without `option allbackups`.
+fn in_service(servers: &[ServerView], i: usize) -> bool {
+    let Some(s) = servers.get(i) else { return false };
+    if servers.iter().any(|s| s.usable && !s.backup) {
+        !s.backup
+    } else {
+        servers.iter().position(|s| s.usable && s.backup) == Some(i)
+    }
+}
+
 /// Chooses a server. `cursor` is the backend's round-robin position;
 /// `avoid` is the server a redispatch moves away from (still chosen if it is
 /// the only one with room). `queue` says whether queueing is enabled.
@@ -45,7 +62,9 @@ pub fn pick(balance: Balance, cursor: &mut usize, servers: &[ServerView], avoid:
     let start = *cursor % n;
     let order = (0..n).map(|i| (start + i) % n);
     let candidate = |skip_avoid: bool| -> Option<usize> {
-        let eligible = order.clone().filter(|&i| servers[i].has_room() && !(skip_avoid && avoid == Some(i as u8)));
+        let eligible = order
+            .clone()
+            .filter(|&i| servers[i].has_room() && in_service(servers, i) && !(skip_avoid && avoid == Some(i as u8)));
         match balance {
             Balance::RoundRobin => eligible.clone().next(),
             Balance::LeastConn => eligible.min_by_key(|&i| servers[i].active),
@@ -144,7 +163,9 @@ pub fn take<B: Bugs, S: Shared>(cfg: &SessionConfig<B>, shared: &mut S, avoid: O
 /// count does not move. Otherwise the slot is freed.
 pub fn release<B: Bugs, S: Shared>(cfg: &SessionConfig<B>, shared: &mut S, i: u8) -> Option<S::Waiter> {
     let idx = usize::from(i);
-    let usable = shared.servers().get(idx).is_some_and(|s| s.usable);
+    // A backup server out of service again (an active one is back) takes no
+    // waiter: its slot is freed, and the waiters go to the active servers.
+    let usable = shared.servers().get(idx).is_some_and(|s| s.usable) && in_service(shared.servers(), idx);
     let hand_over = !cfg.mutant.has(Mutant::ReleaseForgetsQueue);
     if usable && shared.waiters() > 0 && hand_over {
         // The oldest waiter first (mutant: the newest).
@@ -161,7 +182,7 @@ pub fn release<B: Bugs, S: Shared>(cfg: &SessionConfig<B>, shared: &mut S, i: u8
 /// again): the oldest waiter takes it, if the server has room.
 pub fn offer<S: Shared>(shared: &mut S, i: u8) -> Option<S::Waiter> {
     let idx = usize::from(i);
-    let has_room = shared.servers().get(idx).is_some_and(room);
+    let has_room = shared.servers().get(idx).is_some_and(room) && in_service(shared.servers(), idx);
     if !has_room || shared.waiters() == 0 {
         return None;
     }
@@ -185,7 +206,84 @@ mod tests {
     use super::*;
 
     fn srv(active: u32, maxconn: u32) -> ServerView {
-        ServerView { active, maxconn, usable: true }
+        ServerView { active, maxconn, usable: true, backup: false }
+    }
+
+    fn backup(active: u32, maxconn: u32) -> ServerView {
+        ServerView { backup: true, ..srv(active, maxconn) }
+    }
+
+    fn down(s: ServerView) -> ServerView {
+        ServerView { usable: false, ..s }
+    }
+
+    #[test]
+    fn backups_serve_only_while_no_active_server_is_usable_and_then_the_first_one() {
+        let mut c = 0;
+        for balance in [Balance::RoundRobin, Balance::LeastConn] {
+            let s = [backup(0, 0), srv(5, 0), backup(0, 0), srv(7, 0)];
+            let picks: Vec<_> = (0..4).map(|_| pick(balance, &mut c, &s, None, true)).collect();
+            assert!(picks.iter().all(|p| matches!(p, Pick::Assigned(1 | 3))), "{balance:?}: {picks:?}");
+            // Every active server down: the first usable backup, always.
+            let s = [down(backup(0, 0)), down(srv(0, 0)), backup(9, 0), backup(0, 0), down(srv(0, 0))];
+            let picks: Vec<_> = (0..3).map(|_| pick(balance, &mut c, &s, None, true)).collect();
+            assert_eq!(picks, [Pick::Assigned(2); 3], "{balance:?}");
+            // Its maxconn reached: queue (or fail), not the next backup.
+            let s = [down(srv(0, 0)), backup(1, 1), backup(0, 0)];
+            assert_eq!(pick(balance, &mut c, &s, None, true), Pick::Queue, "{balance:?}");
+            assert_eq!(pick(balance, &mut c, &s, None, false), Pick::NoServer, "{balance:?}");
+        }
+        // Active servers full: queue, not the backup.
+        let s = [srv(1, 1), backup(0, 0)];
+        assert_eq!(pick(Balance::RoundRobin, &mut c, &s, None, true), Pick::Queue);
+        // Nothing usable at all.
+        let s = [down(srv(0, 0)), down(backup(0, 0))];
+        assert_eq!(pick(Balance::RoundRobin, &mut c, &s, None, true), Pick::NoServer);
+    }
+
+    /// A test backend: servers and a queue of numbered waiters.
+    struct Backend {
+        servers: Vec<ServerView>,
+        cursor: usize,
+        queue: Vec<u32>,
+    }
+
+    impl Shared for Backend {
+        type Waiter = u32;
+        fn servers(&mut self) -> &mut [ServerView] {
+            &mut self.servers
+        }
+        fn cursor(&mut self) -> &mut usize {
+            &mut self.cursor
+        }
+        fn push_waiter(&mut self, w: u32) {
+            self.queue.push(w);
+        }
+        fn waiters(&self) -> usize {
+            self.queue.len()
+        }
+        fn waiter(&self, pos: usize) -> Option<u32> {
+            self.queue.get(pos).copied()
+        }
+        fn remove_waiter(&mut self, pos: usize) -> Option<u32> {
+            (pos < self.queue.len()).then(|| self.queue.remove(pos))
+        }
+    }
+
+    #[test]
+    fn a_backup_out_of_service_hands_no_slot_and_takes_no_offer() {
+        let cfg: SessionConfig = SessionConfig::default();
+        // The active server is back (usable, full): the backup's freed slot
+        // is not handed to the waiter, whose place is the active server's queue.
+        let mut b = Backend { servers: vec![srv(1, 1), backup(1, 0)], cursor: 0, queue: vec![7] };
+        assert_eq!(release(&cfg, &mut b, 1), None);
+        assert_eq!((b.servers[1].active, b.queue.len()), (0, 1));
+        assert_eq!(offer(&mut b, 1), None, "a backup out of service takes no waiter");
+        // While it is in service (the active server down), it hands its slot on.
+        b.servers[0].usable = false;
+        b.servers[1].active = 1;
+        assert_eq!(release(&cfg, &mut b, 1), Some(7));
+        assert_eq!(b.servers[1].active, 1, "the slot went to the waiter");
     }
 
     #[test]

@@ -235,7 +235,7 @@ fn backend(p: &Proxy, diag: &mut Diag<'_>) -> Result<BackendConfig, ConfigError>
             fall: o.fall.unwrap_or(d.fall),
         };
         servers.push(ServerConfig { addr: srv.addr, maxconn: o.maxconn.unwrap_or(0) });
-        options.push(ServerOptions { name: srv.name.clone(), check });
+        options.push(ServerOptions { name: srv.name.clone(), check, backup: o.backup });
     }
     let d = BackendConfig::new(p.name.clone(), Vec::new());
     let bt = BackendTimeouts::default();

@@ -19,9 +19,9 @@
 //!   (COND: `{ src BLOCK... }` or one ACL on `src`, maybe `!`),
 //!   `monitor-net` (HAProxy before 2.4);
 //! - `backend` and `listen`: `server NAME ADDR [maxconn N] [check] [inter
-//!   T] [rise N] [fall N] [send-proxy|send-proxy-v2] [ssl [verify
-//!   none|required] [ca-file FILE] [sni str(NAME)] [alpn LIST]]`; `check`
-//!   is refused until connseq has health checks.
+//!   T] [rise N] [fall N] [backup|no-backup] [send-proxy|send-proxy-v2]
+//!   [ssl [verify none|required] [ca-file FILE] [sni str(NAME)] [alpn
+//!   LIST]]` (`check` is a TCP connect check).
 //!
 //! Relative file names start at the configuration file's directory (then
 //! `crt-base` or `ca-base`).

@@ -79,6 +79,8 @@ pub(crate) struct ServerOpts {
     pub(crate) inter: Option<Duration>,
     pub(crate) rise: Option<u32>,
     pub(crate) fall: Option<u32>,
+    /// `backup` (`no-backup` takes a `default-server`'s back).
+    pub(crate) backup: bool,
     pub(crate) send_proxy: Option<ProxyVersion>,
     pub(crate) ssl: bool,
     /// `verify none` (false) or `verify required` (true).
@@ -614,6 +616,8 @@ impl Reader<'_> {
                     o.maxconn = Some(self.count(diag, n, kw, v, u32::MAX.into())?);
                 }
                 "check" => o.check = Some(n),
+                "backup" => o.backup = true,
+                "no-backup" => o.backup = false,
                 "inter" => {
                     let v = arg()?;
                     o.inter = Some(self.time(diag, n, kw, v)?);
