@@ -127,10 +127,17 @@ fn a_backup_server_serves_while_the_active_one_is_down() {
     }
     let down = logged("Server db/s1 is DOWN");
     assert!(down.len() == 1 && down[0].ends_with(". 0 active and 1 backup servers left."), "{down:?}");
+    assert!(!down[0].contains("Backup Server"), "s1 is an active server: {down:?}");
     let up = logged("Server db/s1 is UP");
     assert!(up.len() == 1 && up[0].ends_with(". 1 active and 1 backup servers online."), "{up:?}");
+    // The backup's own change is a "Backup Server"'s.
+    backup.stop();
+    wait_until("s2 DOWN", || status(&proxy, 1) == Status::Down);
+    let down = logged("Backup Server db/s2 is DOWN");
+    assert!(down.len() == 1 && down[0].ends_with(". 1 active and 0 backup servers left."), "{down:?}");
+    assert_eq!(session(&proxy), "s1");
     proxy.stop().expect("stop");
-    drop((active, backup));
+    drop(active);
 }
 
 #[test]
