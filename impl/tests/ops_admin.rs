@@ -14,7 +14,7 @@ use peers::{free_port, Haproxy, TempDir};
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// `echo "CMD" | socat stdio PATH`, as a script would; what came back.
@@ -62,21 +62,25 @@ fn fe_be(servers: &[SocketAddr]) -> connseq::config::ListenerConfig {
     l
 }
 
-#[test]
-fn haproxy_and_connseq_answer_the_same_socat_commands_the_same_way() {
-    let (e1, e2) = (EchoServer::start(), EchoServer::start());
-    let dir = TempDir::new("admin");
+/// HAProxy with a frontend `fe` on a free port and a backend `be` of `servers` (its `server`
+/// lines), its runtime API on `haproxy.sock` in `dir`; its frontend's address, and the paths of
+/// its socket and of connseq's (`connseq.sock`) beside it.
+fn haproxy_fe_be(dir: &TempDir, servers: &str) -> (Haproxy, SocketAddr, PathBuf, PathBuf) {
     let (h_sock, c_sock) = (dir.path("haproxy.sock"), dir.path("connseq.sock"));
     let front = free_port();
     let haproxy = Haproxy::start_with(
         &format!("  stats socket {} level admin\n", h_sock.display()),
-        &format!(
-            "frontend fe\n  bind {front}\n  default_backend be\nbackend be\n  balance roundrobin\n  \
-             server s1 {}\n  server s2 {}\n",
-            e1.addr(),
-            e2.addr()
-        ),
+        &format!("frontend fe\n  bind {front}\n  default_backend be\nbackend be\n  balance roundrobin\n{servers}"),
     );
+    (haproxy, front, h_sock, c_sock)
+}
+
+#[test]
+fn haproxy_and_connseq_answer_the_same_socat_commands_the_same_way() {
+    let (e1, e2) = (EchoServer::start(), EchoServer::start());
+    let dir = TempDir::new("admin");
+    let servers = format!("  server s1 {}\n  server s2 {}\n", e1.addr(), e2.addr());
+    let (haproxy, front, h_sock, c_sock) = haproxy_fe_be(&dir, &servers);
     let proxy = start_connseq(vec![fe_be(&[e1.addr(), e2.addr()])], 256);
     let _admin = connseq::admin::serve(&c_sock, proxy.control()).expect("the runtime API listens");
 
@@ -164,16 +168,9 @@ fn backup_servers_take_over_in_order_as_haproxys_do() {
     let echoes = [EchoServer::start(), EchoServer::start(), EchoServer::start()];
     let addrs: Vec<SocketAddr> = echoes.iter().map(EchoServer::addr).collect();
     let dir = TempDir::new("backup");
-    let (h_sock, c_sock) = (dir.path("haproxy.sock"), dir.path("connseq.sock"));
-    let front = free_port();
-    let haproxy = Haproxy::start_with(
-        &format!("  stats socket {} level admin\n", h_sock.display()),
-        &format!(
-            "frontend fe\n  bind {front}\n  default_backend be\nbackend be\n  balance roundrobin\n  \
-             server s1 {}\n  server s2 {} backup\n  server s3 {} backup\n",
-            addrs[0], addrs[1], addrs[2]
-        ),
-    );
+    let servers =
+        format!("  server s1 {}\n  server s2 {} backup\n  server s3 {} backup\n", addrs[0], addrs[1], addrs[2]);
+    let (haproxy, front, h_sock, c_sock) = haproxy_fe_be(&dir, &servers);
     let mut l = fe_be(&addrs);
     for o in &mut l.backend.server_options[1..] {
         o.backup = true;
