@@ -147,6 +147,19 @@ fn health_checks_are_read_from_the_server_line() {
     assert!(!b.server_check(1).enabled, "a server without 'check' is not checked");
 }
 
+/// `option tcp-check` with no rule is HAProxy's connect check, which connseq's is; a
+/// `tcp-check` rule (a send, an expect, another port) is refused at its line.
+#[test]
+fn option_tcp_check_without_rules_is_the_connect_check_and_a_rule_is_refused() {
+    let text = "defaults\n  mode tcp\nbackend db\n  option tcp-check\n  server a 127.0.0.1:1 check\n\
+                frontend fe\n  bind 127.0.0.1:0\n  default_backend db\n";
+    let loaded = load(text, false).expect("loads");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert!(loaded.config.listeners[0].backend.server_check(0).enabled);
+    let with_rule = text.replace("  option tcp-check\n", "  option tcp-check\n  tcp-check send PING\\r\\n\n");
+    refused_at(&with_rule, 5, "tcp-check send");
+}
+
 #[test]
 fn backup_is_read_from_the_server_line_and_no_backup_takes_a_default_server_s_back() {
     let text = "defaults\n  mode tcp\nlisten db\n  bind 127.0.0.1:0\n  default-server backup\n  \

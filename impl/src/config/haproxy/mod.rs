@@ -11,7 +11,7 @@
 //! - `defaults` (the unnamed one before a proxy) and proxies: `mode tcp`,
 //!   `timeout client|server|connect|queue|client-fin|server-fin`,
 //!   `maxconn`, `retries`, `[no] option redispatch`, `[no] option
-//!   splice-auto`, `option tcplog`, `log global`, `balance
+//!   splice-auto`, `option tcplog`, `option tcp-check` (no rule), `log global`, `balance
 //!   roundrobin|leastconn`, `default-server OPTIONS`;
 //! - `frontend` and `listen`: `bind ADDR[,ADDR...] [ssl crt FILE...]
 //!   [alpn LIST] [accept-proxy]`, `default_backend`, `acl NAME src

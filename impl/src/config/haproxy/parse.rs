@@ -391,6 +391,9 @@ impl Reader<'_> {
             ["no", "option", "splice-auto"] => s.splice = Some(SpliceMode::Never),
             // The log line connseq writes is a tcplog line, to stderr.
             ["option", "tcplog"] | ["log", "global"] => {}
+            // HAProxy's tcp-check without a `tcp-check` rule (each is refused) is a connect to
+            // the server: connseq's check.
+            ["option", "tcp-check"] => {}
             ["balance", "roundrobin"] => s.balance = Some(Balance::RoundRobin),
             ["balance", "leastconn"] => s.balance = Some(Balance::LeastConn),
             ["balance", b, ..] => {
