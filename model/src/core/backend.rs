@@ -37,18 +37,15 @@ pub enum Pick {
     NoServer,
 }
 
-/// Whether server `i` is among those the balancer picks from now: the
-/// active servers while one of them is usable (a full one makes sessions
-/// queue, it does not send them to a backup); once none is (down, in
-/// maintenance, draining), the first usable backup server only, as HAProxy
-/// does without `option allbackups`.
-fn in_service(servers: &[ServerView], i: usize) -> bool {
-    let Some(s) = servers.get(i) else { return false };
-    if servers.iter().any(|s| s.usable && !s.backup) {
-        !s.backup
-    } else {
-        servers.iter().position(|s| s.usable && s.backup) == Some(i)
-    }
+/// Which servers the balancer picks from now, as a test of a server's index:
+/// the active servers while one of them is usable (a full one makes
+/// sessions queue, it does not send them to a backup); once none is (down,
+/// in maintenance, draining), the first usable backup server only, as
+/// HAProxy does without `option allbackups`. One pass over the servers.
+fn in_service(servers: &[ServerView]) -> impl Fn(usize) -> bool + '_ {
+    let any_active = servers.iter().any(|s| s.usable && !s.backup);
+    let first_backup = if any_active { None } else { servers.iter().position(|s| s.usable && s.backup) };
+    move |i| servers.get(i).is_some_and(|s| if any_active { !s.backup } else { first_backup == Some(i) })
 }
 
 /// Chooses a server. `cursor` is the backend's round-robin position;
@@ -61,10 +58,10 @@ pub fn pick(balance: Balance, cursor: &mut usize, servers: &[ServerView], avoid:
     }
     let start = *cursor % n;
     let order = (0..n).map(|i| (start + i) % n);
+    let serving = in_service(servers);
     let candidate = |skip_avoid: bool| -> Option<usize> {
-        let eligible = order
-            .clone()
-            .filter(|&i| servers[i].has_room() && in_service(servers, i) && !(skip_avoid && avoid == Some(i as u8)));
+        let eligible =
+            order.clone().filter(|&i| servers[i].has_room() && serving(i) && !(skip_avoid && avoid == Some(i as u8)));
         match balance {
             Balance::RoundRobin => eligible.clone().next(),
             Balance::LeastConn => eligible.min_by_key(|&i| servers[i].active),
@@ -165,7 +162,7 @@ pub fn release<B: Bugs, S: Shared>(cfg: &SessionConfig<B>, shared: &mut S, i: u8
     let idx = usize::from(i);
     // A backup server out of service again (an active one is back) takes no
     // waiter: its slot is freed, and the waiters go to the active servers.
-    let usable = shared.servers().get(idx).is_some_and(|s| s.usable) && in_service(shared.servers(), idx);
+    let usable = shared.servers().get(idx).is_some_and(|s| s.usable) && in_service(shared.servers())(idx);
     let hand_over = !cfg.mutant.has(Mutant::ReleaseForgetsQueue);
     if usable && shared.waiters() > 0 && hand_over {
         // The oldest waiter first (mutant: the newest).
@@ -182,7 +179,7 @@ pub fn release<B: Bugs, S: Shared>(cfg: &SessionConfig<B>, shared: &mut S, i: u8
 /// again): the oldest waiter takes it, if the server has room.
 pub fn offer<S: Shared>(shared: &mut S, i: u8) -> Option<S::Waiter> {
     let idx = usize::from(i);
-    let has_room = shared.servers().get(idx).is_some_and(room) && in_service(shared.servers(), idx);
+    let has_room = shared.servers().get(idx).is_some_and(room) && in_service(shared.servers())(idx);
     if !has_room || shared.waiters() == 0 {
         return None;
     }
